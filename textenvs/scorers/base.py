@@ -1,0 +1,132 @@
+"""The scorer interface: batch-first, environment-agnostic reward functions over text."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+Scores = dict[str, np.ndarray]
+"""Named per-example scores: each value is a float64 array of shape ``(batch,)``."""
+
+
+class Scorer(ABC):
+    """Scores a batch of generated texts.
+
+    Subclasses implement :meth:`compute`; callers use :meth:`score` (or call the object), which validates
+    the batch first so every scorer reports bad input the same way.
+
+    :ivar name: registry name of the scorer.
+    :ivar primary: key of the score that becomes the environment's reward.
+    :ivar requires_references: whether :meth:`score` needs at least one reference per example.
+    """
+
+    name: str = "scorer"
+    primary: str = "score"
+    requires_references: bool = True
+
+    def __call__(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[Sequence[str]] | None = None,
+        prompts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Scores:
+        return self.score(predictions, references, prompts, metadata)
+
+    def score(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[Sequence[str]] | None = None,
+        prompts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Scores:
+        """Score ``predictions`` and return named per-example scores (always including :attr:`primary`).
+
+        :param predictions: generated texts, one per example.
+        :param references: for each example a non-empty list of reference texts (a bare string is accepted
+            as a single reference).
+        :param prompts: the prompt each prediction was generated from (used by prompt-aware scorers).
+        :param metadata: per-example task facts (key facts, slots, ...) from the dataset.
+        """
+        predictions = _check_predictions(predictions)
+        batch = len(predictions)
+        references = _check_references(references, batch, required=self.requires_references, scorer=self.name)
+        if prompts is not None:
+            prompts = list(prompts)
+            _check_length("prompts", prompts, batch)
+        if metadata is not None:
+            metadata = list(metadata)
+            _check_length("metadata", metadata, batch)
+        if batch == 0:
+            return {key: np.zeros(0, dtype=np.float64) for key in self.score_names()}
+        scores = self.compute(predictions, references, prompts, metadata)
+        if self.primary not in scores:
+            raise RuntimeError(f"Scorer {self.name!r} did not return its primary score {self.primary!r}.")
+        out: Scores = {}
+        for key, values in scores.items():
+            array = np.asarray(values, dtype=np.float64)
+            if array.shape != (batch,):
+                raise RuntimeError(f"Scorer {self.name!r} returned shape {array.shape} for {key!r}; expected ({batch},).")
+            out[key] = array
+        return out
+
+    @abstractmethod
+    def compute(
+        self,
+        predictions: list[str],
+        references: list[list[str]] | None,
+        prompts: list[str] | None,
+        metadata: list[Mapping[str, Any]] | None,
+    ) -> Mapping[str, Sequence[float] | np.ndarray]:
+        """Score a validated, non-empty batch. Return at least :attr:`primary`."""
+
+    def score_names(self) -> list[str]:
+        """Keys this scorer returns (used to shape empty batches); override when it returns more than primary."""
+        return [self.primary]
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serializable description recorded with results (name, primary and constructor options)."""
+        return {"name": self.name, "primary": self.primary}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config()})"
+
+
+def _check_predictions(predictions: Sequence[str]) -> list[str]:
+    if isinstance(predictions, str):
+        raise TypeError("predictions must be a sequence of strings, got a single str; wrap it in a list.")
+    predictions = list(predictions)
+    for i, prediction in enumerate(predictions):
+        if not isinstance(prediction, str):
+            raise TypeError(f"predictions[{i}] must be str, got {type(prediction).__name__}: {prediction!r:.80}")
+    return predictions
+
+
+def _check_references(
+    references: Sequence[Sequence[str]] | None, batch: int, required: bool, scorer: str
+) -> list[list[str]] | None:
+    if references is None:
+        if required:
+            raise ValueError(f"Scorer {scorer!r} needs references, got None.")
+        return None
+    if isinstance(references, str):
+        raise TypeError("references must be a sequence (one entry per prediction), got a single str.")
+    references = list(references)
+    _check_length("references", references, batch)
+    normalized: list[list[str]] = []
+    for i, refs in enumerate(references):
+        refs = [refs] if isinstance(refs, str) else list(refs)
+        if required and not refs:
+            raise ValueError(f"references[{i}] is empty; scorer {scorer!r} needs at least one reference per example.")
+        for j, ref in enumerate(refs):
+            if not isinstance(ref, str):
+                raise TypeError(f"references[{i}][{j}] must be str, got {type(ref).__name__}.")
+        normalized.append(refs)
+    return normalized
+
+
+def _check_length(what: str, values: list, batch: int) -> None:
+    if len(values) != batch:
+        raise ValueError(f"Got {batch} predictions but {len(values)} {what}; they must match one to one.")

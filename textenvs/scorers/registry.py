@@ -1,0 +1,76 @@
+"""Scorer registry: look scorers up by name, and turn names, objects or callables into scorers."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any, Callable, Mapping, Sequence, Union
+
+import numpy as np
+
+from textenvs.scorers.base import Scorer
+
+ScorerFactory = Callable[..., Scorer]
+ScorerSpec = Union[str, Scorer, Callable[..., Any]]
+
+_REGISTRY: dict[str, ScorerFactory] = {}
+
+
+def register(name: str, factory: ScorerFactory, *, overwrite: bool = False) -> None:
+    """Register ``factory`` (a :class:`Scorer` subclass or a function returning one) under ``name``."""
+    if not overwrite and name in _REGISTRY:
+        raise ValueError(f"Scorer {name!r} is already registered; pass overwrite=True to replace it.")
+    _REGISTRY[name] = factory
+
+
+def available() -> list[str]:
+    """Names of all registered scorers, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get(name: str, **kwargs: Any) -> Scorer:
+    """Build the scorer registered as ``name`` with constructor ``kwargs``."""
+    if name not in _REGISTRY:
+        close = difflib.get_close_matches(name, _REGISTRY, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"Unknown scorer {name!r}.{hint} Available: {', '.join(available())}.")
+    return _REGISTRY[name](**kwargs)
+
+
+class CallableScorer(Scorer):
+    """Adapts a plain function to the :class:`Scorer` interface.
+
+    The function receives ``(predictions, references)`` and, if its signature accepts them, ``prompts=`` and
+    ``metadata=``. It returns either a sequence of floats (the primary score) or a mapping of named sequences.
+    """
+
+    def __init__(self, function: Callable[..., Any], name: str | None = None, primary: str = "score") -> None:
+        self.function = function
+        self.name = name or getattr(function, "__name__", "callable")
+        self.primary = primary
+        parameters = inspect.signature(function).parameters
+        accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+        self._passes = {key for key in ("prompts", "metadata") if accepts_any or key in parameters}
+
+    def compute(self, predictions, references, prompts, metadata) -> Mapping[str, Sequence[float] | np.ndarray]:
+        extra = {key: value for key, value in (("prompts", prompts), ("metadata", metadata)) if key in self._passes}
+        result = self.function(predictions, references, **extra)
+        if isinstance(result, Mapping):
+            return result
+        return {self.primary: np.asarray(result, dtype=np.float64)}
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name, "primary": self.primary, "callable": repr(self.function)}
+
+
+def make_scorer(spec: ScorerSpec, **kwargs: Any) -> Scorer:
+    """Turn a scorer name, a :class:`Scorer` instance or a plain callable into a :class:`Scorer`."""
+    if isinstance(spec, Scorer):
+        if kwargs:
+            raise TypeError("scorer kwargs can only be given with a scorer name, not with a Scorer instance.")
+        return spec
+    if isinstance(spec, str):
+        return get(spec, **kwargs)
+    if callable(spec):
+        return CallableScorer(spec, **kwargs)
+    raise TypeError(f"scorer must be a registered name, a Scorer or a callable; got {type(spec).__name__}.")
