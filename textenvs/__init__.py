@@ -1,0 +1,22 @@
+"""textenvs: Gymnasium environments for text generation with token-level actions and pluggable reward scorers.
+
+>>> import gymnasium, textenvs
+>>> env = gymnasium.make("textenvs/Translation-v0")
+>>> observation, info = env.reset(seed=0)
+"""
+
+from textenvs.core import GenerationTask, TextGenerationEnv, load_tokenizer
+from textenvs.data.dataset import Example, TextDataset
+from textenvs.evaluation import EpisodeRecord, generate_split, summarize
+from textenvs.registration import ENV_IDS, env_class, load_env_dataset, load_env_scorer, register_envs
+from textenvs.vector import TextGenerationVectorEnv
+
+__version__ = "0.1.0"
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS", "Example", "EpisodeRecord", "GenerationTask", "TextDataset", "TextGenerationEnv",
+    "TextGenerationVectorEnv", "env_class", "generate_split", "load_env_dataset", "load_env_scorer",
+    "load_tokenizer", "register_envs", "summarize", "__version__",
+]

@@ -1,0 +1,352 @@
+"""The text-generation environment: one token per action, reward from a pluggable scorer.
+
+:class:`GenerationTask` resolves the user's choices (tokenizer, dataset, scorer, lengths, observation layout) once;
+:class:`EpisodeBatch` holds the token state of B episodes as fixed-size arrays, so a step is O(1) in the episode
+length (one array write; no re-tokenization). The single env (:class:`TextGenerationEnv`) is a batch of one and the
+native vector env (:mod:`textenvs.vector`) a batch of B, so both run exactly the same episode logic.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, ClassVar, Literal, Mapping, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.error import InvalidAction, ResetNeeded
+
+from textenvs.data.dataset import TextDataset
+from textenvs.data.loaders import DatasetSpec, resolve_dataset
+from textenvs.masks import ActionMaskSpec, make_action_mask
+from textenvs.scorers import Scorer, ScorerSpec, make_scorer
+from textenvs.tasks.base import TaskSpec, TruncationSide
+
+ObservationMode = Literal["causal", "seq2seq"]
+RewardMode = Literal["terminal", "incremental"]
+OBSERVATION_MODES = ("causal", "seq2seq")
+REWARD_MODES = ("terminal", "incremental")
+TRUNCATION_POLICIES = ("left", "right", "error")
+
+
+def load_tokenizer(tokenizer: Any = None) -> Any:
+    """``None`` → the built-in tokenizer; a string → ``AutoTokenizer.from_pretrained`` (local dir or hub id);
+    otherwise the tokenizer object itself. Checks that it has EOS and pad tokens."""
+    if tokenizer is None:
+        from textenvs.data.tokenizer import load_builtin_tokenizer
+
+        tokenizer = load_builtin_tokenizer()
+    elif isinstance(tokenizer, str):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+    for attribute in ("encode", "batch_decode", "convert_tokens_to_ids"):
+        if not hasattr(tokenizer, attribute):
+            raise TypeError(f"tokenizer must be a Hugging Face tokenizer (or a path to one); "
+                            f"{type(tokenizer).__name__} has no {attribute!r}.")
+    if tokenizer.eos_token_id is None:
+        raise ValueError(f"Tokenizer {type(tokenizer).__name__} has no EOS token, so episodes could never terminate. "
+                         "Set one, e.g. tokenizer.add_special_tokens({'eos_token': '</s>'}).")
+    if tokenizer.pad_token_id is None:
+        raise ValueError(f"Tokenizer {type(tokenizer).__name__} has no pad token. Add one distinct from EOS, e.g. "
+                         "tokenizer.add_special_tokens({'pad_token': '<pad>'}) (and resize the model's embeddings).")
+    if tokenizer.pad_token_id == tokenizer.eos_token_id:
+        warnings.warn("The tokenizer's pad token equals its EOS token. The env masks padding explicitly, but a policy "
+                      "trained with pad == EOS often never learns to stop; prefer a distinct pad token.", stacklevel=3)
+    return tokenizer
+
+
+class GenerationTask:
+    """Everything an episode needs, resolved once: tokenizer, dataset split, scorer, lengths and observation layout.
+
+    Arguments are those of the environments (see :class:`TextGenerationEnv`).
+    """
+
+    def __init__(
+        self,
+        spec: TaskSpec,
+        tokenizer: Any = None,
+        dataset: DatasetSpec | None = None,
+        split: str = "train",
+        dataset_fields: Mapping[str, str] | None = None,
+        dataset_languages: tuple[str, str] | None = None,
+        scorer: ScorerSpec | None = None,
+        scorer_kwargs: Mapping[str, Any] | None = None,
+        max_prompt_length: int | None = None,
+        max_new_tokens: int | None = None,
+        observation_mode: ObservationMode = "causal",
+        prompt_truncation: TruncationSide | None = None,
+        reward_mode: RewardMode = "terminal",
+        action_mask: ActionMaskSpec = None,
+    ) -> None:
+        self.spec = spec
+        if observation_mode not in OBSERVATION_MODES:
+            raise ValueError(f"observation_mode must be one of {OBSERVATION_MODES}, got {observation_mode!r}.")
+        if reward_mode not in REWARD_MODES:
+            raise ValueError(f"reward_mode must be one of {REWARD_MODES}, got {reward_mode!r}.")
+        self.prompt_truncation = prompt_truncation or spec.prompt_truncation
+        if self.prompt_truncation not in TRUNCATION_POLICIES:
+            raise ValueError(f"prompt_truncation must be one of {TRUNCATION_POLICIES}, got {self.prompt_truncation!r}.")
+        self.max_prompt_length = int(max_prompt_length or spec.max_prompt_length)
+        self.max_new_tokens = int(max_new_tokens or spec.max_new_tokens)
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
+        self.observation_mode = observation_mode
+        self.reward_mode = reward_mode
+
+        self.tokenizer = load_tokenizer(tokenizer)
+        self.vocab_size = len(self.tokenizer)
+        self.eos_token_id = int(self.tokenizer.eos_token_id)
+        self.pad_token_id = int(self.tokenizer.pad_token_id)
+        if observation_mode == "causal":
+            separator = self.tokenizer.sep_token_id
+            self._prompt_suffix = [int(separator if separator is not None else self.eos_token_id)]
+            num_special = 1
+        else:
+            self._prompt_suffix = []
+            num_special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        self._prompt_budget = self.max_prompt_length - num_special
+        if self._prompt_budget < 1:
+            raise ValueError(f"max_prompt_length={self.max_prompt_length} leaves no room for the prompt after "
+                             f"{num_special} special token(s).")
+
+        self.dataset: TextDataset = resolve_dataset(spec, dataset, split, dataset_fields, dataset_languages)
+        self.split = split
+        self.scorer: Scorer = make_scorer(scorer if scorer is not None else spec.default_scorer, **(scorer_kwargs or {}))
+        self.action_mask = make_action_mask(action_mask, self.vocab_size)
+        self._encoded_prompts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+        high = self.vocab_size - 1
+        self.observation_space = spaces.Dict({
+            "prompt_ids": spaces.Box(0, high, (self.max_prompt_length,), np.int64),
+            "prompt_mask": spaces.Box(0, 1, (self.max_prompt_length,), np.int8),
+            "generated_ids": spaces.Box(0, high, (self.max_new_tokens,), np.int64),
+            "generated_mask": spaces.Box(0, 1, (self.max_new_tokens,), np.int8),
+        })
+        self.action_space = spaces.Discrete(self.vocab_size)
+
+    def encode_prompt(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fixed-length ids and mask of example ``index``'s prompt (cached: each prompt is tokenized once)."""
+        cached = self._encoded_prompts.get(index)
+        if cached is not None:
+            return cached
+        example = self.dataset[index]
+        content = self.tokenizer.encode(example.prompt, add_special_tokens=False)
+        if len(content) > self._prompt_budget:
+            if self.prompt_truncation == "error":
+                raise ValueError(f"Prompt of example {example.id!r} ({self.dataset.source}) has {len(content)} tokens; "
+                                 f"the limit is {self._prompt_budget} (max_prompt_length={self.max_prompt_length} "
+                                 "minus special tokens). Raise max_prompt_length or set prompt_truncation to "
+                                 "'left' (keep the end) or 'right' (keep the beginning).")
+            content = content[-self._prompt_budget:] if self.prompt_truncation == "left" else content[:self._prompt_budget]
+        if self.observation_mode == "causal":
+            token_ids = content + self._prompt_suffix
+        else:
+            token_ids = self.tokenizer.build_inputs_with_special_tokens(content)
+        ids = np.full(self.max_prompt_length, self.pad_token_id, dtype=np.int64)
+        mask = np.zeros(self.max_prompt_length, dtype=np.int8)
+        # Causal models continue right after the prompt, so it is left-padded; encoders read it right-padded.
+        window = slice(self.max_prompt_length - len(token_ids), None) if self.observation_mode == "causal" \
+            else slice(0, len(token_ids))
+        ids[window], mask[window] = token_ids, 1
+        self._encoded_prompts[index] = (ids, mask)
+        return ids, mask
+
+    def decode(self, generated_ids: np.ndarray, lengths: np.ndarray) -> list[str]:
+        """Texts of generated token rows, each cut at its length, special tokens (EOS included) skipped."""
+        return self.tokenizer.batch_decode([row[:n].tolist() for row, n in zip(generated_ids, lengths)],
+                                           skip_special_tokens=True)
+
+    def score(self, example_indices: Sequence[int], predictions: list[str]) -> dict[str, np.ndarray]:
+        """All scores the scorer returns for ``predictions`` of the given examples."""
+        examples = [self.dataset[i] for i in example_indices]
+        return self.scorer.score(predictions, [e.references for e in examples], [e.prompt for e in examples],
+                                 [e.metadata for e in examples])
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serializable description of this task setup (recorded with results)."""
+        return {
+            "task": self.spec.name, "dataset": self.dataset.name, "split": self.split,
+            "dataset_hash": self.dataset.content_hash, "dataset_size": len(self.dataset),
+            "scorer": self.scorer.config(), "tokenizer": getattr(self.tokenizer, "name_or_path", "") or "builtin",
+            "vocab_size": self.vocab_size, "max_prompt_length": self.max_prompt_length,
+            "max_new_tokens": self.max_new_tokens, "observation_mode": self.observation_mode,
+            "prompt_truncation": self.prompt_truncation, "reward_mode": self.reward_mode,
+        }
+
+
+class EpisodeBatch:
+    """Token state of ``size`` episodes in fixed arrays; the single and the vector env both step through this."""
+
+    def __init__(self, task: GenerationTask, size: int) -> None:
+        self.task = task
+        self.size = size
+        self.prompt_ids = np.full((size, task.max_prompt_length), task.pad_token_id, dtype=np.int64)
+        self.prompt_mask = np.zeros((size, task.max_prompt_length), dtype=np.int8)
+        self.generated_ids = np.full((size, task.max_new_tokens), task.pad_token_id, dtype=np.int64)
+        self.generated_mask = np.zeros((size, task.max_new_tokens), dtype=np.int8)
+        self.lengths = np.zeros(size, dtype=np.int64)
+        self.example_index = np.zeros(size, dtype=np.int64)
+        self.previous_score = np.zeros(size, dtype=np.float64)
+        self.started = np.zeros(size, dtype=bool)
+        self.finished = np.zeros(size, dtype=bool)
+
+    def start(self, slot: int, example_index: int) -> dict[str, Any]:
+        """Begin a new episode in ``slot`` on example ``example_index``; returns the reset info."""
+        if not 0 <= example_index < len(self.task.dataset):
+            raise IndexError(f"example_index {example_index} is out of range for {self.task.dataset!r} "
+                             f"(0..{len(self.task.dataset) - 1}).")
+        self.prompt_ids[slot], self.prompt_mask[slot] = self.task.encode_prompt(example_index)
+        self.generated_ids[slot] = self.task.pad_token_id
+        self.generated_mask[slot] = 0
+        self.lengths[slot] = 0
+        self.example_index[slot] = example_index
+        self.previous_score[slot] = 0.0
+        self.started[slot], self.finished[slot] = True, False
+        return {"example_id": self.task.dataset[example_index].id, "example_index": int(example_index)}
+
+    def observation(self, slots: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
+        return {"prompt_ids": self.prompt_ids[slots].copy(), "prompt_mask": self.prompt_mask[slots].copy(),
+                "generated_ids": self.generated_ids[slots].copy(), "generated_mask": self.generated_mask[slots].copy()}
+
+    def action_masks(self, slots: slice | np.ndarray = slice(None)) -> np.ndarray:
+        if self.task.action_mask is None:
+            raise AttributeError("This environment has no action mask; pass action_mask=... when making it.")
+        masks = np.asarray(self.task.action_mask(self.prompt_ids[slots], self.prompt_mask[slots],
+                                                 self.generated_ids[slots], self.generated_mask[slots]), dtype=bool)
+        masks = masks.copy()
+        masks[:, self.task.eos_token_id] = True
+        return masks
+
+    def check_actions(self, actions: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Validate integer token ids for ``slots`` (range and, if configured, the action mask)."""
+        actions = np.asarray(actions)
+        if actions.shape != (len(slots),):
+            raise InvalidAction(f"Expected {len(slots)} action(s) of shape ({len(slots)},), got shape {actions.shape}.")
+        if not np.issubdtype(actions.dtype, np.integer):
+            raise InvalidAction(f"Actions must be integer token ids, got dtype {actions.dtype}: {actions!r:.100}")
+        bad = (actions < 0) | (actions >= self.task.vocab_size)
+        if bad.any():
+            raise InvalidAction(f"Token id {actions[bad][0]} is outside the action space Discrete("
+                                f"{self.task.vocab_size}) (legal: 0..{self.task.vocab_size - 1}).")
+        if self.task.action_mask is not None and len(slots):
+            legal = self.action_masks(slots)[np.arange(len(slots)), actions]
+            if not legal.all():
+                raise InvalidAction(f"Token id {actions[~legal][0]} is masked out by the action mask at this step.")
+        return actions.astype(np.int64)
+
+    def append(self, slots: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict]]:
+        """Append one token to each episode in ``slots``: returns rewards, terminated, truncated and infos."""
+        position = self.lengths[slots]
+        self.generated_ids[slots, position] = actions
+        self.generated_mask[slots, position] = 1
+        self.lengths[slots] = position + 1
+        terminated = actions == self.task.eos_token_id
+        truncated = ~terminated & (self.lengths[slots] >= self.task.max_new_tokens)
+        done = terminated | truncated
+        self.finished[slots] = done
+        rewards = np.zeros(len(slots), dtype=np.float64)
+        infos: list[dict] = [{} for _ in slots]
+        scored = slots if self.task.reward_mode == "incremental" else slots[done]
+        if len(scored):
+            example_indices = self.example_index[scored]
+            predictions = self.task.decode(self.generated_ids[scored], self.lengths[scored])
+            scores = self.task.score(example_indices, predictions)
+            primary = scores[self.task.scorer.primary]
+            where = np.flatnonzero(np.isin(slots, scored))
+            if self.task.reward_mode == "incremental":
+                rewards[where] = primary - self.previous_score[scored]
+                self.previous_score[scored] = primary
+            else:
+                rewards[where] = primary
+            for row, position_in_batch in enumerate(where):
+                if not done[position_in_batch]:
+                    continue
+                example = self.task.dataset[int(example_indices[row])]
+                infos[position_in_batch] = {
+                    "prediction": predictions[row], "prompt": example.prompt, "references": list(example.references),
+                    "example_id": example.id, "example_index": int(example_indices[row]),
+                    "metrics": {key: float(values[row]) for key, values in scores.items()},
+                }
+        return rewards, terminated, truncated, infos
+
+    def render_text(self, slot: int) -> str:
+        example = self.task.dataset[int(self.example_index[slot])]
+        generated = self.task.decode(self.generated_ids[slot:slot + 1], self.lengths[slot:slot + 1])[0]
+        return f"[{example.id}] {example.prompt}\n>>> {generated}"
+
+
+class TextGenerationEnv(gym.Env[dict, int]):
+    """Base class of the text-generation environments; each task module subclasses it with its :class:`TaskSpec`
+    and documents the task in the subclass docstring.
+
+    :param tokenizer: a Hugging Face tokenizer object, or a path / id for ``AutoTokenizer.from_pretrained``;
+        ``None`` uses the built-in tokenizer trained on the built-in data.
+    :param dataset: built-in name, JSONL/JSON/CSV/TSV file (plain or gzip), a directory of split files, aligned
+        line-pair files, ``"hf:<name>"``, a ``datasets`` object or a :class:`TextDataset` (see
+        :func:`textenvs.data.loaders.resolve_dataset`); ``None`` = the task's built-in data.
+    :param split: which split to sample prompts from.
+    :param dataset_fields: column mapping ``{"prompt": ..., "reference": ..., "id": ..., "metadata": ...}``.
+    :param dataset_languages: ``(source, target)`` suffixes of aligned line-pair files, e.g. ``("de", "en")``.
+    :param scorer: registered scorer name, :class:`~textenvs.scorers.Scorer` object or a plain callable
+        ``f(predictions, references) -> scores``; ``None`` = the task's default.
+    :param scorer_kwargs: constructor arguments when ``scorer`` is a name.
+    :param max_prompt_length: prompt length P in tokens, special tokens included.
+    :param max_new_tokens: generation budget N; the episode truncates after N tokens.
+    :param observation_mode: ``"causal"`` (left-padded prompt ending with a separator) or ``"seq2seq"``
+        (right-padded encoder input with the tokenizer's special tokens).
+    :param prompt_truncation: ``"left"`` (drop the beginning), ``"right"`` (drop the end) or ``"error"``.
+    :param reward_mode: ``"terminal"`` (score at the last step) or ``"incremental"`` (score differences each step).
+    :param action_mask: ``None``, allowed token ids / boolean vocabulary array, or a mask provider
+        (:mod:`textenvs.masks`); exposed through :meth:`action_masks`.
+    :param render_mode: ``"ansi"`` (return the text) or ``"human"`` (print it).
+    """
+
+    task_spec: ClassVar[TaskSpec]
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "human"], "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, **task_kwargs: Any) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}.")
+        self.render_mode = render_mode
+        self.task = GenerationTask(self.task_spec, **task_kwargs)
+        self.observation_space = self.task.observation_space
+        self.action_space = self.task.action_space
+        self._episodes = EpisodeBatch(self.task, 1)
+        self._slot = np.zeros(1, dtype=np.int64)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        index = (options or {}).get("example_index")
+        if index is None:
+            index = int(self.np_random.integers(len(self.task.dataset)))
+        info = self._episodes.start(0, int(index))
+        return self._observation(), info
+
+    def step(self, action: int):
+        if not self._episodes.started[0]:
+            raise ResetNeeded("Call reset() before step().")
+        if self._episodes.finished[0]:
+            raise ResetNeeded("The episode has ended (EOS or max_new_tokens); call reset() before stepping again.")
+        actions = self._episodes.check_actions(np.asarray(action).reshape(-1), self._slot)
+        rewards, terminated, truncated, infos = self._episodes.append(self._slot, actions)
+        if self.render_mode == "human":
+            self.render()
+        return self._observation(), float(rewards[0]), bool(terminated[0]), bool(truncated[0]), infos[0]
+
+    def action_masks(self) -> np.ndarray:
+        """Boolean ``(vocab_size,)`` array of the tokens legal at this step (EOS always legal)."""
+        return self._episodes.action_masks(self._slot)[0]
+
+    def render(self) -> str | None:
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='ansi' or 'human' to make().")
+            return None
+        text = self._episodes.render_text(0)
+        if self.render_mode == "human":
+            print(text)
+            return None
+        return text
+
+    def _observation(self) -> dict[str, np.ndarray]:
+        return {key: value[0] for key, value in self._episodes.observation(self._slot).items()}

@@ -1,0 +1,220 @@
+"""Turn user-supplied data into a :class:`TextDataset`: built-in names, JSONL/CSV files, aligned line pairs,
+Hugging Face ``datasets`` objects or directories.
+
+Field mapping: ``fields={"prompt": ..., "reference": ..., "id": ..., "metadata": ...}`` names the row columns that
+hold each part; unspecified parts use the task's defaults (``TaskSpec.prompt_field`` / ``reference_field``,
+``"id"``, ``"metadata"``). Rows without an id get ``"<split>-<row number>"``.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Union
+
+from textenvs.data.dataset import Example, TextDataset
+from textenvs.tasks.base import TaskSpec
+
+DatasetSpec = Union[str, os.PathLike, TextDataset, Any]
+"""A built-in name, a file or directory path, ``hf:<name>`` for ``datasets.load_dataset``, a
+:class:`TextDataset`, or a ``datasets.Dataset`` / ``DatasetDict``."""
+
+ROW_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
+SPLIT_ALIASES = {"validation": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
+
+
+def _open_text(path: Path) -> io.TextIOBase:
+    if path.suffix == ".gz":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+    return open(path, encoding="utf-8", newline="")
+
+
+def _row_format(path: Path) -> str:
+    name = path.name[:-3] if path.name.endswith(".gz") else path.name
+    for suffix in ROW_FILE_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix[1:]
+    raise ValueError(f"Cannot tell the format of {path}: expected one of {', '.join(ROW_FILE_SUFFIXES)} (optionally .gz).")
+
+
+def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Yield ``(row_number, row)`` from a JSONL, JSON-array, CSV or TSV file, plain or gzip (1-based row numbers)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Dataset file {path} does not exist.")
+    fmt = _row_format(path)
+    with _open_text(path) as handle:
+        if fmt == "jsonl":
+            for number, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise ValueError(f"{path}, row {number}: invalid JSON ({error.msg}).") from None
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
+                yield number, row
+        elif fmt == "json":
+            rows = json.load(handle)
+            if not isinstance(rows, list):
+                raise ValueError(f"{path}: a .json dataset must hold a list of objects.")
+            yield from enumerate(rows, start=1)
+        else:
+            reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
+            yield from enumerate(reader, start=1)
+
+
+def rows_to_dataset(
+    rows: Iterable[tuple[int, Mapping[str, Any]]],
+    task: TaskSpec,
+    name: str,
+    split: str,
+    source: str,
+    fields: Mapping[str, str] | None = None,
+) -> TextDataset:
+    """Build a dataset from ``(row_number, row)`` pairs, mapping columns through ``fields``."""
+    unknown = sorted(set(fields or {}) - {"prompt", "reference", "id", "metadata"})
+    if unknown:
+        raise ValueError(f"Unknown field mapping keys {unknown}; use 'prompt', 'reference', 'id', 'metadata'.")
+    mapping = {"prompt": task.prompt_field, "reference": task.reference_field, "id": "id", "metadata": "metadata"}
+    mapping.update(fields or {})
+    examples = []
+    for number, row in rows:
+        for part in ("prompt", "reference"):
+            if mapping[part] not in row:
+                raise KeyError(f"{source}, row {number}: missing field {mapping[part]!r} ({part}); row has "
+                               f"{sorted(row)}. Pass fields={{'{part}': '<column>'}} to map another column.")
+        try:
+            prompt = task.format_prompt(row[mapping["prompt"]])
+        except TypeError as error:
+            raise TypeError(f"{source}, row {number}: {error}") from None
+        reference = row[mapping["reference"]]
+        references = (reference,) if isinstance(reference, str) else tuple(reference)
+        if not references or not all(isinstance(r, str) for r in references):
+            raise TypeError(f"{source}, row {number}: field {mapping['reference']!r} must be a string or a "
+                            f"non-empty list of strings.")
+        example_id = row.get(mapping["id"])
+        metadata = row.get(mapping["metadata"]) or {}
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
+        examples.append(Example(str(example_id) if example_id not in (None, "") else f"{split}-{number}",
+                                prompt, references, dict(metadata)))
+    if not examples:
+        raise ValueError(f"Dataset {source} (split {split!r}) has no rows.")
+    return TextDataset(examples, name=name, split=split, source=source)
+
+
+def load_line_pairs(source_path: str | os.PathLike, target_path: str | os.PathLike, name: str, split: str,
+                    id_prefix: str | None = None) -> TextDataset:
+    """Aligned parallel files (Multi30k format): line i of ``target_path`` translates line i of ``source_path``."""
+    with _open_text(Path(source_path)) as source_file, _open_text(Path(target_path)) as target_file:
+        sources = [line.rstrip("\n") for line in source_file]
+        targets = [line.rstrip("\n") for line in target_file]
+    if len(sources) != len(targets):
+        raise ValueError(f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}; "
+                         "aligned files must have the same number of lines.")
+    prefix = id_prefix or f"{name}-{split}"
+    examples = [Example(f"{prefix}-{i:06d}", source, (target,))
+                for i, (source, target) in enumerate(zip(sources, targets))]
+    if not examples:
+        raise ValueError(f"{source_path} is empty.")
+    return TextDataset(examples, name=name, split=split, source=f"{source_path} + {target_path}")
+
+
+def _split_files(directory: Path, split: str) -> list[Path]:
+    """Files in ``directory`` whose name starts with the split (or one of its aliases)."""
+    for alias in SPLIT_ALIASES.get(split, (split,)):
+        found = sorted(p for p in directory.iterdir() if p.is_file() and (p.name == alias or p.name.startswith(alias + ".")
+                       or p.name.startswith(alias + "_")))
+        if found:
+            return found
+    return []
+
+
+def _load_directory(directory: Path, task: TaskSpec, split: str, fields: Mapping[str, str] | None,
+                    languages: tuple[str, str] | None) -> TextDataset:
+    if (directory / "dataset_dict.json").exists() or (directory / "dataset_info.json").exists():
+        import datasets
+
+        return from_hf_dataset(datasets.load_from_disk(str(directory)), task, split, fields, name=directory.name)
+    files = _split_files(directory, split)
+    if not files:
+        listing = ", ".join(sorted(p.name for p in directory.iterdir())) or "nothing"
+        raise FileNotFoundError(f"No files for split {split!r} in {directory} (it holds: {listing}).")
+    row_files = [p for p in files if any(p.name.endswith(s) or p.name.endswith(s + ".gz") for s in ROW_FILE_SUFFIXES)]
+    if len(row_files) == 1:
+        return rows_to_dataset(read_rows(row_files[0]), task, directory.name, split, str(row_files[0]), fields)
+    if languages is not None:
+        stem = _common_stem(files)
+        source, target = (directory / f"{stem}.{lang}" for lang in languages)
+        source, target = (p if p.exists() else p.with_name(p.name + ".gz") for p in (source, target))
+        if source.exists() and target.exists():
+            return load_line_pairs(source, target, directory.name, split)
+    raise ValueError(f"Cannot tell which files of {directory} form split {split!r}: found {[p.name for p in files]}. "
+                     "Expected one <split>.jsonl/.csv(.gz) file, or aligned <split>.<src>/<split>.<tgt> files "
+                     "(pass source_lang/target_lang for translation).")
+
+
+def _common_stem(files: list[Path]) -> str:
+    stems = {p.name.split(".")[0] for p in files}
+    if len(stems) != 1:
+        raise ValueError(f"Ambiguous split files: {[p.name for p in files]}.")
+    return stems.pop()
+
+
+def from_hf_dataset(dataset: Any, task: TaskSpec, split: str, fields: Mapping[str, str] | None = None,
+                    name: str | None = None) -> TextDataset:
+    """Convert a ``datasets.Dataset`` (or pick ``split`` from a ``DatasetDict``)."""
+    import datasets
+
+    if isinstance(dataset, datasets.DatasetDict):
+        chosen = next((alias for alias in SPLIT_ALIASES.get(split, (split,)) if alias in dataset), None)
+        if chosen is None:
+            raise KeyError(f"DatasetDict has no split {split!r}; it has {sorted(dataset)}.")
+        dataset = dataset[chosen]
+    if not isinstance(dataset, datasets.Dataset):
+        raise TypeError(f"Expected a datasets.Dataset or DatasetDict, got {type(dataset).__name__}.")
+    label = name or (dataset.info.dataset_name if dataset.info and dataset.info.dataset_name else "hf-dataset")
+    return rows_to_dataset(enumerate(dataset, start=1), task, label, split, f"datasets:{label}", fields)
+
+
+def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields: Mapping[str, str] | None = None,
+                    languages: tuple[str, str] | None = None) -> TextDataset:
+    """Resolve any supported dataset specification into a :class:`TextDataset` for ``split``.
+
+    :param task: the task whose field names and prompt formatting apply.
+    :param spec: ``None`` (the task's built-in default), a built-in name, a file path (JSONL/JSON/CSV/TSV, optionally
+        gzip), a directory (``<split>.jsonl[.gz]``, aligned ``<split>.<src>[.gz]`` / ``<split>.<tgt>[.gz]`` files, or a
+        ``datasets`` ``save_to_disk`` directory), ``"hf:<name>"`` for ``datasets.load_dataset``, a :class:`TextDataset`,
+        or a ``datasets`` object.
+    :param split: split to load; ``validation`` also finds ``val``/``valid``/``dev`` files, ``test`` finds ``test_*``.
+    :param fields: column mapping (see module docstring).
+    :param languages: ``(source, target)`` language suffixes for aligned line-pair files.
+    """
+    from textenvs.data.builtin import BUILTIN_DATASETS, load_builtin
+
+    if spec is None:
+        spec = task.default_dataset
+    if isinstance(spec, TextDataset):
+        return spec
+    if isinstance(spec, (str, os.PathLike)):
+        text = os.fspath(spec)
+        if text in BUILTIN_DATASETS:
+            return load_builtin(text, split)
+        if text.startswith("hf:"):
+            import datasets
+
+            return from_hf_dataset(datasets.load_dataset(text[3:], split=split), task, split, fields, name=text[3:])
+        path = Path(text).expanduser()
+        if path.is_dir():
+            return _load_directory(path, task, split, fields, languages)
+        if path.is_file():
+            return rows_to_dataset(read_rows(path), task, path.name.split(".")[0], split, str(path), fields)
+        raise ValueError(f"Unknown dataset {text!r}: not a built-in dataset ({', '.join(BUILTIN_DATASETS)}), "
+                         "not an existing file or directory, and not 'hf:<name>'.")
+    return from_hf_dataset(spec, task, split, fields)

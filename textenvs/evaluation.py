@@ -1,0 +1,85 @@
+"""Run a batched policy over every example of a split: the one evaluation loop agents, benchmarks and the
+leaderboard's verified runs share. It needs only a callable, so the environments stay agent-agnostic."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from textenvs.vector import TextGenerationVectorEnv
+
+Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
+"""Maps a batched observation to one token id per sub-env."""
+
+
+@dataclass
+class EpisodeRecord:
+    """One finished episode: what was asked, what was generated, and how it scored."""
+
+    example_id: str
+    example_index: int
+    prompt: str
+    prediction: str
+    references: list[str]
+    reward: float
+    length: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def generate_split(env: TextGenerationVectorEnv, policy: Policy, indices: Sequence[int] | None = None,
+                   progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
+    """One episode per example of ``env``'s split (or of ``indices``), ``env.num_envs`` at a time.
+
+    Each chunk of examples starts together through ``reset(options={"example_index": ...})``; a sub-env that
+    finishes early is auto-reset by the env and its later episodes are ignored.
+
+    :param env: the native vector env (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``,
+        unwrapped with ``.unwrapped`` if wrapped).
+    :param policy: batched policy; it sees every step of every sub-env.
+    :param indices: example indices to run (default: the whole split, in order).
+    :param progress: called with the number of episodes finished after each chunk.
+    :returns: records in the order of ``indices``.
+    """
+    env = getattr(env, "unwrapped", env)
+    if not isinstance(env, TextGenerationVectorEnv):
+        raise TypeError(f"generate_split needs a textenvs vector env, got {type(env).__name__}.")
+    indices = list(range(len(env.task.dataset)) if indices is None else indices)
+    records: list[EpisodeRecord] = []
+    batch = env.num_envs
+    for start in range(0, len(indices), batch):
+        chunk = indices[start:start + batch]
+        padded = chunk + [chunk[-1]] * (batch - len(chunk))
+        observation, _ = env.reset(options={"example_index": np.asarray(padded)})
+        finished: dict[int, EpisodeRecord] = {}
+        length = np.zeros(batch, dtype=np.int64)
+        while len(finished) < len(chunk):
+            observation, reward, terminated, truncated, info = env.step(np.asarray(policy(observation)))
+            length += 1
+            for slot in np.flatnonzero(terminated | truncated):
+                if slot < len(chunk) and slot not in finished:
+                    finished[slot] = EpisodeRecord(
+                        example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
+                        prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
+                        references=list(info["references"][slot]), reward=float(reward[slot]), length=int(length[slot]),
+                        metrics={key: float(values[slot]) for key, values in info["metrics"].items()
+                                 if not key.startswith("_")})
+        records.extend(finished[slot] for slot in range(len(chunk)))
+        if progress is not None:
+            progress(len(records))
+    return records
+
+
+def summarize(records: Sequence[EpisodeRecord]) -> dict[str, float]:
+    """Mean of every metric, of the reward and of the episode length over ``records``."""
+    if not records:
+        raise ValueError("No episode records to summarize.")
+    keys = sorted({key for record in records for key in record.metrics})
+    summary = {key: float(np.mean([r.metrics[key] for r in records if key in r.metrics])) for key in keys}
+    summary["reward"] = float(np.mean([r.reward for r in records]))
+    summary["length"] = float(np.mean([r.length for r in records]))
+    return summary

@@ -1,0 +1,50 @@
+"""Register the environments with Gymnasium. Runs on ``import textenvs`` (Gymnasium 1.x loads no plugins itself);
+``gymnasium.make("textenvs:textenvs/Translation-v0")`` imports this package first, so it works without an import."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium.envs.registration import load_env_creator
+
+ENV_IDS: dict[str, str] = {
+    "textenvs/Translation-v0": "textenvs.tasks.translation:Translation",
+    "textenvs/Summarization-v0": "textenvs.tasks.summarization:Summarization",
+    "textenvs/Dialogue-v0": "textenvs.tasks.dialogue:Dialogue",
+}
+
+
+def register_envs() -> None:
+    """Register every textenvs id (idempotent)."""
+    for env_id, prefix in ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=f"{prefix}Env", vector_entry_point=f"{prefix}VectorEnv")
+
+
+def env_class(env_id: str) -> Any:
+    """The single-env class registered as ``env_id``; unknown ids list what exists."""
+    if env_id not in ENV_IDS:
+        raise gym.error.NameNotFound(f"Unknown textenvs environment {env_id!r}; available: {', '.join(ENV_IDS)}.")
+    return load_env_creator(gym.spec(env_id).entry_point)
+
+
+def load_env_dataset(env_id: str, split: str = "test", **env_kwargs: Any):
+    """The :class:`~textenvs.data.dataset.TextDataset` an env made with ``env_kwargs`` would read for ``split``
+    (no tokenizer is loaded). The leaderboard uses it to hold canonical test references."""
+    from textenvs.data.loaders import resolve_dataset
+
+    kwargs = {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs
+    task = env_class(env_id).task_spec
+    return resolve_dataset(task, kwargs.get("dataset"), split, kwargs.get("dataset_fields"),
+                           kwargs.get("dataset_languages"))
+
+
+def load_env_scorer(env_id: str, **env_kwargs: Any):
+    """The :class:`~textenvs.scorers.Scorer` an env made with ``env_kwargs`` would use."""
+    from textenvs.scorers import make_scorer
+
+    kwargs = {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs
+    task = env_class(env_id).task_spec
+    scorer = kwargs.get("scorer")
+    return make_scorer(scorer if scorer is not None else task.default_scorer, **(kwargs.get("scorer_kwargs") or {}))

@@ -1,0 +1,45 @@
+"""What distinguishes one text-generation task from another: its defaults and how a dataset row becomes a prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+TruncationSide = Literal["left", "right", "error"]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """Defaults and data conventions of a task; the environment classes read everything task-specific from here.
+
+    :param name: task name (``translation``, ``summarization``, ``dialogue``).
+    :param default_dataset: built-in dataset used when the caller names none.
+    :param default_scorer: registered scorer used when the caller names none; it must work on any dataset of
+        the task (reference-based), so real data needs no task-specific metadata.
+    :param prompt_field: row field holding the prompt (a string, or a list of turns for dialogue).
+    :param reference_field: row field holding the reference (a string or a list of strings).
+    :param max_prompt_length: default prompt budget in tokens (observation ``prompt_ids`` length).
+    :param max_new_tokens: default generation budget in tokens (observation ``generated_ids`` length).
+    :param prompt_truncation: which end of an over-long prompt is cut by default: ``"right"`` keeps the
+        beginning (documents), ``"left"`` keeps the end (dialogue history), ``"error"`` refuses.
+    :param turn_separator: how a list-valued prompt (dialogue turns) is joined into one prompt string.
+    """
+
+    name: str
+    default_dataset: str
+    default_scorer: str
+    prompt_field: str
+    reference_field: str
+    max_prompt_length: int
+    max_new_tokens: int
+    prompt_truncation: TruncationSide
+    turn_separator: str = "\n"
+
+    def format_prompt(self, value: Any) -> str:
+        """Turn a row's prompt field into the prompt string (lists of turns are joined by ``turn_separator``)."""
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)) and all(isinstance(turn, str) for turn in value):
+            return self.turn_separator.join(value)
+        raise TypeError(f"{self.name} prompt field {self.prompt_field!r} must be a string or a list of strings, "
+                        f"got {type(value).__name__}.")

@@ -1,0 +1,42 @@
+"""The parts of every text environment's manual that are the same for all tasks (appended to each task docstring)."""
+
+COMMON_MANUAL = """
+    ## Action Space
+    ``Discrete(V)`` with ``V = len(tokenizer)``: an action is the id of the next token. Taking EOS ends the episode.
+    With ``action_mask=...`` the legal subset at each step is returned by ``env.action_masks()`` (bool, ``(V,)``;
+    EOS is always legal) and a masked action raises ``InvalidAction``.
+
+    ## Observation Space
+    ``Dict`` of fixed-shape integer arrays (P = ``max_prompt_length``, N = ``max_new_tokens``):
+
+    | key | shape | dtype | min | max | meaning |
+    |---|---|---|---|---|---|
+    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | prompt tokens; causal mode: left-padded, ending with the separator (sep token, else EOS); seq2seq mode: right-padded encoder input with the tokenizer's special tokens |
+    | ``prompt_mask`` | (P,) | int8 | 0 | 1 | 1 where ``prompt_ids`` holds a real token |
+    | ``generated_ids`` | (N,) | int64 | 0 | V-1 | tokens generated so far, right-padded with the pad id (an EOS action is stored too) |
+    | ``generated_mask`` | (N,) | int8 | 0 | 1 | 1 where ``generated_ids`` holds a generated token |
+
+    ## Rewards
+    ``reward_mode="terminal"`` (default): 0 at every step but the last, where the reward is the scorer's primary
+    score of the decoded text (special tokens skipped) against the example's references.
+    ``reward_mode="incremental"``: the change of the primary score of the decoded prefix at every step; the rewards
+    of an episode sum to its final score (costs one decode and score per step).
+
+    ## Starting State
+    ``reset(seed=...)`` draws an example of the split uniformly from the env's generator;
+    ``reset(options={"example_index": k})`` picks example k. Reset info: ``example_id``, ``example_index``.
+
+    ## Episode End
+    Terminated when the action is EOS; truncated when N tokens have been generated. The last step's info holds
+    ``prediction`` (decoded text), ``prompt``, ``references``, ``example_id``, ``example_index`` and ``metrics``
+    (every score the scorer returned). Stepping after the end raises ``ResetNeeded``.
+
+    ## Arguments
+    See :class:`textenvs.core.TextGenerationEnv`: ``tokenizer``, ``dataset``, ``split``, ``dataset_fields``,
+    ``dataset_languages``, ``scorer``, ``scorer_kwargs``, ``max_prompt_length``, ``max_new_tokens``,
+    ``observation_mode``, ``prompt_truncation``, ``reward_mode``, ``action_mask``, ``render_mode``.
+    ``gymnasium.make_vec(id, num_envs=B)`` builds the native batched vector env with the same arguments.
+
+    ## Version History
+    * v0: initial release.
+"""
