@@ -142,7 +142,14 @@ class GenerationTask:
         if self.observation_mode == "causal":
             token_ids = content + self._prompt_suffix
         else:
-            token_ids = self.tokenizer.build_inputs_with_special_tokens(content)
+            # The tokenizer adds its own special tokens (e.g. a trailing EOS) and truncates around them.
+            side = self.tokenizer.truncation_side
+            self.tokenizer.truncation_side = "left" if self.prompt_truncation == "left" else "right"
+            try:
+                token_ids = self.tokenizer(example.prompt, add_special_tokens=True, truncation=True,
+                                           max_length=self.max_prompt_length)["input_ids"]
+            finally:
+                self.tokenizer.truncation_side = side
         ids = np.full(self.max_prompt_length, self.pad_token_id, dtype=np.int64)
         mask = np.zeros(self.max_prompt_length, dtype=np.int8)
         # Causal models continue right after the prompt, so it is left-padded; encoders read it right-padded.

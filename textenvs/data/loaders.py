@@ -157,7 +157,7 @@ def _load_directory(directory: Path, task: TaskSpec, split: str, fields: Mapping
             return load_line_pairs(source, target, directory.name, split)
     raise ValueError(f"Cannot tell which files of {directory} form split {split!r}: found {[p.name for p in files]}. "
                      "Expected one <split>.jsonl/.csv(.gz) file, or aligned <split>.<src>/<split>.<tgt> files "
-                     "(pass source_lang/target_lang for translation).")
+                     "(pass dataset_languages=(source, target) for translation).")
 
 
 def _common_stem(files: list[Path]) -> str:
