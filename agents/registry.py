@@ -1,0 +1,40 @@
+"""Agent names used by the benchmark runner and CLI, resolved lazily so an agent's dependencies (SB3, peft, ...)
+load only when that agent runs."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+from agents.base import Agent
+
+AGENTS: dict[str, str] = {
+    "ppo": "agents.ppo.agent:PPOAgent",                      # ours: transformer PPO from the warm start
+    "greedy": "agents.baselines:GreedyAgent",                # warm-start (reference) model, greedy decoding
+    "sampled": "agents.baselines:SampledAgent",              # warm-start (reference) model, sampling
+    "random": "agents.baselines:RandomAgent",                # uniform random tokens
+    "sb3-ppo": "agents.sb3.agents:SB3PPOAgent",              # stock SB3 PPO, transformer policy
+    "sb3-a2c": "agents.sb3.agents:SB3A2CAgent",              # stock SB3 A2C, transformer policy
+    "sb3-maskable-ppo": "agents.sb3.agents:SB3MaskablePPOAgent",  # sb3_contrib MaskablePPO, top-p masks (NLPO idea)
+    "sb3-ppo-mlp": "agents.sb3.agents:SB3MultiInputPPOAgent",  # naive MultiInputPolicy floor
+}
+
+
+def available() -> list[str]:
+    return sorted(AGENTS)
+
+
+def agent_class(name: str) -> type[Agent]:
+    if name not in AGENTS:
+        close = difflib.get_close_matches(name, AGENTS, n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(f"Unknown agent {name!r}.{hint} Available: {', '.join(available())}.")
+    module, _, attribute = AGENTS[name].partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def make_agent(name: str, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
+               **config: Any) -> Agent:
+    """Build the agent registered as ``name`` for ``env_id``; ``config`` goes to its constructor."""
+    return agent_class(name)(env_id=env_id, env_kwargs=env_kwargs, seed=seed, **config)
