@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs on a fresh Debian machine, then run it.
+# Used verbatim by the README's test command and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: WordNet for METEOR, PostgreSQL for the store test, Chromium for the browser test.
+need=()
+[[ -e /usr/share/wordnet/data.noun ]] || need+=(wordnet-base wordnet-sense-index)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
+if ((${#need[@]})) && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing system packages: ${need[*]}"
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null) \
+    || echo "warning: could not install ${need[*]}; the tests that need them will skip and say why"
+fi
+
+# torch is pinned in the same pip call so nothing resolves to a multi-GB CUDA build.
+python -m pip install -q torch==2.13.0 -e ".[dev]"
+
+export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_AUTH_MODE=disabled
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
+python -m pytest -q "$@"
