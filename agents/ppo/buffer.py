@@ -1,0 +1,100 @@
+"""The rollout buffer: one batch of finished episodes as padded token tensors, and the advantages computed on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from agents.ppo.losses import masked_whiten
+
+
+def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
+                gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalized advantage estimation over right-padded token sequences ``(B, T)``.
+
+    ``δ_t = r_t + γ V_{t+1} - V_t`` and ``A_t = δ_t + γλ A_{t+1}``, with ``V`` and ``r`` zeroed on padding, so the
+    state after an episode's last token (EOS or truncation) is worth 0. Returns ``(advantages, returns = A + V)``.
+    """
+    rewards, values = rewards * mask, values * mask
+    advantages = torch.zeros_like(rewards)
+    next_advantage = torch.zeros_like(rewards[:, 0])
+    next_value = torch.zeros_like(values[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        next_advantage = delta + gamma * gae_lambda * next_advantage
+        advantages[:, t] = next_advantage
+        next_value = values[:, t]
+    advantages = advantages * mask
+    return advantages, advantages + values
+
+
+class RunningMoments:
+    """Running mean and standard deviation of a stream of scalars (parallel Welford update); normalizes rewards."""
+
+    def __init__(self) -> None:
+        self.mean, self.var, self.count = 0.0, 1.0, 1e-4
+
+    def update(self, values: np.ndarray) -> None:
+        batch_mean, batch_var, batch_count = float(np.mean(values)), float(np.var(values)), len(values)
+        delta, total = batch_mean - self.mean, self.count + batch_count
+        self.mean += delta * batch_count / total
+        self.var = (self.var * self.count + batch_var * batch_count + delta ** 2 * self.count * batch_count / total) / total
+        self.count = total
+
+    @property
+    def std(self) -> float:
+        return float(np.sqrt(self.var))
+
+    def state_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "var": self.var, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
+
+
+@dataclass
+class RolloutBuffer:
+    """Tensors of one rollout batch, all ``(B, T)`` over generated tokens unless noted.
+
+    :param prompt_ids: ``(B, P)`` prompt tokens in the env's layout.
+    :param prompt_mask: ``(B, P)``.
+    :param generated_ids: sampled tokens, pad after each episode's end.
+    :param generated_mask: float, 1 on every generated token (EOS included), 0 after the end.
+    :param action_masks: ``(B, T, V)`` bool legal actions at each step, or None (no masking).
+    :param logprobs: sampling policy's logprobs of the tokens (teacher-forced, no gradient).
+    :param ref_logprobs: reference model's logprobs of the same tokens.
+    :param values: value estimates of the states before each token.
+    :param rewards: per-token rewards (score + KL penalty).
+    """
+
+    prompt_ids: torch.Tensor
+    prompt_mask: torch.Tensor
+    generated_ids: torch.Tensor
+    generated_mask: torch.Tensor
+    action_masks: torch.Tensor | None
+    logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    rewards: torch.Tensor
+    advantages: torch.Tensor | None = None
+    returns: torch.Tensor | None = None
+
+    def compute_advantages(self, gamma: float, gae_lambda: float, whiten: bool) -> None:
+        """Fill :attr:`advantages` (GAE, optionally whitened over valid tokens) and :attr:`returns`."""
+        advantages, self.returns = compute_gae(self.rewards, self.values, self.generated_mask, gamma, gae_lambda)
+        self.advantages = masked_whiten(advantages, self.generated_mask) if whiten else advantages
+
+    def __len__(self) -> int:
+        return self.generated_ids.shape[0]
+
+    def minibatches(self, num_minibatches: int, rng: np.random.Generator) -> Iterator[dict[str, torch.Tensor]]:
+        """One epoch: the episodes reshuffled, split into ``num_minibatches`` equal minibatches."""
+        order = rng.permutation(len(self))
+        for indices in np.array_split(order, num_minibatches):
+            yield self.select(torch.as_tensor(indices, device=self.generated_ids.device))
+
+    def select(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {f.name: getattr(self, f.name)[indices] for f in fields(self) if getattr(self, f.name) is not None}

@@ -1,0 +1,154 @@
+"""Every PPO setting in one dataclass: one docstring line per field, printed with the run and saved with checkpoints."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
+from typing import Any, Optional
+
+
+@dataclass
+class PPOConfig:
+    # Experiment
+    env: str = "textenvs/Translation-v0"
+    """registered textenvs environment id"""
+    env_kwargs: dict = field(default_factory=dict)
+    """keyword arguments for gymnasium.make_vec (dataset, scorer, tokenizer, max_new_tokens, ...)"""
+    model: str = "default"
+    """policy: a local Hugging Face model directory, or "default" for the task's shipped warm-start checkpoint"""
+    out: Optional[str] = None
+    """run directory for logs, plots and checkpoints (None: nothing is written)"""
+    seed: int = 0
+    """seeds python, numpy, torch, the prompt draws and the token sampling"""
+    device: str = "auto"
+    """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
+    iterations: int = 100
+    """number of PPO iterations (one rollout batch + its updates each)"""
+
+    # Rollouts
+    num_envs: int = 16
+    """episodes per rollout batch B (sub-envs of the native vector env, decoded together)"""
+    temperature: float = 1.0
+    """sampling temperature; logprobs are computed from logits / temperature as well"""
+    top_k: int = 0
+    """sample only among the k most likely tokens (0: off)"""
+    top_p: float = 1.0
+    """sample only from the nucleus of this probability mass (1.0: off)"""
+    action_mask: str = "env"
+    """masked PPO: "env" uses the env's action_masks() when it defines any; "nlpo" also restricts each step to
+    the reference model's top-p tokens"""
+    nlpo_top_p: float = 0.9
+    """probability mass of the reference model's nucleus used by action_mask=nlpo"""
+
+    # Policy and value
+    value_model: str = "shared"
+    """"shared": a zero-initialized linear value head on the policy's last hidden state; "separate": a copy of the
+    initial model with its own zero-initialized head"""
+    lora_r: int = 0
+    """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
+    lora_alpha: int = 16
+    """LoRA scaling numerator"""
+
+    # Rewards
+    kl_coef: float = 0.05
+    """initial coefficient of the per-token KL penalty against the frozen reference"""
+    kl_estimator: str = "k1"
+    """per-token KL estimator in the reward: "k1" (log p - log q) or "k3" ((r - 1) - log r, r = q / p)"""
+    target_kl: Optional[float] = None
+    """adaptive KL controller target per episode (sum over tokens); None keeps kl_coef fixed"""
+    kl_horizon: int = 10000
+    """adaptive KL controller horizon in episodes"""
+    reward_normalization: str = "none"
+    """scale of the env's scores: "none", "running" (divide by a running std) or "batch" (whiten per rollout)"""
+    missing_eos_penalty: Optional[float] = None
+    """subtracted from the score of episodes truncated without emitting EOS (None: no penalty)"""
+
+    # Advantages
+    gamma: float = 1.0
+    """discount factor (1 for terminal rewards)"""
+    gae_lambda: float = 0.95
+    """GAE lambda"""
+    whiten_advantages: bool = True
+    """normalize advantages over the batch's valid tokens"""
+
+    # Updates
+    update_epochs: int = 4
+    """passes over each rollout batch, reshuffled every epoch"""
+    num_minibatches: int = 4
+    """minibatches per epoch (one optimizer step each)"""
+    gradient_accumulation_steps: int = 1
+    """micro-batches per minibatch whose gradients are accumulated before the step"""
+    learning_rate: float = 1e-5
+    """AdamW learning rate"""
+    lr_schedule: str = "linear"
+    """"linear" (decay to 0 over the run) or "constant", after warmup"""
+    warmup_steps: int = 0
+    """optimizer steps of linear learning-rate warmup"""
+    clip_coef: float = 0.2
+    """policy ratio clipping"""
+    clip_value: float = 0.2
+    """value prediction clipping around the rollout's values"""
+    value_coef: float = 0.1
+    """value loss coefficient"""
+    entropy_coef: float = 0.0
+    """entropy bonus coefficient"""
+    max_grad_norm: float = 1.0
+    """global gradient norm clipping"""
+
+    # Logging and checkpoints
+    checkpoint_every: int = 10
+    """iterations between checkpoints (also written at the end; needs out)"""
+    keep_checkpoints: int = 2
+    """most recent checkpoints kept on disk"""
+    resume: bool = False
+    """continue from the latest checkpoint in out"""
+    progress: bool = True
+    """show a progress bar with reward, KL and entropy"""
+    tensorboard: bool = True
+    """write TensorBoard event files to out/tensorboard"""
+
+    def __post_init__(self) -> None:
+        choices = {"action_mask": ("env", "nlpo"), "value_model": ("shared", "separate"),
+                   "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch"),
+                   "lr_schedule": ("linear", "constant"), "device": ("auto", "cpu", "cuda")}
+        for name, legal in choices.items():
+            if getattr(self, name) not in legal:
+                raise ValueError(f"PPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
+        if self.num_envs % self.num_minibatches:
+            raise ValueError(f"num_envs={self.num_envs} must be divisible by num_minibatches={self.num_minibatches}.")
+        minibatch = self.num_envs // self.num_minibatches
+        if minibatch % self.gradient_accumulation_steps:
+            raise ValueError(f"The minibatch size {minibatch} must be divisible by gradient_accumulation_steps="
+                             f"{self.gradient_accumulation_steps}.")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1 or not 0 < self.nlpo_top_p <= 1:
+            raise ValueError(f"top_p and nlpo_top_p must lie in (0, 1], got {self.top_p} and {self.nlpo_top_p}.")
+        if self.target_kl is not None and self.target_kl <= 0:
+            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}.")
+        if self.resume and self.out is None:
+            raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        """One line per field: name, value and its docstring."""
+        docs = field_docs()
+        return "\n".join(f"{f.name:28} {getattr(self, f.name)!r:36} # {docs.get(f.name, '')}" for f in fields(self))
+
+
+@lru_cache(maxsize=None)
+def field_docs() -> dict[str, str]:
+    """The docstring line under each field of :class:`PPOConfig` (read from the source, as CleanRL/tyro do)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(PPOConfig)))
+    body = tree.body[0].body
+    docs: dict[str, str] = {}
+    for node, following in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+            docs[node.target.id] = " ".join(following.value.value.split())
+    return docs

@@ -1,0 +1,64 @@
+"""Masked statistics and the clipped PPO losses over token positions (``mask`` = 1 on generated tokens, EOS
+included; 0 on the padding after an episode ended)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp(min=1)
+
+
+def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Unbiased variance over the masked entries."""
+    count = mask.sum()
+    centered = (values - masked_mean(values, mask)) * mask
+    return (centered ** 2).sum() / (count - 1).clamp(min=1)
+
+
+def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
+    """Zero mean (optional) and unit variance over the masked entries; masked-out entries become 0."""
+    mean, var = masked_mean(values, mask), masked_var(values, mask)
+    whitened = (values - mean) * torch.rsqrt(var + 1e-8)
+    if not shift_mean:
+        whitened = whitened + mean
+    return whitened * mask
+
+
+def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+                clip_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped surrogate objective ``-min(r A, clip(r, 1-ε, 1+ε) A)``, averaged over valid tokens.
+
+    :returns: the loss and diagnostics: ``approx_kl`` (k3 estimate of KL(old || new)), ``clipfrac`` (share of tokens
+        where clipping is active) and ``ratio`` (the per-token probability ratios).
+    """
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    unclipped = -advantages * ratio
+    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
+    loss = masked_mean(torch.max(unclipped, clipped), mask)
+    with torch.no_grad():
+        stats = {"approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
+                 "clipfrac": masked_mean((clipped > unclipped).float(), mask), "ratio": ratio.detach()}
+    return loss, stats
+
+
+def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
+               clip_value: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped value loss ``0.5 max((V - R)^2, (V_old + clip(V - V_old, ±ε) - R)^2)``, averaged over valid tokens."""
+    clipped_values = old_values + torch.clamp(values - old_values, -clip_value, clip_value)
+    unclipped_error = (values - returns) ** 2
+    clipped_error = (clipped_values - returns) ** 2
+    loss = 0.5 * masked_mean(torch.max(unclipped_error, clipped_error), mask)
+    with torch.no_grad():
+        stats = {"value_clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask)}
+    return loss, stats
+
+
+def explained_variance(predictions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> float:
+    """1 - Var(targets - predictions) / Var(targets) over valid tokens (1 = perfect, 0 = no better than a constant)."""
+    target_var = masked_var(targets, mask)
+    if target_var == 0:
+        return float("nan")
+    return float(1 - masked_var(targets - predictions, mask) / target_var)
