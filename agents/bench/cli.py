@@ -1,0 +1,229 @@
+"""``textenvs bench``: run envs × agents × seeds, then print the ranked table and write summaries and plots.
+
+Examples::
+
+    textenvs bench --quick                                       # the quick start benchmark (benchmarks/quick/)
+    textenvs bench --envs textenvs/Translation-v0 --agents random,greedy,ppo --seeds 0,1,2 \\
+        --budget 20000 --eval-examples 200 --out results/translation
+    textenvs bench --config my_bench.json --backend ray --address auto
+    textenvs bench --aggregate results/translation               # re-render tables and plots from the JSON files
+    textenvs bench --list                                        # envs and agents, and which agents can run here
+
+A ``--config`` file is a JSON object whose keys are the long option names (``"envs"``, ``"eval-examples"`` or
+``"eval_examples"``, ...); lists may replace comma-separated strings. Options given on the command line override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from rich.console import Console
+
+QUICK_CONFIG = Path(__file__).resolve().parents[2] / "benchmarks" / "quick" / "config.json"
+"""The quick start benchmark's settings (``--quick``); documented in ``benchmarks/quick/README.md``."""
+
+DEFAULTS: dict[str, Any] = {
+    "envs": None, "agents": None, "seeds": "0", "budget": 0, "eval_examples": None, "eval_batch": 16,
+    "out": "results/bench", "backend": "local", "workers": 1, "address": None, "cpus_per_run": 1.0,
+    "gpus_per_run": 0.0, "agent_config": {}, "env_kwargs": {}, "skip_unavailable": False, "progress": True,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textenvs bench", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run envs x agents x seeds: each agent learns for --budget env steps, is evaluated on the "
+                    "env's test split, and writes a results JSON and a predictions JSONL per run under --out; then "
+                    "the runs are ranked per env (mean and 95%% CI over seeds) and plotted.",
+        epilog=__doc__.split("\n\n", 1)[1])
+    # Every option defaults to None so a --config file can fill what the command line leaves out (see DEFAULTS).
+    parser.add_argument("--envs", help="comma-separated env ids, e.g. textenvs/Translation-v0,textenvs/Dialogue-v0")
+    parser.add_argument("--agents", help="comma-separated agent names (see --list) or module:Class paths")
+    parser.add_argument("--seeds", help="comma-separated seeds (default 0)")
+    parser.add_argument("--budget", type=int, help="training budget per run in env steps (tokens); 0 evaluates "
+                                                   "the agents as built (default 0)")
+    parser.add_argument("--eval-examples", type=int, help="evaluate on the first N test examples "
+                                                          "(default: the whole test split)")
+    parser.add_argument("--eval-batch", type=int, help="episodes generated together during evaluation (default 16)")
+    parser.add_argument("--out", help="results directory (default results/bench)")
+    parser.add_argument("--backend", choices=["local", "ray"], help="where runs execute (default local)")
+    parser.add_argument("--workers", type=int, help="local backend: parallel worker processes (default 1: "
+                                                    "sequential, in this process)")
+    parser.add_argument("--address", help="ray backend: cluster address for ray.init (default: start a local "
+                                          "Ray instance)")
+    parser.add_argument("--cpus-per-run", type=float, help="CPUs per Ray task and torch threads per worker "
+                                                           "(default 1)")
+    parser.add_argument("--gpus-per-run", type=float, help="GPUs per Ray task (default 0)")
+    parser.add_argument("--agent-config", type=_json_object, help="JSON object: agent name -> constructor kwargs, "
+                                                                  "e.g. '{\"ppo\": {\"num_envs\": 8}}'")
+    parser.add_argument("--env-kwargs", type=_json_object,
+                        help="JSON object of env kwargs for every env; a key that is an env id holds kwargs for "
+                             "that env only, e.g. '{\"max_new_tokens\": 24, \"textenvs/Translation-v0\": "
+                             "{\"dataset\": \"data/multi30k\"}}'")
+    parser.add_argument("--skip-unavailable", action="store_true", default=None,
+                        help="leave out agents whose code or dependencies cannot be imported (and say why) "
+                             "instead of stopping")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no progress bars")
+    parser.add_argument("--config", type=Path, help="JSON file of options (keys are the long option names)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"the quick start benchmark ({QUICK_CONFIG.parent.name}/{QUICK_CONFIG.name} under "
+                             "benchmarks/; see its README); other options override it")
+    parser.add_argument("--aggregate", metavar="DIR", type=Path,
+                        help="only re-render the tables and plots of an existing results directory")
+    parser.add_argument("--list", action="store_true", help="list env ids and agents, then exit")
+    return parser
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from error
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}: {text!r}")
+    return value
+
+
+def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """DEFAULTS, overridden by the --quick / --config file, overridden by options given on the command line."""
+    options = dict(DEFAULTS)
+    files = ([QUICK_CONFIG] if args.quick else []) + ([args.config] if args.config else [])
+    for path in files:
+        if not path.is_file():
+            hint = " (--quick reads it from a source checkout of textenvs)" if path == QUICK_CONFIG else ""
+            raise ValueError(f"Config file {path} not found{hint}.")
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"Config file {path} is not valid JSON: {error}") from error
+        if not isinstance(loaded, dict):
+            raise ValueError(f"Config file {path} must hold a JSON object, got {type(loaded).__name__}.")
+        for key, value in loaded.items():
+            name = key.replace("-", "_")
+            if name not in DEFAULTS:
+                raise ValueError(f"Unknown option {key!r} in {path}; options: {', '.join(sorted(DEFAULTS))}.")
+            options[name] = value
+    options.update({key: value for key, value in vars(args).items() if key in DEFAULTS and value is not None})
+    for name in ("envs", "agents", "seeds"):
+        value = options[name]
+        if isinstance(value, str):
+            options[name] = [item.strip() for item in value.split(",") if item.strip()]
+    try:
+        options["seeds"] = [int(seed) for seed in options["seeds"] or []]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"seeds must be integers, got {options['seeds']!r}.") from error
+    for name in ("envs", "agents"):
+        if not options[name]:
+            raise ValueError(f"No {name} given: pass --{name} (see --list) or --quick.")
+    return options
+
+
+def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
+    """Aggregate every run in ``out_dir``: print the ranked tables, write ``summary.md``, ``summary.csv`` and the
+    plots; returns the paths written."""
+    from agents.bench.aggregate import print_tables, summarize_runs, write_csv, write_markdown
+    from agents.bench.plots import plot_learning_curves, plot_primary_bars
+    from agents.bench.results import load_results
+
+    out_dir = Path(out_dir)
+    summaries = summarize_runs(load_results(out_dir))
+    print_tables(summaries, console)
+    paths = {
+        "markdown": write_markdown(summaries, out_dir / "summary.md"),
+        "csv": write_csv(summaries, out_dir / "summary.csv"),
+        "learning curves": plot_learning_curves(summaries, out_dir / "plots" / "learning_curves.png"),
+        "primary metric": plot_primary_bars(summaries, out_dir / "plots" / "primary_metric.png"),
+    }
+    for what, path in paths.items():
+        console.print(f"{what:>16}: {path}")
+    return paths
+
+
+def list_choices(console: Console) -> None:
+    from agents import registry
+    from agents.bench.runner import unavailable_agents
+    from textenvs import ENV_IDS
+
+    console.print("[bold]envs[/bold]: " + ", ".join(ENV_IDS))
+    missing = unavailable_agents(registry.available())
+    console.print("[bold]agents[/bold]:")
+    for name in registry.available():
+        console.print(f"  {name:<18} " + (f"[yellow]unavailable[/yellow] ({missing[name]})" if name in missing
+                                          else "[green]available[/green]"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:  # argparse has printed the usage error; report it as a status, like the rest
+        return int(exit_.code or 0)
+    console = Console()
+    if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
+        console = Console(width=max(console.width, 140))
+    if args.list:
+        list_choices(console)
+        return 0
+    if args.aggregate is not None:
+        try:
+            render_results(args.aggregate, console)
+        except (FileNotFoundError, ValueError) as error:
+            print(f"textenvs bench: error: {error}", file=sys.stderr)
+            return 2
+        return 0
+
+    from agents.bench.runner import plan, run_benchmark, unavailable_agents
+
+    try:
+        options = resolve_options(args)
+        agents = options["agents"]
+        missing = unavailable_agents(agents)
+        if missing and not options["skip_unavailable"]:
+            lines = "\n".join(f"  {name}: {reason}" for name, reason in missing.items())
+            raise ValueError(f"These agents cannot be imported here:\n{lines}\n"
+                             "Install what they need, or pass --skip-unavailable to run the others.")
+        for name, reason in missing.items():
+            console.print(f"[yellow]skipping agent {name}[/yellow]: {reason}")
+        agents = [agent for agent in agents if agent not in missing]
+        if not agents:
+            raise ValueError(f"None of the agents {options['agents']} can be imported here.")
+        specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
+                     options["eval_batch"], options["env_kwargs"],
+                     {name: config for name, config in options["agent_config"].items() if name not in missing})
+    except (KeyError, ValueError, TypeError, ImportError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"textenvs bench: error: {message}", file=sys.stderr)
+        return 2
+
+    out_dir = Path(options["out"])
+    out_dir.mkdir(parents=True, exist_ok=True)
+    recorded = {**options, "agents": agents, "skipped_agents": missing}
+    (out_dir / "bench_config.json").write_text(json.dumps(recorded, indent=2, default=str) + "\n", encoding="utf-8")
+    console.print(f"[bold]textenvs bench[/bold]: {len(options['envs'])} env(s) × {len(agents)} agent(s) × "
+                  f"{len(options['seeds'])} seed(s) = {len(specs)} runs, budget {options['budget']} env steps, "
+                  f"backend {options['backend']} → {out_dir}")
+    outcome = run_benchmark(specs, out_dir, backend=options["backend"], workers=options["workers"],
+                            address=options["address"], cpus_per_run=options["cpus_per_run"],
+                            gpus_per_run=options["gpus_per_run"], console=console, progress=options["progress"])
+    if outcome.written:
+        render_results(out_dir, console)
+    if missing:
+        console.print("[yellow]skipped agents[/yellow]: " + "; ".join(f"{name} ({reason})"
+                                                                      for name, reason in missing.items()))
+    if outcome.failures:
+        console.print(f"[red]{len(outcome.failures)} run(s) failed[/red]:")
+        for name, error in outcome.failures.items():
+            console.print(f"[red]{name}[/red]")
+            console.print(error, markup=False, highlight=False)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""PNG plots of a benchmark (matplotlib, Agg backend): learning curves and the primary metric per env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen before pyplot loads)
+import numpy as np  # noqa: E402
+
+from agents.bench.aggregate import CONFIDENCE, GroupSummary, estimate  # noqa: E402
+
+CURVE_KEY = "reward"
+"""Curve value plotted against env steps (the agents' callbacks report the mean training reward under this name)."""
+GRID_POINTS = 100
+
+
+def _env_ids(summaries: Sequence[GroupSummary]) -> list[str]:
+    return list(dict.fromkeys(summary.env_id for summary in summaries))
+
+
+def _agent_colors(summaries: Sequence[GroupSummary]) -> dict[str, str]:
+    """One color per agent, the same in every panel and plot."""
+    agents = list(dict.fromkeys(summary.agent for summary in summaries))
+    return {agent: f"C{i % 10}" for i, agent in enumerate(agents)}
+
+
+def _panels(count: int, width: float = 5.0, height: float = 3.6):
+    figure, axes = plt.subplots(1, count, figsize=(width * count, height), squeeze=False)
+    return figure, axes[0]
+
+
+def _curve(points: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray] | None:
+    usable = [(p["env_steps"], p[CURVE_KEY]) for p in points if "env_steps" in p and CURVE_KEY in p]
+    if not usable:
+        return None
+    steps, values = np.asarray(sorted(usable)).T
+    return steps, values
+
+
+def plot_learning_curves(summaries: Sequence[GroupSummary], path: str | Path) -> Path:
+    """One panel per env; per learning agent the mean curve over seeds and its 95% confidence band.
+
+    Each seed's curve is interpolated onto a common grid of env steps up to the shortest seed's last point, so
+    seeds that report at different steps still average. Agents that report no curve (non-learning baselines) are
+    left out of the panel.
+    """
+    env_ids = _env_ids(summaries)
+    colors = _agent_colors(summaries)
+    figure, axes = _panels(len(env_ids))
+    for axis, env_id in zip(axes, env_ids):
+        drawn = False
+        for summary in (s for s in summaries if s.env_id == env_id):
+            curves = [curve for run in summary.runs if (curve := _curve(run.learning_curve)) is not None]
+            if not curves:
+                continue
+            end = min(steps[-1] for steps, _ in curves)
+            start = max(steps[0] for steps, _ in curves)
+            grid = np.linspace(start, end, GRID_POINTS) if end > start else np.asarray([end])
+            values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])
+            estimates = [estimate(column) for column in values.T]
+            mean = np.asarray([e.mean for e in estimates])
+            color = colors[summary.agent]
+            axis.plot(grid, mean, color=color, label=f"{summary.agent} (n={len(curves)})",
+                      marker="o" if grid.size == 1 else None)
+            if len(curves) > 1:
+                axis.fill_between(grid, [e.low for e in estimates], [e.high for e in estimates],
+                                  color=color, alpha=0.2, linewidth=0)
+            drawn = True
+        axis.set_title(env_id)
+        axis.set_xlabel("env steps (tokens)")
+        axis.set_ylabel(f"training {CURVE_KEY}")
+        axis.grid(alpha=0.3)
+        if drawn:
+            axis.legend(fontsize="small")
+        else:
+            axis.text(0.5, 0.5, "no learning curves\n(non-learning agents only)", ha="center", va="center",
+                      transform=axis.transAxes, color="gray")
+    figure.suptitle(f"Learning curves: mean over seeds, {CONFIDENCE:.0%} CI band")
+    return _save(figure, path)
+
+
+def plot_primary_bars(summaries: Sequence[GroupSummary], path: str | Path) -> Path:
+    """One panel per env: the mean primary metric of each agent (in rank order) with 95% CI error bars."""
+    env_ids = _env_ids(summaries)
+    colors = _agent_colors(summaries)
+    figure, axes = _panels(len(env_ids))
+    for axis, env_id in zip(axes, env_ids):
+        in_env = sorted((s for s in summaries if s.env_id == env_id), key=lambda s: s.rank)
+        means = [s.primary.mean for s in in_env]
+        errors = [s.primary.half_width or 0.0 for s in in_env]
+        positions = np.arange(len(in_env))
+        axis.bar(positions, means, yerr=errors, capsize=4, color=[colors[s.agent] for s in in_env])
+        axis.set_xticks(positions, [f"{s.agent}\n(n={len(s.seeds)})" for s in in_env], fontsize="small")
+        axis.set_title(env_id)
+        axis.set_ylabel(f"test {in_env[0].primary_metric} (mean)")
+        axis.grid(axis="y", alpha=0.3)
+    figure.suptitle(f"Primary metric on the test split: mean over seeds, {CONFIDENCE:.0%} CI")
+    return _save(figure, path)
+
+
+def _save(figure, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
