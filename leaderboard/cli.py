@@ -1,0 +1,241 @@
+"""``textenvs leaderboard ...``: serve the leaderboard, submit to it, administer tokens, verify runs.
+
+    textenvs leaderboard serve --port 8000 --db sqlite:///leaderboard.db
+    textenvs leaderboard token create alice --db sqlite:///leaderboard.db
+    textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --server http://127.0.0.1:8000 \\
+        --token <token> --metadata '{"agent": "ppo", "seeds": [0]}'
+    textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --db sqlite:///leaderboard.db --agent ppo
+    textenvs leaderboard verify <submission id> path/to/checkpoint --db sqlite:///leaderboard.db
+
+A predictions file is JSONL, one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
+so the records of :func:`textenvs.generate_split` can be written out as they are).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from leaderboard.schema import DEFAULT_TOLERANCE
+from leaderboard.store import DEFAULT_DB_URL
+
+TOKEN_ENV = "TEXTENVS_LEADERBOARD_TOKEN"
+
+
+class UsageError(Exception):
+    """A problem with the command line or its input files, reported without a traceback."""
+
+
+def _json_argument(value: str, what: str) -> Any:
+    """Inline JSON, or ``@path`` to a JSON file."""
+    try:
+        return json.loads(Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value)
+    except (OSError, json.JSONDecodeError) as error:
+        raise UsageError(f"--{what}: {error}") from None
+
+
+def read_predictions(path: Path) -> list[dict[str, str]]:
+    """``[{"id", "prediction"}, ...]`` from a JSONL predictions file (see module docstring)."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"Cannot read {path}: {error}") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise UsageError(f"{path}, line {number}: invalid JSON ({error.msg}).") from None
+        example_id = row.get("id", row.get("example_id")) if isinstance(row, dict) else None
+        if example_id is None or "prediction" not in row:
+            raise UsageError(f"{path}, line {number}: expected an object with 'id' (or 'example_id') and "
+                             f"'prediction'.")
+        records.append({"id": str(example_id), "prediction": row["prediction"]})
+    return records
+
+
+def _benchmarks(args: argparse.Namespace):
+    from leaderboard.scoring import Benchmarks
+
+    return Benchmarks(_json_argument(args.benchmarks, "benchmarks") if args.benchmarks else None)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from leaderboard.server import create_app
+
+    app = create_app(args.db, env_kwargs=_benchmarks(args).env_kwargs, max_body_bytes=args.max_body_mb << 20)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def _submit(args: argparse.Namespace) -> int:
+    metadata = _json_argument(args.metadata, "metadata") if args.metadata else {}
+    if not isinstance(metadata, dict):
+        raise UsageError("--metadata must be a JSON object.")
+    if args.agent:
+        metadata["agent"] = args.agent
+    body = json.dumps({"env_id": args.env, "predictions": read_predictions(args.predictions),
+                       "metadata": metadata}, ensure_ascii=True).encode("ascii")
+    if args.server:
+        return _submit_remote(args, body)
+    from leaderboard.schema import LeaderboardError
+    from leaderboard.service import Leaderboard
+    from leaderboard.store import Store
+
+    try:
+        receipt = Leaderboard(Store(args.db), _benchmarks(args)).submit(body, submitter=f"local:{getpass.getuser()}")
+    except LeaderboardError as error:
+        print(f"rejected ({error.status}): {error.detail}", file=sys.stderr)
+        return 1
+    _print_receipt(receipt.model_dump(mode="json"), args.db)
+    return 0
+
+
+def _submit_remote(args: argparse.Namespace, body: bytes) -> int:
+    import httpx
+
+    token = args.token or os.environ.get(TOKEN_ENV)
+    if not token:
+        raise UsageError(f"--server needs a token: pass --token or set {TOKEN_ENV}.")
+    server = args.server.rstrip("/")
+    try:
+        response = httpx.post(f"{server}/submissions", content=body, timeout=args.timeout,
+                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    except httpx.HTTPError as error:
+        print(f"cannot reach {server}: {error}", file=sys.stderr)
+        return 1
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text[:500]}
+    if response.status_code not in (200, 201):
+        print(f"rejected ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
+        return 1
+    _print_receipt(answer, server)
+    return 0
+
+
+def _print_receipt(receipt: dict[str, Any], where: str) -> None:
+    state = "stored" if receipt["created"] else "already stored (same content)"
+    print(f"submission {receipt['id']} {state}: {receipt['primary_metric']} = {receipt['primary_score']:.4f}, "
+          f"rank {receipt['rank']} of {receipt['entries']} on {receipt['env_id']}")
+    for name, value in sorted(receipt["metrics"].items()):
+        print(f"  {name:<24} {value:.4f}")
+    if where.startswith("http"):
+        print(f"  {where}{receipt['url']}")
+
+
+def _token(args: argparse.Namespace) -> int:
+    from leaderboard.auth import create_token
+    from leaderboard.store import Store
+
+    store = Store(args.db)
+    if args.action == "create":
+        try:
+            token = create_token(store, args.name)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        print(token)
+        print(f"token {args.name!r} created; it is shown only now (the database keeps its hash).", file=sys.stderr)
+    elif args.action == "revoke":
+        if not store.revoke_token(args.name):
+            raise UsageError(f"No live token named {args.name!r}.")
+        print(f"token {args.name!r} revoked")
+    else:
+        for row in store.tokens():
+            state = f"revoked {row.revoked_at:%Y-%m-%d %H:%M}" if row.revoked_at else "live"
+            print(f"{row.name:<30} created {row.created_at:%Y-%m-%d %H:%M}  {state}")
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from leaderboard.schema import LeaderboardError
+    from leaderboard.service import Leaderboard
+    from leaderboard.store import Store
+    from leaderboard.verify import verify_submission
+
+    leaderboard = Leaderboard(Store(args.db), _benchmarks(args))
+    try:
+        result = verify_submission(leaderboard, args.submission_id, args.checkpoint, tolerance=args.tolerance,
+                                   batch_size=args.batch_size, device=args.device,
+                                   progress=lambda done: print(f"  regenerated {done} examples", file=sys.stderr))
+    except LeaderboardError as error:
+        print(f"cannot verify ({error.status}): {error.detail}", file=sys.stderr)
+        return 1
+    verdict = "VERIFIED" if result.verified else "NOT verified"
+    print(f"submission {args.submission_id}: {verdict} (largest metric difference {result.max_abs_difference:.2e}, "
+          f"tolerance {result.tolerance:g}; {100 * result.identical_predictions:.1f}% of predictions identical)")
+    return 0 if result.verified else 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="textenvs leaderboard", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def database(sub: argparse.ArgumentParser, benchmarks: bool = True) -> None:
+        sub.add_argument("--db", default=DEFAULT_DB_URL, help=f"SQLAlchemy database URL (default {DEFAULT_DB_URL})")
+        if benchmarks:
+            sub.add_argument("--benchmarks", help="JSON object (or @file) mapping env ids to the env kwargs of "
+                                                  "their canonical test split, e.g. a private dataset path")
+
+    serve = commands.add_parser("serve", help="run the leaderboard server")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback only)")
+    serve.add_argument("--max-body-mb", type=int, default=16, help="largest accepted request body in MiB")
+    serve.add_argument("--log-level", default="info")
+    database(serve)
+    serve.set_defaults(run=_serve)
+
+    submit = commands.add_parser("submit", help="submit predictions to a server, or straight into a database")
+    submit.add_argument("predictions", type=Path, help="JSONL file of {'id', 'prediction'} records")
+    submit.add_argument("--env", required=True, help="env id, e.g. textenvs/Translation-v0")
+    submit.add_argument("--metadata", help="JSON object (or @file): agent, config, seeds, versions, curve, ...")
+    submit.add_argument("--agent", help="agent name (sets metadata.agent)")
+    submit.add_argument("--server", help="server URL; without it the submission is written to --db directly")
+    submit.add_argument("--token", help=f"API token for --server (default: ${TOKEN_ENV})")
+    submit.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server")
+    database(submit)
+    submit.set_defaults(run=_submit)
+
+    token = commands.add_parser("token", help="create, list or revoke API tokens (administrator)")
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("name", nargs="?", help="token name (create, revoke)")
+    database(token, benchmarks=False)
+    token.set_defaults(run=_token)
+
+    verify = commands.add_parser("verify", help="regenerate a submission from its policy checkpoint and re-score it")
+    verify.add_argument("submission_id")
+    verify.add_argument("checkpoint", type=Path, help="save_pretrained directory of the model and its tokenizer")
+    verify.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                        help=f"largest accepted absolute metric difference (default {DEFAULT_TOLERANCE:g})")
+    verify.add_argument("--batch-size", type=int, default=32)
+    verify.add_argument("--device", default="cpu")
+    database(verify)
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "token" and args.action != "list" and not args.name:
+        print(f"textenvs leaderboard token {args.action}: a token NAME is required", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except UsageError as error:
+        print(f"textenvs leaderboard {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

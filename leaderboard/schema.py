@@ -1,0 +1,232 @@
+"""The leaderboard's wire format in one place: what a client submits, what the server answers, and the limits.
+
+A submission is an agent's predictions for every example of an env's canonical test split plus metadata that
+describes the run. Scores are never part of the contract's trusted data: the server re-scores the predictions
+against references it holds (``claimed_metrics`` are stored for comparison only).
+
+Example body of ``POST /submissions``::
+
+    {"env_id": "textenvs/Translation-v0",
+     "predictions": [{"id": "test-000001", "prediction": "a dog sees a cat"}, ...],
+     "metadata": {"agent": "ppo-small", "config": {"lr": 1e-4}, "seeds": [0, 1, 2],
+                  "versions": {"textenvs": "0.1.0"}, "curve": [{"env_steps": 4096, "reward": 0.41}]}}
+
+Predictions are a list of records rather than an object keyed by id, so a repeated id is reported instead of being
+silently dropped by the JSON parser.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Default limit of a request body; larger bodies are answered 413 before they are read."""
+MAX_PREDICTIONS = 100_000
+MAX_ID_CHARS = 200
+MAX_PREDICTION_CHARS = 10_000
+MAX_CONFIG_BYTES = 64 * 1024
+MAX_SEEDS = 1_000
+MAX_CURVE_POINTS = 10_000
+MAX_CURVE_SERIES = 16
+DEFAULT_TOLERANCE = 1e-3
+"""A verified run's largest accepted absolute difference per metric (metrics lie in [0, 1]); greedy decoding on
+another device may flip a near-tie between two tokens, so exact equality is not required."""
+MAX_ID_LIST = 20
+"""How many missing / extra / repeated ids an error lists before it says '... and N more'."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _printable(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
+                 AfterValidator(_printable)]
+"""A short label shown on the pages (agent, token, version or metric name)."""
+ExampleId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
+PredictionText = Annotated[str, StringConstraints(max_length=MAX_PREDICTION_CHARS)]
+
+
+class PredictionRecord(BaseModel):
+    """The text an agent generated for one test example."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: ExampleId
+    prediction: PredictionText
+
+
+class CurvePoint(BaseModel):
+    """One learning-curve point: env steps so far and any named finite values (``reward``, ``kl``, ...)."""
+
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    env_steps: int = Field(ge=0)
+    __pydantic_extra__: dict[str, float] = Field(init=False)
+
+    def series(self) -> dict[str, float]:
+        """The named values of this point (everything but ``env_steps``)."""
+        return dict(self.__pydantic_extra__ or {})
+
+
+def _bounded_config(config: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    size = len(json.dumps(config, ensure_ascii=True))
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"config is {size} bytes as JSON; the limit is {MAX_CONFIG_BYTES}")
+    return config
+
+
+def _bounded_curve(curve: list[CurvePoint]) -> list[CurvePoint]:
+    names = {name for point in curve for name in point.series()}
+    if len(names) > MAX_CURVE_SERIES:
+        raise ValueError(f"curve has {len(names)} series; the limit is {MAX_CURVE_SERIES}")
+    for name in names:
+        _printable(name)
+    return curve
+
+
+class SubmissionMetadata(BaseModel):
+    """How the predictions were produced. Shown on the submission page; ``agent`` names the leaderboard row.
+
+    :ivar agent: agent name shown in the ranking.
+    :ivar config: the agent's configuration (any JSON object, at most ``MAX_CONFIG_BYTES`` serialized).
+    :ivar seeds: training/evaluation seeds of the run.
+    :ivar versions: package versions, e.g. ``{"textenvs": "0.1.0", "torch": "2.3.0"}``.
+    :ivar curve: learning-curve points, plotted on the submission page.
+    :ivar claimed_metrics: the submitter's own scores; displayed beside the server's, never ranked.
+    :ivar checkpoint: where the policy checkpoint can be fetched, for a verified run by the operator.
+    """
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    agent: Name
+    config: Annotated[dict[str, JsonValue], AfterValidator(_bounded_config)] = Field(default_factory=dict)
+    seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default_factory=list, max_length=MAX_SEEDS)
+    versions: dict[Name, Annotated[str, StringConstraints(max_length=100), AfterValidator(_printable)]] = \
+        Field(default_factory=dict, max_length=100)
+    curve: Annotated[list[CurvePoint], AfterValidator(_bounded_curve)] = \
+        Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+    claimed_metrics: dict[Name, float] = Field(default_factory=dict, max_length=64)
+    checkpoint: Annotated[str, StringConstraints(max_length=1000), AfterValidator(_printable)] | None = None
+
+
+class Submission(BaseModel):
+    """Body of ``POST /submissions``; also what ``textenvs leaderboard submit`` builds from a predictions file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    env_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)]
+    predictions: list[PredictionRecord] = Field(max_length=MAX_PREDICTIONS)
+    metadata: SubmissionMetadata
+
+    def content_hash(self, dataset_hash: str) -> str:
+        """SHA-256 identifying this content on this test split: same content, same submission id.
+
+        Prediction order does not matter; the submitter does not enter (two tokens sending the same content get the
+        same entry, owned by the first)."""
+        canonical = {
+            "env_id": self.env_id, "dataset_hash": dataset_hash,
+            "predictions": sorted((record.id, record.prediction) for record in self.predictions),
+            "metadata": self.metadata.model_dump(mode="json"),
+        }
+        text = json.dumps(canonical, sort_keys=True, ensure_ascii=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+class Receipt(BaseModel):
+    """Answer to an accepted submission (201 when stored now, 200 when the same content was already stored)."""
+
+    id: str
+    created: bool
+    env_id: str
+    url: str
+    primary_metric: str
+    primary_score: float
+    metrics: dict[str, float]
+    rank: int
+    entries: int
+
+
+class Verification(BaseModel):
+    """Outcome of regenerating a submission's predictions from its policy checkpoint (see :mod:`leaderboard.verify`)."""
+
+    verified: bool
+    checkpoint: str
+    checkpoint_sha256: str
+    tolerance: float
+    metrics: dict[str, float]
+    max_abs_difference: float
+    identical_predictions: float
+    """Fraction of examples whose regenerated text equals the submitted text exactly."""
+    verified_at: datetime
+
+
+class Entry(BaseModel):
+    """One ranked submission (no predictions)."""
+
+    rank: int
+    id: str
+    agent: str
+    submitter: str
+    created_at: datetime
+    primary_score: float
+    metrics: dict[str, float]
+    verified: bool
+
+
+class Rankings(BaseModel):
+    """Answer of ``GET /api/rankings/{env_id}``: entries scored on the env's current canonical test split."""
+
+    env_id: str
+    dataset: str
+    dataset_hash: str
+    num_examples: int
+    scorer: dict[str, Any]
+    primary_metric: str
+    metric_names: list[str]
+    entries: list[Entry]
+
+
+class SubmissionDetail(Entry):
+    """Answer of ``GET /api/submissions/{id}``: an entry with its metadata and verification (still no predictions)."""
+
+    env_id: str
+    dataset: str
+    dataset_hash: str
+    primary_metric: str
+    num_predictions: int
+    metadata: SubmissionMetadata
+    verification: Verification | None
+
+
+class LeaderboardError(Exception):
+    """A request the leaderboard refuses; becomes an HTTP answer ``{"detail": ..., **fields}`` with ``status``.
+
+    :param status: HTTP status (4xx for the client's fault, 503 when the server cannot load a benchmark).
+    :param detail: one-paragraph explanation naming the offending value and what is accepted.
+    :param fields: machine-readable extras (``missing``, ``extra``, ``valid_env_ids``, ``errors``, ...).
+    """
+
+    def __init__(self, status: int, detail: str, **fields: Any) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.fields = fields
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": self.detail, **self.fields}
+
+
+def listed(values: list[str], limit: int = MAX_ID_LIST) -> str:
+    """``'a', 'b', 'c' ... and 17 more`` for error messages."""
+    shown = ", ".join(repr(value) for value in values[:limit])
+    return shown + (f" ... and {len(values) - limit} more" if len(values) > limit else "")

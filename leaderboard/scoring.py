@@ -1,0 +1,117 @@
+"""Server-side scoring: each env id's canonical test split and scorer, and the check that a submission covers it.
+
+The canonical split of ``env_id`` is ``textenvs.load_env_dataset(env_id, "test")`` and its scorer
+``textenvs.load_env_scorer(env_id)`` (both with the deployment's env kwargs, empty by default). References stay on
+the server: no API returns them, so a deployment may hold test references nobody else has.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from leaderboard.schema import LeaderboardError, Submission, listed
+from textenvs import ENV_IDS, load_env_dataset, load_env_scorer
+from textenvs.data.dataset import TextDataset
+from textenvs.scorers import Scorer
+
+
+@dataclass
+class Benchmark:
+    """The canonical test split of one env id and the scorer that ranks submissions on it.
+
+    :param env_id: registered textenvs id.
+    :param dataset: the canonical test split (references included).
+    :param scorer: the env's scorer.
+    :param env_kwargs: the env kwargs the split and scorer were loaded with (verified runs reuse them).
+    """
+
+    env_id: str
+    dataset: TextDataset
+    scorer: Scorer
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = {example.id: i for i, example in enumerate(self.dataset)}
+
+    @property
+    def primary(self) -> str:
+        return self.scorer.primary
+
+    def ordered_predictions(self, submission: Submission) -> list[str]:
+        """The submitted texts in split order, after checking that every test id appears exactly once."""
+        seen: dict[str, str] = {}
+        repeated: list[str] = []
+        for record in submission.predictions:
+            if record.id in seen:
+                repeated.append(record.id)
+            seen[record.id] = record.prediction
+        missing = [example.id for example in self.dataset if example.id not in seen]
+        extra = [example_id for example_id in seen if example_id not in self.index]
+        if missing or extra or repeated:
+            problems = []
+            if missing:
+                problems.append(f"{len(missing)} test id(s) missing: {listed(missing)}")
+            if extra:
+                problems.append(f"{len(extra)} id(s) not in the test split: {listed(extra)}")
+            if repeated:
+                problems.append(f"{len(repeated)} id(s) given more than once: {listed(sorted(set(repeated)))}")
+            raise LeaderboardError(
+                422, f"Predictions must cover every id of {self.env_id}'s test split ({self.dataset.name}, "
+                     f"{len(self.dataset)} examples) exactly once; " + "; ".join(problems) + ".",
+                missing=missing[:100], missing_count=len(missing), extra=extra[:100], extra_count=len(extra),
+                repeated=sorted(set(repeated))[:100], repeated_count=len(set(repeated)))
+        return [seen[example.id] for example in self.dataset]
+
+    def score(self, predictions: list[str]) -> dict[str, float]:
+        """The scorer's corpus-level values of the predictions (given in split order) against the held references:
+        the mean of the per-example scores, or the corpus statistic for metrics defined on one (BLEU, chrF, ...)."""
+        examples = self.dataset.examples
+        values = self.scorer.corpus_score(predictions, [list(e.references) for e in examples],
+                                          [e.prompt for e in examples], [e.metadata for e in examples])
+        return {key: float(value) for key, value in values.items() if not key.startswith("_")}
+
+    def metric_names(self, metrics: Mapping[str, float]) -> list[str]:
+        """Display order: the primary metric first, then the rest alphabetically."""
+        return [self.primary] + sorted(key for key in metrics if key != self.primary)
+
+
+class Benchmarks:
+    """Loads each env id's :class:`Benchmark` on first use and keeps it (thread-safe).
+
+    :param env_kwargs: per env id, the env kwargs that define its canonical split and scorer (e.g. a real
+        dataset with hidden references); env ids not listed use the env's defaults.
+    """
+
+    def __init__(self, env_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        unknown = sorted(set(env_kwargs or {}) - set(ENV_IDS))
+        if unknown:
+            raise ValueError(f"env_kwargs for unknown env ids {unknown}; valid ids: {', '.join(ENV_IDS)}.")
+        self.env_kwargs = {env_id: dict(kwargs) for env_id, kwargs in (env_kwargs or {}).items()}
+        self._loaded: dict[str, Benchmark] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def env_ids(self) -> list[str]:
+        return list(ENV_IDS)
+
+    def get(self, env_id: str) -> Benchmark:
+        """The benchmark of ``env_id``; 404 for an unknown id (listing the valid ones), 503 if it cannot load."""
+        if env_id not in ENV_IDS:
+            raise LeaderboardError(404, f"Unknown env id {env_id!r}; valid env ids: {', '.join(ENV_IDS)}.",
+                                   valid_env_ids=list(ENV_IDS))
+        benchmark = self._loaded.get(env_id)
+        if benchmark is not None:
+            return benchmark
+        with self._lock:
+            if env_id not in self._loaded:
+                kwargs = self.env_kwargs.get(env_id, {})
+                try:
+                    dataset = load_env_dataset(env_id, "test", **kwargs)
+                    scorer = load_env_scorer(env_id, **kwargs)
+                except Exception as error:  # a deployment problem, reported without a traceback to the client
+                    raise LeaderboardError(503, f"The test split of {env_id} cannot be loaded on this server: "
+                                                f"{type(error).__name__}: {error}") from error
+                self._loaded[env_id] = Benchmark(env_id, dataset, scorer, kwargs)
+        return self._loaded[env_id]

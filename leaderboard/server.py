@@ -1,0 +1,125 @@
+"""The leaderboard web server (FastAPI).
+
+| route | what |
+|---|---|
+| ``POST /submissions`` | token-authenticated submission (JSON, :class:`~leaderboard.schema.Submission`); 201 new, 200 already stored |
+| ``GET /api/rankings/{env_id}`` | ranking of one env as JSON (``?limit=&offset=``) |
+| ``GET /api/submissions/{id}`` | one entry with metadata and verification (no predictions, no references) |
+| ``GET /`` | HTML: one ranking table per env with a column per metric |
+| ``GET /submissions/{id}`` | HTML: configuration, per-metric scores, learning curve |
+| ``GET /healthz`` | liveness |
+
+Client mistakes are answered 4xx with ``{"detail": "..."}``: malformed JSON 400, missing token 401, wrong token 403,
+unknown env or id 404, non-JSON content type 415, body over the limit 413, wrong shape or ids 422.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+
+from leaderboard.auth import authenticate
+from leaderboard.plots import curve_series, curve_svg
+from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, SubmissionDetail, Submission
+from leaderboard.scoring import Benchmarks
+from leaderboard.service import Leaderboard
+from leaderboard.store import Store
+
+TEMPLATES = Path(__file__).parent / "templates"
+DRAIN_FACTOR = 4
+"""An over-limit body is read (and dropped) up to this many times the limit, so ordinary clients that send the
+whole body before reading get the 413 instead of a reset connection; beyond that the connection is cut."""
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise LeaderboardError(400, f"Invalid Content-Length header {declared!r}.")
+    too_large = LeaderboardError(413, f"Request body exceeds the limit of {limit} bytes"
+                                      + (f" (Content-Length: {declared})." if declared else "."), limit=limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > DRAIN_FACTOR * limit:
+            break
+        if size <= limit:
+            chunks.append(chunk)
+    if size > limit:
+        raise too_large
+    return b"".join(chunks)
+
+
+def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    """Build the leaderboard app over the database at ``db_url``.
+
+    :param db_url: SQLAlchemy URL (``sqlite:///leaderboard.db``, ``postgresql+psycopg2://...``).
+    :param env_kwargs: per env id, env kwargs defining its canonical test split and scorer (see
+        :class:`~leaderboard.scoring.Benchmarks`); default: every env's built-in test split.
+    :param max_body_bytes: largest accepted request body.
+    """
+    leaderboard = Leaderboard(Store(db_url), Benchmarks(env_kwargs))
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters["score"] = lambda value: "—" if value is None else f"{value:.4f}"
+    app = FastAPI(title="textenvs leaderboard", version="1",
+                  description="Submit predictions for an env's canonical test split; the server re-scores them.")
+    app.state.leaderboard = leaderboard
+
+    @app.exception_handler(LeaderboardError)
+    async def _refused(_request: Request, error: LeaderboardError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.post("/submissions", status_code=201, response_model=Receipt,
+              responses={200: {"model": Receipt, "description": "the same content was already stored"}},
+              openapi_extra={"requestBody": {"required": True, "content": {
+                  "application/json": {"schema": Submission.model_json_schema()}}}})
+    async def submit(request: Request) -> JSONResponse:
+        token = await run_in_threadpool(authenticate, leaderboard.store, request.headers.get("authorization"))
+        content_type = request.headers.get("content-type", "application/json")
+        if "json" not in content_type.lower():
+            raise LeaderboardError(415, f"Content-Type must be application/json, got {content_type!r}.")
+        body = await read_body(request, max_body_bytes)
+        receipt = await run_in_threadpool(leaderboard.submit, body, token.name)
+        return JSONResponse(receipt.model_dump(mode="json"), status_code=201 if receipt.created else 200)
+
+    @app.get("/api/rankings/{env_id:path}", response_model=Rankings)
+    def rankings(env_id: str, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> Rankings:
+        return leaderboard.rankings(env_id, limit, offset)
+
+    @app.get("/api/submissions/{submission_id}", response_model=SubmissionDetail)
+    def submission(submission_id: str) -> SubmissionDetail:
+        return leaderboard.detail(submission_id)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", response_class=HTMLResponse)
+    def index(request: Request) -> HTMLResponse:
+        boards = []
+        for env_id in leaderboard.benchmarks.env_ids:
+            try:
+                boards.append({"env_id": env_id, "rankings": leaderboard.rankings(env_id, limit=200)})
+            except LeaderboardError as error:
+                boards.append({"env_id": env_id, "error": error.detail})
+        return templates.TemplateResponse(request, "index.html", {"boards": boards})
+
+    @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
+    def submission_page(request: Request, submission_id: str) -> HTMLResponse:
+        detail = leaderboard.detail(submission_id)
+        names = [detail.primary_metric] + sorted(name for name in detail.metrics if name != detail.primary_metric)
+        curves = [curve_svg(detail.metadata.curve, name) for name in curve_series(detail.metadata.curve)]
+        return templates.TemplateResponse(request, "submission.html", {
+            "s": detail, "metric_names": names, "curves": curves,
+            "config_json": json.dumps(detail.metadata.config, indent=2, sort_keys=True, ensure_ascii=False)})
+
+    return app

@@ -1,0 +1,102 @@
+"""What a submission goes through, the same for the server and for the CLI's local mode:
+parse and validate → find the canonical split → already stored? → check ids → re-score → store → rank."""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import ValidationError
+
+from leaderboard.schema import (Entry, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail,
+                                SubmissionMetadata, Verification)
+from leaderboard.scoring import Benchmark, Benchmarks
+from leaderboard.store import NewSubmission, Store, SubmissionRow
+
+MAX_RANKING_ROWS = 1000
+
+
+def parse_submission(body: bytes) -> Submission:
+    """Validate a JSON body: 400 for text that is not JSON, 422 for JSON of the wrong shape (each error located)."""
+    try:
+        return Submission.model_validate_json(body)
+    except ValidationError as error:
+        errors = error.errors(include_url=False, include_input=False, include_context=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            message = "; ".join(e["msg"].removeprefix("Invalid JSON: ") for e in errors if e["type"] == "json_invalid")
+            raise LeaderboardError(400, f"Malformed JSON: {message}.") from None
+        located = [{"loc": [str(part) for part in e["loc"]], "msg": e["msg"], "type": e["type"]} for e in errors]
+        summary = "; ".join(f"{'.'.join(e['loc']) or 'body'}: {e['msg']}" for e in located[:10])
+        more = f" (and {len(located) - 10} more)" if len(located) > 10 else ""
+        raise LeaderboardError(422, f"Invalid submission: {summary}{more}.", errors=located[:100]) from None
+
+
+class Leaderboard:
+    """Submissions, rankings and verification records over one :class:`Store`.
+
+    :param store: the database.
+    :param benchmarks: canonical splits and scorers (default: every env id with its default kwargs).
+    """
+
+    def __init__(self, store: Store, benchmarks: Benchmarks | None = None) -> None:
+        self.store = store
+        self.benchmarks = benchmarks or Benchmarks()
+
+    def submit(self, body: bytes, submitter: str) -> Receipt:
+        """Score and store a JSON submission body (idempotent: the same content returns the stored entry)."""
+        submission = parse_submission(body)
+        benchmark = self.benchmarks.get(submission.env_id)
+        content_hash = submission.content_hash(benchmark.dataset.content_hash)
+        row = self.store.find_by_content(content_hash)
+        created = False
+        if row is None:
+            predictions = benchmark.ordered_predictions(submission)
+            metrics = benchmark.score(predictions)
+            row, created = self.store.insert(NewSubmission(
+                id=content_hash[:16], content_hash=content_hash, env_id=submission.env_id,
+                dataset_name=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,
+                agent=submission.metadata.agent, submitter=submitter, primary_metric=benchmark.primary,
+                primary_score=metrics[benchmark.primary], metrics=metrics,
+                metadata=submission.metadata.model_dump(mode="json"),
+                predictions={example.id: text for example, text in zip(benchmark.dataset, predictions)}))
+        rank, entries = self.store.rank_of(row)
+        return Receipt(id=row.id, created=created, env_id=row.env_id, url=f"/submissions/{row.id}",
+                       primary_metric=row.primary_metric, primary_score=row.primary_score, metrics=row.metrics,
+                       rank=rank, entries=entries)
+
+    def rankings(self, env_id: str, limit: int = 100, offset: int = 0) -> Rankings:
+        """Entries of ``env_id`` scored on its current canonical split, best first."""
+        if not 1 <= limit <= MAX_RANKING_ROWS or offset < 0:
+            raise LeaderboardError(422, f"limit must be in 1..{MAX_RANKING_ROWS} and offset >= 0, "
+                                        f"got limit={limit}, offset={offset}.")
+        benchmark = self.benchmarks.get(env_id)
+        rows = self.store.ranking(env_id, benchmark.dataset.content_hash, limit, offset)
+        entries = [_entry(row, offset + position + 1) for position, row in enumerate(rows)]
+        names = benchmark.metric_names(rows[0].metrics) if rows else [benchmark.primary]
+        return Rankings(env_id=env_id, dataset=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,
+                        num_examples=len(benchmark.dataset), scorer=benchmark.scorer.config(),
+                        primary_metric=benchmark.primary, metric_names=names, entries=entries)
+
+    def detail(self, submission_id: str) -> SubmissionDetail:
+        row = self.store.get(submission_id)
+        if row is None:
+            raise LeaderboardError(404, f"No submission with id {submission_id!r}.")
+        rank, _ = self.store.rank_of(row)
+        verification = json.loads(row.verification_json) if row.verification_json else None
+        return SubmissionDetail(
+            **_entry(row, rank).model_dump(), env_id=row.env_id, dataset=row.dataset_name,
+            dataset_hash=row.dataset_hash, primary_metric=row.primary_metric, num_predictions=row.num_predictions,
+            metadata=SubmissionMetadata.model_validate_json(row.metadata_json),
+            verification=Verification.model_validate(verification) if verification else None)
+
+    def benchmark_of(self, row: SubmissionRow) -> Benchmark:
+        """The benchmark a stored submission was scored on; refuses if the canonical split has changed since."""
+        benchmark = self.benchmarks.get(row.env_id)
+        if benchmark.dataset.content_hash != row.dataset_hash:
+            raise LeaderboardError(409, f"Submission {row.id} was scored on test data {row.dataset_hash[:12]}, "
+                                        f"but {row.env_id}'s test split is now {benchmark.dataset.content_hash[:12]}.")
+        return benchmark
+
+
+def _entry(row: SubmissionRow, rank: int) -> Entry:
+    return Entry(rank=rank, id=row.id, agent=row.agent, submitter=row.submitter, created_at=row.created_at_utc,
+                 primary_score=row.primary_score, metrics=row.metrics, verified=row.verified)
