@@ -4,20 +4,84 @@
 >>> scorer = scorers.get("chrf")
 >>> scorer(["a cat sits"], [["a cat sits"]])["chrf"]
 array([1.])
+
+Registered names (``available()``):
+
+==================== ===================================================== ==========================
+name                 what                                                  primary (reward)
+==================== ===================================================== ==========================
+rouge, rougeL        ROUGE-1/2/L/Lsum F (rouge-score)                      ``rougeL``
+rouge1/rouge2/       the same scorer rewarding another variant             ``rouge1``/``rouge2``/
+rougeLsum                                                                  ``rougeLsum``
+bleu                 sentence / corpus BLEU (sacrebleu), 0-1               ``bleu``
+chrf                 chrF (sacrebleu), 0-1                                 ``chrf``
+ter                  TER (sacrebleu) / 100                                 ``neg_ter`` (= -ter)
+meteor               METEOR (nltk + Debian WordNet)                        ``meteor``
+token_f1             SQuAD-normalized unigram P/R/F1                       ``token_f1``
+exact_match          normalized exact match                                ``exact_match``
+semantic_similarity  cosine of all-MiniLM-L6-v2 embeddings                 ``semantic_similarity``
+bertscore            BERTScore P/R/F1 (bert-score, MiniLM layer 6)         ``bertscore_f1``
+reward_model         local HF sequence-classification model               ``reward_model``
+key_fact_recall      share of metadata["key_facts"] stated                 ``key_fact_recall``
+slot_coverage        share of metadata["slots"] filled                     ``slot_coverage``
+length_penalty       -|words - target| / target                            ``length_penalty``
+repetition_penalty   minus the share of repeated n-grams                   ``repetition_penalty``
+distinct_n           distinct-1..n                                         ``distinct_{n}``
+composite            weighted sum of other scorers                         ``composite``
+evaluate             any ``evaluate`` module                               ``primary=`` option
+==================== ===================================================== ==========================
+
+Every scorer gives per-example scores (``score``), corpus values (``corpus_score``) and dense per-token rewards
+(``token_rewards``). Every metric also ships as an offline ``evaluate`` module:
+``evaluate.load(evaluate_module_path(name))``.
 """
 
-from textenvs.scorers.base import Scorer, Scores
+from textenvs.scorers.base import MissingMetadataError, Scorer, Scores
+from textenvs.scorers.bertscore import BERTScoreScorer
+from textenvs.scorers.composite import CompositeScorer
+from textenvs.scorers.distinct_n import DistinctNScorer
+from textenvs.scorers.evaluate_modules import available_modules, evaluate_module_path
+from textenvs.scorers.evaluate_scorer import EvaluateScorer
+from textenvs.scorers.exact_match import ExactMatchScorer
+from textenvs.scorers.key_fact_recall import KeyFactRecallScorer
+from textenvs.scorers.length_penalty import LengthPenaltyScorer
+from textenvs.scorers.meteor import MeteorScorer
 from textenvs.scorers.registry import CallableScorer, ScorerSpec, available, get, make_scorer, register
+from textenvs.scorers.repetition_penalty import RepetitionPenaltyScorer
+from textenvs.scorers.reward_model import RewardModelScorer
 from textenvs.scorers.rouge import RougeScorer
-from textenvs.scorers.sacrebleu_metrics import ChrFScorer
+from textenvs.scorers.sacrebleu_metrics import BLEUScorer, ChrFScorer, TERScorer
+from textenvs.scorers.semantic_similarity import SemanticSimilarityScorer
+from textenvs.scorers.slot_coverage import SlotCoverageScorer
 from textenvs.scorers.token_f1 import TokenF1Scorer
 
 register("chrf", ChrFScorer)
 register("rouge", RougeScorer)
 register("rougeL", lambda **kw: RougeScorer(primary="rougeL", **kw))
+register("rouge1", lambda **kw: RougeScorer(primary="rouge1", **kw))
+register("rouge2", lambda **kw: RougeScorer(primary="rouge2", **kw))
+register("rougeLsum", lambda **kw: RougeScorer(primary="rougeLsum", **kw))
 register("token_f1", TokenF1Scorer)
+register("bleu", BLEUScorer)
+register("ter", TERScorer)
+register("meteor", MeteorScorer)
+register("exact_match", ExactMatchScorer)
+register("semantic_similarity", SemanticSimilarityScorer)
+register("bertscore", BERTScoreScorer)
+register("reward_model", RewardModelScorer)
+register("key_fact_recall", KeyFactRecallScorer)
+register("slot_coverage", SlotCoverageScorer)
+register("length_penalty", LengthPenaltyScorer)
+register("repetition_penalty", RepetitionPenaltyScorer)
+register("distinct_n", DistinctNScorer)
+register("composite", CompositeScorer)
+register("evaluate", EvaluateScorer)
 
 __all__ = [
-    "Scorer", "Scores", "CallableScorer", "ScorerSpec", "available", "get", "make_scorer", "register",
-    "RougeScorer", "ChrFScorer", "TokenF1Scorer",
+    "Scorer", "Scores", "CallableScorer", "ScorerSpec", "MissingMetadataError", "available", "get",
+    "make_scorer", "register", "evaluate_module_path", "available_modules",
+    "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer", "ExactMatchScorer",
+    "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
+    "SlotCoverageScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
+    "CompositeScorer", "EvaluateScorer",
 ]

@@ -14,11 +14,12 @@ Scores = dict[str, np.ndarray]
 class Scorer(ABC):
     """Scores a batch of generated texts.
 
-    Subclasses implement :meth:`compute`; callers use :meth:`score` (or call the object), which validates
-    the batch first so every scorer reports bad input the same way.
+    Subclasses implement :meth:`compute`; callers use :meth:`score` (or call the object) for per-example
+    rewards, :meth:`corpus_score` for evaluation and :meth:`token_rewards` for dense per-token rewards. All three
+    validate the batch first, so every scorer reports bad input the same way.
 
     :ivar name: registry name of the scorer.
-    :ivar primary: key of the score that becomes the environment's reward.
+    :ivar primary: key of the score that becomes the environment's reward (higher is better).
     :ivar requires_references: whether :meth:`score` needs at least one reference per example.
     """
 
@@ -50,27 +51,68 @@ class Scorer(ABC):
         :param prompts: the prompt each prediction was generated from (used by prompt-aware scorers).
         :param metadata: per-example task facts (key facts, slots, ...) from the dataset.
         """
-        predictions = _check_predictions(predictions)
-        batch = len(predictions)
-        references = _check_references(references, batch, required=self.requires_references, scorer=self.name)
-        if prompts is not None:
-            prompts = list(prompts)
-            _check_length("prompts", prompts, batch)
-        if metadata is not None:
-            metadata = list(metadata)
-            _check_length("metadata", metadata, batch)
-        if batch == 0:
+        batch = self._validate(predictions, references, prompts, metadata)
+        if not batch[0]:
             return {key: np.zeros(0, dtype=np.float64) for key in self.score_names()}
-        scores = self.compute(predictions, references, prompts, metadata)
-        if self.primary not in scores:
-            raise RuntimeError(f"Scorer {self.name!r} did not return its primary score {self.primary!r}.")
-        out: Scores = {}
-        for key, values in scores.items():
-            array = np.asarray(values, dtype=np.float64)
-            if array.shape != (batch,):
-                raise RuntimeError(f"Scorer {self.name!r} returned shape {array.shape} for {key!r}; expected ({batch},).")
-            out[key] = array
-        return out
+        return self._checked(self.compute(*batch), len(batch[0]))
+
+    def corpus_score(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[Sequence[str]] | None = None,
+        prompts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> dict[str, float]:
+        """Corpus-level values for evaluation (same keys as :meth:`score`, one float each).
+
+        By default the mean of each per-example score; metrics defined on corpus statistics (BLEU, chrF, TER,
+        distinct-n) override :meth:`compute_corpus` so the value equals their reference implementation.
+        Arguments are those of :meth:`score`; the batch must not be empty.
+        """
+        batch = self._validate(predictions, references, prompts, metadata)
+        if not batch[0]:
+            raise ValueError(f"Scorer {self.name!r}: corpus_score needs at least one prediction, got 0.")
+        values = self.compute_corpus(*batch)
+        return {key: float(value) for key, value in values.items()}
+
+    def token_rewards(
+        self,
+        prefixes: Sequence[Sequence[str]],
+        references: Sequence[Sequence[str]] | None = None,
+        prompts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[np.ndarray]:
+        """Dense per-token rewards: the change in the primary score as each token is appended.
+
+        ``prefixes[i][t]`` is the decoded text of example ``i`` after its first ``t + 1`` generated tokens.
+        The result holds, per example, a float64 array of the same length with
+        ``reward[t] = score(prefixes[i][t]) - score(prefixes[i][t - 1])`` and an empty text before the first
+        token worth 0, so the rewards of an episode sum to the score of its final text. All prefixes are
+        scored in one batch. Scorers with a native per-token signal override this.
+
+        :param prefixes: for each example, its decoded prefixes in generation order (may be empty).
+        :param references: as in :meth:`score`, one entry per example (not per prefix).
+        :param prompts: as in :meth:`score`.
+        :param metadata: as in :meth:`score`.
+        """
+        if isinstance(prefixes, str):
+            raise TypeError("prefixes must be a sequence (one list of prefixes per example), got a single str.")
+        prefixes = [list(example_prefixes) for example_prefixes in prefixes]
+        for i, example_prefixes in enumerate(prefixes):
+            for t, prefix in enumerate(example_prefixes):
+                if not isinstance(prefix, str):
+                    raise TypeError(f"prefixes[{i}][{t}] must be str, got {type(prefix).__name__}: {prefix!r:.80}")
+        _, references, prompts, metadata = self._validate([""] * len(prefixes), references, prompts, metadata)
+        counts = [len(example_prefixes) for example_prefixes in prefixes]
+        owner = np.repeat(np.arange(len(prefixes)), counts)
+
+        def per_prefix(values):
+            return None if values is None else [values[i] for i in owner]
+
+        flat = self.score([prefix for example_prefixes in prefixes for prefix in example_prefixes],
+                          per_prefix(references), per_prefix(prompts), per_prefix(metadata))[self.primary]
+        ends = np.cumsum(counts, dtype=np.int64)
+        return [np.diff(flat[end - count:end], prepend=0.0) for count, end in zip(counts, ends)]
 
     @abstractmethod
     def compute(
@@ -82,6 +124,17 @@ class Scorer(ABC):
     ) -> Mapping[str, Sequence[float] | np.ndarray]:
         """Score a validated, non-empty batch. Return at least :attr:`primary`."""
 
+    def compute_corpus(
+        self,
+        predictions: list[str],
+        references: list[list[str]] | None,
+        prompts: list[str] | None,
+        metadata: list[Mapping[str, Any]] | None,
+    ) -> Mapping[str, float]:
+        """Corpus values of a validated, non-empty batch; the default averages :meth:`compute`."""
+        scores = self._checked(self.compute(predictions, references, prompts, metadata), len(predictions))
+        return {key: float(values.mean()) for key, values in scores.items()}
+
     def score_names(self) -> list[str]:
         """Keys this scorer returns (used to shape empty batches); override when it returns more than primary."""
         return [self.primary]
@@ -92,6 +145,34 @@ class Scorer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config()})"
+
+    def _validate(self, predictions, references, prompts, metadata):
+        predictions = _check_predictions(predictions)
+        batch = len(predictions)
+        references = _check_references(references, batch, required=self.requires_references, scorer=self.name)
+        if prompts is not None:
+            if isinstance(prompts, str):
+                raise TypeError("prompts must be a sequence (one per prediction), got a single str.")
+            prompts = list(prompts)
+            _check_length("prompts", prompts, batch)
+        if metadata is not None:
+            if isinstance(metadata, Mapping):
+                raise TypeError("metadata must be a sequence of mappings (one per prediction), got one mapping.")
+            metadata = list(metadata)
+            _check_length("metadata", metadata, batch)
+        return predictions, references, prompts, metadata
+
+    def _checked(self, scores: Mapping[str, Any], batch: int) -> Scores:
+        if self.primary not in scores:
+            raise RuntimeError(f"Scorer {self.name!r} did not return its primary score {self.primary!r}; "
+                               f"it returned {sorted(scores)}.")
+        out: Scores = {}
+        for key, values in scores.items():
+            array = np.asarray(values, dtype=np.float64)
+            if array.shape != (batch,):
+                raise RuntimeError(f"Scorer {self.name!r} returned shape {array.shape} for {key!r}; expected ({batch},).")
+            out[key] = array
+        return out
 
 
 def _check_predictions(predictions: Sequence[str]) -> list[str]:
@@ -130,3 +211,23 @@ def _check_references(
 def _check_length(what: str, values: list, batch: int) -> None:
     if len(values) != batch:
         raise ValueError(f"Got {batch} predictions but {len(values)} {what}; they must match one to one.")
+
+
+class MissingMetadataError(KeyError):
+    """A scorer needs a metadata key that an example does not have."""
+
+    def __str__(self) -> str:  # KeyError would show the message quoted
+        return str(self.args[0])
+
+
+def metadata_field(metadata: list[Mapping[str, Any]] | None, key: str, scorer: str) -> list[Any]:
+    """``metadata[i][key]`` for every example, or a clear error naming the key and the example that lacks it."""
+    if metadata is None:
+        raise MissingMetadataError(f"Scorer {scorer!r} needs per-example metadata with {key!r}, got metadata=None.")
+    values = []
+    for i, entry in enumerate(metadata):
+        if not isinstance(entry, Mapping) or key not in entry:
+            have = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
+            raise MissingMetadataError(f"Scorer {scorer!r} needs metadata[{i}][{key!r}], which is missing (metadata[{i}] has {have}).")
+        values.append(entry[key])
+    return values

@@ -28,7 +28,7 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(name: str, **kwargs: Any) -> Scorer:
+def get(name: str, /, **kwargs: Any) -> Scorer:
     """Build the scorer registered as ``name`` with constructor ``kwargs``."""
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
@@ -63,7 +63,7 @@ class CallableScorer(Scorer):
         return {"name": self.name, "primary": self.primary, "callable": repr(self.function)}
 
 
-def make_scorer(spec: ScorerSpec, **kwargs: Any) -> Scorer:
+def make_scorer(spec: ScorerSpec, /, **kwargs: Any) -> Scorer:
     """Turn a scorer name, a :class:`Scorer` instance or a plain callable into a :class:`Scorer`."""
     if isinstance(spec, Scorer):
         if kwargs:

@@ -1,14 +1,75 @@
-"""Sentence-level chrF from ``sacrebleu`` (values on sacrebleu's 0-100 scale divided by 100)."""
+"""BLEU, chrF and TER from ``sacrebleu``, sentence level for rewards and corpus level for evaluation.
+
+Values are sacrebleu's own (``sentence_bleu``/``corpus_bleu``, ...) divided by 100, so BLEU and chrF lie in
+[0, 1]. Every example may have several references; sacrebleu uses all of them.
+"""
 
 from __future__ import annotations
+
+from abc import abstractmethod
+from typing import Any
 
 import numpy as np
 
 from textenvs.scorers.base import Scorer
 
 
-class ChrFScorer(Scorer):
-    """Sentence chrF (chrF++ with ``word_order=2``) against all references, scaled to [0, 1].
+def reference_streams(references: list[list[str]]) -> list[list[str | None]]:
+    """Transpose per-example reference lists into sacrebleu's reference streams, padding with ``None``."""
+    width = max(len(refs) for refs in references)
+    return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
+
+
+class _SacreBLEUScorer(Scorer):
+    """Shared sentence/corpus plumbing: subclasses set ``_sentence_metric``, ``_corpus_metric`` and ``_values``."""
+
+    _sentence_metric: Any
+    _corpus_metric: Any
+
+    @abstractmethod
+    def _values(self, score: Any) -> dict[str, float]:
+        """Named values (0-1 scale) of one sacrebleu score object."""
+
+    def compute(self, predictions, references, prompts, metadata):
+        rows = [self._values(self._sentence_metric.sentence_score(prediction, refs))
+                for prediction, refs in zip(predictions, references)]
+        return {key: np.array([row[key] for row in rows]) for key in self.score_names()}
+
+    def compute_corpus(self, predictions, references, prompts, metadata):
+        return self._values(self._corpus_metric.corpus_score(predictions, reference_streams(references)))
+
+
+class BLEUScorer(_SacreBLEUScorer):
+    """BLEU: sentence BLEU with effective n-gram order (``sacrebleu.sentence_bleu``) per example, and standard
+    corpus BLEU (``sacrebleu.corpus_bleu``) from :meth:`corpus_score`.
+
+    :param lowercase: lower-case before scoring.
+    :param tokenize: sacrebleu tokenizer name (``"13a"``, ``"intl"``, ``"char"``, ``"none"``, ...).
+    :param smooth_method: ``"exp"`` (sacrebleu default), ``"floor"``, ``"add-k"`` or ``"none"``.
+    :param smooth_value: the smoothing constant for ``"floor"``/``"add-k"``.
+    """
+
+    name = "bleu"
+    primary = "bleu"
+
+    def __init__(self, lowercase: bool = False, tokenize: str = "13a", smooth_method: str = "exp",
+                 smooth_value: float | None = None) -> None:
+        from sacrebleu.metrics import BLEU
+
+        self.options = {"lowercase": lowercase, "tokenize": tokenize, "smooth_method": smooth_method,
+                        "smooth_value": smooth_value}
+        self._sentence_metric = BLEU(effective_order=True, **self.options)
+        self._corpus_metric = BLEU(**self.options)
+
+    def _values(self, score):
+        return {"bleu": score.score / 100.0}
+
+    def config(self):
+        return {"name": self.name, "primary": self.primary, **self.options}
+
+
+class ChrFScorer(_SacreBLEUScorer):
+    """chrF against all references, scaled to [0, 1] (``word_order=2`` gives chrF++).
 
     :param char_order: character n-gram order (sacrebleu default 6).
     :param word_order: word n-gram order (0 = chrF, 2 = chrF++).
@@ -22,12 +83,43 @@ class ChrFScorer(Scorer):
         from sacrebleu.metrics import CHRF
 
         self.char_order, self.word_order, self.beta = char_order, word_order, beta
-        self._metric = CHRF(char_order=char_order, word_order=word_order, beta=beta)
+        self._sentence_metric = self._corpus_metric = CHRF(char_order=char_order, word_order=word_order, beta=beta)
 
-    def compute(self, predictions, references, prompts, metadata):
-        return {"chrf": np.array([self._metric.sentence_score(p, refs).score / 100.0
-                                  for p, refs in zip(predictions, references)])}
+    def _values(self, score):
+        return {"chrf": score.score / 100.0}
 
     def config(self):
         return {"name": self.name, "primary": self.primary, "char_order": self.char_order,
                 "word_order": self.word_order, "beta": self.beta}
+
+
+class TERScorer(_SacreBLEUScorer):
+    """Translation edit rate: ``ter`` is sacrebleu's TER / 100 (edits per reference word, lower is better, may
+    exceed 1); the reward ``neg_ter`` is its negation.
+
+    :param normalized: apply sacrebleu's general tokenization/normalization.
+    :param no_punct: remove punctuation.
+    :param asian_support: Asian-language tokenization (with ``normalized``).
+    :param case_sensitive: keep case (sacrebleu default: lower-case).
+    """
+
+    name = "ter"
+    primary = "neg_ter"
+
+    def __init__(self, normalized: bool = False, no_punct: bool = False, asian_support: bool = False,
+                 case_sensitive: bool = False) -> None:
+        from sacrebleu.metrics import TER
+
+        self.options = {"normalized": normalized, "no_punct": no_punct, "asian_support": asian_support,
+                        "case_sensitive": case_sensitive}
+        self._sentence_metric = self._corpus_metric = TER(**self.options)
+
+    def _values(self, score):
+        ter = score.score / 100.0
+        return {"ter": ter, "neg_ter": -ter}
+
+    def score_names(self):
+        return ["ter", "neg_ter"]
+
+    def config(self):
+        return {"name": self.name, "primary": self.primary, **self.options}

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import re
-import string
 from collections import Counter
 
 import numpy as np
 
 from textenvs.scorers.base import Scorer
-
-_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
-
-
-def normalize_tokens(text: str) -> list[str]:
-    """Lower-case, drop punctuation and articles, split on whitespace (SQuAD/ParlAI normalization)."""
-    text = _PUNCTUATION.sub(" ", text.lower())
-    return [token for token in text.split() if token not in {"a", "an", "the"}]
+from textenvs.scorers.text import normalize_tokens
 
 
 def token_f1(prediction: str, reference: str) -> tuple[float, float, float]:

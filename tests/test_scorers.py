@@ -1,0 +1,312 @@
+"""Scorer interface, registry, composite and dense rewards; lexical metrics against their reference libraries."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sacrebleu
+from rouge_score import rouge_scorer
+
+from textenvs import scorers
+from textenvs.scorers import CompositeScorer, MissingMetadataError, Scorer
+
+PREDICTIONS = [
+    "the cat sat on the mat .",
+    "a quick brown fox jumps over the lazy dog",
+    "hello there , general kenobi",
+    "it was raining in london on monday\nthe market was busy",
+    "completely unrelated words here",
+    "",
+]
+REFERENCES = [
+    ["the cat is sitting on the mat .", "a cat sat on a mat"],
+    ["the quick brown fox jumped over the lazy dog"],
+    ["hello there !", "general kenobi , hello", "hi"],
+    ["it rained in london on monday\nthe market was very busy"],
+    ["the weather is nice today"],
+    ["something"],
+]
+LEXICAL = ["rouge", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "chrf", "ter", "token_f1", "exact_match",
+           "length_penalty", "repetition_penalty", "distinct_n"]
+
+
+# --- registry ------------------------------------------------------------------------------------------------
+
+def test_registry_lists_every_shipped_scorer():
+    assert set(scorers.available()) >= {
+        "chrf", "rouge", "rougeL", "rouge1", "rouge2", "rougeLsum", "token_f1", "bleu", "ter", "meteor",
+        "exact_match", "semantic_similarity", "bertscore", "reward_model", "key_fact_recall", "slot_coverage",
+        "length_penalty", "repetition_penalty", "distinct_n", "composite", "evaluate"}
+
+
+def test_unknown_name_lists_what_exists():
+    with pytest.raises(KeyError, match="Unknown scorer 'rogue'.*Did you mean 'rouge'.*Available: bertscore, bleu"):
+        scorers.get("rogue")
+
+
+def test_make_scorer_accepts_name_object_and_callable():
+    chrf = scorers.ChrFScorer()
+    assert scorers.make_scorer(chrf) is chrf
+    assert isinstance(scorers.make_scorer("bleu"), scorers.BLEUScorer)
+    wrapped = scorers.make_scorer(lambda predictions, references: [len(p) for p in predictions], name="length")
+    assert wrapped(["ab", "c"], [["x"], ["y"]])["score"].tolist() == [2.0, 1.0]
+    with pytest.raises(TypeError, match="registered name, a Scorer or a callable"):
+        scorers.make_scorer(3)
+
+
+def test_existing_names_keep_their_meaning():
+    chrf = scorers.get("chrf")(PREDICTIONS[:2], REFERENCES[:2])["chrf"]
+    expected = [sacrebleu.sentence_chrf(p, refs).score / 100 for p, refs in zip(PREDICTIONS[:2], REFERENCES[:2])]
+    np.testing.assert_allclose(chrf, expected, rtol=0, atol=1e-12)
+    assert scorers.get("rouge").primary == scorers.get("rougeL").primary == "rougeL"
+    assert scorers.get("token_f1").primary == "token_f1"
+
+
+# --- bad input -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", LEXICAL)
+def test_bad_input_is_a_clear_error(name):
+    scorer = scorers.get(name)
+    with pytest.raises(ValueError, match="Got 2 predictions but 1 references"):
+        scorer(["a", "b"], [["a"]])
+    with pytest.raises(TypeError, match=r"predictions\[1\] must be str, got int"):
+        scorer(["a", 3], [["a"], ["b"]])
+    with pytest.raises(TypeError, match="single str"):
+        scorer("a cat", [["a cat"]])
+    if scorer.requires_references:
+        with pytest.raises(ValueError, match="needs references, got None"):
+            scorer(["a"])
+        with pytest.raises(ValueError, match=r"references\[0\] is empty"):
+            scorer(["a"], [[]])
+    with pytest.raises(ValueError, match="corpus_score needs at least one prediction"):
+        scorer.corpus_score([], [])
+
+
+@pytest.mark.parametrize("name", LEXICAL)
+def test_empty_and_whitespace_predictions_score_without_crashing(name):
+    scorer = scorers.get(name)
+    scores = scorer(["", "  "], [["a cat sat"], ["a dog ran"]])
+    assert scorer.primary in scores
+    for values in scores.values():
+        assert values.shape == (2,) and np.isfinite(values).all()
+    assert scorer.corpus_score(["", "  "], [["a cat sat"], ["a dog ran"]]).keys() == scores.keys()
+    assert {key: values.shape for key, values in scorer([], []).items()} == {key: (0,) for key in scores}
+
+
+# --- reference libraries ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("use_stemmer", [False, True])
+def test_rouge_equals_rouge_score(use_stemmer):
+    types = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+    reference = rouge_scorer.RougeScorer(types, use_stemmer=use_stemmer)
+    scores = scorers.get("rouge", use_stemmer=use_stemmer)(PREDICTIONS, REFERENCES)
+    for key in types:
+        expected = [reference.score_multi(refs, p)[key].fmeasure for p, refs in zip(PREDICTIONS, REFERENCES)]
+        assert scores[key].tolist() == expected
+    corpus = scorers.get("rouge", use_stemmer=use_stemmer).corpus_score(PREDICTIONS, REFERENCES)
+    assert corpus == pytest.approx({key: float(np.mean(scores[key])) for key in types}, abs=1e-15)
+
+
+def test_rouge_variant_names_pick_the_reward():
+    for name in ["rouge1", "rouge2", "rougeL", "rougeLsum"]:
+        assert scorers.get(name).primary == name
+    with pytest.raises(ValueError, match="Unknown rouge types"):
+        scorers.get("rouge", rouge_types=["rouge9"])
+
+
+def _streams(references):
+    width = max(map(len, references))
+    return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
+
+
+def test_bleu_equals_sacrebleu():
+    scores = scorers.get("bleu")(PREDICTIONS, REFERENCES)["bleu"]
+    expected = [sacrebleu.sentence_bleu(p, refs).score / 100 for p, refs in zip(PREDICTIONS, REFERENCES)]
+    assert scores.tolist() == expected
+    corpus = scorers.get("bleu").corpus_score(PREDICTIONS, REFERENCES)
+    assert corpus == {"bleu": sacrebleu.corpus_bleu(PREDICTIONS, _streams(REFERENCES)).score / 100}
+    lower = scorers.get("bleu", lowercase=True, tokenize="intl")(["The Cat"], [["the cat"]])["bleu"]
+    assert lower[0] == sacrebleu.sentence_bleu("The Cat", ["the cat"], lowercase=True, tokenize="intl").score / 100
+
+
+def test_chrf_equals_sacrebleu():
+    for word_order in (0, 2):
+        scorer = scorers.get("chrf", word_order=word_order)
+        expected = [sacrebleu.sentence_chrf(p, refs, word_order=word_order).score / 100
+                    for p, refs in zip(PREDICTIONS, REFERENCES)]
+        assert scorer(PREDICTIONS, REFERENCES)["chrf"].tolist() == expected
+        corpus = sacrebleu.corpus_chrf(PREDICTIONS, _streams(REFERENCES), word_order=word_order).score / 100
+        assert scorer.corpus_score(PREDICTIONS, REFERENCES) == {"chrf": corpus}
+
+
+def test_ter_equals_sacrebleu_and_rewards_its_negation():
+    scores = scorers.get("ter")(PREDICTIONS, REFERENCES)
+    expected = [sacrebleu.sentence_ter(p, refs).score / 100 for p, refs in zip(PREDICTIONS, REFERENCES)]
+    assert scores["ter"].tolist() == expected
+    np.testing.assert_array_equal(scores["neg_ter"], -scores["ter"])
+    corpus = sacrebleu.corpus_ter(PREDICTIONS, _streams(REFERENCES)).score / 100
+    assert scorers.get("ter").corpus_score(PREDICTIONS, REFERENCES) == {"ter": corpus, "neg_ter": -corpus}
+    assert scores["ter"][-1] == 1.0  # empty prediction: every reference word is an edit
+
+
+# --- simple metrics ---------------------------------------------------------------------------------------------
+
+def test_token_f1_and_exact_match():
+    f1 = scorers.get("token_f1")(["The cat sat!", "dog"], [["a cat sat"], ["cat", "dog house"]])
+    assert f1["token_f1"].tolist() == [1.0, pytest.approx(2 / 3)]
+    exact = scorers.get("exact_match")(["The cat sat!", "cat", ""], [["a cat sat"], ["dog", "cat"], ["x"]])
+    assert exact["exact_match"].tolist() == [1.0, 1.0, 0.0]
+    strict = scorers.get("exact_match", normalize=False)(["The cat sat!", "cat"], [["a cat sat"], ["cat"]])
+    assert strict["exact_match"].tolist() == [0.0, 1.0]
+
+
+def test_length_penalty():
+    fixed = scorers.get("length_penalty", target_length=4)
+    assert fixed(["a b c d", "a b", ""])["length_penalty"].tolist() == [0.0, -0.5, -1.0]
+    following = scorers.get("length_penalty")
+    scores = following(["a b c", "a b c d e f"], [["x y z w", "x y"], ["x y z"]])
+    assert scores["length_penalty"].tolist() == [-0.25, -1.0]  # closest reference lengths 4 and 3
+    assert scores["length"].tolist() == [3.0, 6.0]
+    with pytest.raises(ValueError, match="target_length must be >= 0"):
+        scorers.get("length_penalty", target_length=-1)
+
+
+def test_repetition_penalty_and_distinct_n():
+    repetition = scorers.get("repetition_penalty", n=1)(["a a a a", "a b c", "x"])["repetition_penalty"]
+    assert repetition.tolist() == [-0.75, 0.0, 0.0]
+    bigram = scorers.get("repetition_penalty")(["the the the the", ""])["repetition_penalty"]
+    assert bigram.tolist() == [-2 / 3, 0.0]
+    distinct = scorers.get("distinct_n", n=2)
+    scores = distinct(["a b a b", "a b c", ""])
+    assert scores["distinct_1"].tolist() == [0.5, 1.0, 0.0]
+    assert scores["distinct_2"].tolist() == [2 / 3, 1.0, 0.0]
+    assert distinct.primary == "distinct_2"
+    corpus = distinct.corpus_score(["a b a b", "a b c", ""])
+    assert corpus == {"distinct_1": 3 / 7, "distinct_2": 3 / 5}  # pooled n-grams of the whole batch
+
+
+# --- task scorers -------------------------------------------------------------------------------------------------
+
+def test_key_fact_recall_counts_token_spans():
+    metadata = [{"key_facts": ["ivan", "12 flowers", "sydney", "sunday"]}, {"key_facts": ["The Market"]}]
+    scores = scorers.get("key_fact_recall")(["Ivan planted 12 flowers in Sydney.", "a market stall"],
+                                            metadata=metadata)
+    assert scores["key_fact_recall"].tolist() == [0.75, 1.0]
+    # spans are whole tokens: "12 flower" is not "12 flowers", "sydneys" is not "sydney"
+    assert scorers.get("key_fact_recall")(["12 flower in sydneys"], metadata=metadata[:1])["key_fact_recall"][0] == 0
+
+
+def test_slot_coverage_accepts_lists_mappings_and_alternatives():
+    scorer = scorers.get("slot_coverage")
+    metadata = [{"slots": ["stadium", "4 am"]}, {"slots": {"time": ["4 am", "04:00"], "to": "university"}}]
+    scores = scorer(["a taxi from the stadium at 4 am", "leaving at 04:00"], metadata=metadata)
+    assert scores["slot_coverage"].tolist() == [1.0, 0.5]
+
+
+@pytest.mark.parametrize("name, key", [("key_fact_recall", "key_facts"), ("slot_coverage", "slots")])
+def test_task_scorers_name_missing_metadata(name, key):
+    scorer = scorers.get(name)
+    with pytest.raises(MissingMetadataError, match=f"needs per-example metadata with '{key}'"):
+        scorer(["a"])
+    with pytest.raises(MissingMetadataError, match=rf"needs metadata\[1\]\['{key}'\], which is missing"):
+        scorer(["a", "b"], metadata=[{key: ["a"]}, {"other": 1}])
+    with pytest.raises(ValueError, match="empty|non-empty"):
+        scorer(["a"], metadata=[{key: []}])
+    with pytest.raises(ValueError, match="no words after normalization"):
+        scorer(["a"], metadata=[{key: ["the !"]}])
+    with pytest.raises(ValueError, match="Got 1 predictions but 2 metadata"):
+        scorer(["a"], metadata=[{key: ["a"]}, {key: ["a"]}])
+    assert scorer(["", "  "], metadata=[{key: ["cat"]}, {key: ["dog"]}])[name].tolist() == [0.0, 0.0]
+
+
+def test_task_scorers_reward_the_builtin_references():
+    from textenvs.data.builtin import load_builtin
+
+    for dataset, name in [("synthetic-summarization", "key_fact_recall"), ("synthetic-dialogue", "slot_coverage")]:
+        examples = list(load_builtin(dataset, "validation"))[:50]
+        scores = scorers.get(name)([e.references[0] for e in examples], metadata=[e.metadata for e in examples])
+        assert scores[name].min() == 1.0
+
+
+# --- composite ----------------------------------------------------------------------------------------------------
+
+def test_composite_is_the_weighted_sum_and_keeps_components():
+    length = scorers.get("length_penalty", target_length=5)
+    composite = CompositeScorer({"rouge1": 0.5, "chrf": 2.0, length: -1.0})
+    scores = composite(PREDICTIONS, REFERENCES)
+    rouge = scorers.get("rouge1")(PREDICTIONS, REFERENCES)
+    chrf = scorers.get("chrf")(PREDICTIONS, REFERENCES)
+    lengths = length(PREDICTIONS)
+    np.testing.assert_allclose(scores["composite"],
+                               0.5 * rouge["rouge1"] + 2.0 * chrf["chrf"] - lengths["length_penalty"])
+    assert set(scores) == {"composite", "rouge1/rouge1", "rouge1/rouge2", "rouge1/rougeL", "rouge1/rougeLsum",
+                           "chrf/chrf", "length_penalty/length_penalty", "length_penalty/length"}
+    np.testing.assert_array_equal(scores["chrf/chrf"], chrf["chrf"])
+    corpus = composite.corpus_score(PREDICTIONS, REFERENCES)
+    assert corpus["composite"] == pytest.approx(
+        0.5 * np.mean(rouge["rouge1"]) + 2.0 * scorers.get("chrf").corpus_score(PREDICTIONS, REFERENCES)["chrf"]
+        - np.mean(lengths["length_penalty"]))
+    assert composite.config()["weights"] == {"rouge1": 0.5, "chrf": 2.0, "length_penalty": -1.0}
+    assert composite([], [])["composite"].shape == (0,)
+
+
+def test_composite_from_registry_with_callable_and_metadata():
+    def shout(predictions, references):
+        return [float(p.isupper()) for p in predictions]
+
+    composite = scorers.get("composite", weights={"key_fact_recall": 1.0, shout: 0.25}, name="reward")
+    assert composite.primary == "reward"
+    assert composite.requires_references  # a plain callable is given references
+    scores = composite(["CAT", "dog"], [["x"], ["y"]], metadata=[{"key_facts": ["cat"]}, {"key_facts": ["cat"]}])
+    assert scores["reward"].tolist() == [1.25, 0.0]
+    assert scores["shout/score"].tolist() == [1.0, 0.0]
+
+
+def test_composite_rejects_bad_weights_and_duplicate_labels():
+    with pytest.raises(ValueError, match="at least one component"):
+        CompositeScorer({})
+    with pytest.raises(ValueError, match="must be a finite number"):
+        CompositeScorer({"chrf": float("nan")})
+    with pytest.raises(ValueError, match="labelled 'rouge'"):
+        CompositeScorer({"rouge": 1.0, scorers.get("rougeL"): 1.0})
+    with pytest.raises(KeyError, match="Unknown scorer 'nope'"):
+        CompositeScorer({"nope": 1.0})
+
+
+# --- dense rewards ------------------------------------------------------------------------------------------------
+
+def test_token_rewards_are_score_differences_that_sum_to_the_final_score():
+    scorer = scorers.get("chrf")
+    prefixes = [["the", "the cat", "the cat sat"], [], ["hello"]]
+    references = [["the cat sat on the mat"], ["x"], ["hello there"]]
+    rewards = scorer.token_rewards(prefixes, references)
+    assert [r.shape for r in rewards] == [(3,), (0,), (1,)]
+    per_prefix = scorer([p for ps in prefixes for p in ps], [references[0]] * 3 + [references[2]])["chrf"]
+    np.testing.assert_allclose(rewards[0], np.diff(per_prefix[:3], prepend=0.0))
+    assert rewards[0].sum() == pytest.approx(per_prefix[2])
+    assert rewards[2].tolist() == [per_prefix[3]]
+
+
+def test_token_rewards_pass_metadata_per_example_and_validate():
+    scorer = scorers.get("key_fact_recall")
+    rewards = scorer.token_rewards([["ivan", "ivan in sydney"], ["x"]],
+                                   metadata=[{"key_facts": ["ivan", "sydney"]}, {"key_facts": ["y"]}])
+    assert [r.tolist() for r in rewards] == [[0.5, 0.5], [0.0]]
+    with pytest.raises(TypeError, match=r"prefixes\[0\]\[1\] must be str"):
+        scorer.token_rewards([["a", None]], metadata=[{"key_facts": ["a"]}])
+    with pytest.raises(ValueError, match="Got 1 predictions but 2 metadata"):
+        scorer.token_rewards([["a"]], metadata=[{"key_facts": ["a"]}] * 2)
+
+
+def test_a_custom_scorer_gets_validation_corpus_and_dense_rewards_for_free():
+    class Vowels(Scorer):
+        name = primary = "vowels"
+        requires_references = False
+
+        def compute(self, predictions, references, prompts, metadata):
+            return {"vowels": [sum(c in "aeiou" for c in p) for p in predictions]}
+
+    scorer = Vowels()
+    assert scorer(["banana", "xyz"])["vowels"].tolist() == [3.0, 0.0]
+    assert scorer.corpus_score(["banana", "xyz"]) == {"vowels": 1.5}
+    assert [r.tolist() for r in scorer.token_rewards([["ba", "bana", "banana"]])] == [[1.0, 1.0, 1.0]]

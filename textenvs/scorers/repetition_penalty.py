@@ -1,0 +1,37 @@
+"""Repetition shaping: penalize n-grams a prediction repeats (the degenerate loops RL policies fall into)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from textenvs.scorers.base import Scorer
+from textenvs.scorers.text import ngrams
+
+
+class RepetitionPenaltyScorer(Scorer):
+    """``-(repeated n-grams / n-grams)`` over the prediction's whitespace tokens: 0 when no n-gram occurs
+    twice (or the text is shorter than ``n``), -1 in the limit of one n-gram repeated forever.
+    References are not used.
+
+    :param n: n-gram order (2: repeated bigrams).
+    """
+
+    name = "repetition_penalty"
+    primary = "repetition_penalty"
+    requires_references = False
+
+    def __init__(self, n: int = 2) -> None:
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}.")
+        self.n = n
+
+    def compute(self, predictions, references, prompts, metadata):
+        penalty = np.zeros(len(predictions))
+        for i, prediction in enumerate(predictions):
+            grams = ngrams(prediction.split(), self.n)
+            if grams:
+                penalty[i] = -(len(grams) - len(set(grams))) / len(grams)
+        return {"repetition_penalty": penalty}
+
+    def config(self):
+        return {"name": self.name, "primary": self.primary, "n": self.n}

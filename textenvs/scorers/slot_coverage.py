@@ -1,0 +1,45 @@
+"""Slot coverage for task-oriented dialogue: how many of the requested slots the reply fills."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+
+from textenvs.scorers.base import Scorer, metadata_field
+from textenvs.scorers.text import contains_span, normalize_tokens, phrase_tokens
+
+
+class SlotCoverageScorer(Scorer):
+    """Fraction of ``metadata["slots"]`` whose value occurs in the prediction as a contiguous token span
+    (lower-cased, punctuation and articles dropped). References are not used.
+
+    ``slots`` is a non-empty mapping ``{slot name: value}`` or a list of values; a value may be a string or a
+    list of acceptable alternatives (any one fills the slot).
+    """
+
+    name = "slot_coverage"
+    primary = "slot_coverage"
+    requires_references = False
+
+    def compute(self, predictions, references, prompts, metadata):
+        all_slots = metadata_field(metadata, "slots", self.name)
+        coverage = np.zeros(len(predictions))
+        for i, (prediction, slots) in enumerate(zip(predictions, all_slots)):
+            where = f"metadata[{i}]['slots']"
+            if isinstance(slots, Mapping):
+                items = [(f"{where}[{name!r}]", value) for name, value in slots.items()]
+            elif isinstance(slots, (list, tuple)):
+                items = [(f"{where}[{k}]", value) for k, value in enumerate(slots)]
+            else:
+                raise TypeError(f"{where} must be a mapping or a list, got {type(slots).__name__}.")
+            if not items:
+                raise ValueError(f"{where} is empty; slot coverage needs at least one slot.")
+            tokens = normalize_tokens(prediction)
+            filled = 0
+            for slot, value in items:
+                alternatives = [value] if isinstance(value, str) else list(value)
+                filled += any(contains_span(tokens, phrase_tokens(alternative, f"{slot}[{a}]"))
+                              for a, alternative in enumerate(alternatives))
+            coverage[i] = filled / len(items)
+        return {"slot_coverage": coverage}

@@ -1,0 +1,40 @@
+"""Text normalization shared by the lexical scorers (token F1, exact match, key facts, slots, shaping terms)."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Sequence
+
+_PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def normalize_tokens(text: str) -> list[str]:
+    """Lower-case, drop punctuation and articles, split on whitespace (SQuAD/ParlAI normalization)."""
+    text = _PUNCTUATION.sub(" ", text.lower())
+    return [token for token in text.split() if token not in _ARTICLES]
+
+
+def phrase_tokens(phrase: object, where: str) -> list[str]:
+    """Normalized tokens of a phrase from metadata; a non-string or a phrase with no tokens is an error."""
+    if not isinstance(phrase, str):
+        raise TypeError(f"{where} must be str, got {type(phrase).__name__}: {phrase!r:.80}")
+    tokens = normalize_tokens(phrase)
+    if not tokens:
+        raise ValueError(f"{where} = {phrase!r} has no words after normalization, so it can never be matched.")
+    return tokens
+
+
+def contains_span(tokens: Sequence[str], span: Sequence[str]) -> bool:
+    """Whether ``span`` occurs as a contiguous run of ``tokens`` (an empty span never matches)."""
+    width = len(span)
+    if width == 0 or width > len(tokens):
+        return False
+    span = list(span)
+    return any(list(tokens[start:start + width]) == span for start in range(len(tokens) - width + 1))
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    """All contiguous ``n``-grams of ``tokens`` in order (empty when there are fewer than ``n`` tokens)."""
+    return [tuple(tokens[start:start + n]) for start in range(len(tokens) - n + 1)]
