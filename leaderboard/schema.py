@@ -59,7 +59,7 @@ PredictionText = Annotated[str, StringConstraints(max_length=MAX_PREDICTION_CHAR
 class PredictionRecord(BaseModel):
     """The text an agent generated for one test example."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     id: ExampleId
     prediction: PredictionText
@@ -68,7 +68,7 @@ class PredictionRecord(BaseModel):
 class CurvePoint(BaseModel):
     """One learning-curve point: env steps so far and any named finite values (``reward``, ``kl``, ...)."""
 
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
 
     env_steps: int = Field(ge=0)
     __pydantic_extra__: dict[str, float] = Field(init=False)
@@ -106,7 +106,7 @@ class SubmissionMetadata(BaseModel):
     :ivar checkpoint: where the policy checkpoint can be fetched, for a verified run by the operator.
     """
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     agent: Name
     config: Annotated[dict[str, JsonValue], AfterValidator(_bounded_config)] = Field(default_factory=dict)
@@ -122,7 +122,7 @@ class SubmissionMetadata(BaseModel):
 class Submission(BaseModel):
     """Body of ``POST /submissions``; also what ``textenvs leaderboard submit`` builds from a predictions file."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     env_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)]
     predictions: list[PredictionRecord] = Field(max_length=MAX_PREDICTIONS)
