@@ -9,6 +9,7 @@ computes a causal LM's next-token output for an observation without a cache (:fu
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -31,29 +32,42 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_reference_model(env_id: str, tokenizer: Any, model: str = "default", model_size: str = "tiny",
-                         model_overrides: dict[str, Any] | None = None, seed: int = 0) -> tuple[nn.Module, str]:
-    """The warm-start (reference) model for ``env_id``: what the greedy/sampled baselines decode and what the SB3
-    transformer policies start from.
+def resolve_model_source(env_id: str, model: str = "default") -> str:
+    """Where the warm-start (reference) model comes from: a checkpoint directory, or ``"scratch"``.
 
-    :param model: ``"default"``: the task's shipped warm-start checkpoint (:func:`agents.models.default_checkpoint`);
-        when it has not been generated, a randomly initialized GPT-2 of ``model_size`` with a warning.
-        ``"scratch"``: a randomly initialized GPT-2 of ``model_size``. Otherwise a local Hugging Face checkpoint
-        directory (causal or seq2seq).
-    :param tokenizer: the env's tokenizer; the model must predict ``len(tokenizer)`` tokens.
-    :param model_size: size name of :data:`agents.models.CAUSAL_SIZES` for models built from scratch.
-    :param model_overrides: ``GPT2Config`` fields for models built from scratch, e.g. ``{"n_layer": 1}``.
-    :param seed: seeds the initialization of models built from scratch (the global torch RNG is left untouched).
-    :returns: the model (eval mode, on CPU) and where it came from (recorded in agent configs).
+    :param model: ``"default"``: the task's shipped warm-start checkpoint (:func:`agents.models.default_checkpoint`),
+        or ``"scratch"`` with a warning when it has not been generated; ``"scratch"``: a randomly initialized GPT-2;
+        otherwise a local Hugging Face checkpoint directory (causal or seq2seq).
     """
-    source = model
-    if model == "default":
-        try:
-            source = str(default_checkpoint(env_class(env_id).task_spec.name))
-        except FileNotFoundError as missing:
-            warnings.warn(f"{missing} Falling back to a randomly initialized {model_size!r} GPT-2 (model='scratch').",
-                          stacklevel=2)
-            source = "scratch"
+    if model != "default":
+        return model
+    try:
+        return str(default_checkpoint(env_class(env_id).task_spec.name))
+    except FileNotFoundError as missing:
+        warnings.warn(f"{missing} Falling back to a randomly initialized GPT-2 (model='scratch').", stacklevel=2)
+        return "scratch"
+
+
+def env_kwargs_for_model(source: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` with the checkpoint's own tokenizer when it ships one and the caller named none (as our PPO
+    does), so token ids mean the same to the env and the model."""
+    if source != "scratch" and "tokenizer" not in env_kwargs and (Path(source) / "tokenizer_config.json").is_file():
+        return {**env_kwargs, "tokenizer": source}
+    return dict(env_kwargs)
+
+
+def load_reference_model(source: str, tokenizer: Any, model_size: str = "tiny",
+                         model_overrides: dict[str, Any] | None = None, seed: int = 0) -> tuple[nn.Module, str]:
+    """The warm-start (reference) model: what the greedy/sampled baselines decode and the SB3 transformer policies
+    start from.
+
+    :param source: ``"scratch"`` or a checkpoint directory (see :func:`resolve_model_source`).
+    :param tokenizer: the env's tokenizer; the model must predict ``len(tokenizer)`` tokens.
+    :param model_size: size name of :data:`agents.models.CAUSAL_SIZES` for a model built from scratch.
+    :param model_overrides: ``GPT2Config`` fields for a model built from scratch, e.g. ``{"n_layer": 1}``.
+    :param seed: seeds the initialization of a model built from scratch (the global torch RNG is left untouched).
+    :returns: the model (eval mode, on CPU) and a description of its origin (recorded in agent configs).
+    """
     if source == "scratch":
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -63,9 +77,9 @@ def load_reference_model(env_id: str, tokenizer: Any, model: str = "default", mo
         lm = load_pretrained(source)
     predicted = lm.get_output_embeddings().weight.shape[0]
     if predicted != len(tokenizer):
-        raise ValueError(f"Model {source} predicts {predicted} tokens but the env's tokenizer has {len(tokenizer)}; "
-                         "the shipped checkpoints use the built-in tokenizer. Pass model='scratch' or a checkpoint "
-                         "trained with this tokenizer.")
+        raise ValueError(f"Model {source} predicts {predicted} tokens but the env's tokenizer has {len(tokenizer)}. "
+                         "Pass the checkpoint's tokenizer in env_kwargs, model='scratch', or a checkpoint trained "
+                         "with this tokenizer.")
     return lm.eval(), source
 
 
@@ -121,8 +135,10 @@ class ReferenceModelAgent(Agent):
                  model_size: str = "tiny", model_overrides: dict[str, Any] | None = None,
                  device: str = "auto") -> None:
         super().__init__(env_id, env_kwargs, seed)
+        source = resolve_model_source(env_id, model)
+        self.env_kwargs = env_kwargs_for_model(source, self.env_kwargs)
         tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
-        lm, self.model_source = load_reference_model(env_id, tokenizer, model, model_size, model_overrides, seed)
+        lm, self.model_source = load_reference_model(source, tokenizer, model_size, model_overrides, seed)
         self.device = resolve_device(device)
         self.model = lm.to(self.device)
         self.vocab_size = len(tokenizer)

@@ -59,12 +59,12 @@ def test_sampled_and_random_are_seeded():
 
 def test_reference_model_must_match_the_tokenizer():
     tokenizer = load_tokenizer(None)
-    model, source = load_reference_model(ENV_ID, tokenizer, "scratch", model_overrides=TINY["model_overrides"])
+    model, source = load_reference_model("scratch", tokenizer, model_overrides=TINY["model_overrides"])
     assert source == "scratch:tiny" and model.get_output_embeddings().weight.shape[0] == len(tokenizer)
     vocab = len(tokenizer)
     tokenizer.add_tokens(["<extra-token>"])
     with pytest.raises(ValueError, match=f"predicts {vocab} tokens but the env's tokenizer has {vocab + 1}"):
-        load_reference_model(ENV_ID, tokenizer, str(_save(model)))
+        load_reference_model(_save(model), tokenizer)
 
 
 def _save(model):

@@ -138,6 +138,6 @@ def test_mask_memory_budget_is_enforced():
 def test_budget_end_is_terminal_for_sb3():
     env = TerminalAtLengthBudget(gym.make(ENV_ID, **ENV_KWARGS))
     env.reset(seed=0)
-    for step in range(6):
-        _, reward, terminated, truncated, info = env.step(5)  # never EOS: the episode ends at the budget
+    for _ in range(6):
+        _, _, terminated, truncated, info = env.step(5)  # never EOS: the episode ends at the budget
     assert terminated and not truncated and "prediction" in info

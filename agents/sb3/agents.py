@@ -22,7 +22,6 @@ from typing import Any, Callable, ClassVar, Sequence
 import gymnasium as gym
 import numpy as np
 import stable_baselines3
-import torch
 from sb3_contrib import MaskablePPO
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
@@ -33,7 +32,7 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.base import Agent, LearningCallback
-from agents.baselines import load_reference_model
+from agents.baselines import env_kwargs_for_model, load_reference_model, resolve_model_source
 from agents.models import GreedyPolicy
 from agents.sb3.config import SB3Config, mask_buffer_bytes
 from agents.sb3.policies import (MaskableTransformerActorCriticPolicy, TransformerActorCriticPolicy,
@@ -161,8 +160,6 @@ class SB3Agent(Agent):
         super().__init__(env_id, env_kwargs, seed)
         settings = SB3Config(**{**self.defaults, **config})
         self.uses_transformer = not isinstance(self.policy, str)
-        tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
-        self.vocab_size = len(tokenizer)
         device = get_device(settings.device)
 
         self.model = self.model_source = None
@@ -170,8 +167,14 @@ class SB3Agent(Agent):
             if self.env_kwargs.get("observation_mode", "causal") != "causal":
                 raise ValueError(f"{type(self).__name__} runs a causal LM; it needs observation_mode='causal', got "
                                  f"{self.env_kwargs['observation_mode']!r}.")
-            self.model, self.model_source = load_reference_model(env_id, tokenizer, settings.model,
-                                                                 settings.model_size, settings.model_overrides, seed)
+            source = resolve_model_source(env_id, settings.model)
+            self.env_kwargs = env_kwargs_for_model(source, self.env_kwargs)
+            tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
+            self.model, self.model_source = load_reference_model(source, tokenizer, settings.model_size,
+                                                                 settings.model_overrides, seed)
+        else:
+            tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
+        self.vocab_size = len(tokenizer)
 
         # The mask provider: the env's own when the caller configured one, else the frozen reference's top-p set.
         self.action_mask: ActionMaskProvider | None = None
