@@ -276,7 +276,7 @@ class PPOTrainer:
                                        ("losses/clipfrac", pg_stats["clipfrac"]),
                                        ("losses/value_clipfrac", v_stats["value_clipfrac"]),
                                        ("policy/ratio_mean", masked_mean(pg_stats["ratio"], mask))):
-                        totals[key].append(float(value))
+                        totals[key].append(float(value.detach()))
                 grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
                 totals["losses/grad_norm"].append(float(grad_norm))
                 self.optimizer.step()

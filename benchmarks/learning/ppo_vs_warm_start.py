@@ -1,0 +1,151 @@
+"""Learning benchmark: does PPO after a supervised warm start beat the warm start alone on held-out data?
+
+Protocol (one experiment = one env + dataset):
+1. warm start: a given checkpoint directory (``--warm-start``), or trained here: a BPE tokenizer fit on the train
+   split (``--train-tokenizer VOCAB``) and a small GPT-2 trained with ``agents.sft.train_sft`` (``--sft JSON``);
+2. evaluate the warm start with greedy decoding on the first ``--eval-examples`` examples of ``--eval-split``;
+3. for each seed: PPO from the warm start on the train split (the env's reward scorer), then the same evaluation;
+4. write ``results/<name>.json``: command, settings, the warm start's and every seed's scores, mean and gain.
+
+The evaluation metric is the corpus-level value of ``--eval-scorer`` (e.g. corpus BLEU), defaulting to the env's
+reward scorer; the mean per-episode reward is recorded too.
+
+    python benchmarks/learning/ppo_vs_warm_start.py --name translation --env textenvs/Translation-v0 \\
+        --warm-start default --iterations 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--name", required=True, help="experiment name (results/<name>.json, runs/<name>/)")
+    parser.add_argument("--env", required=True, help="textenvs env id")
+    parser.add_argument("--env-kwargs", type=json.loads, default={}, help="env keyword arguments (JSON)")
+    parser.add_argument("--warm-start", default=None,
+                        help="warm-start checkpoint directory or 'default'; omit to train tokenizer + SFT here")
+    parser.add_argument("--train-tokenizer", type=int, default=8000, help="BPE vocabulary when training one here")
+    parser.add_argument("--tokenizer-texts", type=int, default=20000, help="train examples the tokenizer reads")
+    parser.add_argument("--model-size", default="tiny", help="agents.models.CAUSAL_SIZES key of the SFT model")
+    parser.add_argument("--sft", type=json.loads, default={}, help="SFTConfig overrides (JSON)")
+    parser.add_argument("--ppo", type=json.loads, default={}, help="PPOConfig overrides (JSON)")
+    parser.add_argument("--iterations", type=int, default=30, help="PPO iterations per seed")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-split", default="test")
+    parser.add_argument("--eval-examples", type=int, default=200)
+    parser.add_argument("--eval-scorer", default=None, help="scorer name for the corpus metric (default: reward)")
+    parser.add_argument("--eval-batch", type=int, default=50, help="episodes decoded together at evaluation")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--runs", default=str(HERE / "runs"), help="where models and logs go (not committed)")
+    return parser
+
+
+def warm_start(args: argparse.Namespace, run_dir: Path) -> str:
+    """The warm-start checkpoint directory (trained here unless one was given)."""
+    if args.warm_start is not None:
+        return args.warm_start
+    target = run_dir / "warm_start"
+    if (target / "config.json").is_file():
+        return str(target)
+    from agents.models import build_causal_lm
+    from agents.sft import SFTConfig, train_sft
+    from textenvs.data.tokenizer import train_tokenizer
+    from textenvs.registration import load_env_dataset
+
+    train = load_env_dataset(args.env, split="train", **args.env_kwargs)
+    texts = [text for example in list(train)[:args.tokenizer_texts] for text in (example.prompt, *example.references)]
+    tokenizer = train_tokenizer(texts, vocab_size=args.train_tokenizer)
+    torch.manual_seed(0)
+    model = build_causal_lm(tokenizer, args.model_size)
+    config = SFTConfig(**{"output_dir": str(target), "eval_examples": 100, **args.sft})
+    env_kwargs = {key: value for key, value in args.env_kwargs.items() if key != "tokenizer"}
+    train_sft(model, tokenizer, args.env, env_kwargs, config,
+              callback=lambda record: print(json.dumps(record), flush=True))
+    return str(target)
+
+
+def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, float]:
+    """Greedy decoding on the fixed evaluation subset: corpus metric and mean reward."""
+    from textenvs.scorers import make_scorer
+
+    env = gym.make_vec(args.env, num_envs=args.eval_batch, vectorization_mode="vector_entry_point",
+                       **{**env_kwargs, "split": args.eval_split}).unwrapped
+    indices = list(range(min(args.eval_examples, len(env.task.dataset))))
+    records = agent.generate(env, indices)
+    scorer = make_scorer(args.eval_scorer) if args.eval_scorer else env.task.scorer
+    corpus = scorer.corpus_score([r.prediction for r in records], [r.references for r in records])
+    return {f"corpus_{scorer.primary}": float(corpus[scorer.primary]),
+            "mean_reward": float(np.mean([r.reward for r in records])),
+            "mean_length": float(np.mean([r.length for r in records])),
+            "examples": len(records), "sample": records[0].prediction}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from agents.ppo.agent import PPOAgent
+
+    run_dir = Path(args.runs) / args.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    model_dir = warm_start(args, run_dir)
+    sft_seconds = time.time() - started
+    settings = {"iterations": args.iterations, "progress": False, "checkpoint_every": 0, **args.ppo}
+    env_kwargs = {key: value for key, value in args.env_kwargs.items() if key != "split"}
+
+    baseline = PPOAgent(args.env, env_kwargs, seed=0, model=model_dir, **{**settings, "iterations": 0})
+    results: dict[str, Any] = {
+        "name": args.name, "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "env": args.env, "env_kwargs": env_kwargs, "warm_start_model": model_dir,
+        "model_parameters": sum(p.numel() for p in baseline.model.parameters()),
+        "ppo_config": {k: v for k, v in baseline.ppo_config.to_dict().items() if k not in ("env_kwargs",)},
+        "eval": {"split": args.eval_split, "examples": args.eval_examples,
+                 "scorer": args.eval_scorer or baseline.trainer.task.scorer.name, "decoding": "greedy"},
+        "seeds": args.seeds, "sft_seconds": round(sft_seconds, 1),
+    }
+    results["warm_start"] = evaluate(baseline, args, env_kwargs)
+    print("warm start:", json.dumps(results["warm_start"]), flush=True)
+    del baseline
+
+    results["ppo"] = []
+    for seed in args.seeds:
+        seed_started = time.time()
+        agent = PPOAgent(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
+                         **settings)
+        history = agent.trainer.train()
+        scores = evaluate(agent, args, env_kwargs)
+        scores.update({"seed": seed, "train_reward_first": history[0]["charts/reward"],
+                       "train_reward_last": history[-1]["charts/reward"], "final_kl": history[-1]["objective/kl"],
+                       "seconds": round(time.time() - seed_started, 1)})
+        results["ppo"].append(scores)
+        print(f"seed {seed}:", json.dumps(scores), flush=True)
+
+    metric = next(key for key in results["warm_start"] if key.startswith("corpus_"))
+    ppo_values = [run[metric] for run in results["ppo"]]
+    results["summary"] = {"metric": metric, "warm_start": results["warm_start"][metric],
+                          "ppo_mean": float(np.mean(ppo_values)), "ppo_std": float(np.std(ppo_values)),
+                          "gain": float(np.mean(ppo_values) - results["warm_start"][metric]),
+                          "ppo_beats_warm_start": bool(np.mean(ppo_values) > results["warm_start"][metric])}
+    results["total_seconds"] = round(time.time() - started, 1)
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / f"{args.name}.json").write_text(json.dumps(results, indent=2, default=repr) + "\n")
+    print(json.dumps(results["summary"]), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,160 @@
+"""PPO building blocks checked against hand-computed values: GAE, clipped losses, KL estimators and controllers,
+logprob gathering and masking."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents.ppo.buffer import RolloutBuffer, RunningMoments, compute_gae
+from agents.ppo.config import PPOConfig, field_docs
+from agents.ppo.kl import AdaptiveKLController, FixedKLController, kl_estimate
+from agents.ppo.losses import explained_variance, masked_mean, masked_whiten, policy_loss, value_loss
+from agents.ppo.policy import entropy_from_logits, gather_logprobs, policy_logits
+from agents.ppo.rollout import sample_tokens
+
+
+def test_gae_terminal_reward_by_hand():
+    rewards = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.5, 0.6, 0.7]])
+    advantages, returns = compute_gae(rewards, values, torch.ones(1, 3), gamma=1.0, gae_lambda=0.9)
+    # δ2 = 1 - .7 = .3; δ1 = .7 - .6 = .1; δ0 = .6 - .5 = .1; A1 = .1 + .9 * .3; A0 = .1 + .9 * A1
+    assert torch.allclose(advantages, torch.tensor([[0.433, 0.37, 0.3]]), atol=1e-6)
+    assert torch.allclose(returns, torch.tensor([[0.933, 0.97, 1.0]]), atol=1e-6)
+
+
+def test_gae_ignores_padding_after_the_episode_and_discounts():
+    rewards = torch.tensor([[0.0, 2.0, 5.0]])     # the 5 sits on padding and must not leak back
+    values = torch.tensor([[1.0, 1.0, 9.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    advantages, returns = compute_gae(rewards, values, mask, gamma=0.5, gae_lambda=1.0)
+    # A1 = 2 + .5 * 0 - 1 = 1; A0 = (0 + .5 * 1 - 1) + .5 * 1 = 0
+    assert torch.allclose(advantages, torch.tensor([[0.0, 1.0, 0.0]]))
+    assert torch.allclose(returns, torch.tensor([[1.0, 2.0, 0.0]]))
+
+
+def test_buffer_whitens_advantages_over_valid_tokens_and_reshuffles():
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    buffer = RolloutBuffer(torch.zeros(2, 2, dtype=torch.long), torch.ones(2, 2, dtype=torch.long),
+                           torch.zeros(2, 3, dtype=torch.long), mask, None, torch.zeros(2, 3), torch.zeros(2, 3),
+                           torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 7.0], [0.0, 0.0, 2.0]]))
+    buffer.compute_advantages(gamma=1.0, gae_lambda=1.0, whiten=True)
+    assert float(buffer.advantages[0, 2]) == 0.0
+    assert abs(float(masked_mean(buffer.advantages, mask))) < 1e-6
+    rng = np.random.default_rng(0)
+    orders = [[int(mb["generated_mask"][0, 2]) for mb in buffer.minibatches(2, rng)] for _ in range(6)]
+    assert len({tuple(o) for o in orders}) == 2  # both orders occur: minibatches are reshuffled each epoch
+
+
+def test_clipped_policy_loss_by_hand():
+    old = torch.log(torch.tensor([[0.5, 0.5, 0.5]]))
+    new = torch.log(torch.tensor([[0.75, 0.25, 0.9]]))       # ratios 1.5, 0.5, (1.8 on padding)
+    advantages = torch.tensor([[1.0, -1.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss, stats = policy_loss(new, old, advantages, mask, clip_coef=0.2)
+    # token 0: max(-1.5, -1.2) = -1.2; token 1: max(0.5, 0.8) = 0.8
+    assert math.isclose(float(loss), (-1.2 + 0.8) / 2, abs_tol=1e-6)
+    assert float(stats["clipfrac"]) == 1.0
+    expected_kl = ((1.5 - 1) - math.log(1.5) + (0.5 - 1) - math.log(0.5)) / 2
+    assert math.isclose(float(stats["approx_kl"]), expected_kl, rel_tol=1e-5)
+
+
+def test_policy_loss_is_plain_surrogate_inside_the_clip_range():
+    old = torch.zeros(1, 2)
+    new = torch.tensor([[0.1, -0.1]], requires_grad=True)
+    advantages = torch.tensor([[2.0, 1.0]])
+    loss, stats = policy_loss(new, old, advantages, torch.ones(1, 2), clip_coef=0.2)
+    assert math.isclose(loss.item(), -(2 * math.exp(0.1) + math.exp(-0.1)) / 2, rel_tol=1e-6)
+    assert float(stats["clipfrac"]) == 0.0
+    loss.backward()
+    assert new.grad is not None and (new.grad != 0).all()
+
+
+def test_clipped_value_loss_by_hand():
+    values = torch.tensor([[1.0, 0.0, 3.0]])
+    old_values = torch.tensor([[0.5, 0.5, 0.0]])
+    returns = torch.tensor([[2.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    loss, stats = value_loss(values, old_values, returns, mask, clip_value=0.2)
+    # token 0: max((1-2)^2, (0.7-2)^2) = 1.69; token 1: max(0, 0.3^2) = 0.09
+    assert math.isclose(float(loss), 0.5 * (1.69 + 0.09) / 2, rel_tol=1e-6)
+    assert float(stats["value_clipfrac"]) == 1.0
+
+
+def test_kl_estimators_by_hand():
+    logp, logq = torch.log(torch.tensor([0.5, 0.2])), torch.log(torch.tensor([0.25, 0.2]))
+    assert torch.allclose(kl_estimate(logp, logq, "k1"), torch.tensor([math.log(2), 0.0]))
+    # k3 with r = q / p = 0.5: (r - 1) - log r
+    assert torch.allclose(kl_estimate(logp, logq, "k3"), torch.tensor([-0.5 + math.log(2), 0.0]))
+    assert (kl_estimate(logq, logp, "k3") >= 0).all()
+    with pytest.raises(ValueError, match="k1"):
+        kl_estimate(logp, logq, "k2")
+
+
+def test_kl_controllers():
+    fixed = FixedKLController(0.1)
+    fixed.update(5.0, 100)
+    assert fixed.value == 0.1
+    adaptive = AdaptiveKLController(0.1, target=1.0, horizon=100)
+    adaptive.update(current_kl=2.0, num_episodes=10)          # error clipped to +0.2
+    assert math.isclose(adaptive.value, 0.1 * (1 + 0.2 * 10 / 100))
+    adaptive.update(current_kl=0.9, num_episodes=10)          # error -0.1
+    assert math.isclose(adaptive.value, 0.1 * 1.02 * (1 - 0.1 * 10 / 100))
+    restored = AdaptiveKLController(0.5, 1.0, 100)
+    restored.load_state_dict(adaptive.state_dict())
+    assert restored.value == adaptive.value
+
+
+def test_masked_statistics():
+    values = torch.tensor([[1.0, 3.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    assert float(masked_mean(values, mask)) == 2.0
+    whitened = masked_whiten(values, mask)
+    assert float(whitened[0, 2]) == 0.0 and math.isclose(float(whitened[0, 0]), -1 / math.sqrt(2), rel_tol=1e-4)
+    assert explained_variance(values, values, mask) == 1.0
+
+
+def test_running_moments_match_numpy():
+    moments, data = RunningMoments(), np.random.default_rng(0).normal(3, 2, size=300)
+    for chunk in np.split(data, 6):
+        moments.update(chunk)
+    assert math.isclose(moments.mean, data.mean(), rel_tol=1e-3) and math.isclose(moments.std, data.std(), rel_tol=1e-2)
+
+
+def test_logprobs_slice_vocab_divide_by_temperature_and_mask():
+    raw = torch.tensor([[2.0, 1.0, 0.0, 50.0]])         # column 3 lies beyond the env's vocabulary (V = 3)
+    logits = policy_logits(raw, vocab_size=3, temperature=2.0)
+    expected = torch.log_softmax(torch.tensor([[1.0, 0.5, 0.0]]), dim=-1)
+    assert torch.allclose(gather_logprobs(logits, torch.tensor([1])), expected[:, 1])
+    legal = torch.tensor([[True, False, True]])
+    masked = policy_logits(raw, 3, 1.0, legal)
+    probs = masked.softmax(-1)
+    assert float(probs[0, 1]) == 0.0
+    assert torch.allclose(gather_logprobs(masked, torch.tensor([0])), torch.log(torch.tensor([math.e ** 2 / (math.e ** 2 + 1)])))
+    entropy = entropy_from_logits(masked)
+    assert torch.isfinite(entropy).all()
+    p = math.e ** 2 / (math.e ** 2 + 1)
+    assert math.isclose(float(entropy), -(p * math.log(p) + (1 - p) * math.log(1 - p)), rel_tol=1e-5)
+
+
+def test_sampling_respects_top_k_top_p_and_masks():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.tensor([[3.0, 2.9, 0.0, -1.0]]).repeat(200, 1)
+    assert set(sample_tokens(logits, top_k=1, top_p=1.0, generator=generator).tolist()) == {0}
+    assert set(sample_tokens(logits, top_k=2, top_p=1.0, generator=generator).tolist()) == {0, 1}
+    assert set(sample_tokens(logits, top_k=0, top_p=0.5, generator=generator).tolist()) == {0}
+    masked = policy_logits(logits, 4, 1.0, torch.tensor([[False, True, True, True]]).repeat(200, 1))
+    assert 0 not in set(sample_tokens(masked, 0, 1.0, generator).tolist())
+
+
+def test_config_validates_and_documents_every_field():
+    docs = field_docs()
+    assert set(docs) == set(PPOConfig.__dataclass_fields__)
+    assert "kl_coef" in PPOConfig().describe()
+    with pytest.raises(ValueError, match="kl_estimator"):
+        PPOConfig(kl_estimator="k7")
+    with pytest.raises(ValueError, match="divisible"):
+        PPOConfig(num_envs=10, num_minibatches=4)
