@@ -43,27 +43,29 @@ class GreedyPolicy:
 
         tensor = {key: torch.as_tensor(value, device=self.device) for key, value in observation.items()}
         prompt_ids, prompt_mask = tensor["prompt_ids"], tensor["prompt_mask"].long()
-        generated_mask = tensor["generated_mask"].long()
-        lengths = generated_mask.sum(dim=1)
+        lengths = tensor["generated_mask"].long().sum(dim=1)
         width = int(lengths.max())
         generated_ids = tensor["generated_ids"][:, :width]
         rows = torch.arange(len(lengths), device=self.device)
-        with torch.no_grad():
+        with torch.inference_mode():
             if self.encoder_decoder:
                 start = torch.full((len(lengths), 1), self.model.config.decoder_start_token_id, device=self.device)
-                decoder_ids = torch.cat([start, generated_ids], dim=1)
                 logits = self.model(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                    decoder_input_ids=decoder_ids).logits
+                                    decoder_input_ids=torch.cat([start, generated_ids], dim=1)).logits
                 last = logits[rows, lengths]
             else:
-                # The prompt is left-padded and the generated tokens right-padded: positions count real tokens only,
-                # and the next token is read after the last real one.
+                # Prompt (left-padded) + generated tokens (right-padded), each row shifted right by its unused
+                # generated slots: the whole prefix is left-padded, so every row's next token is read at the last
+                # position and only that position's logits are computed.
                 input_ids = torch.cat([prompt_ids, generated_ids], dim=1)
-                attention_mask = torch.cat([prompt_mask, generated_mask[:, :width]], dim=1)
-                position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
-                logits = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                                    position_ids=position_ids).logits
-                last = logits[rows, prompt_ids.shape[1] + lengths - 1]
+                mask = torch.cat([prompt_mask, (torch.arange(width, device=self.device) < lengths[:, None]).long()],
+                                 dim=1)
+                total = input_ids.shape[1]
+                source = (torch.arange(total, device=self.device)[None, :] - (width - lengths)[:, None]) % total
+                input_ids, mask = input_ids.gather(1, source), mask.gather(1, source)
+                position_ids = (mask.cumsum(dim=1) - 1).clamp(min=0)
+                last = self.model(input_ids=input_ids, attention_mask=mask, position_ids=position_ids,
+                                  logits_to_keep=1).logits[:, -1]
         return last[:, :self.vocab_size].argmax(dim=-1).cpu().numpy()
 
 
