@@ -123,6 +123,24 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+def _agent_config_for(agents: Sequence[str], agent_config: dict[str, Any], console: Console) -> dict[str, Any]:
+    """The entries of ``agent_config`` for the agents that run. Entries for other known agents are left out with a
+    note (a config file may cover more agents than one invocation runs); an unknown name is an error."""
+    from agents.bench.runner import agent_class
+
+    unused = [name for name in agent_config if name not in agents]
+    for name in unused:
+        try:
+            agent_class(name)
+        except KeyError:
+            raise  # a misspelt agent name: the registry's message lists the real ones
+        except Exception:  # known but not importable here: it was skipped or not asked for
+            pass
+    if unused:
+        console.print(f"[dim]agent config for {', '.join(unused)} unused: not benchmarked in this run[/dim]")
+    return {name: config for name, config in agent_config.items() if name in agents}
+
+
 def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
     """Aggregate every run in ``out_dir``: print the ranked tables, write ``summary.md``, ``summary.csv`` and the
     plots; returns the paths written."""
@@ -193,9 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         agents = [agent for agent in agents if agent not in missing]
         if not agents:
             raise ValueError(f"None of the agents {options['agents']} can be imported here.")
+        agent_config = _agent_config_for(agents, options["agent_config"], console)
         specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
-                     options["eval_batch"], options["env_kwargs"],
-                     {name: config for name, config in options["agent_config"].items() if name not in missing})
+                     options["eval_batch"], options["env_kwargs"], agent_config)
     except (KeyError, ValueError, TypeError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"textenvs bench: error: {message}", file=sys.stderr)

@@ -1,0 +1,255 @@
+"""Benchmark runner: results files, aggregation over seeds (hand-checked intervals), ranking, plots, CLI and bad input.
+
+Runs use a toy word-level tokenizer and a five-sentence dataset written to disk, so the env kwargs are plain JSON as
+on the command line, and :class:`WordAgent` (defined here, run by its ``module:Class`` path) as the learning agent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import pytest
+
+from agents.base import Agent
+from agents.bench import cli
+from agents.bench.aggregate import estimate, mean_ranks, summarize_runs, write_csv, write_markdown
+from agents.bench.plots import plot_learning_curves, plot_primary_bars
+from agents.bench.results import (AgentInfo, DatasetInfo, EnvInfo, Hardware, RunResult, WallTime, load_results)
+from agents.bench.runner import plan, run_benchmark, unavailable_agents
+from textenvs import load_env_dataset
+from tests.helpers import TOY_PAIRS, word_tokenizer
+from textenvs.core import load_tokenizer
+
+TRANSLATION = "textenvs/Translation-v0"
+WORD_AGENT = f"{__name__}:WordAgent"
+
+
+class WordAgent(Agent):
+    """Writes ``words`` then EOS. ``learn`` reports a curve every 10 env steps that rises faster for larger seeds."""
+
+    name = "word"
+
+    def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
+                 words: str = "a") -> None:
+        super().__init__(env_id, env_kwargs, seed)
+        tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
+        self.words = words
+        self.tokens = np.asarray(tokenizer.encode(words, add_special_tokens=False) + [tokenizer.eos_token_id])
+
+    def learn(self, total_env_steps, callback=None):
+        curve = []
+        for steps in range(10, total_env_steps + 1, 10):
+            point = {"env_steps": steps, "reward": steps / total_env_steps * (1 + self.seed) / 4}
+            curve.append(point)
+            if callback is not None:
+                callback(point)
+        return curve
+
+    def act(self, observation):
+        position = observation["generated_mask"].sum(axis=1)
+        return self.tokens[np.minimum(position, len(self.tokens) - 1)]
+
+    def config(self):
+        return {"name": self.name, "words": self.words}
+
+
+@pytest.fixture(scope="module")
+def toy_env_kwargs(tmp_path_factory) -> dict[str, Any]:
+    """JSON env kwargs: a saved word tokenizer and a dataset directory with train/test JSONL splits."""
+    root = tmp_path_factory.mktemp("bench-toy")
+    word_tokenizer().save_pretrained(str(root / "tokenizer"))
+    rows = "".join(json.dumps({"id": f"toy-{i}", "source": source, "target": target}) + "\n"
+                   for i, (source, target) in enumerate(TOY_PAIRS))
+    (root / "data").mkdir()
+    for split in ("train", "test"):
+        (root / "data" / f"{split}.jsonl").write_text(rows, encoding="utf-8")
+    return {"tokenizer": str(root / "tokenizer"), "dataset": str(root / "data"), "max_prompt_length": 10,
+            "max_new_tokens": 6}
+
+
+def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
+    specs = plan([TRANSLATION], [WORD_AGENT, "random"], seeds=[0, 1], budget=30, eval_examples=4, eval_batch=3,
+                 env_kwargs=toy_env_kwargs, agent_config={WORD_AGENT: {"words": "a dog"}})
+    outcome = run_benchmark(specs, tmp_path, progress=False)
+    assert outcome.failures == {}
+    word_runs = [spec.name for spec in specs if spec.agent == WORD_AGENT]
+    assert sorted(outcome.written) == sorted(spec.name for spec in specs) and len(outcome.written) == 4
+    test_split = load_env_dataset(TRANSLATION, "test", **toy_env_kwargs)
+    for name, path in outcome.written.items():
+        result = RunResult.model_validate_json(path.read_text())
+        assert result.run == name and result.env.id == TRANSLATION and result.env.version == 0
+        assert result.env.kwargs == toy_env_kwargs and result.env.task["max_new_tokens"] == 6
+        assert (result.dataset.name, result.dataset.split) == ("data", "test")
+        assert result.dataset.content_hash == test_split.content_hash
+        assert (result.dataset.size, result.dataset.evaluated, result.dataset.complete) == (5, 4, False)
+        assert result.scorer["name"] == "chrf" and result.primary_metric == "chrf"
+        assert {"chrf", "corpus_chrf", "reward", "length"} <= set(result.metrics)
+        assert result.metrics["reward"] == pytest.approx(result.metrics["chrf"])
+        assert result.wall_time_s.total >= result.wall_time_s.evaluate > 0
+        assert result.hardware.cpu_cores >= 1 and result.versions["textenvs"] and result.versions["torch"]
+        assert result.backend == "local" and result.date.tzinfo is not None
+        lines = (tmp_path / result.predictions_path).read_text().splitlines()
+        predictions = [json.loads(line) for line in lines]
+        assert [row["id"] for row in predictions] == [example.id for example in test_split][:4]
+        assert all(set(row) == {"id", "prediction"} for row in predictions)  # the leaderboard's record format
+    word = RunResult.model_validate_json(outcome.written[word_runs[1]].read_text())
+    assert word.agent == AgentInfo(name=WORD_AGENT, config={"name": "word", "words": "a dog"})
+    assert word.env_steps == 30 and [p["env_steps"] for p in word.learning_curve] == [10, 20, 30]
+    assert word.learning_curve[-1]["reward"] == pytest.approx(0.5)
+    first = json.loads((tmp_path / word.predictions_path).read_text().splitlines()[0])
+    assert first["prediction"] == "a dog"
+    random = RunResult.model_validate_json(outcome.written["Translation-v0__random__seed0"].read_text())
+    assert random.learning_curve == [] and random.env_steps == 0 and random.budget_env_steps == 30
+    assert len(load_results(tmp_path)) == 4
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Aggregation, ranking and plots on hand-made results.
+
+
+def fake_result(env_id: str, agent: str, seed: int, chrf: float, curve: list[dict[str, float]] = ()) -> RunResult:
+    return RunResult(
+        run=f"{env_id.split('/')[-1]}__{agent}__seed{seed}",
+        env=EnvInfo(id=env_id, version=0, kwargs={}, task={}),
+        dataset=DatasetInfo(name="toy", split="test", content_hash="0" * 64, size=5, evaluated=5, complete=True),
+        scorer={"name": "chrf", "primary": "chrf"}, agent=AgentInfo(name=agent, config={}), seed=seed,
+        budget_env_steps=100, env_steps=int(curve[-1]["env_steps"]) if curve else 0, primary_metric="chrf",
+        metrics={"chrf": chrf, "reward": chrf, "length": 4.0 + seed}, learning_curve=list(curve),
+        predictions_path=f"predictions/{agent}-{seed}.jsonl", wall_time_s=WallTime(learn=1.0, evaluate=1.0, total=2.0),
+        hardware=Hardware(hostname="h", platform="p", cpu="c", cpu_cores=2, memory_gb=None, gpus=[],
+                          torch_threads=1),
+        versions={"textenvs": "0.1.0"}, backend="local", date=datetime(2025, 1, 1, tzinfo=timezone.utc))
+
+
+def test_confidence_intervals_are_student_t():
+    # mean 0.4, s = 0.2, t(0.975, 2) = 4.302653 → 4.302653 * 0.2 / √3 = 0.496828
+    three = estimate([0.2, 0.4, 0.6])
+    assert three.mean == pytest.approx(0.4) and three.half_width == pytest.approx(0.496828, abs=1e-6)
+    assert (three.low, three.high, three.n) == (pytest.approx(-0.096828, abs=1e-6), pytest.approx(0.896828, abs=1e-6), 3)
+    # mean 0.2, s = √0.02, t(0.975, 1) = 12.706205 → 12.706205 * 0.1 = 1.270620
+    assert estimate([0.1, 0.3]).half_width == pytest.approx(1.270620, abs=1e-6)
+    single = estimate([0.7])
+    assert (single.mean, single.half_width, single.low, single.format()) == (0.7, None, None, "0.7000")
+    assert estimate([0.5, 0.5]).half_width == 0.0
+    with pytest.raises(ValueError):
+        estimate([])
+
+
+def test_summary_ranks_agents_per_env(tmp_path):
+    results = [fake_result(TRANSLATION, "greedy", seed, value) for seed, value in enumerate([0.2, 0.4, 0.6])]
+    results += [fake_result(TRANSLATION, "random", seed, value) for seed, value in enumerate([0.1, 0.3])]
+    results += [fake_result(TRANSLATION, "ppo", 0, 0.7)]
+    results += [fake_result("textenvs/Dialogue-v0", agent, 0, value)
+                for agent, value in (("random", 0.5), ("greedy", 0.5), ("ppo", 0.1))]
+    summaries = summarize_runs(results)
+    ranked = [(s.env_id, s.rank, s.agent) for s in summaries]
+    assert ranked == [(TRANSLATION, 1, "ppo"), (TRANSLATION, 2, "greedy"), (TRANSLATION, 3, "random"),
+                      ("textenvs/Dialogue-v0", 1, "greedy"), ("textenvs/Dialogue-v0", 2, "random"),  # tie: by name
+                      ("textenvs/Dialogue-v0", 3, "ppo")]
+    greedy = summaries[1]
+    assert greedy.seeds == [0, 1, 2] and greedy.primary.half_width == pytest.approx(0.496828, abs=1e-6)
+    assert greedy.metrics["length"].mean == pytest.approx(5.0)
+    assert mean_ranks(summaries) == [("greedy", 1.5, 2), ("ppo", 2.0, 2), ("random", 2.5, 2)]
+
+    markdown = write_markdown(summaries, tmp_path / "summary.md").read_text()
+    translation_part = markdown.split("## textenvs/Dialogue-v0")[0]
+    assert translation_part.index("| 1 | ppo |") < translation_part.index("| 2 | greedy |") \
+        < translation_part.index("| 3 | random |")
+    assert "| 2 | greedy | 0.4000 ± 0.4968 |" in markdown and "| 1 | ppo | 0.7000 |" in markdown
+    rows = write_csv(summaries, tmp_path / "summary.csv").read_text().splitlines()
+    greedy_chrf = next(row for row in rows if row.startswith(f"{TRANSLATION},2,greedy,chrf,chrf,"))
+    low, high = map(float, greedy_chrf.split(",")[6:8])
+    assert (low, high) == (pytest.approx(0.4 - 0.496828, abs=1e-6), pytest.approx(0.4 + 0.496828, abs=1e-6))
+
+    with pytest.raises(ValueError, match="several results for one seed"):
+        summarize_runs(results + [fake_result(TRANSLATION, "ppo", 0, 0.1)])
+
+
+def test_plots_are_written(tmp_path):
+    def curve(seed):  # seeds report at different steps; the plot interpolates onto a shared grid
+        return [{"env_steps": steps, "reward": steps / 100 + seed / 10} for steps in range(10 + seed, 101, 20 + seed)]
+
+    results = [fake_result(TRANSLATION, "ppo", seed, 0.5 + seed / 10, curve(seed)) for seed in range(3)]
+    results += [fake_result(TRANSLATION, "greedy", seed, 0.4) for seed in range(2)]
+    results += [fake_result("textenvs/Dialogue-v0", "greedy", 0, 0.3)]  # a panel with no learning agent
+    summaries = summarize_runs(results)
+    for path in (plot_learning_curves(summaries, tmp_path / "plots" / "curves.png"),
+                 plot_primary_bars(summaries, tmp_path / "plots" / "bars.png")):
+        data = path.read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 5000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Command line.
+
+
+def test_cli_runs_skips_unavailable_agents_and_reaggregates(tmp_path, toy_env_kwargs, capsys):
+    out = tmp_path / "bench"
+    args = ["--envs", TRANSLATION, "--agents", f"{WORD_AGENT},random,no_such_module:Agent", "--seeds", "0,1",
+            "--budget", "20", "--eval-examples", "3", "--env-kwargs", json.dumps(toy_env_kwargs), "--out", str(out),
+            "--agent-config", json.dumps({WORD_AGENT: {"words": "the cat"}}), "--no-progress"]
+    assert cli.main(args) == 2  # an agent that cannot be imported stops the run unless asked to skip it
+    assert "no_such_module:Agent: ModuleNotFoundError" in capsys.readouterr().err
+
+    assert cli.main(args + ["--skip-unavailable"]) == 0
+    printed = capsys.readouterr().out
+    assert "skipping agent no_such_module:Agent" in printed and "ranked by mean chrf" in printed
+    assert len(list((out / "runs").glob("*.json"))) == 4
+    for name in ("summary.md", "summary.csv", "plots/learning_curves.png", "plots/primary_metric.png"):
+        assert (out / name).stat().st_size > 0
+        assert str(out / name) in printed
+    recorded = json.loads((out / "bench_config.json").read_text())
+    assert recorded["agents"] == [WORD_AGENT, "random"] and "no_such_module:Agent" in recorded["skipped_agents"]
+
+    (out / "summary.md").unlink()
+    assert cli.main(["--aggregate", str(out)]) == 0
+    assert (out / "summary.md").is_file() and WORD_AGENT in capsys.readouterr().out
+
+
+def test_config_file_and_command_line_override(tmp_path):
+    config = tmp_path / "bench.json"
+    config.write_text(json.dumps({"envs": [TRANSLATION], "agents": "random,greedy", "seeds": [3, 4],
+                                  "eval-examples": 7, "budget": 50}))
+    args = cli.build_parser().parse_args(["--config", str(config), "--budget", "10"])
+    options = cli.resolve_options(args)
+    assert options["envs"] == [TRANSLATION] and options["agents"] == ["random", "greedy"]
+    assert (options["seeds"], options["eval_examples"], options["budget"]) == ([3, 4], 7, 10)
+    quick = cli.resolve_options(cli.build_parser().parse_args(["--quick"]))
+    assert quick["skip_unavailable"] and len(quick["envs"]) == 3 and "greedy" in quick["agents"]
+    config.write_text(json.dumps({"env": TRANSLATION}))
+    with pytest.raises(ValueError, match="Unknown option 'env'"):
+        cli.resolve_options(args)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--envs", "textenvs/Translaton-v0", "--agents", "random"],
+     "Unknown env id(s) 'textenvs/Translaton-v0'. 'textenvs/Translaton-v0': did you mean 'textenvs/Translation-v0'?"
+     " Available: textenvs/Translation-v0, textenvs/Summarization-v0, textenvs/Dialogue-v0."),
+    (["--envs", TRANSLATION, "--agents", "gredy"], "Unknown agent 'gredy'. Did you mean 'greedy'? Available: "),
+    (["--envs", TRANSLATION, "--agents", "random", "--seeds", "0,x"], "seeds must be integers"),
+    (["--envs", TRANSLATION, "--agents", "random", "--budget", "-5"], "budget must be >= 0"),
+    (["--envs", TRANSLATION, "--agents", "random", "--agent-config", '{"ppoo": {}}'],
+     "Unknown agent 'ppoo'. Did you mean 'ppo'?"),
+    (["--agents", "random"], "No envs given"),
+    (["--envs", TRANSLATION, "--agents", "random", "--env-kwargs", "[1]"], "expected a JSON object"),
+    (["--envs", TRANSLATION, "--agents", "random", "--backend", "slurm"], "invalid choice: 'slurm'"),
+])
+def test_bad_input_names_what_exists(args, message, tmp_path, capsys):
+    assert cli.main(args + ["--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_agent_lists_registry_and_aggregate_needs_results(tmp_path, capsys):
+    from agents.registry import available
+
+    assert cli.main(["--envs", TRANSLATION, "--agents", "nope"]) == 2
+    assert ", ".join(available()) in capsys.readouterr().err
+    assert cli.main(["--aggregate", str(tmp_path)]) == 2
+    assert "is it a `textenvs bench --out` directory?" in capsys.readouterr().err
+    assert unavailable_agents(["random"]) == {}
+    assert math.isfinite(estimate([1.0, 2.0]).half_width)
