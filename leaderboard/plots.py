@@ -7,7 +7,7 @@ from markupsafe import Markup, escape
 from leaderboard.schema import CurvePoint
 
 WIDTH, HEIGHT = 560, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 28, 40
+LEFT, RIGHT, TOP, BOTTOM = 64, 28, 28, 40
 MAX_PLOTTED_SERIES = 4
 
 
@@ -18,7 +18,11 @@ def _ticks(low: float, high: float, count: int = 5) -> list[float]:
 
 
 def _label(value: float) -> str:
-    return f"{value:.3g}" if abs(value) < 1e5 else f"{value:.2e}"
+    """Short tick label: 0.325, 2.56k, 1.2M."""
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
 
 
 def curve_series(curve: list[CurvePoint]) -> list[str]:

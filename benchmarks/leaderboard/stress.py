@@ -1,0 +1,302 @@
+"""Leaderboard stress and crash test on loopback: concurrent submissions lose none, SIGKILL loses no acknowledged one.
+
+    python benchmarks/leaderboard/stress.py                      # SQLite in a temporary directory
+    python benchmarks/leaderboard/stress.py --db "$(scripts/start_postgres.sh)"
+    python benchmarks/leaderboard/stress.py --out benchmarks/leaderboard/results.json --label sqlite
+
+1. Concurrency: ``--submissions`` distinct submissions are sent at once (``--concurrency`` connections) to a server
+   process; every one must be acknowledged (201) and afterwards be in the database and in the ranking. Then a
+   sample is sent again: each must come back 200 with the same id, and no row is added.
+2. Crash: ``--kill-cycles`` times, a batch of new submissions is sent and the server is killed with SIGKILL after
+   ``--kill-after`` acknowledgements, with requests still in flight. The server is restarted on the same database:
+   every acknowledged id must be there. The batch is then sent again (idempotent), after which every submission
+   of the batch must be stored exactly once.
+
+Traffic goes only to 127.0.0.1; every loop is bounded in count and by ``--time-limit``. Exit status 0 when nothing
+was lost, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+class ServerProcess:
+    """``textenvs leaderboard serve`` in a child process on a loopback port (restartable on the same database)."""
+
+    def __init__(self, db_url: str, port: int | None = None, log_path: Path | None = None) -> None:
+        self.db_url = db_url
+        self.port = port or free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 60.0) -> None:
+        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "leaderboard.cli", "serve", "--host", HOST, "--port", str(self.port),
+             "--db", self.db_url, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"leaderboard server exited with status {self.process.returncode} on startup"
+                                   + (f"; see {self.log_path}" if self.log_path else ""))
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"leaderboard server did not answer on {self.url} within {timeout:.0f} s")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handler runs, open transactions die with the process."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def make_submissions(env_id: str, start: int, count: int) -> list[bytes]:
+    """``count`` distinct submission bodies numbered from ``start``: the references with the first ``k % 97``
+    predictions blanked (so scores differ) and the number in the metadata (so contents differ)."""
+    from textenvs import load_env_dataset
+
+    dataset = load_env_dataset(env_id, "test")
+    bodies = []
+    for number in range(start, start + count):
+        blanked = number % 97
+        predictions = [{"id": example.id, "prediction": "" if i < blanked else example.references[0]}
+                       for i, example in enumerate(dataset)]
+        metadata = {"agent": f"stress-{number}", "seeds": [number], "config": {"blanked": blanked},
+                    "curve": [{"env_steps": 1000 * step, "reward": step / 10} for step in range(5)]}
+        bodies.append(json.dumps({"env_id": env_id, "predictions": predictions, "metadata": metadata}).encode())
+    return bodies
+
+
+@dataclass
+class Outcome:
+    """What the client saw for one submission."""
+
+    index: int
+    status: int | None = None
+    submission_id: str | None = None
+    created: bool | None = None
+    latency: float = 0.0
+    error: str = ""
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status in (200, 201) and self.submission_id is not None
+
+
+async def send_all(url: str, token: str, bodies: list[bytes], concurrency: int, timeout: float,
+                   on_ack: Any = None) -> list[Outcome]:
+    """POST every body at once (at most ``concurrency`` connections); ``on_ack(count)`` after each acknowledgement."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    acknowledged = 0
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=timeout, headers=headers) as client:
+        async def one(index: int, body: bytes) -> Outcome:
+            nonlocal acknowledged
+            outcome = Outcome(index)
+            began = time.perf_counter()
+            try:
+                response = await client.post("/submissions", content=body)
+                outcome.status = response.status_code
+                if response.status_code in (200, 201):
+                    answer = response.json()
+                    outcome.submission_id, outcome.created = answer["id"], answer["created"]
+                else:
+                    outcome.error = response.text[:200]
+            except httpx.HTTPError as error:
+                outcome.error = f"{type(error).__name__}: {error}"[:200]
+            outcome.latency = time.perf_counter() - began
+            if outcome.acknowledged:
+                acknowledged += 1
+                if on_ack is not None:
+                    on_ack(acknowledged)
+            return outcome
+
+        return list(await asyncio.gather(*(one(i, body) for i, body in enumerate(bodies))))
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4)
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": round(ordered[-1], 4),
+            "mean": round(statistics.fmean(ordered), 4)}
+
+
+@dataclass
+class Report:
+    config: dict[str, Any]
+    concurrency: dict[str, Any] = field(default_factory=dict)
+    idempotency: dict[str, Any] = field(default_factory=dict)
+    crash_cycles: list[dict[str, Any]] = field(default_factory=list)
+    lost: int = 0
+    ok: bool = False
+
+
+def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycles: int, kill_batch: int,
+        kill_after: int, time_limit: float, log_path: Path | None = None) -> Report:
+    """Run both phases against ``db_url`` and return the figures (see module docstring)."""
+    from leaderboard.auth import create_token
+    from leaderboard.store import Store
+
+    began = time.monotonic()
+    deadline = began + time_limit
+    store = Store(db_url)
+    before = set(store.ids())
+    token = create_token(store, f"stress-{os.getpid()}-{time.time_ns()}")
+    report = Report(config={"env_id": env_id, "submissions": submissions, "concurrency": concurrency,
+                            "kill_cycles": kill_cycles, "kill_batch": kill_batch, "kill_after": kill_after,
+                            "database": db_url.split(":", 1)[0], "python": platform.python_version(),
+                            "cpus": os.cpu_count(), "machine": platform.machine()})
+    bodies = make_submissions(env_id, 0, submissions)
+    server = ServerProcess(db_url, log_path=log_path)
+    server.start()
+    try:
+        # Phase 1: everything at once.
+        t0 = time.perf_counter()
+        outcomes = asyncio.run(send_all(server.url, token, bodies, concurrency, max(1.0, deadline - time.monotonic())))
+        elapsed = time.perf_counter() - t0
+        acknowledged = {o.submission_id for o in outcomes if o.acknowledged}
+        stored = set(store.ids()) - before
+        ranking = httpx.get(f"{server.url}/api/rankings/{env_id}", params={"limit": 1000}, timeout=60).json()
+        ranked = {entry["id"] for entry in ranking["entries"]}
+        statuses = Counter(str(o.status) if o.status else o.error.split(":")[0] for o in outcomes)
+        report.concurrency = {
+            "sent": len(bodies), "acknowledged": len(acknowledged), "statuses": dict(statuses),
+            "stored_after": len(stored & acknowledged), "missing_from_db": len(acknowledged - stored),
+            "missing_from_ranking": len(acknowledged - ranked) if len(ranked) < 1000 else None,
+            "seconds": round(elapsed, 2), "submissions_per_second": round(len(bodies) / elapsed, 1),
+            "latency_seconds": percentiles([o.latency for o in outcomes]),
+            "first_errors": sorted({o.error for o in outcomes if o.error})[:5]}
+        report.lost += (len(bodies) - len(acknowledged)) + len(acknowledged - stored)
+
+        # Idempotency: the same content again gives the same id and no new row.
+        sample = list(range(0, len(bodies), max(1, len(bodies) // 50)))
+        count_before = store.count()
+        again = asyncio.run(send_all(server.url, token, [bodies[i] for i in sample], concurrency, 120))
+        same = sum(1 for index, o in zip(sample, again)
+                   if o.status == 200 and o.created is False and o.submission_id == outcomes[index].submission_id)
+        report.idempotency = {"resent": len(sample), "same_id_and_200": same,
+                              "rows_added": store.count() - count_before}
+        report.lost += len(sample) - same + abs(report.idempotency["rows_added"])
+
+        # Phase 2: SIGKILL with requests in flight.
+        next_number = submissions
+        for cycle in range(kill_cycles):
+            if time.monotonic() > deadline:
+                report.crash_cycles.append({"cycle": cycle, "skipped": "time limit reached"})
+                break
+            batch = make_submissions(env_id, next_number, kill_batch)
+            next_number += kill_batch
+            killed_at: list[float] = []
+
+            def kill_when(count: int) -> None:
+                if count == kill_after and not killed_at:
+                    server.kill()
+                    killed_at.append(time.perf_counter())
+
+            t0 = time.perf_counter()
+            outcomes = asyncio.run(send_all(server.url, token, batch, concurrency, 120, on_ack=kill_when))
+            if not killed_at:  # everything finished before the threshold: kill anyway so the cycle still crashes
+                server.kill()
+            acknowledged = {o.submission_id for o in outcomes if o.acknowledged}
+            server.start()
+            present = {sid for sid in acknowledged
+                       if httpx.get(f"{server.url}/api/submissions/{sid}", timeout=30).status_code == 200}
+            retry = asyncio.run(send_all(server.url, token, batch, concurrency, 120))
+            retry_ids = {o.submission_id for o in retry if o.acknowledged}
+            stored = set(store.ids())
+            committed_unacknowledged = sum(1 for o, r in zip(outcomes, retry)
+                                           if not o.acknowledged and r.created is False)
+            report.crash_cycles.append({
+                "cycle": cycle, "sent": len(batch), "acknowledged_before_kill": len(acknowledged),
+                "killed_after_seconds": round(killed_at[0] - t0, 2) if killed_at else None,
+                "failed_in_flight": sum(1 for o in outcomes if not o.acknowledged),
+                "acknowledged_present_after_restart": len(present),
+                "acknowledged_lost": len(acknowledged - present),
+                "committed_but_unacknowledged": committed_unacknowledged,
+                "resent_all_acknowledged": len(retry_ids), "rows_for_batch": len(retry_ids & stored)})
+            report.lost += len(acknowledged - present) + (len(batch) - len(retry_ids & stored))
+        report.ok = report.lost == 0
+        report.config["total_seconds"] = round(time.monotonic() - began, 1)
+        return report
+    finally:
+        server.stop()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", help="database URL (default: a new SQLite file in a temporary directory)")
+    parser.add_argument("--env", default="textenvs/Dialogue-v0", help="env whose test split is submitted")
+    parser.add_argument("--submissions", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=500, help="simultaneous connections")
+    parser.add_argument("--kill-cycles", type=int, default=3)
+    parser.add_argument("--kill-batch", type=int, default=200, help="submissions sent in each crash cycle")
+    parser.add_argument("--kill-after", type=int, default=60, help="acknowledgements before the SIGKILL")
+    parser.add_argument("--time-limit", type=float, default=600.0, help="seconds; later cycles are skipped")
+    parser.add_argument("--label", default=None, help="name of this run in --out (default: the database kind)")
+    parser.add_argument("--out", type=Path, help="results JSON to update (one entry per label)")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="leaderboard-stress-") as tmp:
+        db_url = args.db or f"sqlite:///{tmp}/stress.db"
+        report = run(db_url, args.env, args.submissions, args.concurrency, args.kill_cycles, args.kill_batch,
+                     args.kill_after, args.time_limit, log_path=Path(tmp) / "server.log")
+        if not report.ok and (Path(tmp) / "server.log").exists():
+            print((Path(tmp) / "server.log").read_text()[-3000:], file=sys.stderr)
+    result = {"config": report.config, "concurrency": report.concurrency, "idempotency": report.idempotency,
+              "crash_cycles": report.crash_cycles, "lost": report.lost, "ok": report.ok}
+    print(json.dumps(result, indent=2))
+    if args.out:
+        existing = json.loads(args.out.read_text()) if args.out.exists() else {}
+        existing[args.label or report.config["database"]] = result
+        args.out.write_text(json.dumps(existing, indent=2) + "\n")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
