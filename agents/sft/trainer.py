@@ -196,7 +196,8 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     :param env_id: registered textenvs id, e.g. ``"textenvs/Translation-v0"``.
     :param env_kwargs: the env's keyword arguments (dataset, lengths, scorer, ...); ``split`` is chosen here.
     :param config: training settings (:class:`SFTConfig`).
-    :param callback: receives every log record (``step``, ``train/...`` and ``eval/...`` values).
+    :param callback: receives every log record: first ``{"step": 0, "total_steps", "train_pairs", "batch_size"}``,
+        then ``step`` with ``train/...`` or ``eval/...`` values.
     :returns: the trained model (in train mode, on the training device).
     """
     config = config or SFTConfig()
@@ -248,6 +249,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
         if callback is not None:
             callback(record)
 
+    emit({"step": 0, "total_steps": total_steps, "train_pairs": len(train), "batch_size": batch_size})
     generator = torch.Generator().manual_seed(config.seed)
     order, cursor = torch.randperm(len(train), generator=generator).numpy(), 0
     window_loss, window_tokens, window_start, last_eval = 0.0, 0, time.perf_counter(), {}
