@@ -15,8 +15,9 @@ from textenvs.scorers.semantic_similarity import default_device, local_model_dir
 def load_reward_model(path: str, device: str) -> tuple[Any, Any]:
     """The process-wide ``(tokenizer, model)`` for ``(path, device)``: each model is loaded once.
 
-    Tokenizers without a pad token (GPT-2) pad with their EOS token, and the model is told so, since
-    sequence-classification heads on causal models read the last non-pad position.
+    Tokenizers without a pad token (GPT-2) pad with their EOS token (the usual convention), and the model is told
+    so, since sequence-classification heads on causal models read the last non-pad position. A tokenizer that
+    also appends EOS to every text would make such a head read the token before it: give it a pad token.
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -115,25 +115,30 @@ def build_wordnet_corpus(source: Path | None = None, nltk_data: Path | None = No
     return target
 
 
-@functools.lru_cache(maxsize=None)
-def load_wordnet(source: str | None = None, nltk_data: str | None = None) -> Any:
-    """An NLTK ``WordNetCorpusReader`` over the Debian WordNet (built on first use, cached per process).
+def load_wordnet(source: str | Path | None = None, nltk_data: str | Path | None = None) -> Any:
+    """An NLTK ``WordNetCorpusReader`` over the Debian WordNet (built on first use, one reader per process).
 
     Arguments as in :func:`build_wordnet_corpus`; after this call ``nltk.corpus.wordnet`` finds the same data.
     """
+    source = Path(source) if source is not None else source_dir()
+    nltk_data = Path(nltk_data) if nltk_data is not None else cache_dir() / "nltk_data"
+    return _load_wordnet(source.resolve(), nltk_data.resolve())
+
+
+@functools.lru_cache(maxsize=None)
+def _load_wordnet(source: Path, nltk_data: Path) -> Any:
     import nltk
     from nltk.corpus.reader.wordnet import WordNetCorpusReader
 
     class WordNet30Reader(WordNetCorpusReader):
         def map_wn(self, version: str = "wordnet") -> None:
-            # NLTK maps sense keys to its "wordnet" corpus for Open Multilingual WordNet data, reading index.sense
-            # twice (seconds). No OMW data is loaded here, and the database is WordNet 3.0 itself.
+            # NLTK maps sense keys to its "wordnet" corpus for Open Multilingual WordNet data, reading
+            # index.sense twice (seconds). No OMW data is loaded here; the database is WordNet 3.0 itself.
             return None
 
-    corpus = build_wordnet_corpus(Path(source) if source else None, Path(nltk_data) if nltk_data else None)
-    root = str(corpus.parent.parent)
-    if root not in nltk.data.path:
-        nltk.data.path.append(root)
+    corpus = build_wordnet_corpus(source, nltk_data)
+    if str(nltk_data) not in nltk.data.path:
+        nltk.data.path.append(str(nltk_data))
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The multilingual functions are not available")
         return WordNet30Reader(str(corpus), None)
