@@ -24,6 +24,11 @@ from textenvs import load_env_dataset
 from tests.helpers import TOY_PAIRS, word_tokenizer
 from textenvs.core import load_tokenizer
 
+try:
+    from leaderboard.schema import SubmissionMetadata
+except ImportError:  # the leaderboard's extra dependencies are not installed
+    SubmissionMetadata = None
+
 TRANSLATION = "textenvs/Translation-v0"
 WORD_AGENT = f"{__name__}:WordAgent"
 
@@ -96,6 +101,10 @@ def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
         predictions = [json.loads(line) for line in lines]
         assert [row["id"] for row in predictions] == [example.id for example in test_split][:4]
         assert all(set(row) == {"id", "prediction"} for row in predictions)  # the leaderboard's record format
+        metadata = json.loads((tmp_path / "predictions" / f"{name}.metadata.json").read_text())
+        assert metadata["agent"] == result.agent.name and metadata["seeds"] == [result.seed]
+        if SubmissionMetadata is not None:
+            SubmissionMetadata.model_validate(metadata)
     word = RunResult.model_validate_json(outcome.written[word_runs[1]].read_text())
     assert word.agent == AgentInfo(name=WORD_AGENT, config={"name": "word", "words": "a dog"})
     assert word.env_steps == 30 and [p["env_steps"] for p in word.learning_curve] == [10, 20, 30]
@@ -105,6 +114,16 @@ def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
     random = RunResult.model_validate_json(outcome.written["Translation-v0__random__seed0"].read_text())
     assert random.learning_curve == [] and random.env_steps == 0 and random.budget_env_steps == 30
     assert len(load_results(tmp_path)) == 4
+
+
+def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path, toy_env_kwargs):
+    specs = plan([TRANSLATION], [WORD_AGENT, "random"], seeds=[0], budget=0, eval_examples=2,
+                 env_kwargs=toy_env_kwargs, agent_config={WORD_AGENT: {"no_such_option": 1}})
+    outcome = run_benchmark(specs, tmp_path, progress=False)
+    assert list(outcome.written) == [specs[1].name]
+    assert list(outcome.failures) == [specs[0].name]
+    assert "TypeError" in outcome.failures[specs[0].name] and "no_such_option" in outcome.failures[specs[0].name]
+    assert not (tmp_path / "runs" / f"{specs[0].name}.json").exists()
 
 
 # ---------------------------------------------------------------------------------------------------------------

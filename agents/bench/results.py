@@ -5,6 +5,7 @@ Layout of a results directory (``textenvs bench --out DIR``)::
 
     DIR/runs/<run>.json                 a RunResult (this module's schema)
     DIR/predictions/<run>.jsonl         {"id": ..., "prediction": ...} per line: what the leaderboard accepts
+    DIR/predictions/<run>.metadata.json the run as leaderboard submission metadata (agent, config, seeds, ...)
     DIR/summary.md, DIR/summary.csv     ranked tables over seeds (agents.bench.aggregate)
     DIR/plots/*.png                     learning curves and per-env bars (agents.bench.plots)
 
@@ -126,6 +127,18 @@ class RunResult(BaseModel):
     backend: str
     date: datetime
 
+    def submission_metadata(self) -> dict[str, Any]:
+        """This run as the leaderboard's submission metadata (``textenvs leaderboard submit PREDICTIONS --env ID
+        --metadata @<run>.metadata.json``); the server re-scores the predictions, the metrics here are only claimed."""
+        return {
+            "agent": self.agent.name,
+            "config": {**self.agent.config, "budget_env_steps": self.budget_env_steps, "env_kwargs": self.env.kwargs},
+            "seeds": [self.seed],
+            "versions": {name: version for name, version in self.versions.items() if len(version) <= 100},
+            "curve": [{**point, "env_steps": int(point.get("env_steps", 0))} for point in self.learning_curve],
+            "claimed_metrics": self.metrics,
+        }
+
 
 def run_name(env_id: str, agent: str, seed: int) -> str:
     """File-name-safe name of one run: ``Translation-v0__greedy__seed0``."""
@@ -138,11 +151,14 @@ def _safe(text: str) -> str:
 
 
 def write_run(out_dir: str | os.PathLike, result: RunResult, predictions: Iterable[dict[str, str]]) -> Path:
-    """Write ``result`` to ``out_dir/runs/<run>.json`` and the predictions to ``result.predictions_path``;
-    returns the JSON path. Both are written to a temporary name first, so a killed sweep leaves no half file."""
+    """Write ``result`` to ``out_dir/runs/<run>.json``, the predictions to ``result.predictions_path`` and the
+    submission metadata beside them; returns the JSON path. Each file is written to a temporary name first, so a
+    killed sweep leaves no half file."""
     out = Path(out_dir)
     prediction_file = out / result.predictions_path
     _atomic_write(prediction_file, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in predictions))
+    _atomic_write(prediction_file.with_name(f"{result.run}.metadata.json"),
+                  json.dumps(result.submission_metadata(), indent=2) + "\n")
     path = out / RUNS_DIR / f"{result.run}.json"
     _atomic_write(path, result.model_dump_json(indent=2) + "\n")
     return path
