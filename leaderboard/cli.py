@@ -62,9 +62,14 @@ def read_predictions(path: Path) -> list[dict[str, str]]:
 
 
 def _benchmarks(args: argparse.Namespace):
+    """The canonical splits: the envs' defaults, or what ``--benchmarks`` names per env id."""
     from leaderboard.scoring import Benchmarks
 
-    return Benchmarks(_json_argument(args.benchmarks, "benchmarks") if args.benchmarks else None)
+    env_kwargs = _json_argument(args.benchmarks, "benchmarks") if args.benchmarks else None
+    try:
+        return Benchmarks(env_kwargs)
+    except (TypeError, ValueError, AttributeError) as error:
+        raise UsageError(f"--benchmarks: {error}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:

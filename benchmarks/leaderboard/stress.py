@@ -191,7 +191,8 @@ def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycle
     report = Report(config={"env_id": env_id, "submissions": submissions, "concurrency": concurrency,
                             "kill_cycles": kill_cycles, "kill_batch": kill_batch, "kill_after": kill_after,
                             "database": db_url.split(":", 1)[0], "python": platform.python_version(),
-                            "cpus": os.cpu_count(), "machine": platform.machine()})
+                            "cpus": os.cpu_count(), "machine": platform.machine(),
+                            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]})
     bodies = make_submissions(env_id, 0, submissions)
     server = ServerProcess(db_url, log_path=log_path)
     server.start()
