@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
+
+import numpy as np
 
 from leaderboard.schema import LeaderboardError, Submission, listed
 from textenvs import ENV_IDS, load_env_dataset, load_env_scorer
 from textenvs.data.dataset import TextDataset
 from textenvs.scorers import Scorer
+
+CORPUS_PREFIX = "corpus_"
 
 
 @dataclass
@@ -65,16 +69,29 @@ class Benchmark:
         return [seen[example.id] for example in self.dataset]
 
     def score(self, predictions: list[str]) -> dict[str, float]:
-        """The scorer's corpus-level values of the predictions (given in split order) against the held references:
-        the mean of the per-example scores, or the corpus statistic for metrics defined on one (BLEU, chrF, ...)."""
+        """Scores of the predictions (given in split order) against the held references: the mean of every
+        per-example score under its own name (the primary one is the mean env reward, which ranks), and the
+        scorer's corpus-level values as ``corpus_<name>`` (corpus chrF, BLEU, ... where the scorer defines them;
+        the same means otherwise). The benchmark runner names its results the same way."""
         examples = self.dataset.examples
-        values = self.scorer.corpus_score(predictions, [list(e.references) for e in examples],
-                                          [e.prompt for e in examples], [e.metadata for e in examples])
-        return {key: float(value) for key, value in values.items() if not key.startswith("_")}
+        references = [list(example.references) for example in examples]
+        prompts, metadata = [e.prompt for e in examples], [e.metadata for e in examples]
+        scores = self.scorer.score(predictions, references, prompts, metadata)
+        metrics = {key: float(np.mean(values)) for key, values in scores.items() if not key.startswith("_")}
+        if type(self.scorer).compute_corpus is Scorer.compute_corpus:
+            corpus = dict(metrics)  # the default corpus value is the mean: no need to score twice
+        else:
+            corpus = self.scorer.corpus_score(predictions, references, prompts, metadata)
+        metrics.update({CORPUS_PREFIX + key: float(value) for key, value in corpus.items() if not key.startswith("_")})
+        return metrics
 
-    def metric_names(self, metrics: Mapping[str, float]) -> list[str]:
-        """Display order: the primary metric first, then the rest alphabetically."""
-        return [self.primary] + sorted(key for key in metrics if key != self.primary)
+
+def display_order(primary: str, names: Iterable[str]) -> list[str]:
+    """Metric display order: the primary metric, its corpus value, the other means, the other corpus values."""
+    names = set(names)
+    first = [name for name in (primary, CORPUS_PREFIX + primary) if name in names]
+    rest = sorted(names - set(first))
+    return first + [n for n in rest if not n.startswith(CORPUS_PREFIX)] + [n for n in rest if n.startswith(CORPUS_PREFIX)]
 
 
 class Benchmarks:

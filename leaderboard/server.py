@@ -27,7 +27,7 @@ from fastapi.templating import Jinja2Templates
 from leaderboard.auth import authenticate
 from leaderboard.plots import curve_series, curve_svg
 from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, SubmissionDetail, Submission
-from leaderboard.scoring import Benchmarks
+from leaderboard.scoring import CORPUS_PREFIX, Benchmarks, display_order
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store
 
@@ -108,15 +108,20 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
         boards = []
         for env_id in leaderboard.benchmarks.env_ids:
             try:
-                boards.append({"env_id": env_id, "rankings": leaderboard.rankings(env_id, limit=200)})
+                ranked = leaderboard.rankings(env_id, limit=200)
             except LeaderboardError as error:
                 boards.append({"env_id": env_id, "error": error.detail})
+                continue
+            # The table shows every per-example mean and the primary metric's corpus value; the entry page has all.
+            columns = [name for name in ranked.metric_names
+                       if not name.startswith(CORPUS_PREFIX) or name == CORPUS_PREFIX + ranked.primary_metric]
+            boards.append({"env_id": env_id, "rankings": ranked, "columns": columns})
         return templates.TemplateResponse(request, "index.html", {"boards": boards})
 
     @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
     def submission_page(request: Request, submission_id: str) -> HTMLResponse:
         detail = leaderboard.detail(submission_id)
-        names = [detail.primary_metric] + sorted(name for name in detail.metrics if name != detail.primary_metric)
+        names = display_order(detail.primary_metric, detail.metrics)
         curves = [curve_svg(detail.metadata.curve, name) for name in curve_series(detail.metadata.curve)]
         return templates.TemplateResponse(request, "submission.html", {
             "s": detail, "metric_names": names, "curves": curves,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from leaderboard.schema import (Entry, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail,
                                 SubmissionMetadata, Verification)
-from leaderboard.scoring import Benchmark, Benchmarks
+from leaderboard.scoring import Benchmark, Benchmarks, display_order
 from leaderboard.store import NewSubmission, Store, SubmissionRow
 
 MAX_RANKING_ROWS = 1000
@@ -71,7 +71,7 @@ class Leaderboard:
         benchmark = self.benchmarks.get(env_id)
         rows = self.store.ranking(env_id, benchmark.dataset.content_hash, limit, offset)
         entries = [_entry(row, offset + position + 1) for position, row in enumerate(rows)]
-        names = benchmark.metric_names(rows[0].metrics) if rows else [benchmark.primary]
+        names = display_order(benchmark.primary, rows[0].metrics) if rows else [benchmark.primary]
         return Rankings(env_id=env_id, dataset=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,
                         num_examples=len(benchmark.dataset), scorer=benchmark.scorer.config(),
                         primary_metric=benchmark.primary, metric_names=names, entries=entries)

@@ -53,19 +53,36 @@ def test_server_rescores_ignores_claims_and_ranks(server, test_split):
     full = client.post("/submissions", json=body(test_split, "references", seeds=[0, 1]))
     assert full.status_code == 201 and full.json()["primary_score"] == pytest.approx(1.0) and full.json()["rank"] == 1
 
-    # The server's value is the scorer's own corpus value for these predictions.
-    expected = load_env_scorer(ENV).corpus_score(["" if i < 250 else e.references[0] for i, e in enumerate(test_split)],
-                                                 [list(e.references) for e in test_split])
-    assert half.json()["metrics"] == pytest.approx(expected)
+    # Per-example means under the scorer's names (the primary one ranks) and corpus values as corpus_<name>.
+    assert half.json()["metrics"] == pytest.approx({"token_f1": 0.5, "token_precision": 0.5, "token_recall": 0.5,
+                                                    "corpus_token_f1": 0.5, "corpus_token_precision": 0.5,
+                                                    "corpus_token_recall": 0.5})
 
     ranking = client.get(f"/api/rankings/{ENV}").json()
     order = [entry["id"] for entry in ranking["entries"]]
     assert order.index(full.json()["id"]) < order.index(half.json()["id"])
-    assert ranking["primary_metric"] == "token_f1" and ranking["metric_names"][0] == "token_f1"
+    assert ranking["primary_metric"] == "token_f1" and ranking["metric_names"][:3] == ["token_f1", "corpus_token_f1",
+                                                                                        "token_precision"]
     assert ranking["num_examples"] == len(test_split) and ranking["dataset"] == test_split.name
     assert [entry["rank"] for entry in ranking["entries"]] == list(range(1, len(order) + 1))
     detail = client.get(f"/api/submissions/{half.json()['id']}").json()
     assert detail["metadata"]["claimed_metrics"] == {"token_f1": 0.99} and detail["primary_score"] == pytest.approx(0.5)
+
+
+def test_corpus_metrics_come_from_the_scorer(tmp_path):
+    """Translation's chrF defines a corpus statistic; it is reported beside the mean sentence chrF."""
+    env = "textenvs/Translation-v0"
+    split = load_env_dataset(env, "test")
+    predictions = [e.references[0] if i % 3 else e.prompt for i, e in enumerate(split)]
+    payload = {"env_id": env, "metadata": {"agent": "mixed"},
+               "predictions": [{"id": e.id, "prediction": p} for e, p in zip(split, predictions)]}
+    receipt = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db")).submit(json.dumps(payload).encode(), "tester")
+    scorer = load_env_scorer(env)
+    references = [list(e.references) for e in split]
+    assert receipt.primary_metric == "chrf"
+    assert receipt.metrics["chrf"] == pytest.approx(scorer.score(predictions, references)["chrf"].mean())
+    assert receipt.metrics["corpus_chrf"] == pytest.approx(scorer.corpus_score(predictions, references)["chrf"])
+    assert receipt.metrics["corpus_chrf"] != pytest.approx(receipt.metrics["chrf"])
 
 
 def test_references_are_never_served(server, test_split):
