@@ -72,7 +72,7 @@ fi
 mkdir -p "$dir"
 if [[ $(id -u) -eq 0 ]]; then chown postgres: "$dir"; fi
 
-as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$dir/initdb.log" 2>&1 \
+as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --encoding=UTF8 --no-locale --no-sync >"$dir/initdb.log" 2>&1 \
   || { say "initdb failed:"; tail -n 20 "$dir/initdb.log" >&2; exit 1; }
 # Loopback TCP only; the socket lives in the cluster directory, so nothing system-wide is touched.
 as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
