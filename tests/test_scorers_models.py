@@ -125,6 +125,17 @@ def test_semantic_similarity_is_the_best_cosine(minilm_path):
     assert scorer.config()["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
+def test_reference_embeddings_are_cached_with_a_bound(minilm_path, monkeypatch):
+    encoder = load_encoder(minilm_path, "cpu")
+    texts = ["first reference", "second reference", "third reference"]
+    np.testing.assert_allclose(encoder.encode_cached(texts), encoder.encode(texts), atol=2e-6)
+    assert all(text in encoder._cache for text in texts)
+    monkeypatch.setattr(encoder, "cache_size", 2)
+    monkeypatch.setattr(encoder, "encode", None)  # everything asked for below must come from the cache
+    assert encoder.encode_cached(texts[:2]).shape == (2, 384)
+    assert list(encoder._cache) == texts[:2]  # least recently used evicted
+
+
 def test_models_load_only_from_local_directories(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a local directory"):
         scorers.get("semantic_similarity", model_path=str(tmp_path / "missing"), device="cpu")

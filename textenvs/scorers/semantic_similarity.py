@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
@@ -53,9 +54,10 @@ class SentenceEncoder:
 
     :param path: model directory (``AutoModel``/``AutoTokenizer`` loadable).
     :param device: torch device string.
+    :param cache_size: how many embeddings :meth:`encode_cached` keeps (least recently used go first).
     """
 
-    def __init__(self, path: str, device: str) -> None:
+    def __init__(self, path: str, device: str, cache_size: int = 20_000) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         self.path = local_model_dir(path, "Embedding model")
@@ -63,6 +65,8 @@ class SentenceEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(self.path, local_files_only=True)
         self.model = AutoModel.from_pretrained(self.path, local_files_only=True).to(device).eval()
         self.max_length = self._max_length()
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def _max_length(self) -> int:
         # sentence-transformers truncates to max_seq_length from sentence_bert_config.json, not the tokenizer's.
@@ -86,6 +90,18 @@ class SentenceEncoder:
                 mask = inputs["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
                 out[chunk] = torch.nn.functional.normalize(pooled, p=2, dim=1).float().cpu().numpy()
+        return out
+
+    def encode_cached(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+        """:meth:`encode` with a per-process cache: references recur every episode, so each is embedded once."""
+        missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
+        if missing:
+            self._cache.update(zip(missing, [row.copy() for row in self.encode(missing, batch_size)]))
+        for text in texts:
+            self._cache.move_to_end(text)
+        out = np.stack([self._cache[text] for text in texts]) if texts else np.zeros((0, self.model.config.hidden_size))
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
         return out
 
 
@@ -116,14 +132,18 @@ class SemanticSimilarityScorer(Scorer):
         self.encoder = load_encoder(model_path or default_model_path(), self.device)
 
     def compute(self, predictions, references, prompts, metadata):
-        texts = sorted({text for text in [*predictions, *(ref for refs in references for ref in refs)]
-                        if text.strip()})
-        row = {text: i for i, text in enumerate(texts)}
-        embeddings = self.encoder.encode(texts, self.batch_size) if texts else None
+        # references recur across episodes: their embeddings come from the encoder's cache
+        candidates = sorted({prediction for prediction in predictions if prediction.strip()})
+        targets = sorted({ref for refs in references for ref in refs if ref.strip()})
+        candidate_row = {text: i for i, text in enumerate(candidates)}
+        target_row = {text: i for i, text in enumerate(targets)}
+        candidate_vectors = self.encoder.encode(candidates, self.batch_size)
+        target_vectors = self.encoder.encode_cached(targets, self.batch_size)
         scores = np.zeros(len(predictions))
         for i, (prediction, refs) in enumerate(zip(predictions, references)):
-            if prediction in row:
-                scores[i] = max(float(embeddings[row[prediction]] @ embeddings[row[ref]]) if ref in row else 0.0
+            if prediction in candidate_row:
+                vector = candidate_vectors[candidate_row[prediction]]
+                scores[i] = max(float(vector @ target_vectors[target_row[ref]]) if ref in target_row else 0.0
                                 for ref in refs)
         return {"semantic_similarity": scores}
 
