@@ -235,11 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "token" and args.action != "list" and not args.name:
         print(f"textenvs leaderboard token {args.action}: a token NAME is required", file=sys.stderr)
         return 2
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         return int(args.run(args))
     except UsageError as error:
         print(f"textenvs leaderboard {args.command}: {error}", file=sys.stderr)
         return 2
+    except (SQLAlchemyError, ImportError) as error:  # a bad URL, an unreachable server, a missing driver
+        print(f"textenvs leaderboard {args.command}: database {args.db!r}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -38,6 +38,9 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         self.index = {example.id: i for i, example in enumerate(self.dataset)}
+        # Scorers promise no thread safety (model-based ones hold torch modules and caches); the server scores from
+        # a thread pool, and scoring holds the GIL anyway, so one submission is scored at a time.
+        self._scoring = threading.Lock()
 
     @property
     def primary(self) -> str:
@@ -76,12 +79,13 @@ class Benchmark:
         examples = self.dataset.examples
         references = [list(example.references) for example in examples]
         prompts, metadata = [e.prompt for e in examples], [e.metadata for e in examples]
-        scores = self.scorer.score(predictions, references, prompts, metadata)
-        metrics = {key: float(np.mean(values)) for key, values in scores.items() if not key.startswith("_")}
-        if type(self.scorer).compute_corpus is Scorer.compute_corpus:
-            corpus = dict(metrics)  # the default corpus value is the mean: no need to score twice
-        else:
-            corpus = self.scorer.corpus_score(predictions, references, prompts, metadata)
+        with self._scoring:
+            scores = self.scorer.score(predictions, references, prompts, metadata)
+            metrics = {key: float(np.mean(values)) for key, values in scores.items() if not key.startswith("_")}
+            if type(self.scorer).compute_corpus is Scorer.compute_corpus:
+                corpus = dict(metrics)  # the default corpus value is the mean: no need to score twice
+            else:
+                corpus = self.scorer.corpus_score(predictions, references, prompts, metadata)
         metrics.update({CORPUS_PREFIX + key: float(value) for key, value in corpus.items() if not key.startswith("_")})
         return metrics
 
@@ -91,7 +95,8 @@ def display_order(primary: str, names: Iterable[str]) -> list[str]:
     names = set(names)
     first = [name for name in (primary, CORPUS_PREFIX + primary) if name in names]
     rest = sorted(names - set(first))
-    return first + [n for n in rest if not n.startswith(CORPUS_PREFIX)] + [n for n in rest if n.startswith(CORPUS_PREFIX)]
+    means = [name for name in rest if not name.startswith(CORPUS_PREFIX)]
+    return first + means + [name for name in rest if name.startswith(CORPUS_PREFIX)]
 
 
 class Benchmarks:

@@ -2,7 +2,7 @@
 
 | route | what |
 |---|---|
-| ``POST /submissions`` | token-authenticated submission (JSON, :class:`~leaderboard.schema.Submission`); 201 new, 200 already stored |
+| ``POST /submissions`` | token-authenticated :class:`~leaderboard.schema.Submission`; 201 new, 200 already stored |
 | ``GET /api/rankings/{env_id}`` | ranking of one env as JSON (``?limit=&offset=``) |
 | ``GET /api/submissions/{id}`` | one entry with metadata and verification (no predictions, no references) |
 | ``GET /`` | HTML: one ranking table per env with a column per metric |
@@ -26,7 +26,7 @@ from fastapi.templating import Jinja2Templates
 
 from leaderboard.auth import authenticate
 from leaderboard.plots import curve_series, curve_svg
-from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, SubmissionDetail, Submission
+from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail
 from leaderboard.scoring import CORPUS_PREFIX, Benchmarks, display_order
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store

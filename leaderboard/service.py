@@ -57,7 +57,7 @@ class Leaderboard:
                 agent=submission.metadata.agent, submitter=submitter, primary_metric=benchmark.primary,
                 primary_score=metrics[benchmark.primary], metrics=metrics,
                 metadata=submission.metadata.model_dump(mode="json"),
-                predictions={example.id: text for example, text in zip(benchmark.dataset, predictions)}))
+                predictions={example.id: text for example, text in zip(benchmark.dataset, predictions, strict=True)}))
         rank, entries = self.store.rank_of(row)
         return Receipt(id=row.id, created=created, env_id=row.env_id, url=f"/submissions/{row.id}",
                        primary_metric=row.primary_metric, primary_score=row.primary_score, metrics=row.metrics,

@@ -23,6 +23,7 @@ from leaderboard.schema import DEFAULT_TOLERANCE, LeaderboardError, Verification
 from leaderboard.service import Leaderboard
 from textenvs.evaluation import generate_split
 
+
 class GreedyPolicy:
     """Batched greedy decoding over the env's observation: the argmax token after prompt + generated prefix.
 

@@ -75,7 +75,7 @@ def test_corpus_metrics_come_from_the_scorer(tmp_path):
     split = load_env_dataset(env, "test")
     predictions = [e.references[0] if i % 3 else e.prompt for i, e in enumerate(split)]
     payload = {"env_id": env, "metadata": {"agent": "mixed"},
-               "predictions": [{"id": e.id, "prediction": p} for e, p in zip(split, predictions)]}
+               "predictions": [{"id": e.id, "prediction": p} for e, p in zip(split, predictions, strict=True)]}
     receipt = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db")).submit(json.dumps(payload).encode(), "tester")
     scorer = load_env_scorer(env)
     references = [list(e.references) for e in split]
@@ -154,7 +154,8 @@ def test_unknown_env_lists_valid_ids(server, test_split):
 
 def _bad_bodies(split):
     good = body(split)
-    deep = b'{"env_id": "x", "predictions": [], "metadata": {"agent": "a", "config": {"k": ' + b"[" * 5000 + b"]" * 5000 + b"}}}"
+    nested = b"[" * 5000 + b"]" * 5000
+    deep = b'{"env_id": "x", "predictions": [], "metadata": {"agent": "a", "config": {"k": ' + nested + b"}}}"
 
     def with_metadata(**changes):
         return json.dumps({**good, "metadata": {**good["metadata"], **changes}}).encode()

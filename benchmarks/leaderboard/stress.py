@@ -167,6 +167,38 @@ def percentiles(values: list[float]) -> dict[str, float]:
             "mean": round(statistics.fmean(ordered), 4)}
 
 
+def crash_cycle(server: ServerProcess, store: Any, token: str, batch: list[bytes], concurrency: int,
+                kill_after: int) -> dict[str, Any]:
+    """Send ``batch``, SIGKILL the server after ``kill_after`` acknowledgements, restart it, check every
+    acknowledged id, then send the batch again and count what is stored."""
+    killed_at: list[float] = []
+
+    def kill_when(count: int) -> None:
+        if count == kill_after and not killed_at:
+            server.kill()
+            killed_at.append(time.perf_counter())
+
+    began = time.perf_counter()
+    outcomes = asyncio.run(send_all(server.url, token, batch, concurrency, 120, on_ack=kill_when))
+    if not killed_at:  # everything finished before the threshold: kill anyway so the cycle still crashes
+        server.kill()
+    acknowledged = {o.submission_id for o in outcomes if o.acknowledged}
+    server.start()
+    present = {sid for sid in acknowledged
+               if httpx.get(f"{server.url}/api/submissions/{sid}", timeout=30).status_code == 200}
+    retry = asyncio.run(send_all(server.url, token, batch, concurrency, 120))
+    retry_ids = {o.submission_id for o in retry if o.acknowledged}
+    stored = set(store.ids())
+    return {
+        "sent": len(batch), "acknowledged_before_kill": len(acknowledged),
+        "killed_after_seconds": round(killed_at[0] - began, 2) if killed_at else None,
+        "failed_in_flight": sum(1 for o in outcomes if not o.acknowledged),
+        "acknowledged_present_after_restart": len(present), "acknowledged_lost": len(acknowledged - present),
+        "committed_but_unacknowledged": sum(1 for o, r in zip(outcomes, retry, strict=True)
+                                            if not o.acknowledged and r.created is False),
+        "resent_all_acknowledged": len(retry_ids), "rows_for_batch": len(retry_ids & stored)}
+
+
 @dataclass
 class Report:
     config: dict[str, Any]
@@ -219,7 +251,7 @@ def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycle
         sample = list(range(0, len(bodies), max(1, len(bodies) // 50)))
         count_before = store.count()
         again = asyncio.run(send_all(server.url, token, [bodies[i] for i in sample], concurrency, 120))
-        same = sum(1 for index, o in zip(sample, again)
+        same = sum(1 for index, o in zip(sample, again, strict=True)
                    if o.status == 200 and o.created is False and o.submission_id == outcomes[index].submission_id)
         report.idempotency = {"resent": len(sample), "same_id_and_200": same,
                               "rows_added": store.count() - count_before}
@@ -233,35 +265,9 @@ def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycle
                 break
             batch = make_submissions(env_id, next_number, kill_batch)
             next_number += kill_batch
-            killed_at: list[float] = []
-
-            def kill_when(count: int) -> None:
-                if count == kill_after and not killed_at:
-                    server.kill()
-                    killed_at.append(time.perf_counter())
-
-            t0 = time.perf_counter()
-            outcomes = asyncio.run(send_all(server.url, token, batch, concurrency, 120, on_ack=kill_when))
-            if not killed_at:  # everything finished before the threshold: kill anyway so the cycle still crashes
-                server.kill()
-            acknowledged = {o.submission_id for o in outcomes if o.acknowledged}
-            server.start()
-            present = {sid for sid in acknowledged
-                       if httpx.get(f"{server.url}/api/submissions/{sid}", timeout=30).status_code == 200}
-            retry = asyncio.run(send_all(server.url, token, batch, concurrency, 120))
-            retry_ids = {o.submission_id for o in retry if o.acknowledged}
-            stored = set(store.ids())
-            committed_unacknowledged = sum(1 for o, r in zip(outcomes, retry)
-                                           if not o.acknowledged and r.created is False)
-            report.crash_cycles.append({
-                "cycle": cycle, "sent": len(batch), "acknowledged_before_kill": len(acknowledged),
-                "killed_after_seconds": round(killed_at[0] - t0, 2) if killed_at else None,
-                "failed_in_flight": sum(1 for o in outcomes if not o.acknowledged),
-                "acknowledged_present_after_restart": len(present),
-                "acknowledged_lost": len(acknowledged - present),
-                "committed_but_unacknowledged": committed_unacknowledged,
-                "resent_all_acknowledged": len(retry_ids), "rows_for_batch": len(retry_ids & stored)})
-            report.lost += len(acknowledged - present) + (len(batch) - len(retry_ids & stored))
+            figures = crash_cycle(server, store, token, batch, concurrency, kill_after)
+            report.crash_cycles.append({"cycle": cycle, **figures})
+            report.lost += figures["acknowledged_lost"] + (len(batch) - figures["rows_for_batch"])
         report.ok = report.lost == 0
         report.config["total_seconds"] = round(time.monotonic() - began, 1)
         return report
