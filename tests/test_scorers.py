@@ -260,6 +260,10 @@ def test_composite_from_registry_with_callable_and_metadata():
     scores = composite(["CAT", "dog"], [["x"], ["y"]], metadata=[{"key_facts": ["cat"]}, {"key_facts": ["cat"]}])
     assert scores["reward"].tolist() == [1.25, 0.0]
     assert scores["shout/score"].tolist() == [1.0, 0.0]
+    free = CompositeScorer({"key_fact_recall": 1.0,
+                            scorers.CallableScorer(shout, requires_references=False): 0.25})
+    assert not free.requires_references
+    assert free(["CAT"], metadata=[{"key_facts": ["cat"]}])["composite"].tolist() == [1.25]
 
 
 def test_composite_rejects_bad_weights_and_duplicate_labels():
@@ -292,6 +296,8 @@ def test_token_rewards_pass_metadata_per_example_and_validate():
     rewards = scorer.token_rewards([["ivan", "ivan in sydney"], ["x"]],
                                    metadata=[{"key_facts": ["ivan", "sydney"]}, {"key_facts": ["y"]}])
     assert [r.tolist() for r in rewards] == [[0.5, 0.5], [0.0]]
+    with pytest.raises(TypeError, match=r"prefixes\[0\] must be the list of prefixes of example 0"):
+        scorer.token_rewards(["a", "a b"], metadata=[{"key_facts": ["a"]}] * 2)
     with pytest.raises(TypeError, match=r"prefixes\[0\]\[1\] must be str"):
         scorer.token_rewards([["a", None]], metadata=[{"key_facts": ["a"]}])
     with pytest.raises(ValueError, match="Got 1 predictions but 2 metadata"):

@@ -28,7 +28,12 @@ def minilm_path() -> str:
 def reward_models(tmp_path_factory) -> dict[str, Path]:
     """Tiny random BERT (2 labels) and GPT-2 (1 output, tokenizer without a pad token) classifiers on disk."""
     from tokenizers import processors
-    from transformers import BertConfig, BertForSequenceClassification, GPT2Config, GPT2ForSequenceClassification
+    from transformers import (
+        BertConfig,
+        BertForSequenceClassification,
+        GPT2Config,
+        GPT2ForSequenceClassification,
+    )
 
     from textenvs.data.tokenizer import train_tokenizer
 

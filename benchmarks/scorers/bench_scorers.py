@@ -19,7 +19,6 @@ import statistics
 import tempfile
 import time
 from importlib import metadata
-from pathlib import Path
 
 os.environ.setdefault("HF_HOME", tempfile.mkdtemp(prefix="bench-scorers-hf-"))  # evaluate writes its cache here
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

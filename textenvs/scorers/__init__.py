@@ -5,34 +5,22 @@
 >>> scorer(["a cat sits"], [["a cat sits"]])["chrf"]
 array([1.])
 
-Registered names (``available()``):
+Registered names (``available()``), with the key of the reward (``primary``):
 
-==================== ===================================================== ==========================
-name                 what                                                  primary (reward)
-==================== ===================================================== ==========================
-rouge, rougeL        ROUGE-1/2/L/Lsum F (rouge-score)                      ``rougeL``
-rouge1/rouge2/       the same scorer rewarding another variant             ``rouge1``/``rouge2``/
-rougeLsum                                                                  ``rougeLsum``
-bleu                 sentence / corpus BLEU (sacrebleu), 0-1               ``bleu``
-chrf                 chrF (sacrebleu), 0-1                                 ``chrf``
-ter                  TER (sacrebleu) / 100                                 ``neg_ter`` (= -ter)
-meteor               METEOR (nltk + Debian WordNet)                        ``meteor``
-token_f1             SQuAD-normalized unigram P/R/F1                       ``token_f1``
-exact_match          normalized exact match                                ``exact_match``
-semantic_similarity  cosine of all-MiniLM-L6-v2 embeddings                 ``semantic_similarity``
-bertscore            BERTScore P/R/F1 (bert-score, MiniLM layer 6)         ``bertscore_f1``
-reward_model         local HF sequence-classification model               ``reward_model``
-key_fact_recall      share of metadata["key_facts"] stated                 ``key_fact_recall``
-slot_coverage        share of metadata["slots"] filled                     ``slot_coverage``
-length_penalty       -|words - target| / target                            ``length_penalty``
-repetition_penalty   minus the share of repeated n-grams                   ``repetition_penalty``
-distinct_n           distinct-1..n                                         ``distinct_{n}``
-composite            weighted sum of other scorers                         ``composite``
-evaluate             any ``evaluate`` module                               ``primary=`` option
-==================== ===================================================== ==========================
+- ``rouge`` / ``rougeL`` (``rougeL``), ``rouge1``, ``rouge2``, ``rougeLsum``: ROUGE F-measures (rouge-score);
+  every name returns all four and rewards the one it names (``rouge`` rewards rougeL).
+- ``bleu`` (``bleu``), ``chrf`` (``chrf``), ``ter`` (``neg_ter`` = -``ter``): sacrebleu, divided by 100.
+- ``meteor`` (``meteor``): nltk with WordNet 3.0 from Debian's packages.
+- ``token_f1`` (``token_f1``), ``exact_match`` (``exact_match``): SQuAD-normalized tokens.
+- ``semantic_similarity`` (``semantic_similarity``): cosine of all-MiniLM-L6-v2 embeddings.
+- ``bertscore`` (``bertscore_f1``): bert-score with all-MiniLM-L6-v2, layer 6.
+- ``reward_model`` (``reward_model``): a local Hugging Face sequence-classification model.
+- ``key_fact_recall`` (``key_fact_recall``), ``slot_coverage`` (``slot_coverage``): task facts in metadata.
+- ``length_penalty``, ``repetition_penalty``, ``distinct_n`` (``distinct_{n}``): shaping terms.
+- ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module.
 
-Every scorer gives per-example scores (``score``), corpus values (``corpus_score``) and dense per-token rewards
-(``token_rewards``). Every metric also ships as an offline ``evaluate`` module:
+Every scorer gives per-example scores (``score``), corpus values (``corpus_score``) and dense per-token
+rewards (``token_rewards``). Every metric also ships as an offline ``evaluate`` module:
 ``evaluate.load(evaluate_module_path(name))``.
 """
 
@@ -80,8 +68,8 @@ register("evaluate", EvaluateScorer)
 __all__ = [
     "Scorer", "Scores", "CallableScorer", "ScorerSpec", "MissingMetadataError", "available", "get",
     "make_scorer", "register", "evaluate_module_path", "available_modules",
-    "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer", "ExactMatchScorer",
-    "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
+    "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
+    "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
     "SlotCoverageScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
     "CompositeScorer", "EvaluateScorer",
 ]

@@ -97,8 +97,11 @@ class Scorer(ABC):
         """
         if isinstance(prefixes, str):
             raise TypeError("prefixes must be a sequence (one list of prefixes per example), got a single str.")
-        prefixes = [list(example_prefixes) for example_prefixes in prefixes]
+        prefixes = list(prefixes)
         for i, example_prefixes in enumerate(prefixes):
+            if isinstance(example_prefixes, str):
+                raise TypeError(f"prefixes[{i}] must be the list of prefixes of example {i}, got a single str.")
+            prefixes[i] = example_prefixes = list(example_prefixes)
             for t, prefix in enumerate(example_prefixes):
                 if not isinstance(prefix, str):
                     raise TypeError(f"prefixes[{i}][{t}] must be str, got {type(prefix).__name__}: {prefix!r:.80}")
@@ -223,11 +226,13 @@ class MissingMetadataError(KeyError):
 def metadata_field(metadata: list[Mapping[str, Any]] | None, key: str, scorer: str) -> list[Any]:
     """``metadata[i][key]`` for every example, or a clear error naming the key and the example that lacks it."""
     if metadata is None:
-        raise MissingMetadataError(f"Scorer {scorer!r} needs per-example metadata with {key!r}, got metadata=None.")
+        raise MissingMetadataError(f"Scorer {scorer!r} needs per-example metadata with {key!r}, "
+                                   "got metadata=None.")
     values = []
     for i, entry in enumerate(metadata):
         if not isinstance(entry, Mapping) or key not in entry:
             have = sorted(entry) if isinstance(entry, Mapping) else type(entry).__name__
-            raise MissingMetadataError(f"Scorer {scorer!r} needs metadata[{i}][{key!r}], which is missing (metadata[{i}] has {have}).")
+            raise MissingMetadataError(f"Scorer {scorer!r} needs metadata[{i}][{key!r}], which is missing "
+                                       f"(metadata[{i}] has {have}).")
         values.append(entry[key])
     return values

@@ -8,7 +8,12 @@ from typing import Any
 import numpy as np
 
 from textenvs.scorers.base import Scorer
-from textenvs.scorers.semantic_similarity import DEFAULT_MODEL, default_device, default_model_path, local_model_dir
+from textenvs.scorers.semantic_similarity import (
+    DEFAULT_MODEL,
+    default_device,
+    default_model_path,
+    local_model_dir,
+)
 
 KEYS = ("bertscore_precision", "bertscore_recall", "bertscore_f1")
 

@@ -32,7 +32,8 @@ class CompositeScorer(Scorer):
             scorer = make_scorer(spec)
             label = spec if isinstance(spec, str) else scorer.name
             if any(label == other for other, _, _ in self.components):
-                raise ValueError(f"Two components are labelled {label!r}; give one scorer object a distinct .name.")
+                raise ValueError(f"Two components are labelled {label!r}; "
+                                 "give one scorer object a distinct .name.")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise ValueError(f"Weight of component {label!r} must be a finite number, got {weight!r}.")
             self.components.append((label, scorer, float(weight)))

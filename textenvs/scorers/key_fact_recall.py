@@ -25,6 +25,7 @@ class KeyFactRecallScorer(Scorer):
             if isinstance(facts, str) or not isinstance(facts, (list, tuple)) or not facts:
                 raise ValueError(f"{where} must be a non-empty list of strings, got {facts!r:.80}")
             tokens = normalize_tokens(prediction)
-            found = sum(contains_span(tokens, phrase_tokens(fact, f"{where}[{k}]")) for k, fact in enumerate(facts))
+            found = sum(contains_span(tokens, phrase_tokens(fact, f"{where}[{k}]"))
+                        for k, fact in enumerate(facts))
             recall[i] = found / len(facts)
         return {"key_fact_recall": recall}

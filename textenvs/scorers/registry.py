@@ -42,12 +42,15 @@ class CallableScorer(Scorer):
 
     The function receives ``(predictions, references)`` and, if its signature accepts them, ``prompts=`` and
     ``metadata=``. It returns either a sequence of floats (the primary score) or a mapping of named sequences.
+    Pass ``requires_references=False`` for a reference-free function (it then may receive ``None``).
     """
 
-    def __init__(self, function: Callable[..., Any], name: str | None = None, primary: str = "score") -> None:
+    def __init__(self, function: Callable[..., Any], name: str | None = None, primary: str = "score",
+                 requires_references: bool = True) -> None:
         self.function = function
         self.name = name or getattr(function, "__name__", "callable")
         self.primary = primary
+        self.requires_references = requires_references
         parameters = inspect.signature(function).parameters
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
         self._passes = {key for key in ("prompts", "metadata") if accepts_any or key in parameters}

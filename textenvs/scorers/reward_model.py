@@ -72,7 +72,8 @@ class RewardModelScorer(Scorer):
                 raise ValueError(f"label {label!r} is not one of the model's labels {sorted(label2id)}.")
             return int(label2id[label])
         if not 0 <= label < self.num_labels:
-            raise ValueError(f"label {label} is out of range for a model with {self.num_labels} labels (0..{self.num_labels - 1}).")
+            raise ValueError(f"label {label} is out of range for a model with {self.num_labels} labels "
+                             f"(0..{self.num_labels - 1}).")
         return int(label)
 
     def compute(self, predictions, references, prompts, metadata):

@@ -94,12 +94,14 @@ class SentenceEncoder:
 
     def encode_cached(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
         """:meth:`encode` with a per-process cache: references recur every episode, so each is embedded once."""
+        if not texts:
+            return np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         missing = [text for text in dict.fromkeys(texts) if text not in self._cache]
         if missing:
             self._cache.update(zip(missing, [row.copy() for row in self.encode(missing, batch_size)]))
         for text in texts:
             self._cache.move_to_end(text)
-        out = np.stack([self._cache[text] for text in texts]) if texts else np.zeros((0, self.model.config.hidden_size))
+        out = np.stack([self._cache[text] for text in texts])
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
         return out

@@ -22,5 +22,6 @@ def available_modules() -> list[str]:
 def evaluate_module_path(name: str) -> str:
     """Directory of the shipped evaluate module ``name``, for ``evaluate.load``."""
     if not (_ROOT / name / f"{name}.py").is_file():
-        raise KeyError(f"No evaluate module {name!r} ships with textenvs. Available: {', '.join(available_modules())}.")
+        raise KeyError(f"No evaluate module {name!r} ships with textenvs. "
+                       f"Available: {', '.join(available_modules())}.")
     return str(_ROOT / name)

@@ -31,7 +31,8 @@ class ScorerMetric(evaluate.Metric):
     def _info(self) -> evaluate.MetricInfo:
         prediction = {"predictions": datasets.Value("string")}
         if self.uses_references:
-            features = [datasets.Features({**prediction, "references": datasets.Sequence(datasets.Value("string"))}),
+            several = datasets.Sequence(datasets.Value("string"))
+            features = [datasets.Features({**prediction, "references": several}),
                         datasets.Features({**prediction, "references": datasets.Value("string")})]
         else:
             features = datasets.Features(prediction)

