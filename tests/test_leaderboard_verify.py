@@ -10,6 +10,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
+from agents.models import GreedyPolicy
 from leaderboard.auth import create_token
 from leaderboard.cli import main as cli_main
 from leaderboard.schema import LeaderboardError
@@ -17,7 +18,7 @@ from leaderboard.scoring import Benchmarks
 from leaderboard.server import create_app
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store
-from leaderboard.verify import GreedyPolicy, load_checkpoint, verify_submission
+from leaderboard.verify import load_checkpoint, verify_submission
 from textenvs import generate_split, load_env_dataset
 
 ENV = "textenvs/Translation-v0"
@@ -52,14 +53,14 @@ def generated(checkpoint, split):
     model, tokenizer = load_checkpoint(checkpoint)
     env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", dataset=split)
-    return generate_split(env, GreedyPolicy(model, len(tokenizer)))
+    return generate_split(env, GreedyPolicy(model))
 
 
 def test_greedy_policy_does_not_depend_on_batching(checkpoint, split, generated):
     model, tokenizer = load_checkpoint(checkpoint)
     env = gym.make_vec(ENV, num_envs=1, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", dataset=split)
-    alone = generate_split(env, GreedyPolicy(model, len(tokenizer)), indices=[0, 5, 13])
+    alone = generate_split(env, GreedyPolicy(model), indices=[0, 5, 13])
     assert [r.prediction for r in alone] == [generated[i].prediction for i in (0, 5, 13)]
     assert len({r.prediction for r in generated}) > 12, "the fixture model should react to its prompt"
 
@@ -119,3 +120,25 @@ def test_checkpoint_without_safetensors_is_refused(tmp_path, split):
     with pytest.raises(LeaderboardError, match="safetensors"):
         verify_submission(leaderboard, receipt.id, tmp_path / "pickled")
     assert cli_main(["verify", "0000000000000000", str(tmp_path), "--db", f"sqlite:///{tmp_path}/lb.db"]) == 1
+
+
+def test_encoder_decoder_checkpoint_is_verified(tmp_path, split):
+    """A T5 policy reads the prompt as encoder input (seq2seq observations); batching differs from the submitter's."""
+    from agents.models import build_seq2seq_lm
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+
+    tokenizer = load_builtin_tokenizer()
+    torch.manual_seed(1)
+    # A large initialisation makes the random model's greedy outputs depend on the prompt.
+    model = build_seq2seq_lm(tokenizer, num_layers=1, num_decoder_layers=1, initializer_factor=5.0)
+    model.save_pretrained(tmp_path / "t5")
+    tokenizer.save_pretrained(tmp_path / "t5")
+    model, loaded_tokenizer = load_checkpoint(tmp_path / "t5")
+    env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=loaded_tokenizer,
+                       split="test", dataset=split, observation_mode="seq2seq")
+    predictions = {r.example_id: r.prediction for r in generate_split(env, GreedyPolicy(model))}
+    assert len(set(predictions.values())) > 10
+    leaderboard = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db"), Benchmarks({ENV: {"dataset": split}}))
+    receipt = _submit(leaderboard, "t5", predictions)
+    result = verify_submission(leaderboard, receipt.id, tmp_path / "t5", batch_size=5)
+    assert result.verified and result.identical_predictions == 1.0
