@@ -58,18 +58,22 @@ def test_agent_learns_and_generates(name):
     json.dumps(config)
 
 
-def test_initial_policy_is_the_language_models_distribution():
-    agent = SB3PPOAgent(ENV_ID, ENV_KWARGS, seed=1, **TINY)
+@pytest.mark.parametrize("agent_class", [SB3PPOAgent, SB3MaskablePPOAgent])
+def test_initial_policy_is_the_language_models_distribution(agent_class):
+    agent = agent_class(ENV_ID, ENV_KWARGS, seed=1, **TINY)
     policy = agent.algorithm.policy
-    assert isinstance(policy, TransformerActorCriticPolicy)
     assert policy.action_net is agent.model.get_output_embeddings()
-    # Mid-episode observations: prompts of different lengths, three generated tokens each.
+    # Mid-episode observations: prompts of different lengths, three generated tokens each (legal, never EOS).
     vec_env = agent.vec_env
+    eos = vec_env.envs[0].unwrapped.task.eos_token_id
     observation = vec_env.reset()
     rng = np.random.default_rng(0)
     for _ in range(3):
-        observation, *_ = vec_env.step(rng.integers(2, agent.vocab_size, size=vec_env.num_envs))
-    assert observation["generated_mask"].any()
+        legal = np.stack(vec_env.env_method("action_masks")) if agent.masked \
+            else np.ones((vec_env.num_envs, agent.vocab_size), dtype=bool)
+        legal[:, eos] = False
+        observation, *_ = vec_env.step(np.array([rng.choice(np.flatnonzero(row)) for row in legal]))
+    assert (observation["generated_mask"].sum(1) == 3).all()
 
     obs_tensor, _ = policy.obs_to_tensor(observation)
     with torch.no_grad():

@@ -292,7 +292,7 @@ class SB3MaskablePPOAgent(SB3Agent):
 
     def _action_masks(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """The training env's masks for a batch of observations (the same provider, EOS always legal)."""
-        provider = self.action_mask or self.vec_env.envs[0].unwrapped.task.action_mask
+        provider = self.action_mask if self.action_mask is not None else self.vec_env.envs[0].unwrapped.task.action_mask
         masks = np.array(provider(observation["prompt_ids"], observation["prompt_mask"],
                                   observation["generated_ids"], observation["generated_mask"]), dtype=bool)
         masks[:, self.vec_env.envs[0].unwrapped.task.eos_token_id] = True
