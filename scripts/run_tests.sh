@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 # System packages: WordNet for METEOR, PostgreSQL for the store test, Chromium for the browser test.
 need=()
-[[ -e /usr/share/wordnet/data.noun ]] || need+=(wordnet-base wordnet-sense-index)
+[[ -e /usr/share/wordnet/data.noun && -e /usr/share/wordnet/index.sense ]] || need+=(wordnet-base wordnet-sense-index)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v pg_ctlcluster >/dev/null 2>&1 || need+=(postgresql)
 if ((${#need[@]})) && command -v apt-get >/dev/null 2>&1; then
@@ -17,6 +17,15 @@ fi
 
 # torch is pinned in the same pip call so nothing resolves to a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0 -e ".[dev]"
+
+# A throwaway PostgreSQL cluster on loopback for the store tests (they skip with the reason if none starts).
+pg_dir=$(mktemp -u "${TMPDIR:-/tmp}/textenvs-ci-postgres.XXXXXX")
+if pg_url=$(bash scripts/start_postgres.sh --dir "$pg_dir"); then
+  export TEXTENVS_TEST_POSTGRES_URL="$pg_url"
+  trap 'bash scripts/start_postgres.sh --stop "$pg_dir"' EXIT
+else
+  echo "PostgreSQL could not be started; the PostgreSQL tests will skip"
+fi
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_AUTH_MODE=disabled
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
