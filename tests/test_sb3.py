@@ -145,3 +145,12 @@ def test_budget_end_is_terminal_for_sb3():
     for _ in range(6):
         _, _, terminated, truncated, info = env.step(5)  # never EOS: the episode ends at the budget
     assert terminated and not truncated and "prediction" in info
+
+
+def test_same_seed_same_learning_curve():
+    def curve(seed):
+        points = make_agent("sb3-a2c", ENV_ID, ENV_KWARGS, seed=seed, **TINY).learn(128)
+        return [{key: value for key, value in point.items() if key != "wall_time"} for point in points]
+
+    assert curve(0) == curve(0)
+    assert curve(0) != curve(1)
