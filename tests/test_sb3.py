@@ -154,3 +154,16 @@ def test_same_seed_same_learning_curve():
 
     assert curve(0) == curve(0)
     assert curve(0) != curve(1)
+
+
+def test_maskable_ppo_uses_the_envs_own_mask_when_given():
+    allowed = [5, 6, 7, 8]
+    agent = SB3MaskablePPOAgent(ENV_ID, {**ENV_KWARGS, "action_mask": allowed}, seed=0, **{**TINY, "n_steps": 8})
+    assert agent.action_mask is None and agent.config()["action_mask"] == "env"
+    agent.learn(32)
+    taken = set(agent.algorithm.rollout_buffer.actions.reshape(-1).astype(int))
+    eos = agent.vec_env.envs[0].unwrapped.task.eos_token_id
+    assert taken <= {*allowed, eos}
+    assert set(agent.act(eval_env().reset(seed=0)[0])) <= {*allowed, eos}
+    with pytest.raises(ValueError, match="sb3-maskable-ppo"):
+        SB3PPOAgent(ENV_ID, {**ENV_KWARGS, "action_mask": allowed}, seed=0, **TINY)

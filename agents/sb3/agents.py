@@ -159,6 +159,9 @@ class SB3Agent(Agent):
     def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0, **config: Any) -> None:
         super().__init__(env_id, env_kwargs, seed)
         settings = SB3Config(**{**self.defaults, **config})
+        if not self.masked and self.env_kwargs.get("action_mask") is not None:
+            raise ValueError(f"{type(self).__name__} samples from the whole vocabulary, so the env's action_mask would "
+                             "reject its actions; use SB3MaskablePPOAgent ('sb3-maskable-ppo') with a masked env.")
         self.uses_transformer = not isinstance(self.policy, str)
         device = get_device(settings.device)
 
