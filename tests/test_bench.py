@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,10 +19,10 @@ from agents.base import Agent
 from agents.bench import cli
 from agents.bench.aggregate import estimate, mean_ranks, summarize_runs, write_csv, write_markdown
 from agents.bench.plots import plot_learning_curves, plot_primary_bars
-from agents.bench.results import (AgentInfo, DatasetInfo, EnvInfo, Hardware, RunResult, WallTime, load_results)
+from agents.bench.results import AgentInfo, DatasetInfo, EnvInfo, Hardware, RunResult, WallTime, load_results
 from agents.bench.runner import plan, run_benchmark, unavailable_agents
-from textenvs import load_env_dataset
 from tests.helpers import TOY_PAIRS, word_tokenizer
+from textenvs import load_env_dataset
 from textenvs.core import load_tokenizer
 
 try:
@@ -62,10 +63,9 @@ class WordAgent(Agent):
         return {"name": self.name, "words": self.words}
 
 
-@pytest.fixture(scope="module")
-def toy_env_kwargs(tmp_path_factory) -> dict[str, Any]:
-    """JSON env kwargs: a saved word tokenizer and a dataset directory with train/test JSONL splits."""
-    root = tmp_path_factory.mktemp("bench-toy")
+def write_toy_benchmark(root: Path) -> dict[str, Any]:
+    """JSON env kwargs for a toy benchmark under ``root``: a saved word tokenizer and a dataset directory with
+    train/test JSONL splits."""
     word_tokenizer().save_pretrained(str(root / "tokenizer"))
     rows = "".join(json.dumps({"id": f"toy-{i}", "source": source, "target": target}) + "\n"
                    for i, (source, target) in enumerate(TOY_PAIRS))
@@ -74,6 +74,11 @@ def toy_env_kwargs(tmp_path_factory) -> dict[str, Any]:
         (root / "data" / f"{split}.jsonl").write_text(rows, encoding="utf-8")
     return {"tokenizer": str(root / "tokenizer"), "dataset": str(root / "data"), "max_prompt_length": 10,
             "max_new_tokens": 6}
+
+
+@pytest.fixture(scope="module")
+def toy_env_kwargs(tmp_path_factory) -> dict[str, Any]:
+    return write_toy_benchmark(tmp_path_factory.mktemp("bench-toy"))
 
 
 def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
@@ -148,7 +153,8 @@ def test_confidence_intervals_are_student_t():
     # mean 0.4, s = 0.2, t(0.975, 2) = 4.302653 → 4.302653 * 0.2 / √3 = 0.496828
     three = estimate([0.2, 0.4, 0.6])
     assert three.mean == pytest.approx(0.4) and three.half_width == pytest.approx(0.496828, abs=1e-6)
-    assert (three.low, three.high, three.n) == (pytest.approx(-0.096828, abs=1e-6), pytest.approx(0.896828, abs=1e-6), 3)
+    assert three.low == pytest.approx(-0.096828, abs=1e-6) and three.high == pytest.approx(0.896828, abs=1e-6)
+    assert three.n == 3
     # mean 0.2, s = √0.02, t(0.975, 1) = 12.706205 → 12.706205 * 0.1 = 1.270620
     assert estimate([0.1, 0.3]).half_width == pytest.approx(1.270620, abs=1e-6)
     single = estimate([0.7])

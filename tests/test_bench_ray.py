@@ -6,7 +6,7 @@ import pytest
 
 from agents.bench.results import RunResult
 from agents.bench.runner import plan, run_benchmark
-from tests.test_bench import TRANSLATION, WORD_AGENT, toy_env_kwargs  # noqa: F401  (the fixture is used by name)
+from tests.test_bench import TRANSLATION, WORD_AGENT, write_toy_benchmark
 
 ray = pytest.importorskip("ray")
 
@@ -19,14 +19,15 @@ def local_ray(monkeypatch):
     ray.shutdown()
 
 
-def test_ray_backend_runs_each_run_as_a_task(local_ray, tmp_path, toy_env_kwargs):
-    specs = plan([TRANSLATION], [WORD_AGENT], seeds=[0, 1], budget=20, eval_examples=3, env_kwargs=toy_env_kwargs)
-    outcome = run_benchmark(specs, tmp_path, backend="ray", progress=False)
+def test_ray_backend_runs_each_run_as_a_task(local_ray, tmp_path):
+    env_kwargs = write_toy_benchmark(tmp_path)
+    specs = plan([TRANSLATION], [WORD_AGENT], seeds=[0, 1], budget=20, eval_examples=3, env_kwargs=env_kwargs)
+    outcome = run_benchmark(specs, tmp_path / "results", backend="ray", progress=False)
     assert outcome.failures == {}
     assert sorted(outcome.written) == [spec.name for spec in specs]
     for path in outcome.written.values():
         result = RunResult.model_validate_json(path.read_text())
         assert result.backend == "ray" and result.hardware.torch_threads == 1
         assert [point["env_steps"] for point in result.learning_curve] == [10, 20]
-        assert len((tmp_path / result.predictions_path).read_text().splitlines()) == 3
+        assert len((tmp_path / "results" / result.predictions_path).read_text().splitlines()) == 3
     assert ray.is_initialized()  # a connection the caller opened is left open

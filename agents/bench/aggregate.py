@@ -109,8 +109,11 @@ def summarize_runs(results: Sequence[RunResult]) -> list[GroupSummary]:
             wall_time=estimate([run.wall_time_s.total for run in runs]),
             env_steps=estimate([run.env_steps for run in runs]), runs=runs))
     registered = list(ENV_IDS)
-    env_order = sorted({summary.env_id for summary in summaries},
-                       key=lambda env_id: (registered.index(env_id) if env_id in registered else len(registered), env_id))
+
+    def env_position(env_id: str) -> tuple[int, str]:
+        return (registered.index(env_id) if env_id in registered else len(registered), env_id)
+
+    env_order = sorted({summary.env_id for summary in summaries}, key=env_position)
     ranked: list[GroupSummary] = []
     for env_id in env_order:
         in_env = sorted((s for s in summaries if s.env_id == env_id), key=lambda s: (-s.primary.mean, s.agent))

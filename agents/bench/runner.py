@@ -27,10 +27,22 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agents.base import Agent
+from agents.bench.results import (
+    CORPUS_PREFIX,
+    PREDICTIONS_DIR,
+    AgentInfo,
+    DatasetInfo,
+    EnvInfo,
+    RunResult,
+    WallTime,
+    current_hardware,
+    package_versions,
+    run_name,
+    to_json_value,
+    utc_now,
+    write_run,
+)
 from textenvs import load_env_dataset, summarize
-from agents.bench.results import (CORPUS_PREFIX, PREDICTIONS_DIR, AgentInfo, DatasetInfo, EnvInfo, RunResult,
-                                  WallTime, current_hardware, package_versions, run_name, to_json_value, utc_now,
-                                  write_run)
 
 Report = Callable[[str, str, int, int], None]
 """Progress events ``(run, phase, done, total)``; phases are ``start``, ``learn`` (env steps) and ``evaluate``
