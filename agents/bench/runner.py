@@ -331,10 +331,11 @@ class ProgressDisplay:
         self.progress.stop()
 
     def event(self, run: str, phase: str, done: int, total: int) -> None:
-        if run not in self.runs:
-            self.runs[run] = self.progress.add_task(run, total=None)
-        self.progress.update(self.runs[run], description=f"  {run} [dim]{phase}", completed=done,
-                             total=total if phase != "start" else None)
+        description = f"  {run} [dim]{phase}"
+        if run not in self.runs:  # the first event of a run ("start") shows an indeterminate bar
+            self.runs[run] = self.progress.add_task(description, total=None)
+        elif phase != "start":
+            self.progress.update(self.runs[run], description=description, completed=done, total=total)
 
     def finished(self, run: str) -> None:
         task = self.runs.pop(run, None)
