@@ -80,6 +80,10 @@ class PPOAgent(Agent):
                  progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
         """Greedy KV-cached decoding through ``env``, ``env.num_envs`` examples at a time."""
         env = env.unwrapped
+        if env.task.vocab_size != self.trainer.task.vocab_size:
+            raise ValueError(f"The env's tokenizer has {env.task.vocab_size} tokens but the policy was trained with "
+                             f"{self.trainer.task.vocab_size}; make the env with the policy's tokenizer "
+                             "(tokenizer=agent.trainer.tokenizer).")
         indices = list(range(len(env.task.dataset)) if indices is None else indices)
         records: list[EpisodeRecord] = []
         for start in range(0, len(indices), env.num_envs):

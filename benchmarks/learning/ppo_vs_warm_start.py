@@ -82,8 +82,9 @@ def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any]) -
     """Greedy decoding on the fixed evaluation subset: corpus metric and mean reward."""
     from textenvs.scorers import make_scorer
 
+    # The evaluation env reads the model's own tokenizer (the one the warm start was trained with).
     env = gym.make_vec(args.env, num_envs=args.eval_batch, vectorization_mode="vector_entry_point",
-                       **{**env_kwargs, "split": args.eval_split}).unwrapped
+                       **{**env_kwargs, "split": args.eval_split, "tokenizer": agent.trainer.tokenizer}).unwrapped
     indices = list(range(min(args.eval_examples, len(env.task.dataset))))
     records = agent.generate(env, indices)
     scorer = make_scorer(args.eval_scorer) if args.eval_scorer else env.task.scorer

@@ -13,6 +13,13 @@ case "$1" in
       --train-tokenizer 3000 --tokenizer-texts 29000 \
       --sft '{"max_steps": 500, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 50}' \
       --ppo "$PPO" --iterations 15 --eval-split test --eval-examples 200 --eval-scorer bleu ;;
+  multi30k-long)
+    # Same warm start as multi30k (reused from runs/multi30k/warm_start), 4x the PPO iterations, sampling at T=0.7.
+    python $SCRIPT --name multi30k-long --env textenvs/Translation-v0 \
+      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}' \
+      --warm-start benchmarks/learning/runs/multi30k/warm_start \
+      --ppo '{"num_envs": 32, "num_minibatches": 4, "update_epochs": 4, "learning_rate": 2e-4, "kl_coef": 0.02, "lr_schedule": "linear", "temperature": 0.7}' \
+      --iterations 60 --eval-split test --eval-examples 200 --eval-scorer bleu ;;
   samsum)
     python $SCRIPT --name samsum --env textenvs/Summarization-v0 \
       --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}' \
@@ -25,5 +32,5 @@ case "$1" in
       --train-tokenizer 3000 --tokenizer-texts 20000 \
       --sft '{"max_steps": 300, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 30, "max_train_examples": 20000}' \
       --ppo "$PPO" --iterations 10 --eval-split test --eval-examples 100 ;;
-  *) echo "usage: $0 {multi30k|samsum|dailydialog}"; exit 2 ;;
+  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog}"; exit 2 ;;
 esac
