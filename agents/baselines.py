@@ -1,9 +1,10 @@
 """Non-learning baselines: the warm-start (reference) model decoded greedily or by sampling, and uniform random tokens.
 
 They implement the same :class:`~agents.base.Agent` interface as our PPO and the SB3 agents (``learn`` returns an empty
-curve), so the benchmark runner evaluates and records them the same way. This module also resolves the ``model``
-setting shared by every model-based baseline and the SB3 transformer policies (:func:`load_reference_model`) and
-computes a causal LM's next-token output for an observation without a cache (:func:`last_token_hidden_state`).
+curve), so the benchmark runner evaluates and records them the same way. This module also resolves and loads the
+warm-start model shared by every model-based baseline and the SB3 transformer policies (:func:`resolve_model_source`,
+:func:`load_reference_model`) and computes a causal LM's next-token output for an observation without a cache
+(:func:`last_token_hidden_state`, :func:`next_token_logits`).
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class ReferenceModelAgent(Agent):
     :class:`SampledAgent`.
 
     :param model: ``"default"`` (shipped warm start), ``"scratch"`` or a checkpoint directory
-        (see :func:`load_reference_model`).
+        (see :func:`resolve_model_source`).
     :param model_size: size of a model built from scratch.
     :param model_overrides: ``GPT2Config`` fields of a model built from scratch.
     :param device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
