@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--env-kwargs", type=json.loads, default={}, help="env keyword arguments (JSON)")
     parser.add_argument("--warm-start", default=None,
                         help="warm-start checkpoint directory or 'default'; omit to train tokenizer + SFT here")
-    parser.add_argument("--train-tokenizer", type=int, default=8000, help="BPE vocabulary when training one here")
+    parser.add_argument("--train-tokenizer", type=int, default=8000,
+                        help="BPE vocabulary when training one here; 0 = use the built-in tokenizer")
     parser.add_argument("--tokenizer-texts", type=int, default=20000, help="train examples the tokenizer reads")
     parser.add_argument("--model-size", default="tiny", help="agents.models.CAUSAL_SIZES key of the SFT model")
     parser.add_argument("--sft", type=json.loads, default={}, help="SFTConfig overrides (JSON)")
@@ -63,12 +64,15 @@ def warm_start(args: argparse.Namespace, run_dir: Path) -> str:
         return str(target)
     from agents.models import build_causal_lm
     from agents.sft import SFTConfig, train_sft
-    from textenvs.data.tokenizer import train_tokenizer
+    from textenvs.data.tokenizer import load_builtin_tokenizer, train_tokenizer
     from textenvs.registration import load_env_dataset
 
-    train = load_env_dataset(args.env, split="train", **args.env_kwargs)
-    texts = [text for example in list(train)[:args.tokenizer_texts] for text in (example.prompt, *example.references)]
-    tokenizer = train_tokenizer(texts, vocab_size=args.train_tokenizer)
+    if args.train_tokenizer:
+        train = load_env_dataset(args.env, split="train", **args.env_kwargs)
+        texts = [text for example in list(train)[:args.tokenizer_texts] for text in (example.prompt, *example.references)]
+        tokenizer = train_tokenizer(texts, vocab_size=args.train_tokenizer)
+    else:
+        tokenizer = load_builtin_tokenizer()
     torch.manual_seed(0)
     model = build_causal_lm(tokenizer, args.model_size)
     config = SFTConfig(**{"output_dir": str(target), "eval_examples": 100, **args.sft})
