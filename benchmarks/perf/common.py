@@ -1,0 +1,45 @@
+"""What every perf benchmark records beside its figures: hardware, versions, date, the command."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+
+def environment_record() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    versions = {}
+    for package in ("textenvs", "torch", "transformers", "gymnasium", "numpy", "trl", "stable-baselines3"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    gpu = None
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            gpu = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([Path(sys.executable).name, *sys.argv]), "cpu": cpu, "cores": os.cpu_count(),
+            "gpu": gpu, "python": platform.python_version(), "versions": versions}
+
+
+def write_results(path: str | Path, figures: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": environment_record(), **figures}, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,123 @@
+"""Rollout tokens/s through the env + our PPO rollout code, against the limit on the same model, batch and lengths.
+
+Measured side by side in one process:
+
+- ``generate``: ``model.generate`` (sampling, KV cache), no env;
+- ``cached_loop``: a bare KV-cached ``model(...)`` decode loop with sampling, no env;
+- ``ours``: :func:`agents.ppo.rollout.collect_rollout`, which steps the native vector env with every token and
+  scores the finished episodes (chrF) — everything a PPO rollout does;
+- ``reforward``: a cache-less loop that re-runs the model over the whole sequence for every token, what a
+  token-level env replay without a KV cache pays (RL4LMs-style), for contrast.
+
+The limit is the faster of ``generate`` and ``cached_loop``; the target is ``ours / limit >= 0.9``.
+
+    python -m benchmarks.perf.rollout_throughput                               # CPU: tiny GPT-2, batch 32, 32+32
+    python -m benchmarks.perf.rollout_throughput --size gpt2-small --device cuda --dtype bf16 \
+        --batch 64,256 --prompt-tokens 64 --new-tokens 64                       # GPU, GPT-2 small
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Callable
+
+import torch
+
+from agents.models import causal_position_ids
+from agents.ppo.policy import CachedDecoder
+from agents.ppo.rollout import collect_rollout
+from benchmarks.perf.common import write_results
+from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
+
+
+@torch.inference_mode()
+def cached_loop(model, prompt_ids, prompt_mask, new_tokens: int, generator) -> None:
+    decoder = CachedDecoder(model, prompt_ids, prompt_mask)
+    for _ in range(new_tokens - 1):
+        token = torch.multinomial(torch.softmax(decoder.logits.float(), dim=-1), 1, generator=generator).squeeze(-1)
+        decoder.advance(token)
+    torch.multinomial(torch.softmax(decoder.logits.float(), dim=-1), 1, generator=generator)
+
+
+@torch.inference_mode()
+def generate(model, prompt_ids, prompt_mask, new_tokens: int, pad_token_id: int) -> None:
+    model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, max_new_tokens=new_tokens,
+                   min_new_tokens=new_tokens, do_sample=True, top_k=0, top_p=1.0, pad_token_id=pad_token_id)
+
+
+@torch.inference_mode()
+def reforward(model, prompt_ids, prompt_mask, new_tokens: int, generator) -> None:
+    ids, mask = prompt_ids, prompt_mask
+    for _ in range(new_tokens):
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=causal_position_ids(mask)).logits[:, -1]
+        token = torch.multinomial(torch.softmax(logits.float(), dim=-1), 1, generator=generator)
+        ids, mask = torch.cat([ids, token], dim=1), torch.cat([mask, torch.ones_like(token)], dim=1)
+
+
+def timed_round_robin(functions: dict[str, Callable[[], None]], device: torch.device,
+                      repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function, the functions interleaved in every round so that a change in
+    machine load hits all of them alike (one warm-up round first)."""
+    durations: dict[str, list[float]] = {name: [] for name in functions}
+    for round_index in range(repeats + 1):
+        for name, function in functions.items():
+            synchronize(device)
+            start = time.perf_counter()
+            function()
+            synchronize(device)
+            if round_index:
+                durations[name].append(time.perf_counter() - start)
+    return {name: sorted(values)[len(values) // 2] for name, values in durations.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="tiny", help="GPT-2 size from agents.models.CAUSAL_SIZES")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    parser.add_argument("--batch", default="32", help="comma-separated batch sizes")
+    parser.add_argument("--prompt-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--skip-reforward", action="store_true", help="skip the slow cache-less contrast")
+    parser.add_argument("--out", default="benchmarks/perf/results/rollout_throughput_cpu.json")
+    args = parser.parse_args()
+
+    device = torch.device(args.device)
+    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    tokenizer, model = benchmark_model(args.size, device, dtype)
+    parameters = sum(p.numel() for p in model.parameters())
+    rows = []
+    print(f"GPT-2 {args.size} ({parameters / 1e6:.1f}M parameters), {device}, {args.dtype}, "
+          f"prompt {args.prompt_tokens} + {args.new_tokens} new tokens")
+    print(f"{'batch':>6} {'generate':>10} {'cached':>10} {'ours':>10} {'reforward':>10} {'ours/limit':>11}   tokens/s")
+    for batch in map(int, args.batch.split(",")):
+        env = make_env(batch, args.prompt_tokens, args.new_tokens, tokenizer)
+        prompt_ids, prompt_mask, indices = prompt_batch(env, batch, device)
+        generator = torch.Generator(device=device).manual_seed(0)
+        tokens = batch * args.new_tokens
+        systems = {
+            "generate": lambda: generate(model, prompt_ids, prompt_mask, args.new_tokens, tokenizer.pad_token_id),
+            "cached_loop": lambda: cached_loop(model, prompt_ids, prompt_mask, args.new_tokens, generator),
+            "ours": lambda: collect_rollout(env, model, indices, generator=generator),
+        }
+        if not args.skip_reforward:
+            systems["reforward"] = lambda: reforward(model, prompt_ids, prompt_mask, args.new_tokens, generator)
+        seconds = timed_round_robin(systems, device, args.repeats)
+        rate = {name: tokens / s for name, s in seconds.items()}
+        limit = max(rate["generate"], rate["cached_loop"])
+        row = {"batch": batch, "tokens_per_s": rate, "ours_over_limit": rate["ours"] / limit,
+               "cached_over_reforward": rate["cached_loop"] / rate["reforward"] if "reforward" in rate else None}
+        rows.append(row)
+        print(f"{batch:>6} {rate['generate']:>10.0f} {rate['cached_loop']:>10.0f} {rate['ours']:>10.0f} "
+              f"{rate.get('reforward', float('nan')):>10.0f} {row['ours_over_limit']:>11.2f}")
+    path = write_results(args.out, {
+        "benchmark": "rollout_throughput", "model": f"gpt2-{args.size}", "parameters": parameters,
+        "device": str(device), "dtype": args.dtype, "prompt_tokens": args.prompt_tokens,
+        "new_tokens": args.new_tokens, "rows": rows, "target": "ours / max(generate, cached_loop) >= 0.9"})
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
