@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend is chosen before pyplot loads)
 import numpy as np  # noqa: E402
 
-from agents.bench.aggregate import CONFIDENCE, GroupSummary, estimate  # noqa: E402
+from agents.bench.aggregate import CONFIDENCE, GroupSummary  # noqa: E402
 
 CURVE_KEY = "reward"
 """Curve value plotted against env steps (the agents' callbacks report the mean training reward under this name)."""
@@ -42,9 +42,11 @@ def _curve(points: Sequence[dict[str, float]]) -> tuple[np.ndarray, np.ndarray] 
 
 
 def plot_learning_curves(summaries: Sequence[GroupSummary], path: str | Path) -> Path:
-    """One panel per env; per learning agent the mean curve over seeds and its 95% confidence band.
+    """One panel per env; per learning agent the mean curve over seeds with a ± one standard error band.
 
-    Each seed's curve is interpolated onto a common grid of env steps up to the shortest seed's last point, so
+    The band is the standard error rather than the 95% interval of the bar chart: with two or three seeds the
+    t-quantile (12.7 for two) would make the band as tall as the panel at every step. Each seed's curve is
+    interpolated onto a common grid of env steps between the latest first point and the earliest last point, so
     seeds that report at different steps still average. Agents that report no curve (non-learning baselines) are
     left out of the panel.
     """
@@ -61,14 +63,13 @@ def plot_learning_curves(summaries: Sequence[GroupSummary], path: str | Path) ->
             start = max(steps[0] for steps, _ in curves)
             grid = np.linspace(start, end, GRID_POINTS) if end > start else np.asarray([end])
             values = np.stack([np.interp(grid, steps, curve) for steps, curve in curves])
-            estimates = [estimate(column) for column in values.T]
-            mean = np.asarray([e.mean for e in estimates])
+            mean = values.mean(axis=0)
             color = colors[summary.agent]
             axis.plot(grid, mean, color=color, label=f"{summary.agent} (n={len(curves)})",
                       marker="o" if grid.size == 1 else None)
             if len(curves) > 1:
-                axis.fill_between(grid, [e.low for e in estimates], [e.high for e in estimates],
-                                  color=color, alpha=0.2, linewidth=0)
+                error = values.std(axis=0, ddof=1) / np.sqrt(len(curves))
+                axis.fill_between(grid, mean - error, mean + error, color=color, alpha=0.2, linewidth=0)
             drawn = True
         axis.set_title(env_id)
         axis.set_xlabel("env steps (tokens)")
@@ -79,7 +80,7 @@ def plot_learning_curves(summaries: Sequence[GroupSummary], path: str | Path) ->
         else:
             axis.text(0.5, 0.5, "no learning curves\n(non-learning agents only)", ha="center", va="center",
                       transform=axis.transAxes, color="gray")
-    figure.suptitle(f"Learning curves: mean over seeds, {CONFIDENCE:.0%} CI band")
+    figure.suptitle("Learning curves: mean over seeds ± standard error")
     return _save(figure, path)
 
 
