@@ -167,3 +167,19 @@ def test_maskable_ppo_uses_the_envs_own_mask_when_given():
     assert set(agent.act(eval_env().reset(seed=0)[0])) <= {*allowed, eos}
     with pytest.raises(ValueError, match="sb3-maskable-ppo"):
         SB3PPOAgent(ENV_ID, {**ENV_KWARGS, "action_mask": allowed}, seed=0, **TINY)
+
+
+def test_untrained_sb3_policy_decodes_like_the_warm_start():
+    from agents.models import default_checkpoint
+
+    try:
+        default_checkpoint("translation")
+    except FileNotFoundError:
+        pytest.skip("the shipped translation warm start has not been generated")
+    greedy = make_agent("greedy", ENV_ID, ENV_KWARGS, seed=0)
+    sb3 = make_agent("sb3-ppo", ENV_ID, ENV_KWARGS, seed=0, num_envs=1)
+    assert sb3.model_source == greedy.model_source
+    env = eval_env()
+    assert [r.prediction for r in sb3.generate(env, range(8))] == [r.prediction for r in greedy.generate(env, range(8))]
+    observation, _ = env.reset(seed=0)
+    np.testing.assert_array_equal(sb3.act(observation), greedy.act(observation))

@@ -84,7 +84,7 @@ class SB3Config:
     def resolved(self, max_new_tokens: int) -> "SB3Config":
         """A copy with n_steps and batch_size filled in for an env with the given token budget."""
         n_steps = self.n_steps or max_new_tokens
-        batch_size = self.batch_size or max(1, n_steps * self.num_envs // 4)
+        batch_size = self.batch_size or max(2, n_steps * self.num_envs // 4)  # SB3 needs >= 2 to whiten
         return SB3Config(**{**asdict(self), "n_steps": n_steps, "batch_size": batch_size})
 
     def to_dict(self) -> dict[str, Any]:
