@@ -46,28 +46,43 @@ from textenvs.evaluation import generate_split
 RESULTS = Path(__file__).with_name("results.json")
 
 
+class Clock:
+    """CPU time of this process and wall time. On a shared machine the CPU time of a one-thread run is the stable
+    figure (other jobs stretch the wall time, not the work); both are recorded."""
+
+    def __init__(self) -> None:
+        self.cpu, self.wall = time.process_time(), time.perf_counter()
+
+    def elapsed(self) -> tuple[float, float]:
+        return time.process_time() - self.cpu, time.perf_counter() - self.wall
+
+
 class RolloutTimer(BaseCallback):
-    """Wall time of each SB3 rollout phase (``collect_rollouts``, GAE included), excluding the updates."""
+    """CPU and wall time of SB3's rollout phases (``collect_rollouts``, GAE included), excluding the updates."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.seconds: list[float] = []
-        self._started = 0.0
+        self.cpu_seconds = self.wall_seconds = 0.0
+        self._clock = Clock()
 
     def _on_rollout_start(self) -> None:
-        self._started = time.perf_counter()
+        self._clock = Clock()
 
     def _on_rollout_end(self) -> None:
-        self.seconds.append(time.perf_counter() - self._started)
+        cpu, wall = self._clock.elapsed()
+        self.cpu_seconds += cpu
+        self.wall_seconds += wall
 
     def _on_step(self) -> bool:
         return True
 
 
-def figure(name: str, tokens: int, seconds: float, what: str, **extra: Any) -> dict[str, Any]:
-    print(f"{name:34} {tokens / seconds:9.1f} tokens/s  ({tokens} tokens in {seconds:.2f} s)", flush=True)
-    return {"name": name, "tokens": int(tokens), "seconds": round(seconds, 4),
-            "tokens_per_s": round(tokens / seconds, 2), "what": what, **extra}
+def figure(name: str, tokens: int, cpu_seconds: float, wall_seconds: float, what: str, **extra: Any) -> dict[str, Any]:
+    print(f"{name:28} {tokens / cpu_seconds:8.1f} tokens/CPU-s {tokens / wall_seconds:8.1f} tokens/s  "
+          f"({tokens} tokens, {cpu_seconds:.2f} CPU-s, {wall_seconds:.2f} s)", flush=True)
+    return {"name": name, "tokens": int(tokens), "cpu_seconds": round(cpu_seconds, 3),
+            "wall_seconds": round(wall_seconds, 3), "tokens_per_cpu_s": round(tokens / cpu_seconds, 2),
+            "tokens_per_s": round(tokens / wall_seconds, 2), "what": what, **extra}
 
 
 def sb3_figures(agent: SB3Agent, name: str, rollouts: int) -> list[dict[str, Any]]:
@@ -75,19 +90,19 @@ def sb3_figures(agent: SB3Agent, name: str, rollouts: int) -> list[dict[str, Any
     steps_per_rollout = agent.settings.n_steps * agent.settings.num_envs
     agent.algorithm.learn(steps_per_rollout, reset_num_timesteps=False)  # warm-up
     timer = RolloutTimer()
-    started = time.perf_counter()
+    clock = Clock()
     agent.algorithm.learn(rollouts * steps_per_rollout, callback=timer, reset_num_timesteps=False)
-    total = time.perf_counter() - started
     tokens = rollouts * steps_per_rollout
-    return [figure(f"{name} rollout", tokens, sum(timer.seconds),
+    return [figure(f"{name} rollout", tokens, timer.cpu_seconds, timer.wall_seconds,
                    f"SB3 collect_rollouts: {agent.settings.num_envs} sub-envs x {agent.settings.n_steps} steps, "
                    "uncached forward per token"),
-            figure(f"{name} iteration", tokens, total, "SB3 learn: rollout + update "
+            figure(f"{name} iteration", tokens, *clock.elapsed(), "SB3 learn: rollout + update "
                    f"({agent.settings.n_epochs} epochs, minibatch {agent.settings.batch_size})")]
 
 
-def ppo_rollout_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int, rollouts: int,
+def ppo_rollout_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int, tokens: int,
                         seed: int, nlpo_top_p: float) -> list[dict[str, Any]]:
+    """Our PPO's rollouts (after a warm-up one) until at least ``tokens`` tokens, as many as SB3 was timed on."""
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
     rng = np.random.default_rng(seed)
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
@@ -98,30 +113,28 @@ def ppo_rollout_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, n
         with torch.no_grad():
             collect_rollout(env, model, rng.integers(len(env.unwrapped.task.dataset), size=num_envs),
                             generator=generator, **kwargs)  # warm-up
-            tokens, seconds = 0, 0.0
-            for _ in range(rollouts):
-                started = time.perf_counter()
+            timed, clock = 0, Clock()
+            while timed < tokens:
                 rollout = collect_rollout(env, model, rng.integers(len(env.unwrapped.task.dataset), size=num_envs),
                                           generator=generator, **kwargs)
-                seconds += time.perf_counter() - started
-                tokens += int(rollout.generated_mask.sum())
+                timed += int(rollout.generated_mask.sum())
         what = "agents.ppo.rollout.collect_rollout on the native vector env, KV-cached sampling"
         if masked:
             what += f", NLPO mask from the reference's cached top-{nlpo_top_p} nucleus"
-        figures.append(figure(name, tokens, seconds, what))
+        figures.append(figure(name, timed, *clock.elapsed(), what))
     return figures
 
 
-def ppo_iteration_figure(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int, rollouts: int,
+def ppo_iteration_figure(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int, tokens: int,
                          seed: int, device: str) -> dict[str, Any]:
+    """Whole PPOAgent iterations (after a warm-up one) until at least ``tokens`` tokens."""
     agent = PPOAgent(env_id, env_kwargs, seed=seed, model=copy.deepcopy(model), num_envs=num_envs,
-                     iterations=rollouts + 1, progress=False, tensorboard=False, device=device)
-    agent.learn(10 ** 9)
-    history = agent.trainer.history[1:]  # the first iteration is the warm-up
-    tokens = history[-1]["charts/env_steps"] - agent.trainer.history[0]["charts/env_steps"]
-    seconds = sum(point["time/iteration_seconds"] for point in history)
-    return figure("ppo iteration", tokens, seconds, "PPOAgent iteration: KV-cached rollout, policy/reference/value "
-                  "scoring pass, 4 epochs x 4 minibatches")
+                     iterations=10 ** 6, progress=False, tensorboard=False, device=device)
+    agent.learn(1)  # warm-up: one iteration
+    warm_up_steps, clock = agent.trainer.env_steps, Clock()
+    agent.learn(warm_up_steps + tokens)  # PPOAgent.learn counts env steps from the start of training
+    return figure("ppo iteration", agent.trainer.env_steps - warm_up_steps, *clock.elapsed(),
+                  "PPOAgent iteration: KV-cached rollout, policy/reference/value scoring pass, 4 epochs x 4 minibatches")
 
 
 def kv_cache_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int,
@@ -136,11 +149,10 @@ def kv_cache_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_
              "agents.baselines.next_token_logits (GreedyAgent.act): the whole sequence re-run per token, as SB3"),
             ("greedy kv-cached", GreedyPolicy(model), "agents.models.GreedyPolicy: one new token per forward")):
         generate_split(env, policy, indices[:num_envs])  # warm-up
-        started = time.perf_counter()
+        clock = Clock()
         with torch.no_grad():
             records = generate_split(env, policy, indices)
-        seconds = time.perf_counter() - started
-        figures.append(figure(name, sum(r.length for r in records), seconds, what,
+        figures.append(figure(name, sum(r.length for r in records), *clock.elapsed(), what,
                               mean_episode_length=float(np.mean([r.length for r in records]))))
     return figures
 
@@ -162,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="default", help='"default" (warm start), "scratch" or a checkpoint dir')
     parser.add_argument("--model-size", default="tiny", help="size of a scratch model")
     parser.add_argument("--num-envs", type=int, default=16, help="sub-envs = episodes decoded together")
-    parser.add_argument("--rollouts", type=int, default=3, help="timed rollouts per measurement (after a warm-up)")
+    parser.add_argument("--rollouts", type=int, default=3,
+                        help="timed SB3 rollouts (after a warm-up); our PPO is timed on as many tokens")
     parser.add_argument("--eval-examples", type=int, default=64, help="test examples for the KV-cache comparison")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides run there)")
@@ -185,14 +198,15 @@ def main(argv: list[str] | None = None) -> int:
           f"parameters), {args.num_envs} episodes per rollout, {args.threads} torch thread(s), {args.device}")
     figures = sb3_figures(sb3, "sb3-ppo", args.rollouts)
     figures += sb3_figures(maskable, "sb3-maskable-ppo", args.rollouts)
-    figures += ppo_rollout_figures(args.env, env_kwargs, model, args.num_envs, args.rollouts, args.seed,
+    sb3_tokens = figures[0]["tokens"]  # our PPO is timed on at least as many tokens
+    figures += ppo_rollout_figures(args.env, env_kwargs, model, args.num_envs, sb3_tokens, args.seed,
                                    maskable.settings.mask_top_p)
-    figures.append(ppo_iteration_figure(args.env, env_kwargs, model, args.num_envs, args.rollouts, args.seed,
+    figures.append(ppo_iteration_figure(args.env, env_kwargs, model, args.num_envs, sb3_tokens, args.seed,
                                         args.device))
     kv = kv_cache_figures(args.env, env_kwargs, model, args.num_envs, args.eval_examples)
     figures += kv
     cost = sequence_cost(args.env, env_kwargs, kv[0]["mean_episode_length"])
-    by_name = {f["name"]: f["tokens_per_s"] for f in figures}
+    by_name = {f["name"]: f["tokens_per_cpu_s"] for f in figures}  # ratios of CPU-time throughput
     speedups = {"ppo rollout / sb3-ppo rollout": by_name["ppo rollout"] / by_name["sb3-ppo rollout"],
                 "ppo rollout nlpo / sb3-maskable-ppo rollout":
                     by_name["ppo rollout nlpo"] / by_name["sb3-maskable-ppo rollout"],
