@@ -1,6 +1,7 @@
 """Rollout throughput of the SB3 baselines beside our PPO, on the same env, model and batch size.
 
-Figures are env steps per second; one env step is one generated token. Measured, in this order:
+Figures are env steps (= generated tokens) per CPU-second of this process, with wall-clock tokens/s beside them
+(one torch thread: on a shared machine CPU time measures the work, wall time also other jobs). Measured in order:
 
 1. ``sb3-ppo`` / ``sb3-maskable-ppo`` rollouts: SB3's ``collect_rollouts`` phase (timed between SB3's rollout-start
    and rollout-end callbacks inside a normal ``learn``), with :class:`~agents.sb3.policies.TransformerActorCriticPolicy`
@@ -10,7 +11,7 @@ Figures are env steps per second; one env step is one generated token. Measured,
    decoding, plain and with the NLPO top-p mask from a cached reference.
 3. Whole iterations (rollout + update) of SB3 PPO and our PPO (``agents.ppo.agent.PPOAgent``, KL reference included).
 4. The KV cache alone: the same greedy policy decoded by re-running the sequence per token
-   (``GreedyAgent.act``) and with a KV cache (``agents.models.GreedyPolicy``), both through ``generate_split``.
+   (``agents.baselines.next_token_logits``, as ``GreedyAgent.act``) and with a KV cache (``agents.models.GreedyPolicy``), both through ``generate_split``.
 
 Run from the repository root: ``python -m benchmarks.sb3.throughput`` (``--help`` for options); it writes
 ``benchmarks/sb3/results.json``. See ``benchmarks/sb3/README.md`` for the figures and what they mean.
