@@ -25,6 +25,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn.functional as F
+import transformers
 from transformers import PreTrainedModel
 
 import textenvs
@@ -201,10 +202,11 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     :returns: the trained model (in train mode, on the training device).
     """
     config = config or SFTConfig()
+    spec = env_class(env_id).task_spec
     model = load_pretrained(model)
     mode = observation_mode(model)
     kwargs = _task_kwargs(env_id, env_kwargs, tokenizer, mode)
-    task = GenerationTask(env_class(env_id).task_spec, split="train", **kwargs)
+    task = GenerationTask(spec, split="train", **kwargs)
     model_vocab = model.get_output_embeddings().weight.shape[0]
     if model_vocab < task.vocab_size:
         raise ValueError(f"The model predicts {model_vocab} tokens but the tokenizer has {task.vocab_size}; build the "
@@ -285,7 +287,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
             "task": task.config(), "model": {"class": type(model).__name__, "parameters": model.num_parameters()},
             "sft": asdict(config), "train_pairs": len(train), "steps": total_steps, "final_eval": last_eval,
             "versions": {"textenvs": textenvs.__version__, "torch": torch.__version__,
-                         "transformers": __import__("transformers").__version__},
+                         "transformers": transformers.__version__},
         })
     return model
 
