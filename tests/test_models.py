@@ -28,6 +28,16 @@ def test_causal_lm_from_tokenizer():
     assert build_causal_lm(tokenizer, "tiny", n_layer=1, resid_pdrop=0.1).config.resid_pdrop == 0.1
 
 
+def test_larger_sizes():
+    tokenizer = load_builtin_tokenizer()
+    with torch.device("meta"):  # shapes only: no memory, no initialization time
+        small = build_causal_lm(tokenizer, "small")
+        gpt2 = build_causal_lm(tokenizer, "gpt2-small")
+    assert 5e6 < small.num_parameters() < 10e6
+    # GPT-2 small has 124.4M parameters with its own 50257-token vocabulary.
+    assert abs(gpt2.num_parameters() + (50257 - len(tokenizer)) * 768 - 124.44e6) < 0.01e6
+
+
 def test_seq2seq_lm_from_tokenizer():
     tokenizer = load_builtin_tokenizer()
     model = build_seq2seq_lm(tokenizer, "tiny")
