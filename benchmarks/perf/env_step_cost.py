@@ -4,7 +4,7 @@ For each generation budget N, B episodes run to N tokens (no EOS) and the step t
 last quarter of the episode. ``reward_mode="incremental"`` decodes and scores the whole prefix every step, which is
 what a cache-less text env does, and is shown for contrast: its cost grows with the position.
 
-    python benchmarks/perf/env_step_cost.py [--batch 64] [--lengths 16,64,256] [--out benchmarks/perf/results/env_step_cost.json]
+    python -m benchmarks.perf.env_step_cost [--batch 64] [--lengths 16,64,256] [--out benchmarks/perf/results/env_step_cost.json]
 """
 
 from __future__ import annotations
