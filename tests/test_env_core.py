@@ -238,3 +238,25 @@ def test_render_ansi():
     env.reset(options={"example_index": 1})
     env.step(env.unwrapped.task.tokenizer.convert_tokens_to_ids("cat"))
     assert env.render() == "[toy-1] die katze schläft\n>>> cat"
+
+
+def test_mask_provider_runs_once_per_state():
+    """An agent's action_masks() and the legality check inside step() share one provider call per state."""
+    tok = word_tokenizer()
+    allowed = np.zeros(len(tok), dtype=bool)
+    allowed[tok.convert_tokens_to_ids(["a", "dog"])] = True
+    calls = []
+
+    def provider(prompt_ids, prompt_mask, generated_ids, generated_mask):
+        calls.append(generated_mask.sum(axis=1).tolist())
+        return np.broadcast_to(allowed, (len(prompt_ids), len(allowed)))
+
+    env = gym.make("textenvs/Translation-v0", **toy_kwargs(tokenizer=tok, action_mask=provider)).unwrapped
+    env.reset(seed=0)
+    for _ in range(3):
+        mask = env.action_masks()
+        env.step(int(np.flatnonzero(mask & (np.arange(len(mask)) != tok.eos_token_id))[0]))
+    assert calls == [[0], [1], [2]]
+    env.reset(seed=1)
+    env.action_masks()
+    assert calls[-1] == [0] and len(calls) == 4

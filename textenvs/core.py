@@ -197,6 +197,10 @@ class EpisodeBatch:
         self.previous_score = np.zeros(size, dtype=np.float64)
         self.started = np.zeros(size, dtype=bool)
         self.finished = np.zeros(size, dtype=bool)
+        # Masks of the current state, so an agent's action_masks() call and the legality check in step() run a
+        # (possibly model-based) mask provider once per state, not twice.
+        self._masks = np.zeros((size, task.vocab_size), dtype=bool) if task.action_mask is not None else None
+        self._masks_current = np.zeros(size, dtype=bool)
 
     def start(self, slot: int, example_index: int) -> dict[str, Any]:
         """Begin a new episode in ``slot`` on example ``example_index``; returns the reset info."""
@@ -210,20 +214,24 @@ class EpisodeBatch:
         self.example_index[slot] = example_index
         self.previous_score[slot] = 0.0
         self.started[slot], self.finished[slot] = True, False
+        self._masks_current[slot] = False
         return {"example_id": self.task.dataset[example_index].id, "example_index": int(example_index)}
 
     def observation(self, slots: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
         return {"prompt_ids": self.prompt_ids[slots].copy(), "prompt_mask": self.prompt_mask[slots].copy(),
                 "generated_ids": self.generated_ids[slots].copy(), "generated_mask": self.generated_mask[slots].copy()}
 
-    def action_masks(self, slots: slice | np.ndarray = slice(None)) -> np.ndarray:
-        if self.task.action_mask is None:
+    def action_masks(self, slots: np.ndarray) -> np.ndarray:
+        if self._masks is None:
             raise AttributeError("This environment has no action mask; pass action_mask=... when making it.")
-        masks = np.asarray(self.task.action_mask(self.prompt_ids[slots], self.prompt_mask[slots],
-                                                 self.generated_ids[slots], self.generated_mask[slots]), dtype=bool)
-        masks = masks.copy()
-        masks[:, self.task.eos_token_id] = True
-        return masks
+        stale = slots[~self._masks_current[slots]]
+        if len(stale):
+            masks = np.asarray(self.task.action_mask(self.prompt_ids[stale], self.prompt_mask[stale],
+                                                     self.generated_ids[stale], self.generated_mask[stale]), dtype=bool)
+            self._masks[stale] = masks
+            self._masks[stale, self.task.eos_token_id] = True
+            self._masks_current[stale] = True
+        return self._masks[slots].copy()
 
     def check_actions(self, actions: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """Validate integer token ids for ``slots`` (range and, if configured, the action mask)."""
@@ -248,6 +256,7 @@ class EpisodeBatch:
         self.generated_ids[slots, position] = actions
         self.generated_mask[slots, position] = 1
         self.lengths[slots] = position + 1
+        self._masks_current[slots] = False
         terminated = actions == self.task.eos_token_id
         truncated = ~terminated & (self.lengths[slots] >= self.task.max_new_tokens)
         done = terminated | truncated

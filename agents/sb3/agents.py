@@ -61,26 +61,6 @@ class TerminalAtLengthBudget(gym.Wrapper):
         return observation, reward, terminated or truncated, False, info
 
 
-class LastMaskCache:
-    """One sub-env's action-mask provider that remembers its last answer.
-
-    MaskablePPO asks ``env.action_masks()`` before each step and the env checks the chosen action against the same
-    mask inside ``step()``: with this cache the reference model runs once per step, not twice.
-    """
-
-    def __init__(self, provider: ActionMaskProvider) -> None:
-        self.provider = provider
-        self._key: tuple[bytes, ...] | None = None
-        self._mask: np.ndarray | None = None
-
-    def __call__(self, prompt_ids, prompt_mask, generated_ids, generated_mask) -> np.ndarray:
-        key = tuple(np.ascontiguousarray(a).tobytes() for a in (prompt_ids, prompt_mask, generated_ids, generated_mask))
-        if key != self._key:
-            self._mask = np.asarray(self.provider(prompt_ids, prompt_mask, generated_ids, generated_mask))
-            self._key = key
-        return self._mask.copy()
-
-
 class LearningCurveCallback(BaseCallback):
     """One learning-curve point per rollout + update: the mean return of the episodes that ended during the rollout
     and the update's SB3 ``train/`` statistics (``approx_kl``, ``clip_fraction``, ``entropy_loss``, ...).
@@ -134,7 +114,7 @@ class LearningCurveCallback(BaseCallback):
 def make_training_env(env_id: str, env_kwargs: dict[str, Any], truncation_is_terminal: bool,
                       action_mask: ActionMaskProvider | None = None) -> gym.Env:
     """``gymnasium.make(env_id, **env_kwargs)`` wrapped in SB3's ``Monitor`` (episode returns for the curve)."""
-    kwargs = dict(env_kwargs) if action_mask is None else {**env_kwargs, "action_mask": LastMaskCache(action_mask)}
+    kwargs = dict(env_kwargs) if action_mask is None else {**env_kwargs, "action_mask": action_mask}
     env = gym.make(env_id, **kwargs)
     if truncation_is_terminal:
         env = TerminalAtLengthBudget(env)
