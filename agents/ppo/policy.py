@@ -144,23 +144,32 @@ class CachedDecoder:
 
     A plain cached ``model(...)`` loop (no ``generate()``): the prompt is encoded once, then each step feeds only the
     new token. Causal models read the left-padded prompt with position ids counted from each row's first real token;
-    seq2seq models encode the prompt once and decode from ``decoder_start_token_id``.
+    seq2seq models encode the prompt once and decode from ``decoder_start_token_id``. The causal attention mask is
+    preallocated in blocks and the next positions are carried along, so a step adds no concatenation or reduction
+    beyond the model's own.
 
     :ivar logits: raw logits ``(B, vocab)`` for the next token.
     """
 
+    MASK_BLOCK = 64
+
     def __init__(self, lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> None:
         self.lm = lm
         self.is_encoder_decoder = bool(lm.config.is_encoder_decoder)
-        self.attention_mask = prompt_mask.long()
+        prompt_mask = prompt_mask.long()
         if self.is_encoder_decoder:
-            self.encoder_outputs = lm.get_encoder()(input_ids=prompt_ids, attention_mask=self.attention_mask)
+            self.attention_mask = prompt_mask
+            self.encoder_outputs = lm.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask)
             start = torch.full_like(prompt_ids[:, :1], lm.config.decoder_start_token_id)
-            output = lm(encoder_outputs=self.encoder_outputs, attention_mask=self.attention_mask,
+            output = lm(encoder_outputs=self.encoder_outputs, attention_mask=prompt_mask,
                         decoder_input_ids=start, use_cache=True)
         else:
-            output = lm(input_ids=prompt_ids, attention_mask=self.attention_mask,
-                        position_ids=causal_position_ids(self.attention_mask), use_cache=True)
+            self._mask_buffer = torch.cat([prompt_mask, torch.ones_like(prompt_mask[:, :1]).expand(
+                -1, self.MASK_BLOCK)], dim=1)
+            self._length = prompt_mask.shape[1]
+            self.next_position = prompt_mask.sum(dim=1, keepdim=True)
+            output = lm(input_ids=prompt_ids, attention_mask=prompt_mask,
+                        position_ids=causal_position_ids(prompt_mask), use_cache=True)
         self.past_key_values = output.past_key_values
         self.logits = output.logits[:, -1]
 
@@ -171,10 +180,13 @@ class CachedDecoder:
             output = self.lm(encoder_outputs=self.encoder_outputs, attention_mask=self.attention_mask,
                              decoder_input_ids=tokens, past_key_values=self.past_key_values, use_cache=True)
         else:
-            self.attention_mask = torch.cat([self.attention_mask, torch.ones_like(tokens)], dim=1)
-            position = self.attention_mask.sum(dim=1, keepdim=True) - 1
-            output = self.lm(input_ids=tokens, attention_mask=self.attention_mask, position_ids=position,
-                             past_key_values=self.past_key_values, use_cache=True)
+            self._length += 1
+            if self._length > self._mask_buffer.shape[1]:
+                self._mask_buffer = torch.cat([self._mask_buffer, torch.ones_like(self._mask_buffer[:, :1]).expand(
+                    -1, self.MASK_BLOCK)], dim=1)
+            output = self.lm(input_ids=tokens, attention_mask=self._mask_buffer[:, :self._length],
+                             position_ids=self.next_position, past_key_values=self.past_key_values, use_cache=True)
+            self.next_position = self.next_position + 1
         self.past_key_values = output.past_key_values
         self.logits = output.logits[:, -1]
         return self.logits

@@ -39,17 +39,31 @@ class Rollout:
     records: list[EpisodeRecord]
 
 
-def sample_tokens(logits: torch.Tensor, top_k: int, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
-    """Sample one token per row from ``softmax(logits)`` restricted to the top-k / top-p set."""
+def sample_tokens(logits: torch.Tensor, top_k: int, top_p: float, generator: torch.Generator | None,
+                  logprobs: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample one token per row from ``softmax(logits)`` restricted to the top-k / top-p set.
+
+    Inverse-CDF sampling: one uniform number per row, located in the row's cumulative probabilities. (One scan and a
+    binary search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on
+    CPU.) Zero-probability tokens (masked, filtered) occupy empty intervals and are never chosen. ``logprobs``, when
+    the caller already has ``log_softmax(logits)``, saves computing the softmax again.
+    """
     if top_k > 0:
         kth_largest = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth_largest, torch.finfo(logits.dtype).min)
+        logprobs = None
     if top_p < 1.0:
         logits = logits.masked_fill(~top_p_mask(logits, top_p), torch.finfo(logits.dtype).min)
-    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(-1)
+        logprobs = None
+    probs = logprobs.exp() if logprobs is not None else torch.softmax(logits, dim=-1)
+    cumulative = probs.cumsum(dim=-1)
+    total = cumulative[:, -1:]
+    uniform = torch.rand(total.shape, generator=generator, device=total.device, dtype=total.dtype)
+    # u < 1, but u * total can round up to total; stay strictly below it so the search ends on a nonzero entry.
+    target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cumulative, target, right=True).squeeze(-1)
 
 
-@torch.no_grad()
 def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], *,
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
                     generator: torch.Generator | None = None, reference: nn.Module | None = None,
@@ -66,6 +80,18 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
     :param greedy: argmax decoding (evaluation); otherwise sample with ``temperature`` / ``top_k`` / ``top_p``.
     :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens (NLPO masking).
     """
+    # Inference mode (cheaper per op than no_grad: no version counters, no view tracking) for the decoding; its
+    # tensors are cloned on the way out, since the PPO update later feeds them to autograd.
+    with torch.inference_mode():
+        rollout = _decode(env, lm, example_indices, temperature, top_k, top_p, greedy, generator, reference,
+                          nlpo_top_p)
+    return Rollout(**{key: value.clone() if isinstance(value, torch.Tensor) else value
+                      for key, value in vars(rollout).items()})
+
+
+def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], temperature: float,
+            top_k: int, top_p: float, greedy: bool, generator: torch.Generator | None, reference: nn.Module | None,
+            nlpo_top_p: float) -> Rollout:
     env = env.unwrapped
     task = env.task
     vocab = task.vocab_size
@@ -79,39 +105,50 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
     nucleus_source = CachedDecoder(reference, prompt_ids, prompt_mask) if reference is not None and nlpo_top_p < 1 \
         else None
 
-    batch, max_steps = env.num_envs, task.max_new_tokens
-    generated_ids = torch.full((batch, max_steps), task.pad_token_id, dtype=torch.long, device=device)
-    generated_mask = torch.zeros((batch, max_steps), dtype=torch.long, device=device)
-    sample_logprobs = torch.zeros((batch, max_steps), device=device)
-    env_rewards = torch.zeros((batch, max_steps), device=device)
-    terminated = torch.zeros(batch, dtype=torch.bool, device=device)
+    # Token ids and logprobs stay on the model's device, one tensor per step; what the env reports (which episodes
+    # are still running, rewards, terminations) stays in numpy and crosses over once at the end. The only sync per
+    # step is the env's need for the actions on the host.
+    batch, max_steps, pad = env.num_envs, task.max_new_tokens, task.pad_token_id
+    step_tokens: list[torch.Tensor] = []
+    step_logprobs: list[torch.Tensor] = []
     step_masks: list[torch.Tensor] = []
+    running = np.zeros((batch, max_steps), dtype=bool)
+    env_rewards = np.zeros((batch, max_steps), dtype=np.float32)
+    terminated = np.zeros(batch, dtype=bool)
     records: list[EpisodeRecord | None] = [None] * batch
     done = np.zeros(batch, dtype=bool)
     for t in range(max_steps):
-        env_legal = torch.as_tensor(env.action_masks(), device=device) if task.action_mask is not None else None
-        legal = env_legal
+        env_legal_np = env.action_masks() if task.action_mask is not None else None
+        legal = torch.as_tensor(env_legal_np, device=device) if env_legal_np is not None else None
         if nucleus_source is not None:
             # NLPO: only the reference model's top-p tokens (and EOS, which the env always allows) are legal.
             nucleus = top_p_mask(policy_logits(nucleus_source.logits, vocab, temperature), nlpo_top_p)
             nucleus[:, task.eos_token_id] = True
             legal = nucleus if legal is None else legal & nucleus
         logits = policy_logits(policy.logits, vocab, temperature, legal)
-        tokens = logits.argmax(dim=-1) if greedy else sample_tokens(logits, top_k, top_p, generator)
+        logprobs = torch.log_softmax(logits, dim=-1)
+        tokens = logits.argmax(dim=-1) if greedy else sample_tokens(logits, top_k, top_p, generator, logprobs)
+        step_tokens.append(tokens)
+        step_logprobs.append(logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
         if legal is not None:
             step_masks.append(legal)
 
-        active = torch.as_tensor(~done, device=device)
-        filler = torch.full_like(tokens, task.pad_token_id)
-        if env_legal is not None:
-            filler = torch.where(env_legal[:, task.pad_token_id], filler, task.eos_token_id)
-        actions = torch.where(active, tokens, filler)
-        observation, reward, step_terminated, step_truncated, info = env.step(actions.cpu().numpy())
+        # Sub-envs whose episode already ended only fill the slot: pad, or EOS where the env's mask forbids pad.
+        actions = tokens.cpu().numpy()
+        if done.any():
+            filler = pad if env_legal_np is None else np.where(env_legal_np[:, pad], pad, task.eos_token_id)
+            actions = np.where(done, filler, actions)
+        # Queue the next forward pass before stepping the env: on a GPU it runs while the host steps and scores the
+        # episodes. Rows that already ended are fed their (ignored) sampled token. Skipped when every episode is
+        # certain to end at this step (EOS or the length limit), where it would be wasted.
+        if not (t == max_steps - 1 or (done | (actions == task.eos_token_id)).all()):
+            policy.advance(tokens)
+            if nucleus_source is not None:
+                nucleus_source.advance(tokens)
+        observation, reward, step_terminated, step_truncated, info = env.step(actions)
 
-        generated_ids[active, t] = tokens[active]
-        generated_mask[active, t] = 1
-        sample_logprobs[active, t] = gather_logprobs(logits, tokens)[active]
-        env_rewards[:, t] = torch.as_tensor(reward, dtype=torch.float32, device=device) * active
+        running[:, t] = ~done
+        env_rewards[:, t] = np.where(done, 0.0, reward)
         for slot in np.flatnonzero(~done & (step_terminated | step_truncated)):
             terminated[slot] = bool(step_terminated[slot])
             records[slot] = EpisodeRecord(
@@ -122,17 +159,17 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
             done[slot] = True
         if done.all():
             break
-        policy.advance(actions)
-        if nucleus_source is not None:
-            nucleus_source.advance(actions)
 
     length = t + 1
+    generated_mask = torch.as_tensor(running[:, :length], device=device).long()
+    generated_ids = torch.where(generated_mask.bool(), torch.stack(step_tokens, dim=1), pad)
     # Drop the prompt columns that are padding in every row (left for causal prompts, right for encoder inputs).
     real_columns = torch.nonzero(prompt_mask.any(dim=0)).squeeze(-1)
     prompt_window = slice(int(real_columns.min()), int(real_columns.max()) + 1)
     return Rollout(
         prompt_ids=prompt_ids[:, prompt_window], prompt_mask=prompt_mask[:, prompt_window],
-        generated_ids=generated_ids[:, :length], generated_mask=generated_mask[:, :length],
+        generated_ids=generated_ids, generated_mask=generated_mask,
         action_masks=torch.stack(step_masks, dim=1) if step_masks else None,
-        sample_logprobs=sample_logprobs[:, :length], env_rewards=env_rewards[:, :length], terminated=terminated,
-        records=records)
+        sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
+        env_rewards=torch.as_tensor(env_rewards[:, :length], device=device),
+        terminated=torch.as_tensor(terminated, device=device), records=records)
