@@ -148,6 +148,29 @@ def test_missing_eos_penalty_and_batch_normalization():
     assert torch.allclose(rewards[rows, last], expected, atol=1e-5)
 
 
+def test_group_normalization_subtracts_the_other_samples_mean_score(monkeypatch):
+    import agents.ppo.trainer as trainer_module
+
+    run = trainer("causal", samples_per_prompt=4, reward_normalization="group", learning_rate=0.0)
+    drawn = []
+
+    def recording(env, lm, example_indices, **kwargs):
+        drawn.append(list(example_indices))
+        return collect_rollout(env, lm, example_indices, **kwargs)
+    monkeypatch.setattr(trainer_module, "collect_rollout", recording)
+    run.train()
+    # 8 episodes: 2 prompts, each 4 times in adjacent slots.
+    assert len(set(drawn[0][:4])) == 1 and len(set(drawn[0][4:])) == 1
+
+    rollout = collect_rollout(run.env, run.policy.lm, [0] * 4 + [1] * 4, generator=run.sampler)
+    rewards = run.normalize_rewards(rollout)
+    scores = rollout.env_rewards.sum(1).view(2, 4)
+    others_mean = (scores.sum(1, keepdim=True) - scores) / 3
+    last = rollout.generated_mask.sum(1) - 1
+    assert torch.allclose(rewards[torch.arange(8), last], (scores - others_mean).reshape(-1), atol=1e-6)
+    assert torch.allclose(rewards.sum(1).view(2, 4).sum(1), torch.zeros(2), atol=1e-5), "each group sums to 0"
+
+
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
 def test_agent_generate_matches_stepwise_act(kind):
     tokenizer = word_tokenizer()

@@ -158,3 +158,7 @@ def test_config_validates_and_documents_every_field():
         PPOConfig(kl_estimator="k7")
     with pytest.raises(ValueError, match="divisible"):
         PPOConfig(num_envs=10, num_minibatches=4)
+    with pytest.raises(ValueError, match="multiple of samples_per_prompt"):
+        PPOConfig(num_envs=16, samples_per_prompt=3)
+    with pytest.raises(ValueError, match="samples_per_prompt >= 2"):
+        PPOConfig(reward_normalization="group")

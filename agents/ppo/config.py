@@ -31,6 +31,9 @@ class PPOConfig:
     # Rollouts
     num_envs: int = 16
     """episodes per rollout batch B (sub-envs of the native vector env, decoded together)"""
+    samples_per_prompt: int = 1
+    """episodes per drawn prompt: B / samples_per_prompt prompts, each sampled this many times (needed by
+    reward_normalization="group")"""
     temperature: float = 1.0
     """sampling temperature; logprobs are computed from logits / temperature as well"""
     top_k: int = 0
@@ -62,7 +65,8 @@ class PPOConfig:
     kl_horizon: int = 10000
     """adaptive KL controller horizon in episodes"""
     reward_normalization: str = "none"
-    """scale of the env's scores: "none", "running" (divide by a running std) or "batch" (whiten per rollout)"""
+    """scale of the env's scores: "none", "running" (divide by a running std), "batch" (whiten per rollout) or
+    "group" (subtract the mean score of the other samples of the same prompt, RLOO's baseline)"""
     missing_eos_penalty: Optional[float] = None
     """subtracted from the score of episodes truncated without emitting EOS (None: no penalty)"""
 
@@ -112,13 +116,19 @@ class PPOConfig:
 
     def __post_init__(self) -> None:
         choices = {"action_mask": ("env", "nlpo"), "value_model": ("shared", "separate"),
-                   "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch"),
+                   "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch", "group"),
                    "lr_schedule": ("linear", "constant"), "device": ("auto", "cpu", "cuda")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"PPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
         if self.num_envs % self.num_minibatches:
             raise ValueError(f"num_envs={self.num_envs} must be divisible by num_minibatches={self.num_minibatches}.")
+        if self.samples_per_prompt < 1 or self.num_envs % self.samples_per_prompt:
+            raise ValueError(f"num_envs={self.num_envs} must be a multiple of samples_per_prompt="
+                             f"{self.samples_per_prompt} (>= 1).")
+        if self.reward_normalization == "group" and self.samples_per_prompt < 2:
+            raise ValueError('reward_normalization="group" compares samples of the same prompt: it needs '
+                             f"samples_per_prompt >= 2, got {self.samples_per_prompt}.")
         minibatch = self.num_envs // self.num_minibatches
         if minibatch % self.gradient_accumulation_steps:
             raise ValueError(f"The minibatch size {minibatch} must be divisible by gradient_accumulation_steps="

@@ -128,8 +128,10 @@ class PPOTrainer:
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
-            # 1. Rollout: B episodes on random training prompts, all started together.
-            example_indices = self.rng.integers(len(self.task.dataset), size=config.num_envs)
+            # 1. Rollout: B episodes on random training prompts (each drawn prompt samples_per_prompt times, in
+            #    adjacent slots), all started together.
+            prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.samples_per_prompt)
+            example_indices = np.repeat(prompts, config.samples_per_prompt)
             with autocast(self.device):
                 rollout = collect_rollout(
                     self.env, self.policy.lm, example_indices, temperature=config.temperature, top_k=config.top_k,
@@ -231,6 +233,15 @@ class PPOTrainer:
             rows = torch.arange(len(scores), device=scores.device)
             env_rewards[rows, last] -= scores.mean()
             env_rewards = env_rewards / (scores.std() + 1e-8)
+        elif config.reward_normalization == "group":
+            # Leave-one-out baseline (RLOO): each score minus the mean score of the prompt's other samples, so the
+            # prompt's difficulty cancels and only the differences between its samples remain.
+            k = config.samples_per_prompt
+            groups = scores.view(-1, k)
+            baseline = (groups.sum(dim=1, keepdim=True) - groups) / (k - 1)
+            last = rollout.generated_mask.sum(dim=1) - 1
+            rows = torch.arange(len(scores), device=scores.device)
+            env_rewards[rows, last] -= baseline.reshape(-1)
         if config.missing_eos_penalty is not None:
             last = rollout.generated_mask.sum(dim=1) - 1
             rows = torch.arange(len(scores), device=scores.device)
