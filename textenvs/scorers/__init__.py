@@ -17,7 +17,8 @@ Registered names (``available()``), with the key of the reward (``primary``):
 - ``reward_model`` (``reward_model``): a local Hugging Face sequence-classification model.
 - ``key_fact_recall`` (``key_fact_recall``), ``slot_coverage`` (``slot_coverage``): task facts in metadata.
 - ``length_penalty``, ``repetition_penalty``, ``distinct_n`` (``distinct_{n}``): shaping terms.
-- ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module.
+- ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module;
+  ``parallel``: any other scorer, large batches split across worker processes.
 
 Every scorer gives per-example scores (``score``), corpus values (``corpus_score``) and dense per-token
 rewards (``token_rewards``). Every metric also ships as an offline ``evaluate`` module:
@@ -34,6 +35,7 @@ from textenvs.scorers.exact_match import ExactMatchScorer
 from textenvs.scorers.key_fact_recall import KeyFactRecallScorer
 from textenvs.scorers.length_penalty import LengthPenaltyScorer
 from textenvs.scorers.meteor import MeteorScorer
+from textenvs.scorers.parallel import ParallelScorer
 from textenvs.scorers.registry import CallableScorer, ScorerSpec, available, get, make_scorer, register
 from textenvs.scorers.repetition_penalty import RepetitionPenaltyScorer
 from textenvs.scorers.reward_model import RewardModelScorer
@@ -64,6 +66,7 @@ register("repetition_penalty", RepetitionPenaltyScorer)
 register("distinct_n", DistinctNScorer)
 register("composite", CompositeScorer)
 register("evaluate", EvaluateScorer)
+register("parallel", ParallelScorer)
 
 __all__ = [
     "Scorer", "Scores", "CallableScorer", "ScorerSpec", "MissingMetadataError", "available", "get",
@@ -71,5 +74,5 @@ __all__ = [
     "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
     "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
     "SlotCoverageScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
-    "CompositeScorer", "EvaluateScorer",
+    "CompositeScorer", "EvaluateScorer", "ParallelScorer",
 ]
