@@ -7,7 +7,7 @@ An iteration is: rollout (generation), scoring, reference and value passes, and 
   as policy, frozen reference and value network (a separate model on both sides: TRL's design);
 - the same reward: a ``GPT2ForSequenceClassification`` saved to a temp dir, reading prompt + response (TRL calls it
   directly on token ids; we reach it through the env's ``reward_model`` scorer, which decodes and re-tokenizes);
-- the same prompts: the built-in translation test split as the env lays it out;
+- the same prompts: the built-in translation train split as the env lays it out;
 - rollout batch B = TRL's per-device batch (gradient accumulation 1), split into the same number of minibatches.
 
 Target: ours <= 0.5x TRL's seconds per iteration. Install TRL for this benchmark only: ``pip install -e ".[perf]"``.
@@ -53,7 +53,7 @@ def run_ours(args, tokenizer, model, reward_dir: str, value_model: str) -> list[
         env="textenvs/Translation-v0", seed=0, device=args.device, iterations=args.iterations + 1,
         num_envs=args.batch, update_epochs=args.epochs, num_minibatches=args.minibatches, value_model=value_model,
         progress=False, tensorboard=False,
-        env_kwargs={"tokenizer": tokenizer, "split": "test", "max_prompt_length": args.prompt_tokens,
+        env_kwargs={"tokenizer": tokenizer, "split": "train", "max_prompt_length": args.prompt_tokens,
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
                                       "device": args.device}})
@@ -115,29 +115,48 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
     tokenizer, _ = benchmark_model(args.size, device, dtype)
-    env = make_env(args.batch * (args.iterations + 1), args.prompt_tokens, args.new_tokens, tokenizer, split="test")
+    env = make_env(args.batch * (args.iterations + 1), args.prompt_tokens, args.new_tokens, tokenizer, split="train")
     prompt_ids, prompt_mask, _ = prompt_batch(env, env.num_envs, torch.device("cpu"))
     prompts = [row[mask.bool()].tolist() for row, mask in zip(prompt_ids, prompt_mask)]
 
     def model_factory():
         return benchmark_model(args.size, device, dtype)[1].train()
 
+    runs = {"trl": lambda: run_trl(args, tokenizer, model_factory, reward_dir, prompts),
+            "ours_separate_value": lambda: run_ours(args, tokenizer, model_factory(), reward_dir, "separate"),
+            "ours_shared_value": lambda: run_ours(args, tokenizer, model_factory(), reward_dir, "shared")}
+    seconds: dict[str, list[float] | None] = {}
+    peak_memory_gib: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as reward_dir:
         save_reward_model(tokenizer, args.size, reward_dir)
-        seconds = {"trl": run_trl(args, tokenizer, model_factory, reward_dir, prompts),
-                   "ours_separate_value": run_ours(args, tokenizer, model_factory(), reward_dir, "separate"),
-                   "ours_shared_value": run_ours(args, tokenizer, model_factory(), reward_dir, "shared")}
-    median = {name: float(np.median(values)) for name, values in seconds.items()}
-    ratios = {name: median[name] / median["trl"] for name in median if name != "trl"}
+        for name, run in runs.items():
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats()
+            try:
+                seconds[name] = run()
+            except torch.OutOfMemoryError:
+                seconds[name] = None  # recorded as out of memory, the comparison goes on
+            if device.type == "cuda":
+                peak_memory_gib[name] = torch.cuda.max_memory_allocated() / 2**30
+    median = {name: float(np.median(values)) if values else None for name, values in seconds.items()}
+    ratios = {name: median[name] / median["trl"] for name in median
+              if name != "trl" and median[name] is not None and median["trl"] is not None}
     print(f"GPT-2 {args.size}, {device}, {args.dtype}, batch {args.batch}, prompt {args.prompt_tokens} + "
           f"{args.new_tokens}, {args.epochs} epochs x {args.minibatches} minibatches")
     for name, value in median.items():
-        print(f"  {name:<22} {value:8.3f} s/iteration" + (f"   {ratios[name]:.2f}x TRL" if name in ratios else ""))
+        memory = f"   peak {peak_memory_gib[name]:.1f} GiB" if name in peak_memory_gib else ""
+        if value is None:
+            print(f"  {name:<22} out of memory{memory}")
+        else:
+            print(f"  {name:<22} {value:8.3f} s/iteration" + (f"   {ratios[name]:.2f}x TRL" if name in ratios else "")
+                  + memory)
     path = write_results(args.out, {
         "benchmark": "ppo_vs_trl", "model": f"gpt2-{args.size}", "device": str(device), "dtype": args.dtype,
         "batch": args.batch, "minibatches": args.minibatches, "epochs": args.epochs,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "iteration_seconds": seconds,
-        "median_seconds": median, "ratio_to_trl": ratios, "target": "ours <= 0.5x TRL"})
+        "median_seconds": median, "ratio_to_trl": ratios,
+        "peak_memory_gib": peak_memory_gib, "out_of_memory": [name for name, values in seconds.items() if values is None], "target": "ours <= 0.5x TRL"})
     print(f"wrote {path}")
 
 

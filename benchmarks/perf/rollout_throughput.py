@@ -3,9 +3,12 @@
 Measured side by side in one process:
 
 - ``generate``: ``model.generate`` (sampling, KV cache), no env;
-- ``cached_loop``: a bare KV-cached ``model(...)`` decode loop with sampling, no env;
+- ``cached_loop``: a bare KV-cached ``model(...)`` decode loop (:class:`~agents.ppo.policy.CachedDecoder`) with the
+  rollout's own sampler (:func:`~agents.ppo.rollout.sample_tokens`), no env;
 - ``ours``: :func:`agents.ppo.rollout.collect_rollout`, which steps the native vector env with every token and
   scores the finished episodes (chrF) — everything a PPO rollout does;
+- ``ours_parallel_scoring`` (with ``--scorer-workers N``): the same, with chrF computed by N worker processes
+  (:class:`~textenvs.scorers.ParallelScorer`), so the host's scoring of 256 finished episodes does not serialize;
 - ``reforward``: a cache-less loop that re-runs the model over the whole sequence for every token, what a
   token-level env replay without a KV cache pays (RL4LMs-style), for contrast.
 
@@ -26,18 +29,18 @@ import torch
 
 from agents.models import causal_position_ids
 from agents.ppo.policy import CachedDecoder
-from agents.ppo.rollout import collect_rollout
+from agents.ppo.rollout import collect_rollout, sample_tokens
 from benchmarks.perf.common import write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
 
 
 @torch.inference_mode()
 def cached_loop(model, prompt_ids, prompt_mask, new_tokens: int, generator) -> None:
+    # The same sampler as the rollout, so the gap to ours is the env and the PPO bookkeeping, not the sampler.
     decoder = CachedDecoder(model, prompt_ids, prompt_mask)
     for _ in range(new_tokens - 1):
-        token = torch.multinomial(torch.softmax(decoder.logits.float(), dim=-1), 1, generator=generator).squeeze(-1)
-        decoder.advance(token)
-    torch.multinomial(torch.softmax(decoder.logits.float(), dim=-1), 1, generator=generator)
+        decoder.advance(sample_tokens(decoder.logits.float(), 0, 1.0, generator))
+    sample_tokens(decoder.logits.float(), 0, 1.0, generator)
 
 
 @torch.inference_mode()
@@ -81,6 +84,8 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-reforward", action="store_true", help="skip the slow cache-less contrast")
+    parser.add_argument("--scorer-workers", type=int, default=0,
+                        help="also time ours with chrF scored by this many worker processes (ParallelScorer)")
     parser.add_argument("--out", default="benchmarks/perf/results/rollout_throughput_cpu.json")
     args = parser.parse_args()
 
@@ -102,16 +107,25 @@ def main() -> None:
             "cached_loop": lambda: cached_loop(model, prompt_ids, prompt_mask, args.new_tokens, generator),
             "ours": lambda: collect_rollout(env, model, indices, generator=generator),
         }
+        if args.scorer_workers:
+            parallel_env = make_env(batch, args.prompt_tokens, args.new_tokens, tokenizer, scorer="parallel",
+                                    scorer_kwargs={"scorer": "chrf", "workers": args.scorer_workers})
+            systems["ours_parallel_scoring"] = lambda: collect_rollout(parallel_env, model, indices,
+                                                                       generator=generator)
         if not args.skip_reforward:
             systems["reforward"] = lambda: reforward(model, prompt_ids, prompt_mask, args.new_tokens, generator)
         seconds = timed_round_robin(systems, device, args.repeats)
         rate = {name: tokens / s for name, s in seconds.items()}
         limit = max(rate["generate"], rate["cached_loop"])
         row = {"batch": batch, "tokens_per_s": rate, "ours_over_limit": rate["ours"] / limit,
+               "ours_parallel_scoring_over_limit": rate["ours_parallel_scoring"] / limit if args.scorer_workers
+               else None,
                "cached_over_reforward": rate["cached_loop"] / rate["reforward"] if "reforward" in rate else None}
         rows.append(row)
         print(f"{batch:>6} {rate['generate']:>10.0f} {rate['cached_loop']:>10.0f} {rate['ours']:>10.0f} "
-              f"{rate.get('reforward', float('nan')):>10.0f} {row['ours_over_limit']:>11.2f}")
+              f"{rate.get('reforward', float('nan')):>10.0f} {row['ours_over_limit']:>11.2f}"
+              + (f"   parallel scoring ({args.scorer_workers} workers): {rate['ours_parallel_scoring']:.0f} tokens/s, "
+                 f"{row['ours_parallel_scoring_over_limit']:.2f}x" if args.scorer_workers else ""))
     path = write_results(args.out, {
         "benchmark": "rollout_throughput", "model": f"gpt2-{args.size}", "parameters": parameters,
         "device": str(device), "dtype": args.dtype, "prompt_tokens": args.prompt_tokens,

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every GPU figure of benchmarks/README.md in one go: GPT-2 small (124M) built from config, bf16, prompt 64 + 64 new
+# tokens, 4 PPO epochs. Results go to $RESULTS (default benchmarks/perf/results).
+#   bash benchmarks/perf/run_gpu.sh            # needs CUDA and the perf extra (trl==1.12.0)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+RESULTS=${RESULTS:-benchmarks/perf/results}
+GPU="--size gpt2-small --device cuda --dtype bf16 --prompt-tokens 64 --new-tokens 64"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python -m benchmarks.perf.rollout_throughput $GPU --batch 64,256 --scorer-workers 8 --out "$RESULTS/rollout_throughput_gpu.json"
+python -m benchmarks.perf.ppo_vs_trl $GPU --batch 64 --minibatches 4 --out "$RESULTS/ppo_vs_trl_gpu_b64.json"
+python -m benchmarks.perf.ppo_vs_trl $GPU --batch 256 --minibatches 4 --out "$RESULTS/ppo_vs_trl_gpu_b256.json"
+python -m benchmarks.perf.ppo_vs_trl $GPU --batch 256 --minibatches 1 --iterations 2 \
+  --out "$RESULTS/ppo_vs_trl_gpu_b256_one_minibatch.json"
