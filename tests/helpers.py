@@ -1,4 +1,5 @@
-"""Small in-test fixtures: a word-level tokenizer and a toy dataset, so env tests do not depend on built-in data."""
+"""Small in-test fixtures: a word-level tokenizer, a toy dataset and tiny models, so env and agent tests do not depend
+on built-in data or shipped checkpoints."""
 
 from __future__ import annotations
 
@@ -41,3 +42,39 @@ def toy_kwargs(**overrides):
     kwargs = dict(tokenizer=word_tokenizer(), dataset=toy_dataset(), max_prompt_length=10, max_new_tokens=6)
     kwargs.update(overrides)
     return kwargs
+
+
+TINY_MODELS = {"causal": {"n_layer": 1, "n_embd": 32, "n_head": 2},
+               "seq2seq": {"num_layers": 1, "num_decoder_layers": 1, "d_model": 32, "d_ff": 64, "d_kv": 16,
+                           "num_heads": 2}}
+
+
+def tiny_model(kind: str, tokenizer, seed: int = 0):
+    """A randomly initialized one-layer causal (GPT-2) or seq2seq (T5) model over ``tokenizer``."""
+    import torch
+
+    from agents.models import build_causal_lm, build_seq2seq_lm
+
+    torch.manual_seed(seed)
+    build = build_causal_lm if kind == "causal" else build_seq2seq_lm
+    return build(tokenizer, "tiny", **TINY_MODELS[kind])
+
+
+def rollout_env_kwargs(tokenizer, **overrides):
+    """Env kwargs of the PPO rollout tests: the toy data, chrF, short prompts and episodes."""
+    return {"tokenizer": tokenizer, "dataset": toy_dataset(), "scorer": "chrf", "max_prompt_length": 10,
+            "max_new_tokens": 6, **overrides}
+
+
+def teacher_forced_logprobs(model, rollout, vocab_size: int):
+    """Logprobs of a rollout's tokens from one full teacher-forced forward (0 after each episode's end)."""
+    import torch
+
+    from agents.ppo.policy import token_logits_and_hidden
+
+    with torch.no_grad():
+        logits, _ = token_logits_and_hidden(model, rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
+                                            rollout.generated_mask,
+                                            getattr(model.config, "decoder_start_token_id", None), hidden=False)
+    return torch.log_softmax(logits[..., :vocab_size].float(), -1).gather(
+        -1, rollout.generated_ids.unsqueeze(-1)).squeeze(-1) * rollout.generated_mask

@@ -7,28 +7,16 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import toy_dataset, word_tokenizer
+from helpers import rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
 
-from agents.models import build_causal_lm, build_seq2seq_lm
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
-from agents.ppo.policy import CachedDecoder, causal_position_ids, token_logits_and_hidden
+from agents.ppo.policy import CachedDecoder, causal_position_ids
 from agents.ppo.rollout import collect_rollout
 
 ENV = "textenvs/Translation-v0"
-TINY = {"causal": dict(n_layer=1, n_embd=32, n_head=2),
-        "seq2seq": dict(num_layers=1, num_decoder_layers=1, d_model=32, d_ff=64, d_kv=16, num_heads=2)}
-
-
-def tiny_model(kind: str, tokenizer, seed: int = 0):
-    torch.manual_seed(seed)
-    build = build_causal_lm if kind == "causal" else build_seq2seq_lm
-    return build(tokenizer, "tiny", **TINY[kind])
-
-
-def env_kwargs(tokenizer, **overrides):
-    return {"tokenizer": tokenizer, "dataset": toy_dataset(), "scorer": "chrf", "max_prompt_length": 10,
-            "max_new_tokens": 6, **overrides}
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
+env_kwargs = rollout_env_kwargs
 
 
 def trainer(kind: str, **config) -> PPOTrainer:
@@ -40,20 +28,19 @@ def trainer(kind: str, **config) -> PPOTrainer:
                       model=tiny_model(kind, tokenizer))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
-def test_cached_decoding_equals_full_forward(kind):
+def test_cached_decoding_equals_full_forward(kind, device):
     tokenizer = word_tokenizer()
-    model = tiny_model(kind, tokenizer).eval()
+    model = tiny_model(kind, tokenizer).to(device).eval()
     env = gym.make_vec(ENV, num_envs=5, vectorization_mode="vector_entry_point",
                        **env_kwargs(tokenizer, observation_mode=kind))
-    rollout = collect_rollout(env, model, [0, 1, 2, 3, 4], generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        logits, _ = token_logits_and_hidden(model, rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
-                                            rollout.generated_mask, getattr(model.config, "decoder_start_token_id", None),
-                                            hidden=False)
-    full = torch.log_softmax(logits[..., :len(tokenizer)].float(), -1).gather(
-        -1, rollout.generated_ids.unsqueeze(-1)).squeeze(-1) * rollout.generated_mask
-    assert torch.allclose(full, rollout.sample_logprobs, atol=1e-5)
+    rollout = collect_rollout(env, model, [0, 1, 2, 3, 4], generator=torch.Generator(device).manual_seed(0))
+    assert rollout.generated_ids.device.type == device
+    # On CUDA, TF32/cuBLAS kernels differ between a one-token step and a full sequence.
+    tolerance = 1e-5 if device == "cpu" else 1e-3
+    assert torch.allclose(teacher_forced_logprobs(model, rollout, len(tokenizer)), rollout.sample_logprobs,
+                          atol=tolerance)
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
