@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SCRIPT=benchmarks/learning/ppo_vs_warm_start.py
 PPO='{"num_envs": 32, "num_minibatches": 4, "update_epochs": 2, "learning_rate": 1e-4, "kl_coef": 0.02, "lr_schedule": "constant"}'
+PPO_GROUP='{"num_envs": 128, "samples_per_prompt": 4, "reward_normalization": "group", "num_minibatches": 2, "update_epochs": 2, "learning_rate": 3e-5, "lr_schedule": "constant", "temperature": 0.7, "kl_coef": 0.05}'
 case "$1" in
   multi30k)
     python $SCRIPT --name multi30k --env textenvs/Translation-v0 \
@@ -32,5 +33,28 @@ case "$1" in
       --train-tokenizer 3000 --tokenizer-texts 20000 \
       --sft '{"max_steps": 300, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 30, "max_train_examples": 20000}' \
       --ppo "$PPO" --iterations 10 --eval-split test --eval-examples 100 ;;
-  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog}"; exit 2 ;;
+  # The group-baseline PPO settings of run_builtin.sh on the warm starts trained by the cases above
+  # (runs/<name>/warm_start; run those first on a fresh checkout).
+  multi30k-group)
+    python $SCRIPT --name multi30k-group --env textenvs/Translation-v0 \
+      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}' \
+      --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
+      --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
+  multi30k-group-bleu)
+    # The same with sentence BLEU as the reward, i.e. the evaluation metric itself.
+    python $SCRIPT --name multi30k-group-bleu --env textenvs/Translation-v0 \
+      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "bleu", "max_prompt_length": 48, "max_new_tokens": 40}' \
+      --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
+      --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
+  samsum-group)
+    python $SCRIPT --name samsum-group --env textenvs/Summarization-v0 \
+      --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}' \
+      --warm-start benchmarks/learning/runs/samsum/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
+      --eval-split test --eval-examples 200 --eval-scorer rougeL ;;
+  dailydialog-group)
+    python $SCRIPT --name dailydialog-group --env textenvs/Dialogue-v0 \
+      --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}' \
+      --warm-start benchmarks/learning/runs/dailydialog/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
+      --eval-split test --eval-examples 200 ;;
+  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
 esac
