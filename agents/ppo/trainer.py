@@ -225,13 +225,13 @@ class PPOTrainer:
         config = self.config
         env_rewards = rollout.env_rewards.clone()
         scores = env_rewards.sum(dim=1)
+        # Score shifts and penalties go on each episode's last token (where a terminal reward arrives).
+        last = (torch.arange(len(scores), device=scores.device), rollout.generated_mask.sum(dim=1) - 1)
         if config.reward_normalization == "running":
             self.reward_moments.update(scores.cpu().numpy())
             env_rewards = env_rewards / max(self.reward_moments.std, 1e-8)
         elif config.reward_normalization == "batch":
-            last = rollout.generated_mask.sum(dim=1) - 1
-            rows = torch.arange(len(scores), device=scores.device)
-            env_rewards[rows, last] -= scores.mean()
+            env_rewards[last] -= scores.mean()
             env_rewards = env_rewards / (scores.std() + 1e-8)
         elif config.reward_normalization == "group":
             # Leave-one-out baseline (RLOO): each score minus the mean score of the prompt's other samples, so the
@@ -239,13 +239,9 @@ class PPOTrainer:
             k = config.samples_per_prompt
             groups = scores.view(-1, k)
             baseline = (groups.sum(dim=1, keepdim=True) - groups) / (k - 1)
-            last = rollout.generated_mask.sum(dim=1) - 1
-            rows = torch.arange(len(scores), device=scores.device)
-            env_rewards[rows, last] -= baseline.reshape(-1)
+            env_rewards[last] -= baseline.reshape(-1)
         if config.missing_eos_penalty is not None:
-            last = rollout.generated_mask.sum(dim=1) - 1
-            rows = torch.arange(len(scores), device=scores.device)
-            env_rewards[rows, last] -= config.missing_eos_penalty * (~rollout.terminated).float()
+            env_rewards[last] -= config.missing_eos_penalty * (~rollout.terminated).float()
         return env_rewards
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
