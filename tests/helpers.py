@@ -6,6 +6,7 @@ from __future__ import annotations
 from transformers import PreTrainedTokenizerFast
 
 from textenvs.data.dataset import Example, TextDataset
+from textenvs.scorers import Scorer
 
 TOY_PAIRS = [
     ("ein hund sieht eine katze", "a dog sees a cat"),
@@ -61,9 +62,10 @@ def tiny_model(kind: str, tokenizer, seed: int = 0):
 
 
 def rollout_env_kwargs(tokenizer, **overrides):
-    """Env kwargs of the PPO rollout tests: the toy data, chrF, short prompts and episodes."""
+    """Env kwargs of the PPO rollout tests: the toy data, chrF, short prompts and episodes, and the vector env without
+    autoreset that rollouts need."""
     return {"tokenizer": tokenizer, "dataset": toy_dataset(), "scorer": "chrf", "max_prompt_length": 10,
-            "max_new_tokens": 6, **overrides}
+            "max_new_tokens": 6, "autoreset_mode": "Disabled", **overrides}
 
 
 def teacher_forced_logprobs(model, rollout, vocab_size: int):
@@ -78,3 +80,18 @@ def teacher_forced_logprobs(model, rollout, vocab_size: int):
                                             getattr(model.config, "decoder_start_token_id", None), hidden=False)
     return torch.log_softmax(logits[..., :vocab_size].float(), -1).gather(
         -1, rollout.generated_ids.unsqueeze(-1)).squeeze(-1) * rollout.generated_mask
+
+
+class CountingChrF(Scorer):
+    """chrF that records how many predictions it scored (to show what the env scores, not what it could)."""
+
+    name = primary = "chrf"
+
+    def __init__(self) -> None:
+        from textenvs.scorers import get
+
+        self.inner, self.scored = get("chrf"), []
+
+    def compute(self, predictions, references, prompts, metadata):
+        self.scored.extend(predictions)
+        return self.inner.compute(predictions, references, prompts, metadata)

@@ -58,14 +58,20 @@ def test_episode_terminates_on_eos_with_scored_info():
     assert observation["generated_mask"].sum() == 6 and observation["generated_ids"][5] == tokenizer.eos_token_id
 
 
-def test_episode_truncates_at_max_new_tokens():
+def test_the_token_budget_terminates_the_episode_with_its_final_score():
+    # The budget is part of the task: the text is final and scored at that step, so it is a termination (learners
+    # must not bootstrap past it), told apart from EOS by finish_reason; the env never truncates.
     env = gym.make("textenvs/Translation-v0", **toy_kwargs(max_new_tokens=3))
     env.reset(seed=3)
     word = env.unwrapped.task.tokenizer.convert_tokens_to_ids("cat")
     results = [env.step(word) for _ in range(3)]
-    assert [r[3] for r in results] == [False, False, True]
-    assert not any(r[2] for r in results)
-    assert results[-1][4]["prediction"] == "cat cat cat"
+    assert [r[2] for r in results] == [False, False, True]
+    assert not any(r[3] for r in results)
+    info = results[-1][4]
+    assert info["prediction"] == "cat cat cat" and info["finish_reason"] == "length"
+    assert results[-1][1] == info["metrics"]["chrf"]
+    env.reset(seed=3)
+    assert env.step(env.unwrapped.task.eos_token_id)[4]["finish_reason"] == "stop"
 
 
 def test_causal_and_seq2seq_observation_layouts():

@@ -7,7 +7,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
+from helpers import CountingChrF, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
 
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
@@ -85,12 +85,40 @@ def test_rollout_handles_eos_and_padding():
     for row, record in enumerate(rollout.records):
         last = int(lengths[row]) - 1
         assert record.length == lengths[row]
-        assert bool(rollout.terminated[row]) == (int(rollout.generated_ids[row, last]) == eos)
+        assert bool(rollout.ended_with_eos[row]) == (int(rollout.generated_ids[row, last]) == eos)
         assert (rollout.generated_ids[row, last + 1:] == tokenizer.pad_token_id).all()
         assert float(rollout.env_rewards[row, last]) == pytest.approx(record.reward)
         assert float(rollout.env_rewards[row].abs().sum()) == pytest.approx(abs(record.reward))
-    assert rollout.terminated.any() and not rollout.terminated.all()
+    assert rollout.ended_with_eos.any() and not rollout.ended_with_eos.all()
     assert (rollout.sample_logprobs * (1 - mask) == 0).all()
+
+
+@pytest.mark.parametrize("reward_mode", ["terminal", "incremental"])
+def test_rollout_scores_each_episode_once_and_never_a_leftover(reward_mode):
+    tokenizer = word_tokenizer()
+    model = tiny_model("causal", tokenizer).eval()
+    with torch.no_grad():  # make EOS likely so that episodes end at different steps
+        model.lm_head.weight[tokenizer.eos_token_id] += 0.5 * model.transformer.wte.weight.mean(0) / 1e-2
+    scorer = CountingChrF()
+    env = gym.make_vec(ENV, num_envs=8, vectorization_mode="vector_entry_point",
+                       **env_kwargs(tokenizer, scorer=scorer, reward_mode=reward_mode))
+    rollout = collect_rollout(env, model, list(range(5)) + [0, 1, 2], generator=torch.Generator().manual_seed(1))
+    lengths = rollout.generated_mask.sum(1)
+    assert len(set(lengths.tolist())) > 1
+    # Terminal rewards: one score per episode. Incremental: one per generated token, nothing after an episode's end.
+    assert len(scorer.scored) == (8 if reward_mode == "terminal" else int(lengths.sum()))
+    finals = [record.prediction for record in rollout.records]
+    assert sorted(finals) == sorted(scorer.scored) if reward_mode == "terminal" else set(finals) <= set(scorer.scored)
+    scores = torch.tensor([record.metrics["chrf"] for record in rollout.records])
+    assert torch.allclose(rollout.env_rewards.sum(1), scores.to(rollout.env_rewards.dtype), atol=1e-6)
+
+
+def test_rollout_refuses_an_env_that_autoresets():
+    tokenizer = word_tokenizer()
+    env = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point",
+                       **env_kwargs(tokenizer, autoreset_mode="NextStep"))
+    with pytest.raises(ValueError, match="autoreset_mode=gymnasium.vector.AutoresetMode.DISABLED"):
+        collect_rollout(env, tiny_model("causal", tokenizer), [0, 1])
 
 
 @pytest.mark.parametrize("kind,config", [
@@ -131,7 +159,7 @@ def test_missing_eos_penalty_and_batch_normalization():
     scores = rollout.env_rewards.sum(1)
     last = rollout.generated_mask.sum(1) - 1
     rows = torch.arange(len(last))
-    expected = (scores - scores.mean()) / (scores.std() + 1e-8) - 0.5 * (~rollout.terminated).float()
+    expected = (scores - scores.mean()) / (scores.std() + 1e-8) - 0.5 * (~rollout.ended_with_eos).float()
     assert torch.allclose(rewards[rows, last], expected, atol=1e-5)
 
 

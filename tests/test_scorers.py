@@ -277,34 +277,7 @@ def test_composite_rejects_bad_weights_and_duplicate_labels():
         CompositeScorer({"nope": 1.0})
 
 
-# --- dense rewards ------------------------------------------------------------------------------------------------
-
-def test_token_rewards_are_score_differences_that_sum_to_the_final_score():
-    scorer = scorers.get("chrf")
-    prefixes = [["the", "the cat", "the cat sat"], [], ["hello"]]
-    references = [["the cat sat on the mat"], ["x"], ["hello there"]]
-    rewards = scorer.token_rewards(prefixes, references)
-    assert [r.shape for r in rewards] == [(3,), (0,), (1,)]
-    per_prefix = scorer([p for ps in prefixes for p in ps], [references[0]] * 3 + [references[2]])["chrf"]
-    np.testing.assert_allclose(rewards[0], np.diff(per_prefix[:3], prepend=0.0))
-    assert rewards[0].sum() == pytest.approx(per_prefix[2])
-    assert rewards[2].tolist() == [per_prefix[3]]
-
-
-def test_token_rewards_pass_metadata_per_example_and_validate():
-    scorer = scorers.get("key_fact_recall")
-    rewards = scorer.token_rewards([["ivan", "ivan in sydney"], ["x"]],
-                                   metadata=[{"key_facts": ["ivan", "sydney"]}, {"key_facts": ["y"]}])
-    assert [r.tolist() for r in rewards] == [[0.5, 0.5], [0.0]]
-    with pytest.raises(TypeError, match=r"prefixes\[0\] must be the list of prefixes of example 0"):
-        scorer.token_rewards(["a", "a b"], metadata=[{"key_facts": ["a"]}] * 2)
-    with pytest.raises(TypeError, match=r"prefixes\[0\]\[1\] must be str"):
-        scorer.token_rewards([["a", None]], metadata=[{"key_facts": ["a"]}])
-    with pytest.raises(ValueError, match="Got 1 predictions but 2 metadata"):
-        scorer.token_rewards([["a"]], metadata=[{"key_facts": ["a"]}] * 2)
-
-
-def test_a_custom_scorer_gets_validation_corpus_and_dense_rewards_for_free():
+def test_a_custom_scorer_gets_validation_and_corpus_scores_for_free():
     class Vowels(Scorer):
         name = primary = "vowels"
         requires_references = False
@@ -315,4 +288,3 @@ def test_a_custom_scorer_gets_validation_corpus_and_dense_rewards_for_free():
     scorer = Vowels()
     assert scorer(["banana", "xyz"])["vowels"].tolist() == [3.0, 0.0]
     assert scorer.corpus_score(["banana", "xyz"]) == {"vowels": 1.5}
-    assert [r.tolist() for r in scorer.token_rewards([["ba", "bana", "banana"]])] == [[1.0, 1.0, 1.0]]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.error import InvalidAction
+from gymnasium.error import InvalidAction, ResetNeeded
+from gymnasium.vector import AutoresetMode
 
 import textenvs
 from textenvs.vector import TextGenerationVectorEnv
-from tests.helpers import toy_kwargs
+from tests.helpers import CountingChrF, toy_kwargs
 
 
 def _assert_infos_equal(native: dict, reference: dict) -> None:
@@ -130,3 +131,99 @@ def test_step_cost_does_not_grow_with_episode_length():
         assert calls["decode"] == before["decode"] + 1  # one batched decode when both episodes end
     finally:
         task.tokenizer.encode, task.tokenizer.batch_decode = encode, decode
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"reward_mode": "incremental", "max_new_tokens": 5}])
+def test_disabled_autoreset_matches_sync_vector_env_with_reset_mask(kwargs):
+    num_envs = 3
+    native = gym.make_vec("textenvs/Translation-v0", num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED,
+                          **kwargs)
+    reference = gym.make_vec("textenvs/Translation-v0", num_envs=num_envs, vectorization_mode="sync",
+                             vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED}, **kwargs)
+    assert native.metadata["autoreset_mode"] is reference.metadata["autoreset_mode"] is AutoresetMode.DISABLED
+    observations = [native.reset(seed=3), reference.reset(seed=3)]
+    task = native.unwrapped.task
+    rng = np.random.default_rng(1)
+    restarted = 0
+    for _ in range(30):
+        (obs_native, info_native), (obs_reference, info_reference) = observations
+        for key in obs_native:
+            np.testing.assert_array_equal(obs_native[key], obs_reference[key])
+        _assert_infos_equal(info_native, info_reference)
+        actions = _random_actions(rng, task.vocab_size, task.eos_token_id, num_envs)
+        native_step, reference_step = native.step(actions), reference.step(actions)
+        for native_value, reference_value in zip(native_step[1:4], reference_step[1:4]):
+            np.testing.assert_array_equal(native_value, reference_value)
+        _assert_infos_equal(native_step[4], reference_step[4])
+        ended = native_step[2] | native_step[3]
+        if ended.any():  # SyncVectorEnv cannot step an ended sub-env, so restart exactly those
+            restarted += int(ended.sum())
+            observations = [env.reset(options={"reset_mask": ended.copy()}) for env in (native, reference)]
+        else:
+            observations = [native_step[::4], reference_step[::4]]
+    assert restarted > num_envs
+
+
+def test_disabled_autoreset_idles_finished_sub_envs_until_reset_mask_restarts_them():
+    scorer = CountingChrF()
+    env = gym.make_vec("textenvs/Translation-v0", num_envs=2, autoreset_mode="Disabled",
+                       **toy_kwargs(scorer=scorer, max_new_tokens=4))
+    task = env.unwrapped.task
+    word, eos = task.tokenizer.convert_tokens_to_ids("cat"), task.eos_token_id
+    env.reset(options={"example_index": np.array([0, 1])})
+    _, reward, terminated, _, info = env.step(np.array([eos, word]))
+    assert terminated.tolist() == [True, False] and info["_prediction"].tolist() == [True, False]
+    final = env.unwrapped._episodes.observation()
+    for _ in range(3):
+        # Sub-env 0 idles: its action is neither checked (10**6 is outside the vocabulary) nor scored.
+        observation, reward, terminated, truncated, info = env.step(np.array([10**6, word]))
+        np.testing.assert_array_equal(observation["generated_ids"][0], final["generated_ids"][0])
+        assert reward[0] == 0.0 and not terminated[0] and not truncated[0]
+        assert "_prediction" not in info or not info["_prediction"][0]
+    assert terminated[1] and info["finish_reason"][1] == "length"
+    assert scorer.scored == ["", "cat cat cat cat"]  # once per episode, each when it ended
+    with pytest.raises(ResetNeeded, match="No episode is running"):
+        env.step(np.array([word, word]))
+    observation, info = env.reset(options={"reset_mask": np.array([False, True]), "example_index": np.array([4, 2])})
+    assert info["_example_index"].tolist() == [False, True] and info["example_index"][1] == 2
+    assert observation["generated_mask"][1].sum() == 0 and observation["generated_mask"][0].sum() == 1
+    assert env.step(np.array([word, eos]))[2].tolist() == [False, True]
+    with pytest.raises(TypeError, match=r"bool numpy array of shape \(2,\)"):
+        env.reset(options={"reset_mask": [True, False]})
+    with pytest.raises(ValueError, match="selects no sub-env"):
+        env.reset(options={"reset_mask": np.zeros(2, dtype=bool)})
+    with pytest.raises(ValueError, match="autoreset_mode must be one of"):
+        gym.make_vec("textenvs/Translation-v0", num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP, **toy_kwargs())
+
+
+def test_disabled_autoreset_runs_the_mask_provider_only_for_running_episodes():
+    masked_rows = []
+
+    def allow_cat(prompt_ids, prompt_mask, generated_ids, generated_mask):
+        masked_rows.append(len(prompt_ids))
+        masks = np.zeros((len(prompt_ids), vocab_size), dtype=bool)
+        masks[:, cat] = True
+        return masks
+
+    kwargs = toy_kwargs(action_mask=allow_cat)
+    vocab_size, cat = len(kwargs["tokenizer"]), kwargs["tokenizer"].convert_tokens_to_ids("cat")
+    env = gym.make_vec("textenvs/Translation-v0", num_envs=3, autoreset_mode=AutoresetMode.DISABLED, **kwargs)
+    eos = env.unwrapped.task.eos_token_id
+    env.reset(options={"example_index": np.array([0, 1, 2])})
+    assert env.unwrapped.action_masks().sum(axis=1).tolist() == [2, 2, 2] and masked_rows == [3]
+    env.step(np.array([eos, cat, eos]))
+    masks = env.unwrapped.action_masks()
+    assert masked_rows == [3, 1]
+    assert masks[0].all() and masks[2].all() and masks[1].sum() == 2  # idle rows: anything goes, and is ignored
+
+
+def test_close_stops_the_parallel_scorer_workers():
+    for make in (lambda kwargs: gym.make("textenvs/Translation-v0", **kwargs),
+                 lambda kwargs: gym.make_vec("textenvs/Translation-v0", num_envs=2, **kwargs)):
+        env = make(toy_kwargs(scorer="parallel", scorer_kwargs={"scorer": "chrf", "workers": 2, "min_batch": 1}))
+        scorer = env.unwrapped.task.scorer
+        scorer.score(["a cat", "a dog"], [["a cat"], ["a dog"]])  # starts the pool
+        processes = list(scorer._pool._processes.values())
+        assert len(processes) == 2 and all(process.is_alive() for process in processes)
+        env.close()
+        assert scorer._pool is None and not any(process.is_alive() for process in processes)

@@ -170,6 +170,10 @@ class GenerationTask:
         return self.scorer.score(predictions, [e.references for e in examples], [e.prompt for e in examples],
                                  [e.metadata for e in examples])
 
+    def close(self) -> None:
+        """Release what the task holds (the scorer's worker processes, if any)."""
+        self.scorer.close()
+
     def config(self) -> dict[str, Any]:
         """JSON-serializable description of this task setup (recorded with results)."""
         return {
@@ -217,6 +221,11 @@ class EpisodeBatch:
         self._masks_current[slot] = False
         return {"example_id": self.task.dataset[example_index].id, "example_index": int(example_index)}
 
+    @property
+    def running(self) -> np.ndarray:
+        """Bool ``(size,)``: slots whose episode has started and not ended."""
+        return self.started & ~self.finished
+
     def observation(self, slots: slice | np.ndarray = slice(None)) -> dict[str, np.ndarray]:
         return {"prompt_ids": self.prompt_ids[slots].copy(), "prompt_mask": self.prompt_mask[slots].copy(),
                 "generated_ids": self.generated_ids[slots].copy(), "generated_mask": self.generated_mask[slots].copy()}
@@ -257,9 +266,11 @@ class EpisodeBatch:
         self.generated_mask[slots, position] = 1
         self.lengths[slots] = position + 1
         self._masks_current[slots] = False
-        terminated = actions == self.task.eos_token_id
-        truncated = ~terminated & (self.lengths[slots] >= self.task.max_new_tokens)
-        done = terminated | truncated
+        stopped = actions == self.task.eos_token_id
+        # The token budget is part of the task: the text is final and fully scored at that step, nothing follows and
+        # the observation shows the tokens left, so it is a terminal state (no bootstrapping), not a truncation.
+        done = terminated = stopped | (self.lengths[slots] >= self.task.max_new_tokens)
+        truncated = np.zeros(len(slots), dtype=bool)
         self.finished[slots] = done
         rewards = np.zeros(len(slots), dtype=np.float64)
         infos: list[dict] = [{} for _ in slots]
@@ -282,6 +293,7 @@ class EpisodeBatch:
                 infos[position_in_batch] = {
                     "prediction": predictions[row], "prompt": example.prompt, "references": list(example.references),
                     "example_id": example.id, "example_index": int(example_indices[row]),
+                    "finish_reason": "stop" if stopped[position_in_batch] else "length",
                     "metrics": {key: float(values[row]) for key, values in scores.items()},
                 }
         return rewards, terminated, truncated, infos
@@ -308,7 +320,7 @@ class TextGenerationEnv(gym.Env[dict, int]):
         ``f(predictions, references) -> scores``; ``None`` = the task's default.
     :param scorer_kwargs: constructor arguments when ``scorer`` is a name.
     :param max_prompt_length: prompt length P in tokens, special tokens included.
-    :param max_new_tokens: generation budget N; the episode truncates after N tokens.
+    :param max_new_tokens: generation budget N; the episode terminates after N tokens.
     :param observation_mode: ``"causal"`` (left-padded prompt ending with a separator) or ``"seq2seq"``
         (right-padded encoder input with the tokenizer's special tokens).
     :param prompt_truncation: ``"left"`` (drop the beginning), ``"right"`` (drop the end) or ``"error"``.
@@ -363,6 +375,10 @@ class TextGenerationEnv(gym.Env[dict, int]):
             print(text)
             return None
         return text
+
+    def close(self) -> None:
+        self.task.close()
+        super().close()
 
     def _observation(self) -> dict[str, np.ndarray]:
         return {key: value[0] for key, value in self._episodes.observation(self._slot).items()}

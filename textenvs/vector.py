@@ -1,8 +1,17 @@
 """Native batched vector environment: B episodes advance in one array operation per step.
 
 It reproduces ``gymnasium.vector.SyncVectorEnv`` over single envs exactly (same seeds → same prompts, observations,
-rewards and infos), including its next-step autoreset: after sub-env i ends, the following ``step`` resets it and
-ignores its action. Scoring of the episodes that end on a step is one batched scorer call.
+rewards and infos), in both autoreset modes it supports:
+
+- ``AutoresetMode.NEXT_STEP`` (default): after sub-env i ends, the following ``step`` resets it and ignores its action.
+- ``AutoresetMode.DISABLED``: nothing restarts by itself; ``reset(options={"reset_mask": mask})`` restarts the masked
+  sub-envs. A sub-env whose episode has ended (or never started) idles until then: its action is ignored (not
+  checked, not masked), its reward is 0, ``terminated``/``truncated`` are False, it adds no info and its observation
+  stays the last one. (``SyncVectorEnv`` refuses to step such a sub-env; idling lets episodes of different lengths run
+  in one batch until the last ends, which is how rollouts and evaluation use it.) Stepping when no episode is running
+  raises ``ResetNeeded``.
+
+Scoring of the episodes that end on a step is one batched scorer call.
 """
 
 from __future__ import annotations
@@ -27,15 +36,24 @@ class TextGenerationVectorEnv(VectorEnv):
     sub-envs), so results do not depend on the batch size a sub-env runs in.
 
     :param num_envs: number of parallel episodes B.
+    :param autoreset_mode: ``AutoresetMode.NEXT_STEP`` (default) or ``AutoresetMode.DISABLED`` (or their string
+        values), as ``gymnasium.make_vec(id, num_envs=B, autoreset_mode=AutoresetMode.DISABLED)`` passes it.
     :param task_kwargs: see :class:`textenvs.core.TextGenerationEnv`.
     """
 
     task_spec: ClassVar[TaskSpec]
     metadata: ClassVar[dict[str, Any]] = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": ["ansi"]}
 
-    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **task_kwargs: Any) -> None:
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **task_kwargs: Any) -> None:
         if int(num_envs) < 1:
             raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
+        supported = (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
+        if autoreset_mode not in supported and autoreset_mode not in [mode.value for mode in supported]:
+            raise ValueError(f"autoreset_mode must be one of {[mode.value for mode in supported]} (an AutoresetMode "
+                             f"or its value), got {autoreset_mode!r}.")
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         if render_mode not in (None, "ansi"):
             raise ValueError(f"The vector env renders only as 'ansi', got render_mode={render_mode!r}.")
         self.num_envs = int(num_envs)
@@ -51,29 +69,38 @@ class TextGenerationVectorEnv(VectorEnv):
         self._all_slots = np.arange(self.num_envs)
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Start new episodes in every sub-env, or only in those of ``options["reset_mask"]`` (bool ``(num_envs,)``,
+        as ``SyncVectorEnv``; the others keep their state). ``options["example_index"]``: one index for all or an
+        array of ``num_envs`` (entries of unmasked sub-envs are ignored)."""
         seeds = self._seeds(seed)
         indices = (options or {}).get("example_index")
         if indices is not None:
             indices = np.broadcast_to(np.asarray(indices, dtype=np.int64), (self.num_envs,))
+        slots = np.flatnonzero(self._reset_mask(options))
         infos: dict[str, Any] = {}
-        for slot in range(self.num_envs):
+        for slot in slots:
             if seeds[slot] is not None:
                 self._rngs[slot] = seeding.np_random(seeds[slot])[0]
             index = self._draw_example(slot) if indices is None else int(indices[slot])
             infos = self._add_info(infos, self._episodes.start(slot, index), slot)
-        self._autoreset[:] = False
+        self._autoreset[slots] = False
         return self._episodes.observation(), infos
 
     def step(self, actions):
-        if not self._episodes.started.all():
+        if self.autoreset_mode is AutoresetMode.DISABLED:
+            if not self._episodes.running.any():
+                raise ResetNeeded("No episode is running (all have ended or none was started); call reset(), or "
+                                  "reset(options={'reset_mask': mask}) for some sub-envs, before step().")
+        elif not self._episodes.started.all():
             raise ResetNeeded("Call reset() before step().")
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise InvalidAction(f"Expected actions of shape ({self.num_envs},), one token id per sub-env; "
                                 f"got shape {actions.shape}.")
         resetting = np.flatnonzero(self._autoreset)
-        stepping = np.flatnonzero(~self._autoreset)
-        # Sub-envs that ended on the previous step are reset now and their actions ignored (next-step autoreset).
+        stepping = np.flatnonzero(self._episodes.running)
+        # Sub-envs that ended on the previous step are reset now and their actions ignored (next-step autoreset);
+        # with autoreset disabled they idle instead (``_autoreset`` stays False).
         checked = self._episodes.check_actions(actions[stepping], stepping)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
@@ -87,17 +114,41 @@ class TextGenerationVectorEnv(VectorEnv):
                     infos = self._add_info(infos, info, int(slot))
         for slot in resetting:
             infos = self._add_info(infos, self._episodes.start(int(slot), self._draw_example(int(slot))), int(slot))
-        self._autoreset = terminated | truncated
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            self._autoreset = terminated | truncated
         return self._episodes.observation(), rewards, terminated, truncated, infos
 
     def action_masks(self) -> np.ndarray:
-        """Boolean ``(num_envs, vocab_size)`` array of the tokens legal at this step (EOS always legal)."""
-        return self._episodes.action_masks(self._all_slots)
+        """Boolean ``(num_envs, vocab_size)`` array of the tokens legal at this step (EOS always legal). With autoreset
+        disabled, the mask provider runs only for running episodes; an idle sub-env's row is all True."""
+        if self.autoreset_mode is AutoresetMode.NEXT_STEP:
+            return self._episodes.action_masks(self._all_slots)
+        masks = np.ones((self.num_envs, self.task.vocab_size), dtype=bool)
+        running = np.flatnonzero(self._episodes.running)
+        masks[running] = self._episodes.action_masks(running)
+        return masks
 
     def render(self) -> tuple[str, ...] | None:
         if self.render_mode is None:
             return None
         return tuple(self._episodes.render_text(slot) for slot in range(self.num_envs))
+
+    def close(self, **kwargs: Any) -> None:
+        # Not only the first time (VectorEnv.close returns early once ``closed``): the env stays usable after close,
+        # a ParallelScorer restarting its workers on its next batch, so every close releases them again.
+        self.task.close()
+        super().close(**kwargs)
+
+    def _reset_mask(self, options: dict[str, Any] | None) -> np.ndarray:
+        if options is None or "reset_mask" not in options:
+            return np.ones(self.num_envs, dtype=bool)
+        mask = options["reset_mask"]
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+            raise TypeError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), got "
+                            f"{type(mask).__name__} {getattr(mask, 'dtype', '')} {getattr(mask, 'shape', '')}.")
+        if not mask.any():
+            raise ValueError(f"options['reset_mask'] selects no sub-env: {mask}.")
+        return mask
 
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from agents.ppo.policy import CachedDecoder, gather_logprobs, model_device, policy_logits
@@ -24,7 +25,7 @@ class Rollout:
     :ivar action_masks: ``(B, T, V)`` legal actions at each step, None when nothing was masked.
     :ivar sample_logprobs: logprobs of the tokens under the sampling distribution, from the cached decoding loop.
     :ivar env_rewards: ``(B, T)`` the env's reward at each step (terminal mode: the score at the last step).
-    :ivar terminated: ``(B,)`` whether the episode ended with EOS (else it was truncated).
+    :ivar ended_with_eos: ``(B,)`` whether the episode ended with EOS (else at the ``max_new_tokens`` budget).
     :ivar records: one :class:`~textenvs.evaluation.EpisodeRecord` per episode (prediction, metrics).
     """
 
@@ -35,7 +36,7 @@ class Rollout:
     action_masks: torch.Tensor | None
     sample_logprobs: torch.Tensor
     env_rewards: torch.Tensor
-    terminated: torch.Tensor
+    ended_with_eos: torch.Tensor
     records: list[EpisodeRecord]
 
 
@@ -71,11 +72,12 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
     """Run one episode per sub-env on the given examples and return the finished batch.
 
     All episodes start together (``reset(options={"example_index": ...})``); each step feeds the chosen tokens to
-    the env and to the model's KV cache. A sub-env whose episode ended is auto-reset by the env on the next step: its
-    later actions only fill the slot (pad, or EOS where a mask forbids pad) and are ignored here. The loop stops when
+    the env and to the model's KV cache. The env runs with autoreset disabled: a sub-env whose episode ended idles
+    (its later tokens are ignored, never scored or masked), so the scorer runs once per episode. The loop stops when
     every episode has ended.
 
-    :param env: native vector env with ``num_envs == len(example_indices)``.
+    :param env: native vector env made with ``autoreset_mode=AutoresetMode.DISABLED`` and
+        ``num_envs == len(example_indices)``.
     :param lm: the policy's language model (its logits are sliced to the env's vocabulary).
     :param greedy: argmax decoding (evaluation); otherwise sample with ``temperature`` / ``top_k`` / ``top_p``.
     :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens (NLPO masking).
@@ -97,6 +99,10 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     vocab = task.vocab_size
     if len(example_indices) != env.num_envs:
         raise ValueError(f"Got {len(example_indices)} example indices for {env.num_envs} sub-envs.")
+    if env.autoreset_mode is not AutoresetMode.DISABLED:
+        raise ValueError(f"Rollouts need a vector env without autoreset (one episode per sub-env), got autoreset_mode="
+                         f"{env.autoreset_mode}; make it with gymnasium.make_vec(..., vectorization_mode="
+                         "'vector_entry_point', autoreset_mode=gymnasium.vector.AutoresetMode.DISABLED).")
     device = model_device(lm)
     observation, _ = env.reset(options={"example_index": np.asarray(example_indices, dtype=np.int64)})
     prompt_ids = torch.as_tensor(observation["prompt_ids"], device=device)
@@ -114,12 +120,11 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     step_masks: list[torch.Tensor] = []
     running = np.zeros((batch, max_steps), dtype=bool)
     env_rewards = np.zeros((batch, max_steps), dtype=np.float32)
-    terminated = np.zeros(batch, dtype=bool)
+    ended_with_eos = np.zeros(batch, dtype=bool)
     records: list[EpisodeRecord | None] = [None] * batch
     done = np.zeros(batch, dtype=bool)
     for t in range(max_steps):
-        env_legal_np = env.action_masks() if task.action_mask is not None else None
-        legal = torch.as_tensor(env_legal_np, device=device) if env_legal_np is not None else None
+        legal = torch.as_tensor(env.action_masks(), device=device) if task.action_mask is not None else None
         if nucleus_source is not None:
             # NLPO: only the reference model's top-p tokens (and EOS, which the env always allows) are legal.
             nucleus = top_p_mask(policy_logits(nucleus_source.logits, vocab, temperature), nlpo_top_p)
@@ -133,11 +138,7 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         if legal is not None:
             step_masks.append(legal)
 
-        # Sub-envs whose episode already ended only fill the slot: pad, or EOS where the env's mask forbids pad.
         actions = tokens.cpu().numpy()
-        if done.any():
-            filler = pad if env_legal_np is None else np.where(env_legal_np[:, pad], pad, task.eos_token_id)
-            actions = np.where(done, filler, actions)
         # Queue the next forward pass before stepping the env: on a GPU it runs while the host steps and scores the
         # episodes. Rows that already ended are fed their (ignored) sampled token. Skipped when every episode is
         # certain to end at this step (EOS or the length limit), where it would be wasted.
@@ -148,9 +149,9 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         observation, reward, step_terminated, step_truncated, info = env.step(actions)
 
         running[:, t] = ~done
-        env_rewards[:, t] = np.where(done, 0.0, reward)
-        for slot in np.flatnonzero(~done & (step_terminated | step_truncated)):
-            terminated[slot] = bool(step_terminated[slot])
+        env_rewards[:, t] = reward  # 0 for the idle sub-envs whose episode ended earlier
+        for slot in np.flatnonzero(step_terminated | step_truncated):
+            ended_with_eos[slot] = info["finish_reason"][slot] == "stop"
             records[slot] = EpisodeRecord(
                 example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
                 prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
@@ -172,4 +173,4 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         action_masks=torch.stack(step_masks, dim=1) if step_masks else None,
         sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
         env_rewards=torch.as_tensor(env_rewards[:, :length], device=device),
-        terminated=torch.as_tensor(terminated, device=device), records=records)
+        ended_with_eos=torch.as_tensor(ended_with_eos, device=device), records=records)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from agents.models import default_checkpoint, load_pretrained, observation_mode
@@ -54,6 +55,8 @@ def make_env(config: PPOConfig, lm: nn.Module) -> gym.vector.VectorEnv:
     model_dir = Path(str(getattr(lm, "name_or_path", "") or ""))
     if "tokenizer" not in env_kwargs and str(model_dir) and (model_dir / "tokenizer_config.json").is_file():
         env_kwargs["tokenizer"] = str(model_dir)
+    # Rollouts run one episode per sub-env: no autoreset, so finished episodes are neither restarted nor scored again.
+    env_kwargs["autoreset_mode"] = AutoresetMode.DISABLED
     return gym.make_vec(config.env, num_envs=config.num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
 
 
@@ -119,7 +122,17 @@ class PPOTrainer:
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics."""
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics.
+
+        The env is closed when training ends, normally or not (its scorer's worker processes stop; a later call
+        restarts them)."""
+        try:
+            return self._train(max_env_steps, callback)
+        finally:
+            self.env.close()
+
+    def _train(self, max_env_steps: int | None,
+               callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
         from tqdm.auto import tqdm
 
         config = self.config
@@ -166,7 +179,7 @@ class PPOTrainer:
                 "charts/env_steps": self.env_steps,
                 "charts/reward": float(scores.mean()),
                 "charts/episode_length": float(mask.sum(dim=1).mean()),
-                "charts/eos_rate": float(rollout.terminated.float().mean()),
+                "charts/eos_rate": float(rollout.ended_with_eos.float().mean()),
                 "charts/learning_rate": self.scheduler.get_last_lr()[0],
                 "objective/kl": float(episode_kl.mean()),
                 "objective/kl_coef": self.kl_controller.value,
@@ -241,7 +254,7 @@ class PPOTrainer:
             baseline = (groups.sum(dim=1, keepdim=True) - groups) / (k - 1)
             env_rewards[last] -= baseline.reshape(-1)
         if config.missing_eos_penalty is not None:
-            env_rewards[last] -= config.missing_eos_penalty * (~rollout.terminated).float()
+            env_rewards[last] -= config.missing_eos_penalty * (~rollout.ended_with_eos).float()
         return env_rewards
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:

@@ -20,8 +20,8 @@ Registered names (``available()``), with the key of the reward (``primary``):
 - ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module;
   ``parallel``: any other scorer, large batches split across worker processes.
 
-Every scorer gives per-example scores (``score``), corpus values (``corpus_score``) and dense per-token
-rewards (``token_rewards``). Every metric also ships as an offline ``evaluate`` module:
+Every scorer gives per-example scores (``score``) and corpus values (``corpus_score``); dense per-token rewards
+are the env's ``reward_mode="incremental"``. Every metric also ships as an offline ``evaluate`` module:
 ``evaluate.load(evaluate_module_path(name))``.
 """
 

@@ -15,8 +15,9 @@ class Scorer(ABC):
     """Scores a batch of generated texts.
 
     Subclasses implement :meth:`compute`; callers use :meth:`score` (or call the object) for per-example
-    rewards, :meth:`corpus_score` for evaluation and :meth:`token_rewards` for dense per-token rewards. All three
-    validate the batch first, so every scorer reports bad input the same way.
+    rewards and :meth:`corpus_score` for evaluation. Both validate the batch first, so every scorer reports bad input
+    the same way. Dense per-token rewards are the env's (``reward_mode="incremental"``: differences of :meth:`score`
+    on successive prefixes), not the scorer's.
 
     :ivar name: registry name of the scorer.
     :ivar primary: key of the score that becomes the environment's reward (higher is better).
@@ -75,47 +76,8 @@ class Scorer(ABC):
         values = self.compute_corpus(*batch)
         return {key: float(value) for key, value in values.items()}
 
-    def token_rewards(
-        self,
-        prefixes: Sequence[Sequence[str]],
-        references: Sequence[Sequence[str]] | None = None,
-        prompts: Sequence[str] | None = None,
-        metadata: Sequence[Mapping[str, Any]] | None = None,
-    ) -> list[np.ndarray]:
-        """Dense per-token rewards: the change in the primary score as each token is appended.
-
-        ``prefixes[i][t]`` is the decoded text of example ``i`` after its first ``t + 1`` generated tokens.
-        The result holds, per example, a float64 array of the same length with
-        ``reward[t] = score(prefixes[i][t]) - score(prefixes[i][t - 1])`` and an empty text before the first
-        token worth 0, so the rewards of an episode sum to the score of its final text. All prefixes are
-        scored in one batch. Scorers with a native per-token signal override this.
-
-        :param prefixes: for each example, its decoded prefixes in generation order (may be empty).
-        :param references: as in :meth:`score`, one entry per example (not per prefix).
-        :param prompts: as in :meth:`score`.
-        :param metadata: as in :meth:`score`.
-        """
-        if isinstance(prefixes, str):
-            raise TypeError("prefixes must be a sequence (one list of prefixes per example), got a single str.")
-        prefixes = list(prefixes)
-        for i, example_prefixes in enumerate(prefixes):
-            if isinstance(example_prefixes, str):
-                raise TypeError(f"prefixes[{i}] must be the list of prefixes of example {i}, got a single str.")
-            prefixes[i] = example_prefixes = list(example_prefixes)
-            for t, prefix in enumerate(example_prefixes):
-                if not isinstance(prefix, str):
-                    raise TypeError(f"prefixes[{i}][{t}] must be str, got {type(prefix).__name__}: {prefix!r:.80}")
-        _, references, prompts, metadata = self._validate([""] * len(prefixes), references, prompts, metadata)
-        counts = [len(example_prefixes) for example_prefixes in prefixes]
-        owner = np.repeat(np.arange(len(prefixes)), counts)
-
-        def per_prefix(values):
-            return None if values is None else [values[i] for i in owner]
-
-        flat = self.score([prefix for example_prefixes in prefixes for prefix in example_prefixes],
-                          per_prefix(references), per_prefix(prompts), per_prefix(metadata))[self.primary]
-        ends = np.cumsum(counts, dtype=np.int64)
-        return [np.diff(flat[end - count:end], prepend=0.0) for count, end in zip(counts, ends)]
+    def close(self) -> None:
+        """Release what the scorer holds (worker processes); the env's ``close()`` calls it. Nothing by default."""
 
     @abstractmethod
     def compute(

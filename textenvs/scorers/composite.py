@@ -60,6 +60,10 @@ class CompositeScorer(Scorer):
         return [self.primary] + [f"{label}/{key}" for label, scorer, _ in self.components
                                  for key in scorer.score_names()]
 
+    def close(self) -> None:
+        for _, scorer, _ in self.components:
+            scorer.close()
+
     def config(self):
         return {"name": self.name, "primary": self.primary,
                 "weights": {label: weight for label, _, weight in self.components},

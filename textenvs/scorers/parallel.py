@@ -84,7 +84,7 @@ class ParallelScorer(Scorer):
                 "scorer": self.inner.config()}
 
     def close(self) -> None:
-        """Stop the worker processes (a later batch starts them again)."""
+        """Stop the worker processes (a later batch starts them again); ``env.close()`` calls this."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

@@ -27,16 +27,30 @@ COMMON_MANUAL = """
     ``reset(options={"example_index": k})`` picks example k. Reset info: ``example_id``, ``example_index``.
 
     ## Episode End
-    Terminated when the action is EOS; truncated when N tokens have been generated. The last step's info holds
-    ``prediction`` (decoded text), ``prompt``, ``references``, ``example_id``, ``example_index`` and ``metrics``
-    (every score the scorer returned). Stepping after the end raises ``ResetNeeded``.
+    Terminated when the action is EOS or when N tokens have been generated. The budget is part of the task, not a
+    time limit outside it: the text is final and fully scored at that step, nothing can follow, and the observation
+    shows how many tokens are left; so learners must not bootstrap a value past it, and ``truncated`` is never set by
+    the env (it stays free for wrappers such as ``TimeLimit``). The last step's info holds ``prediction`` (decoded
+    text), ``prompt``, ``references``, ``example_id``, ``example_index``, ``finish_reason`` (``"stop"``: EOS;
+    ``"length"``: the budget, as in OpenAI-style APIs) and ``metrics`` (every score the scorer returned). Stepping
+    after the end raises ``ResetNeeded``.
+
+    ## Vector Env
+    ``gymnasium.make_vec(id, num_envs=B)`` builds the native batched vector env with the same arguments, identical to
+    ``SyncVectorEnv`` over single envs. ``autoreset_mode=AutoresetMode.NEXT_STEP`` (default): a sub-env that ended is
+    reset by the next ``step`` and its action ignored. ``autoreset_mode=AutoresetMode.DISABLED``: nothing restarts by
+    itself; ``reset(options={"reset_mask": mask})`` restarts the masked sub-envs (bool ``(B,)``), and until then a
+    finished sub-env idles: its action is ignored (neither checked nor masked), its reward is 0, ``terminated`` and
+    ``truncated`` are False and it adds no info. Stepping with no episode running raises ``ResetNeeded``.
 
     ## Arguments
     See :class:`textenvs.core.TextGenerationEnv`: ``tokenizer``, ``dataset``, ``split``, ``dataset_fields``,
     ``dataset_languages``, ``scorer``, ``scorer_kwargs``, ``max_prompt_length``, ``max_new_tokens``,
-    ``observation_mode``, ``prompt_truncation``, ``reward_mode``, ``action_mask``, ``render_mode``.
-    ``gymnasium.make_vec(id, num_envs=B)`` builds the native batched vector env with the same arguments.
+    ``observation_mode``, ``prompt_truncation``, ``reward_mode``, ``action_mask``, ``render_mode``; the vector env
+    also ``num_envs`` and ``autoreset_mode``.
 
     ## Version History
-    * v0: initial release.
+    * v0: initial release. Later within v0 (scores unchanged): reaching ``max_new_tokens`` reports ``terminated``
+      (it reported ``truncated``), the last info gained ``finish_reason``, the vector env gained
+      ``autoreset_mode=DISABLED`` and ``reset_mask``.
 """
