@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from agents.models import GreedyPolicy, load_pretrained, observation_mode
 from leaderboard.schema import DEFAULT_TOLERANCE, LeaderboardError, Verification
@@ -72,7 +73,8 @@ def verify_submission(leaderboard: Leaderboard, submission_id: str, checkpoint: 
     directory = Path(checkpoint).expanduser().resolve()
     model, tokenizer = load_checkpoint(directory, device)
     env = gym.make_vec(row.env_id, num_envs=min(batch_size, len(benchmark.dataset)),
-                       vectorization_mode="vector_entry_point", tokenizer=tokenizer, split="test",
+                       vectorization_mode="vector_entry_point", autoreset_mode=AutoresetMode.DISABLED,
+                       tokenizer=tokenizer, split="test",
                        observation_mode=observation_mode(model),
                        **benchmark.env_kwargs)
     try:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import torch
+from gymnasium.vector import AutoresetMode
 
 from agents.models import CHECKPOINTS_DIR, GreedyPolicy, build_causal_lm
 from agents.sft import SFTConfig, train_sft
@@ -53,7 +54,7 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
 
     model.eval()
     env = gym.make_vec(env_id, num_envs=64, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
-                       split="test").unwrapped
+                       split="test", autoreset_mode=AutoresetMode.DISABLED).unwrapped
     test = summarize(generate_split(env, GreedyPolicy(model)))
     record_path = output_dir / "training_config.json"
     record = json.loads(record_path.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ import json
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium.vector import AutoresetMode
 
 import textenvs  # noqa: F401  (registers the envs)
 from agents.baselines import GreedyAgent, load_reference_model
@@ -20,7 +21,8 @@ TINY = {"model": "scratch", "model_overrides": {"n_layer": 1, "n_embd": 32, "n_h
 
 
 def eval_env(num_envs: int = 3):
-    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", split="test", **ENV_KWARGS)
+    return gym.make_vec(ENV_ID, num_envs=num_envs, vectorization_mode="vector_entry_point", split="test",
+                        autoreset_mode=AutoresetMode.DISABLED, **ENV_KWARGS)
 
 
 @pytest.mark.parametrize("name, config", [("greedy", TINY), ("sampled", {**TINY, "temperature": 0.7, "top_p": 0.9}),

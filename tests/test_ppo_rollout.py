@@ -199,3 +199,12 @@ def test_agent_generate_matches_stepwise_act(kind):
     slow = generate_split(env, agent.act, [0, 1, 2, 3])
     assert [r.prediction for r in fast] == [r.prediction for r in slow]
     assert [r.example_index for r in fast] == [0, 1, 2, 3]
+
+
+def test_training_closes_the_env_so_scorer_workers_stop():
+    run = trainer("causal", env_kwargs={"scorer": "parallel",
+                                        "scorer_kwargs": {"scorer": "chrf", "workers": 2, "min_batch": 1}})
+    scorer = run.env.unwrapped.task.scorer
+    workers = []
+    run.train(callback=lambda point: workers.extend(scorer._pool._processes.values()))
+    assert len(workers) == 2 and scorer._pool is None and not any(worker.is_alive() for worker in workers)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import gymnasium as gym
+from gymnasium.vector import AutoresetMode
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -202,7 +203,7 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     size = len(load_env_dataset(spec.env_id, "test", **test_kwargs))
     count = size if spec.eval_examples is None else min(spec.eval_examples, size)
     env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
-                       split="test", **test_kwargs)
+                       autoreset_mode=AutoresetMode.DISABLED, split="test", **test_kwargs)
     task = env.unwrapped.task
     records = agent.generate(env, list(range(count)), lambda done: report(spec.name, "evaluate", done, count))
     env.close()

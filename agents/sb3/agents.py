@@ -7,7 +7,8 @@
 - :class:`SB3MultiInputPPOAgent`: PPO with SB3's naive ``MultiInputPolicy`` (an MLP on the raw token ids), the floor.
 
 Every run is a real SB3 run: the algorithm classes are used unchanged on a ``DummyVecEnv`` of envs made by
-``gymnasium.make`` (each wrapped in SB3's ``Monitor`` and :class:`TerminalAtLengthBudget`). Unlike our PPO there is no
+``gymnasium.make`` (each wrapped in SB3's ``Monitor``). The end of the token budget is a termination in the env
+itself, so SB3 does not bootstrap past it. Unlike our PPO there is no
 KL penalty against the reference (stock SB3 has none) and no KV cache: SB3 steps one token at a time and re-runs the
 policy over the whole sequence per token (``benchmarks/sb3/README.md`` measures the cost).
 """
@@ -45,20 +46,6 @@ from textenvs.vector import TextGenerationVectorEnv
 MODEL_FIELDS = ("model", "model_size", "model_overrides")
 MASK_FIELDS = ("mask_top_p", "mask_top_k", "mask_memory_budget_mb")
 PPO_ONLY_FIELDS = ("n_epochs", "batch_size", "clip_range")
-
-
-class TerminalAtLengthBudget(gym.Wrapper):
-    """Reports the end of the token budget as termination instead of truncation.
-
-    The budget is part of the task: the episode's score is paid at that step and nothing follows, and the state shows
-    how many tokens are left (``generated_mask``). SB3 treats ``truncated`` as a time limit and adds
-    ``γ · V(final observation)`` to the last reward; here that would add a value the critic never learned (it never
-    sees a state past the budget) to every truncated episode's score.
-    """
-
-    def step(self, action):
-        observation, reward, terminated, truncated, info = self.env.step(action)
-        return observation, reward, terminated or truncated, False, info
 
 
 class LearningCurveCallback(BaseCallback):
@@ -111,14 +98,11 @@ class LearningCurveCallback(BaseCallback):
             self.on_point(point)
 
 
-def make_training_env(env_id: str, env_kwargs: dict[str, Any], truncation_is_terminal: bool,
+def make_training_env(env_id: str, env_kwargs: dict[str, Any],
                       action_mask: ActionMaskProvider | None = None) -> gym.Env:
     """``gymnasium.make(env_id, **env_kwargs)`` wrapped in SB3's ``Monitor`` (episode returns for the curve)."""
     kwargs = dict(env_kwargs) if action_mask is None else {**env_kwargs, "action_mask": action_mask}
-    env = gym.make(env_id, **kwargs)
-    if truncation_is_terminal:
-        env = TerminalAtLengthBudget(env)
-    return Monitor(env)
+    return Monitor(gym.make(env_id, **kwargs))
 
 
 class SB3Agent(Agent):
@@ -167,8 +151,7 @@ class SB3Agent(Agent):
             reference = copy.deepcopy(self.model).requires_grad_(False).to(device)
             self.action_mask = TopPMask(reference, settings.mask_top_p, settings.mask_top_k)
 
-        self.vec_env = DummyVecEnv([partial(make_training_env, env_id, self.env_kwargs,
-                                            settings.truncation_is_terminal, self.action_mask)
+        self.vec_env = DummyVecEnv([partial(make_training_env, env_id, self.env_kwargs, self.action_mask)
                                     for _ in range(settings.num_envs)])
         check_token_observation_space(self.vec_env.observation_space)
         self.settings = settings.resolved(self.vec_env.envs[0].unwrapped.task.max_new_tokens)

@@ -32,9 +32,6 @@ class SB3Config:
     """sub-envs of SB3's DummyVecEnv, each made by gymnasium.make"""
     n_steps: int = 0
     """env steps per sub-env per rollout; 0 = the env's max_new_tokens (about one episode per sub-env)"""
-    truncation_is_terminal: bool = True
-    """treat the end of the token budget as terminal (it ends the task and pays the final score), so SB3 does
-    not bootstrap V(final state) into the last reward as it does for time-limit truncation"""
 
     # Updates
     learning_rate: float = 1e-5

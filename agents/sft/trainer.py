@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import transformers
+from gymnasium.vector import AutoresetMode
 from transformers import PreTrainedModel
 
 import textenvs
@@ -235,7 +236,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
         eval_kwargs = {**kwargs, "split": config.eval_split}
         num_envs = max(1, min(config.eval_batch_size, config.eval_examples))
         env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                           **eval_kwargs).unwrapped
+                           autoreset_mode=AutoresetMode.DISABLED, **eval_kwargs).unwrapped
         eval_indices = list(range(min(config.eval_examples, len(env.task.dataset))))
         eval_pairs = encode_pairs(env.task, eval_indices, config.all_references)
 

@@ -27,6 +27,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 
 HERE = Path(__file__).resolve().parent
 
@@ -88,6 +89,7 @@ def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any]) -
 
     # The evaluation env reads the model's own tokenizer (the one the warm start was trained with).
     env = gym.make_vec(args.env, num_envs=args.eval_batch, vectorization_mode="vector_entry_point",
+                       autoreset_mode=AutoresetMode.DISABLED,
                        **{**env_kwargs, "split": args.eval_split, "tokenizer": agent.trainer.tokenizer}).unwrapped
     indices = list(range(min(args.eval_examples, len(env.task.dataset))))
     records = agent.generate(env, indices)

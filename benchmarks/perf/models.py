@@ -6,6 +6,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 
 import textenvs  # noqa: F401  (registers the envs)
 from agents.models import build_causal_lm
@@ -34,7 +35,8 @@ def make_env(batch: int, prompt_tokens: int, new_tokens: int, tokenizer, **kwarg
     """The native vector env over the built-in translation data with the given budgets (prompts are left-padded
     to ``prompt_tokens``)."""
     return gym.make_vec("textenvs/Translation-v0", num_envs=batch, vectorization_mode="vector_entry_point",
-                        tokenizer=tokenizer, max_prompt_length=prompt_tokens, max_new_tokens=new_tokens,
+                        autoreset_mode=AutoresetMode.DISABLED, tokenizer=tokenizer, max_prompt_length=prompt_tokens,
+                        max_new_tokens=new_tokens,
                         **kwargs).unwrapped
 
 

@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 
 import textenvs  # noqa: F401  (registers the envs)
@@ -104,7 +105,8 @@ def sb3_figures(agent: SB3Agent, name: str, rollouts: int) -> list[dict[str, Any
 def ppo_rollout_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_envs: int, tokens: int,
                         seed: int, nlpo_top_p: float) -> list[dict[str, Any]]:
     """Our PPO's rollouts (after a warm-up one) until at least ``tokens`` tokens, as many as SB3 was timed on."""
-    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+    env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                       autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
     rng = np.random.default_rng(seed)
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     reference = copy.deepcopy(model).requires_grad_(False)
@@ -142,7 +144,7 @@ def kv_cache_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_
                      examples: int) -> list[dict[str, Any]]:
     """The same greedy policy decoded without and with a KV cache (the cost SB3's step-by-step policy pays)."""
     env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                       **{**env_kwargs, "split": "test"})
+                       autoreset_mode=AutoresetMode.DISABLED, **{**env_kwargs, "split": "test"})
     indices = list(range(examples))
     figures = []
     for name, policy, what in (
