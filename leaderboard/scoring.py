@@ -11,15 +11,11 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-import numpy as np
-
 from leaderboard.schema import LeaderboardError, Submission, listed
 from textenvs import ENV_IDS, load_env_dataset, load_env_scorer
 from textenvs.data.dataset import TextDataset
+from textenvs.metrics import CORPUS_PREFIX, prediction_metrics
 from textenvs.scorers import Scorer
-
-CORPUS_PREFIX = "corpus_"
-
 
 @dataclass
 class Benchmark:
@@ -72,22 +68,10 @@ class Benchmark:
         return [seen[example.id] for example in self.dataset]
 
     def score(self, predictions: list[str]) -> dict[str, float]:
-        """Scores of the predictions (given in split order) against the held references: the mean of every
-        per-example score under its own name (the primary one is the mean env reward, which ranks), and the
-        scorer's corpus-level values as ``corpus_<name>`` (corpus chrF, BLEU, ... where the scorer defines them;
-        the same means otherwise). The benchmark runner names its results the same way."""
-        examples = self.dataset.examples
-        references = [list(example.references) for example in examples]
-        prompts, metadata = [e.prompt for e in examples], [e.metadata for e in examples]
+        """Scores of the predictions (given in split order) against the held references
+        (:func:`textenvs.metrics.prediction_metrics`, as the benchmark runner reports them)."""
         with self._scoring:
-            scores = self.scorer.score(predictions, references, prompts, metadata)
-            metrics = {key: float(np.mean(values)) for key, values in scores.items() if not key.startswith("_")}
-            if type(self.scorer).compute_corpus is Scorer.compute_corpus:
-                corpus = dict(metrics)  # the default corpus value is the mean: no need to score twice
-            else:
-                corpus = self.scorer.corpus_score(predictions, references, prompts, metadata)
-        metrics.update({CORPUS_PREFIX + key: float(value) for key, value in corpus.items() if not key.startswith("_")})
-        return metrics
+            return prediction_metrics(self.scorer, self.dataset.examples, predictions)
 
 
 def display_order(primary: str, names: Iterable[str]) -> list[str]:

@@ -27,9 +27,10 @@ from fastapi.templating import Jinja2Templates
 from leaderboard.auth import authenticate
 from leaderboard.plots import curve_series, curve_svg
 from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail
-from leaderboard.scoring import CORPUS_PREFIX, Benchmarks, display_order
+from leaderboard.scoring import Benchmarks, display_order
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store
+from textenvs.metrics import CORPUS_PREFIX
 
 TEMPLATES = Path(__file__).parent / "templates"
 DRAIN_FACTOR = 4

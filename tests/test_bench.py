@@ -278,3 +278,52 @@ def test_unknown_agent_lists_registry_and_aggregate_needs_results(tmp_path, caps
     assert "is it a `textenvs bench --out` directory?" in capsys.readouterr().err
     assert unavailable_agents(["random"]) == {}
     assert math.isfinite(estimate([1.0, 2.0]).half_width)
+
+
+def test_bench_modules_import_each_other_without_cycles():
+    """Execution, backends and driver are layered: no module of agents.bench imports one that imports it back
+    (function-level imports included), so ``import agents.bench.ray_backend`` works on its own."""
+    import ast
+    import subprocess
+    import sys
+
+    package = Path(__file__).resolve().parents[1] / "agents" / "bench"
+    graph = {}
+    for path in package.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        imported = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("agents.bench."):
+                imported.add(node.module.rsplit(".", 1)[1])
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name.rsplit(".", 1)[1] for alias in node.names
+                                if alias.name.startswith("agents.bench."))
+        graph[path.stem] = imported
+
+    def reaches(start, target, seen=()):
+        return any(module == target or (module not in seen and reaches(module, target, (*seen, module)))
+                   for module in graph.get(start, ()))
+
+    assert graph["ray_backend"] == {"execution"} and "runner" not in graph["backends"]
+    assert [module for module in graph if reaches(module, module)] == []
+    fresh = subprocess.run([sys.executable, "-c", "import agents.bench.ray_backend"], capture_output=True, text=True,
+                           cwd=package.parents[1])
+    assert fresh.returncode == 0, fresh.stderr
+
+
+def test_bench_and_leaderboard_report_identical_metrics(tmp_path, toy_env_kwargs):
+    from agents.bench.execution import RunSpec, execute
+    from leaderboard.scoring import Benchmark
+    from textenvs import load_env_scorer
+
+    output = execute(RunSpec(TRANSLATION, WORD_AGENT, seed=0, budget=0, eval_batch=2, env_kwargs=toy_env_kwargs,
+                             agent_config={"words": "a dog sees"}))
+    split = load_env_dataset(TRANSLATION, "test", **toy_env_kwargs)
+    benchmark = Benchmark(TRANSLATION, split, load_env_scorer(TRANSLATION, **toy_env_kwargs))
+    by_id = {row["id"]: row["prediction"] for row in output.predictions}
+    leaderboard = benchmark.score([by_id[example.id] for example in split])
+    bench = output.result.metrics
+    assert set(bench) - set(leaderboard) == {"reward", "length"}
+    assert {key: bench[key] for key in leaderboard} == leaderboard  # exactly equal, not approximately
+    assert leaderboard["corpus_chrf"] != leaderboard["chrf"]

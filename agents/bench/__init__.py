@@ -7,6 +7,7 @@ intervals over seeds, plots, and local or Ray backends. Command line: ``textenvs
 """
 
 from agents.bench.results import RunResult, load_results
-from agents.bench.runner import RunSpec, execute, plan, run_benchmark
+from agents.bench.execution import RunSpec, execute
+from agents.bench.runner import plan, run_benchmark
 
 __all__ = ["RunResult", "RunSpec", "execute", "load_results", "plan", "run_benchmark"]

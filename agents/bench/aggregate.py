@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.table import Table
 from scipy import stats
 
-from agents.bench.results import CORPUS_PREFIX, RunResult
+from agents.bench.results import RunResult
+from textenvs.metrics import CORPUS_PREFIX
 
 CONFIDENCE = 0.95
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import traceback
 from typing import Sequence
 
-from agents.bench.runner import OnDone, Report, RunSpec, _execute_in_worker
+from agents.bench.execution import OnDone, Report, RunSpec, execute_in_worker
 
 
 def run_ray(specs: Sequence[RunSpec], on_event: Report, on_done: OnDone, address: str | None = None,
@@ -33,7 +33,7 @@ def run_ray(specs: Sequence[RunSpec], on_event: Report, on_done: OnDone, address
         ray.init(address=address, include_dashboard=False if address is None else None, log_to_driver=False)
     try:
         events = Queue(actor_options={"num_cpus": 0})
-        task = ray.remote(_execute_in_worker).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
+        task = ray.remote(execute_in_worker).options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=0)
         threads = max(1, int(cpus_per_run))
         pending = {task.remote(spec, events, threads, "ray"): spec for spec in specs}
         while pending:

@@ -30,8 +30,6 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 SCHEMA_VERSION = 1
 RUNS_DIR = "runs"
 PREDICTIONS_DIR = "predictions"
-CORPUS_PREFIX = "corpus_"
-"""Corpus-level metrics (``Scorer.corpus_score``) are stored as ``corpus_<name>``, as the leaderboard names them."""
 
 VERSIONED_PACKAGES = ("textenvs", "torch", "transformers", "gymnasium", "numpy", "stable-baselines3", "sb3-contrib",
                       "peft", "ray")

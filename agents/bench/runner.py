@@ -1,95 +1,23 @@
-"""Run envs × agents × seeds: build each agent, let it learn for a budget of env steps, evaluate it with
-``agent.generate`` on the env's test split, and write one results JSON and one predictions file per run.
-
-A run is described by a :class:`RunSpec` (plain strings, numbers and JSON, so it travels to worker processes and Ray
-workers unchanged) and executed by :func:`execute`, which returns the result instead of writing it: the driver
-writes every file, so runs on other machines still land in the driver's results directory. Backends only decide
-where :func:`execute` runs: in this process one run after another, in a local process pool, or as Ray tasks
-(:mod:`agents.bench.ray_backend`).
+"""The benchmark driver: plan envs × agents × seeds, run them on a backend (:mod:`agents.bench.backends`: this
+process or a local process pool; :mod:`agents.bench.ray_backend`: Ray tasks), show progress and write one results
+JSON and one predictions file per run. What one run does is :mod:`agents.bench.execution`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import difflib
-import importlib
-import math
-import multiprocessing
-import queue as queue_module
-import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
-import gymnasium as gym
-from gymnasium.vector import AutoresetMode
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from agents.base import Agent
-from agents.bench.results import (
-    CORPUS_PREFIX,
-    PREDICTIONS_DIR,
-    AgentInfo,
-    DatasetInfo,
-    EnvInfo,
-    RunResult,
-    WallTime,
-    current_hardware,
-    package_versions,
-    run_name,
-    to_json_value,
-    utc_now,
-    write_run,
-)
-from textenvs import load_env_dataset, summarize
-
-Report = Callable[[str, str, int, int], None]
-"""Progress events ``(run, phase, done, total)``; phases are ``start``, ``learn`` (env steps) and ``evaluate``
-(episodes)."""
-OnDone = Callable[["RunSpec", "RunOutput | None", "str | None"], None]
-"""Called in the driver when a run ends: ``(spec, output, None)`` or ``(spec, None, formatted traceback)``."""
+from agents.bench.backends import run_local, run_pool
+from agents.bench.execution import RunOutput, RunSpec, agent_class
+from agents.bench.results import write_run
 
 BACKENDS = ("local", "ray")
-
-
-@dataclass
-class RunSpec:
-    """One run of the benchmark.
-
-    :param env_id: registered textenvs id.
-    :param agent: a name from :mod:`agents.registry` or ``"package.module:AgentClass"`` (an :class:`Agent`
-        subclass outside the registry).
-    :param seed: the agent's seed.
-    :param budget: ``total_env_steps`` passed to ``agent.learn`` (0: evaluate the agent as built).
-    :param eval_examples: evaluate on the first N examples of the test split (None: all of it).
-    :param eval_batch: sub-envs of the evaluation vector env (episodes generated together).
-    :param env_kwargs: kwargs for the agent's env and the evaluation env (``split`` is set to ``"test"`` for the
-        latter).
-    :param agent_config: keyword arguments for the agent's constructor.
-    """
-
-    env_id: str
-    agent: str
-    seed: int
-    budget: int
-    eval_examples: int | None = None
-    eval_batch: int = 16
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    agent_config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return run_name(self.env_id, self.agent, self.seed)
-
-
-@dataclass
-class RunOutput:
-    """What :func:`execute` hands back to the driver: the result and the predictions to write beside it."""
-
-    result: RunResult
-    predictions: list[dict[str, str]]
 
 
 @dataclass
@@ -110,26 +38,6 @@ def check_env_ids(env_ids: Sequence[str]) -> None:
                         if (close := difflib.get_close_matches(env_id, ENV_IDS, n=1)))
         raise ValueError(f"Unknown env id(s) {', '.join(map(repr, unknown))}.{hints} "
                          f"Available: {', '.join(ENV_IDS)}.")
-
-
-def agent_class(agent: str) -> type[Agent]:
-    """The class behind a benchmark agent name (registry name or ``module:Class``).
-
-    :raises KeyError: an unknown registry name (the message lists the registered ones).
-    :raises ImportError: the agent's module or one of its dependencies cannot be imported.
-    """
-    from agents import registry
-
-    if ":" not in agent:
-        return registry.agent_class(agent)
-    module, _, attribute = agent.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attribute)
-    except AttributeError as error:
-        raise ImportError(f"Agent {agent!r}: module {module!r} has no attribute {attribute!r}.") from error
-    if not (isinstance(cls, type) and issubclass(cls, Agent)):
-        raise TypeError(f"Agent {agent!r} is {cls!r}, not a subclass of agents.base.Agent.")
-    return cls
 
 
 def unavailable_agents(agents: Sequence[str]) -> dict[str, str]:
@@ -179,139 +87,6 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
                     eval_batch=eval_batch, env_kwargs={**shared, **env_kwargs.get(env_id, {})},
                     agent_config=dict(agent_config.get(agent, {})))
             for env_id in env_ids for agent in agents for seed in seeds]
-
-
-def execute(spec: RunSpec, report: Report | None = None, backend: str = "local") -> RunOutput:
-    """Run one benchmark run in this process and return its result (nothing is written)."""
-    report = report or (lambda *event: None)
-    started = time.perf_counter()
-    report(spec.name, "start", 0, 1)
-
-    cls = agent_class(spec.agent)
-    agent = cls(env_id=spec.env_id, env_kwargs=spec.env_kwargs, seed=spec.seed, **spec.agent_config)
-    reported: list[dict[str, float]] = []
-
-    def on_curve_point(point: Mapping[str, Any]) -> None:
-        reported.append(_curve_point(point))
-        report(spec.name, "learn", min(int(point.get("env_steps", 0)), spec.budget), spec.budget)
-
-    returned = agent.learn(spec.budget, on_curve_point) if spec.budget > 0 else []
-    curve = [_curve_point(point) for point in returned] if returned else reported
-    learned = time.perf_counter()
-
-    test_kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
-    size = len(load_env_dataset(spec.env_id, "test", **test_kwargs))
-    count = size if spec.eval_examples is None else min(spec.eval_examples, size)
-    env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
-                       autoreset_mode=AutoresetMode.DISABLED, split="test", **test_kwargs)
-    task = env.unwrapped.task
-    records = agent.generate(env, list(range(count)), lambda done: report(spec.name, "evaluate", done, count))
-    env.close()
-    evaluated = time.perf_counter()
-
-    metrics = _metrics(task, records)
-    task_config = to_json_value(task.config())
-    result = RunResult(
-        run=spec.name,
-        env=EnvInfo(id=spec.env_id, version=gym.spec(spec.env_id).version, kwargs=to_json_value(spec.env_kwargs),
-                    task={key: value for key, value in task_config.items()
-                          if key not in ("dataset", "split", "dataset_hash", "dataset_size", "scorer")}),
-        dataset=DatasetInfo(name=task.dataset.name, split=task.split, content_hash=task.dataset.content_hash,
-                            size=size, evaluated=count, complete=count == size),
-        scorer=task_config["scorer"],
-        agent=AgentInfo(name=spec.agent, config=to_json_value(agent.config())),
-        seed=spec.seed, budget_env_steps=spec.budget,
-        env_steps=int(curve[-1].get("env_steps", 0)) if curve else 0,
-        primary_metric=task.scorer.primary, metrics=metrics, learning_curve=curve,
-        predictions_path=f"{PREDICTIONS_DIR}/{spec.name}.jsonl",
-        wall_time_s=WallTime(learn=learned - started, evaluate=evaluated - learned, total=evaluated - started),
-        hardware=current_hardware(), versions=package_versions(), backend=backend, date=utc_now())
-    return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction} for record in records])
-
-
-def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:
-    """A learning-curve point with only its finite numeric values (what the results and leaderboard store)."""
-    clean = {}
-    for key, value in point.items():
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
-            clean[str(key)] = number
-    return clean
-
-
-def _metrics(task: Any, records: Sequence[Any]) -> dict[str, float]:
-    """Per-example means (``summarize``) and the scorer's corpus-level scores as ``corpus_<name>``."""
-    metrics = summarize(records)
-    examples = [task.dataset[record.example_index] for record in records]
-    corpus = task.scorer.corpus_score([record.prediction for record in records],
-                                      [list(example.references) for example in examples],
-                                      [example.prompt for example in examples],
-                                      [example.metadata for example in examples])
-    metrics.update({CORPUS_PREFIX + key: value for key, value in corpus.items() if not key.startswith("_")})
-    return metrics
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Backends: where execute() runs. Each calls on_event for progress and on_done per run, both in the driver.
-
-
-def run_local(specs: Sequence[RunSpec], on_event: Report, on_done: OnDone) -> None:
-    """One run after another in this process."""
-    for spec in specs:
-        try:
-            output = execute(spec, on_event, backend="local")
-        except Exception:  # one failed run must not end the sweep; it is reported with its traceback
-            on_done(spec, None, traceback.format_exc())
-        else:
-            on_done(spec, output, None)
-
-
-def run_pool(specs: Sequence[RunSpec], workers: int, on_event: Report, on_done: OnDone,
-             threads_per_run: int = 1) -> None:
-    """Up to ``workers`` runs at a time in fresh (spawned) processes of this machine."""
-    context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        events = manager.Queue()
-        pending = {pool.submit(_execute_in_worker, spec, events, threads_per_run, "local-pool"): spec
-                   for spec in specs}
-        while pending:
-            done, _ = concurrent.futures.wait(pending, timeout=0.25,
-                                              return_when=concurrent.futures.FIRST_COMPLETED)
-            _drain(events, on_event)
-            for future in done:
-                spec = pending.pop(future)
-                error = future.exception()
-                if error is None:
-                    on_done(spec, future.result(), None)
-                else:
-                    on_done(spec, None, "".join(traceback.format_exception(error)))
-        _drain(events, on_event)
-
-
-def _execute_in_worker(spec: RunSpec, events: Any, threads: int, backend: str) -> RunOutput:
-    """Entry point of a worker process or Ray task: limit torch's threads, run, and send progress to ``events``."""
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
-    except ImportError:
-        pass
-    return execute(spec, lambda *event: events.put(event), backend=backend)
-
-
-def _drain(events: Any, on_event: Report) -> None:
-    while True:
-        try:
-            on_event(*events.get_nowait())
-        except queue_module.Empty:
-            return
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# The driver: progress bars, files, and the choice of backend.
 
 
 class ProgressDisplay:
