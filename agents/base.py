@@ -42,7 +42,9 @@ class Agent(ABC):
 
     def generate(self, env: TextGenerationVectorEnv, indices: Sequence[int] | None = None,
                  progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
-        """Run one episode per example of ``env``'s split; agents with faster decoding (KV cache) override this."""
+        """Run one episode per example of ``env``'s split; agents with faster decoding (KV cache) override this.
+        ``env`` is made with ``autoreset_mode=AutoresetMode.DISABLED`` (as the bench runner and leaderboard
+        verification make it; the PPO agent's rollouts require it)."""
         return generate_split(env, self.act, indices, progress)
 
     def config(self) -> dict[str, Any]:

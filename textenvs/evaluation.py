@@ -36,7 +36,8 @@ def generate_split(env: TextGenerationVectorEnv, policy: Policy, indices: Sequen
     """One episode per example of ``env``'s split (or of ``indices``), ``env.num_envs`` at a time.
 
     Each chunk of examples starts together through ``reset(options={"example_index": ...})``; a sub-env that
-    finishes early is auto-reset by the env and its later episodes are ignored.
+    finishes early idles when the env runs without autoreset (``autoreset_mode=AutoresetMode.DISABLED``, so nothing
+    is scored twice), else it is auto-reset and its later episodes are ignored.
 
     :param env: the native vector env (``gymnasium.make_vec(..., vectorization_mode="vector_entry_point")``,
         unwrapped with ``.unwrapped`` if wrapped).
