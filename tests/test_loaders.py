@@ -57,7 +57,8 @@ def test_each_env_runs_on_its_real_dataset(shared_data, env_id, directory, extra
     env.reset(seed=0)
     for _ in range(4):
         _, reward, terminated, truncated, info = env.step(np.array([5, 6]))
-    assert truncated.all() and set(info["metrics"]) >= {env.unwrapped.task.scorer.primary}
+    assert terminated.all() and not truncated.any() and list(info["finish_reason"]) == ["length", "length"]
+    assert set(info["metrics"]) >= {env.unwrapped.task.scorer.primary}
     assert np.isfinite(reward).all()
 
 
