@@ -39,3 +39,12 @@ def test_parallel_scorer_rejects_what_cannot_reach_a_worker():
         ParallelScorer(lambda predictions, references: [1.0] * len(predictions))
     with pytest.raises(ValueError, match="workers must be >= 1"):
         ParallelScorer("chrf", workers=0)
+
+
+def test_a_composite_scorer_closes_its_parallel_components():
+    parallel = ParallelScorer("chrf", workers=2, min_batch=1)
+    composite = scorers.CompositeScorer({parallel: 1.0, "exact_match": 1.0})
+    composite(PREDICTIONS, REFERENCES)
+    workers = list(parallel._pool._processes.values())
+    composite.close()
+    assert len(workers) == 2 and parallel._pool is None and not any(worker.is_alive() for worker in workers)

@@ -68,7 +68,7 @@ class PPOConfig:
     """scale of the env's scores: "none", "running" (divide by a running std), "batch" (whiten per rollout) or
     "group" (subtract the mean score of the other samples of the same prompt, RLOO's baseline)"""
     missing_eos_penalty: Optional[float] = None
-    """subtracted from the score of episodes truncated without emitting EOS (None: no penalty)"""
+    """subtracted from the score of episodes that reach max_new_tokens without emitting EOS (None: no penalty)"""
 
     # Advantages
     gamma: float = 1.0
