@@ -95,3 +95,26 @@ class CountingChrF(Scorer):
     def compute(self, predictions, references, prompts, metadata):
         self.scored.extend(predictions)
         return self.inner.compute(predictions, references, prompts, metadata)
+
+
+CHAT_TEMPLATES = {
+    # Qwen / ChatML style: every message is <|im_start|>role\ncontent<|im_end|>\n.
+    "chatml": ("{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+               "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"),
+    # Llama-3 style: a BOS, then <|start_header_id|>role<|end_header_id|>\n\ncontent<|eot_id|> per message.
+    "llama3": ("<|begin_of_text|>{% for message in messages %}<|start_header_id|>{{ message['role'] }}"
+               "<|end_header_id|>\n\n{{ message['content'] | trim }}<|eot_id|>{% endfor %}"
+               "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"),
+}
+CHAT_SPECIAL_TOKENS = {"chatml": ["<|im_start|>", "<|im_end|>"],
+                       "llama3": ["<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]}
+
+
+def chat_tokenizer(style: str = "chatml"):
+    """The built-in tokenizer with a chat template (and its special tokens) set, as a chat model's tokenizer has."""
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+
+    tokenizer = load_builtin_tokenizer()
+    tokenizer.add_special_tokens({"additional_special_tokens": CHAT_SPECIAL_TOKENS[style]})
+    tokenizer.chat_template = CHAT_TEMPLATES[style]
+    return tokenizer

@@ -16,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.error import InvalidAction, ResetNeeded
 
+from textenvs.chat import ChatFormat
 from textenvs.data.dataset import TextDataset
 from textenvs.data.loaders import DatasetSpec, resolve_dataset
 from textenvs.masks import ActionMaskSpec, make_action_mask
@@ -56,6 +57,19 @@ def load_tokenizer(tokenizer: Any = None) -> Any:
     return tokenizer
 
 
+def chat_format(tokenizer: Any, chat_template: bool, system_prompt: str | None,
+                observation_mode: ObservationMode) -> ChatFormat | None:
+    """The prompt's chat format, or ``None`` for the plain layout; refuses combinations that cannot work."""
+    if not chat_template:
+        if system_prompt is not None:
+            raise ValueError("system_prompt is rendered by the chat template; pass chat_template=True with it.")
+        return None
+    if observation_mode != "causal":
+        raise ValueError("chat_template=True needs observation_mode='causal': chat templates format a decoder's "
+                         f"context, while a seq2seq encoder reads the plain prompt (got {observation_mode!r}).")
+    return ChatFormat(tokenizer, system_prompt)
+
+
 class GenerationTask:
     """Everything an episode needs, resolved once: tokenizer, dataset split, scorer, lengths and observation layout.
 
@@ -78,6 +92,8 @@ class GenerationTask:
         prompt_truncation: TruncationSide | None = None,
         reward_mode: RewardMode = "terminal",
         action_mask: ActionMaskSpec = None,
+        chat_template: bool = False,
+        system_prompt: str | None = None,
     ) -> None:
         self.spec = spec
         if observation_mode not in OBSERVATION_MODES:
@@ -95,6 +111,7 @@ class GenerationTask:
         self.reward_mode = reward_mode
 
         self.tokenizer = load_tokenizer(tokenizer)
+        self.chat = chat_format(self.tokenizer, chat_template, system_prompt, observation_mode)
         self.vocab_size = len(self.tokenizer)
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         self.pad_token_id = int(self.tokenizer.pad_token_id)
@@ -132,14 +149,18 @@ class GenerationTask:
             return cached
         example = self.dataset[index]
         content = self.tokenizer.encode(example.prompt, add_special_tokens=False)
-        if len(content) > self._prompt_budget:
+        budget = self._prompt_budget if self.chat is None else self.chat.content_budget(self.max_prompt_length)
+        if len(content) > budget:
             if self.prompt_truncation == "error":
                 raise ValueError(f"Prompt of example {example.id!r} ({self.dataset.source}) has {len(content)} tokens; "
-                                 f"the limit is {self._prompt_budget} (max_prompt_length={self.max_prompt_length} "
-                                 "minus special tokens). Raise max_prompt_length or set prompt_truncation to "
-                                 "'left' (keep the end) or 'right' (keep the beginning).")
-            content = content[-self._prompt_budget:] if self.prompt_truncation == "left" else content[:self._prompt_budget]
-        if self.observation_mode == "causal":
+                                 f"the limit is {budget} (max_prompt_length={self.max_prompt_length} "
+                                 "minus special or chat-template tokens). Raise max_prompt_length or set "
+                                 "prompt_truncation to 'left' (keep the end) or 'right' (keep the beginning).")
+            content = content[-budget:] if self.prompt_truncation == "left" else content[:budget]
+        if self.chat is not None:
+            # The template's generation prompt (assistant header) ends the prompt instead of the separator.
+            token_ids = self.chat.encode_prompt(content, self.max_prompt_length, self.prompt_truncation)
+        elif self.observation_mode == "causal":
             token_ids = content + self._prompt_suffix
         else:
             # The tokenizer adds its own special tokens (e.g. a trailing EOS) and truncates around them.
@@ -183,6 +204,7 @@ class GenerationTask:
             "vocab_size": self.vocab_size, "max_prompt_length": self.max_prompt_length,
             "max_new_tokens": self.max_new_tokens, "observation_mode": self.observation_mode,
             "prompt_truncation": self.prompt_truncation, "reward_mode": self.reward_mode,
+            "chat_template": self.chat is not None, "system_prompt": self.chat.system_prompt if self.chat else None,
         }
 
 
@@ -327,6 +349,9 @@ class TextGenerationEnv(gym.Env[dict, int]):
     :param reward_mode: ``"terminal"`` (score at the last step) or ``"incremental"`` (score differences each step).
     :param action_mask: ``None``, allowed token ids / boolean vocabulary array, or a mask provider
         (:mod:`textenvs.masks`); exposed through :meth:`action_masks`.
+    :param chat_template: render the prompt with the tokenizer's own chat template (system message, one user
+        message holding the prompt, ``add_generation_prompt=True``) instead of the plain layout; causal mode only.
+    :param system_prompt: content of the chat template's system message (needs ``chat_template=True``).
     :param render_mode: ``"ansi"`` (return the text) or ``"human"`` (print it).
     """
 

@@ -11,7 +11,7 @@ COMMON_MANUAL = """
 
     | key | shape | dtype | min | max | meaning |
     |---|---|---|---|---|---|
-    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | prompt tokens; causal mode: left-padded, ending with the separator (sep token, else EOS); seq2seq mode: right-padded encoder input with the tokenizer's special tokens |
+    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | prompt tokens; causal mode: left-padded, ending with the separator (sep token, else EOS), or with ``chat_template=True`` the tokenizer's chat template of ``[system_prompt, prompt]`` ending with its assistant header; seq2seq mode: right-padded encoder input with the tokenizer's special tokens |
     | ``prompt_mask`` | (P,) | int8 | 0 | 1 | 1 where ``prompt_ids`` holds a real token |
     | ``generated_ids`` | (N,) | int64 | 0 | V-1 | tokens generated so far, right-padded with the pad id (an EOS action is stored too) |
     | ``generated_mask`` | (N,) | int8 | 0 | 1 | 1 where ``generated_ids`` holds a generated token |
@@ -46,8 +46,10 @@ COMMON_MANUAL = """
     ## Arguments
     See :class:`textenvs.core.TextGenerationEnv`: ``tokenizer``, ``dataset``, ``split``, ``dataset_fields``,
     ``dataset_languages``, ``scorer``, ``scorer_kwargs``, ``max_prompt_length``, ``max_new_tokens``,
-    ``observation_mode``, ``prompt_truncation``, ``reward_mode``, ``action_mask``, ``render_mode``; the vector env
-    also ``num_envs`` and ``autoreset_mode``.
+    ``observation_mode``, ``prompt_truncation``, ``reward_mode``, ``action_mask``, ``chat_template``,
+    ``system_prompt``, ``render_mode``; the vector env also ``num_envs`` and ``autoreset_mode``.
+    ``chat_template=True`` needs a tokenizer with a chat template and ``observation_mode="causal"`` (else
+    ``ValueError``); over-long prompts are cut inside the user message, never inside the template's tokens.
 
     ## Version History
     * v0: initial release. Later within v0 (scores unchanged): reaching ``max_new_tokens`` reports ``terminated``
