@@ -10,6 +10,7 @@ from textenvs.data.dataset import Example, TextDataset
 from textenvs.evaluation import EpisodeRecord, generate_split, summarize
 from textenvs.registration import ENV_IDS, env_class, load_env_dataset, load_env_scorer, register_envs
 from textenvs.vector import TextGenerationVectorEnv
+from textenvs.wrappers import TextActionWrapper
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,6 @@ register_envs()
 
 __all__ = [
     "ENV_IDS", "Example", "EpisodeRecord", "GenerationTask", "TextDataset", "TextGenerationEnv",
-    "TextGenerationVectorEnv", "env_class", "generate_split", "load_env_dataset", "load_env_scorer",
+    "TextActionWrapper", "TextGenerationVectorEnv", "env_class", "generate_split", "load_env_dataset", "load_env_scorer",
     "load_tokenizer", "register_envs", "summarize", "__version__",
 ]

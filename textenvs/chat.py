@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+_PLACEHOLDER = "\x00content\x00"  # stands for a message's content when splitting the template's text around it
+
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": text}``."""
 
@@ -54,6 +56,14 @@ class ChatFormat:
         """Token ids of the rendered ``messages``: the template text tokenized in one piece, no extra specials
         (templates write their own BOS)."""
         return self.tokenizer.encode(self.render(messages, add_generation_prompt), add_special_tokens=False)
+
+    def user_content(self, prompt_ids: Sequence[int]) -> str:
+        """The user message's text inside prompt ids made by :meth:`encode_prompt` (after any truncation)."""
+        prefix, suffix = self.render(self.messages(_PLACEHOLDER)).split(_PLACEHOLDER)
+        text = self.tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
+        if not (text.startswith(prefix) and text.endswith(suffix)):
+            raise ValueError(f"Prompt {text!r:.200} does not decode to the chat template around a user message.")
+        return text[len(prefix):len(text) - len(suffix)]
 
     def content_budget(self, max_prompt_length: int) -> int:
         """How many content tokens fit in a prompt of ``max_prompt_length`` ids around the template's own tokens."""
