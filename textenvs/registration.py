@@ -12,6 +12,7 @@ ENV_IDS: dict[str, str] = {
     "textenvs/Translation-v0": "textenvs.tasks.translation:Translation",
     "textenvs/Summarization-v0": "textenvs.tasks.summarization:Summarization",
     "textenvs/Dialogue-v0": "textenvs.tasks.dialogue:Dialogue",
+    "textenvs/MultiTurnDialogue-v0": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogue",
 }
 
 

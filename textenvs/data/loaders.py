@@ -196,6 +196,7 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
     :param fields: column mapping (see module docstring).
     :param languages: ``(source, target)`` language suffixes for aligned line-pair files.
     """
+    from textenvs.data import booking_goals
     from textenvs.data.builtin import BUILTIN_DATASETS, load_builtin
 
     if spec is None:
@@ -206,6 +207,8 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
         text = os.fspath(spec)
         if text in BUILTIN_DATASETS:
             return load_builtin(text, split)
+        if text == booking_goals.NAME:
+            return booking_goals.load_booking_goals(split)
         if text.startswith("hf:"):
             import datasets
 

@@ -28,6 +28,7 @@ are the env's ``reward_mode="incremental"``. Every metric also ships as an offli
 from textenvs.scorers.base import MissingMetadataError, Scorer, Scores
 from textenvs.scorers.bertscore import BERTScoreScorer
 from textenvs.scorers.composite import CompositeScorer
+from textenvs.scorers.dialogue_goal import DialogueGoalScorer
 from textenvs.scorers.distinct_n import DistinctNScorer
 from textenvs.scorers.evaluate_modules import available_modules, evaluate_module_path
 from textenvs.scorers.evaluate_scorer import EvaluateScorer
@@ -61,6 +62,7 @@ register("bertscore", BERTScoreScorer)
 register("reward_model", RewardModelScorer)
 register("key_fact_recall", KeyFactRecallScorer)
 register("slot_coverage", SlotCoverageScorer)
+register("dialogue_goal", DialogueGoalScorer)
 register("length_penalty", LengthPenaltyScorer)
 register("repetition_penalty", RepetitionPenaltyScorer)
 register("distinct_n", DistinctNScorer)
@@ -73,6 +75,6 @@ __all__ = [
     "make_scorer", "register", "evaluate_module_path", "available_modules",
     "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
     "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
-    "SlotCoverageScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
+    "SlotCoverageScorer", "DialogueGoalScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
     "CompositeScorer", "EvaluateScorer", "ParallelScorer",
 ]

@@ -1,0 +1,203 @@
+"""Multi-turn dialogue: hold a whole task-oriented conversation with a simulated user, token by token."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from textenvs.chat import Message
+from textenvs.conversation import ConversationBatch
+from textenvs.core import TextGenerationEnv
+from textenvs.scorers import ScorerSpec, make_scorer
+from textenvs.tasks.base import TaskSpec
+from textenvs.users import UserSimulatorSpec, make_user_simulator
+from textenvs.vector import TextGenerationVectorEnv
+
+MULTITURN_DIALOGUE = TaskSpec(
+    name="multiturn_dialogue",
+    default_dataset="synthetic-booking-goals",
+    default_scorer="dialogue_goal",
+    prompt_field="prompt",
+    reference_field="references",
+    max_prompt_length=64,
+    max_new_tokens=256,
+    prompt_truncation="right",
+)
+
+
+def _conversation_builder(user_simulator: UserSimulatorSpec,
+                          user_simulator_kwargs: Mapping[str, Any] | None, max_turns: int, max_turn_tokens: int,
+                          turn_scorer: ScorerSpec | None, turn_scorer_kwargs: Mapping[str, Any] | None):
+    """A function building the env's :class:`ConversationBatch` for its task."""
+
+    def build(task, size: int) -> ConversationBatch:
+        user = make_user_simulator(user_simulator, task.tokenizer, **(user_simulator_kwargs or {}))
+        scorer = make_scorer(turn_scorer, **(turn_scorer_kwargs or {})) if turn_scorer is not None else None
+        return ConversationBatch(task, size, user, max_turns, max_turn_tokens, scorer)
+
+    return build
+
+
+class MultiTurnDialogueEnv(TextGenerationEnv):
+    """Hold a booking conversation with a simulated user, one token per action.
+
+    ## Description
+    An episode is a conversation. The user opens with a request (the prompt); the agent (the booking assistant)
+    writes its turn token by token and ends it with the end-of-turn token; the env then asks the user simulator for
+    its reply and appends it, and the agent writes its next turn. The built-in user (:class:`textenvs.users.
+    BookingUser`) has a hidden goal from ``synthetic-booking-goals`` (a restaurant, taxi or hotel booking; the
+    opening request names only some slots): it answers questions about its slots, says ``"i do not mind ."`` to
+    questions outside its goal, corrects wrong bookings, and gives up after ``patience`` (3) useless agent turns.
+    The goal is met when an agent turn confirms a booking ("booked") stating every slot value as the
+    ``synthetic-dialogue`` confirmations do (``"4 people"``, ``"7 pm"``, ``"monday"``, ...). Any local Hugging
+    Face causal LM (``user_simulator="path"`` or a model object) or a plain function ``f(messages) -> str`` can
+    play the user instead; replies of all sub-envs that need one on a step are produced in one batched call.
+
+    Token-in, token-out: the conversation's ids only grow. An agent token is one array write; a user reply is
+    tokenized once, alone, and appended; the history is never re-tokenized. The ids equal the tokenized rendering
+    of the conversation (:meth:`conversation_ids` of :meth:`messages`) whenever the agent's tokens are the
+    tokenizer's own tokenization of its text (:meth:`encode_agent_turn`; what the text wrapper feeds):
+
+    - plain layout: the rendering is *defined* turn by turn: opening request + separator (sep token, else EOS),
+      then each agent turn + EOS and each user turn tokenized alone + separator;
+    - ``chat_template=True``: the rendering is the tokenizer's chat template of the messages, tokenized in one
+      piece. After the agent's end-of-turn token (the special token that closes an assistant message, e.g.
+      ``<|im_end|>``) the env appends the template's text up to the next assistant header with the user's reply in
+      it, tokenized as one string starting with that special token. Special tokens split the input before
+      pre-tokenization, so the piece has the ids it has in the whole rendering. A probe conversation checks this
+      when the env is made; a template that renders differently (e.g. one that rewrites past turns) is refused
+      with a ``ValueError`` saying where the ids differ.
+
+    ## Action Space
+    ``Discrete(V)``, ``V = len(tokenizer)``: the id of the agent's next token. ``env.unwrapped.
+    end_of_turn_token_id`` ends the agent's turn (EOS in the plain layout). With ``action_mask=...``,
+    ``env.action_masks()`` gives the legal tokens (the provider sees the observation arrays below; EOS and the
+    end-of-turn token are always legal).
+
+    ## Observation Space
+    ``Dict`` of fixed-shape integer arrays (P = ``max_prompt_length``, N = ``max_new_tokens``, the budget of the
+    whole conversation after the opening request):
+
+    | key | shape | dtype | min | max | meaning |
+    |---|---|---|---|---|---|
+    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | the opening request, left-padded, ending with the separator (chat template: the template's system and user messages and the assistant header) |
+    | ``prompt_mask`` | (P,) | int8 | 0 | 1 | 1 where ``prompt_ids`` holds a real token |
+    | ``generated_ids`` | (N,) | int64 | 0 | V-1 | the conversation after the prompt: agent tokens and appended user turns, right-padded with the pad id |
+    | ``generated_mask`` | (N,) | int8 | 0 | 1 | 1 where ``generated_ids`` holds a real token |
+    | ``agent_mask`` | (N,) | int8 | 0 | 1 | 1 where the token was written by the agent (its actions, end-of-turn tokens included); 0 for user turns, template tokens and padding |
+
+    Learners put only ``agent_mask == 1`` positions in the policy loss, the entropy and the KL: the causal
+    model's input is ``prompt_ids ++ generated_ids`` (attention ``prompt_mask ++ generated_mask``), and the
+    logits at position t predict token t+1, whose mask is ``agent_mask``.
+
+    ## Rewards
+    At the last step: the scorer's primary score of the agent's final turn with the example's metadata (default
+    ``dialogue_goal``: ``goal_score = (goal_completion + slot_accuracy) / 2``, also reporting both parts). With
+    ``turn_scorer=...`` (any registered scorer, object or callable) each finished agent turn adds that scorer's
+    primary score of the turn's text (per-turn shaping; e.g. ``"repetition_penalty"``). 0 otherwise.
+
+    ## Starting State
+    ``reset(seed=...)`` draws a goal of the split uniformly; ``reset(options={"example_index": k})`` picks goal k.
+    The built-in user's wording is seeded by the example id, so the same goal and agent turns give the same
+    conversation. Reset info: ``example_id``, ``example_index``.
+
+    ## Episode End
+    - terminated: an agent turn meets the goal (``end_reason="goal_met"``), or the user gives up
+      (``"user_gave_up"``; its last words are in ``info["user_reply"]`` and are not appended);
+    - truncated: ``max_turns`` agent turns without either (``"max_turns"``); an agent turn reaching
+      ``max_turn_tokens`` tokens without the end-of-turn token (``"max_turn_tokens"``: a turn that never ends);
+      the conversation's N-token budget full, or too full for the user's reply plus one agent token
+      (``"max_conversation_tokens"``).
+
+    The last step's info: ``prediction`` (the agent's final turn, cut short if truncated mid-turn),
+    ``conversation`` (messages), ``end_reason``, ``turns``, ``metrics``, ``prompt``, ``references``,
+    ``example_id``, ``example_index``. A step that appends a user reply has ``info["user_reply"]``.
+
+    An empty agent turn (end-of-turn right away) is a turn like any other: the built-in user answers
+    ``"hello ? are you still there ?"`` and counts it useless. A user simulator that raises stops the step with a
+    ``RuntimeError`` naming the sub-env; one that returns anything but a ``str`` or
+    :class:`~textenvs.users.UserReply` raises ``TypeError``; an empty string is an empty user turn.
+
+    ## Arguments
+    The arguments of :class:`textenvs.core.TextGenerationEnv` (``tokenizer``, ``dataset`` — default
+    ``synthetic-booking-goals``, whose metadata the built-in user and the goal check need —, ``split``,
+    ``scorer``, ``max_prompt_length`` (64), ``max_new_tokens`` (256, the whole conversation), ``action_mask``,
+    ``chat_template``, ``system_prompt``, ...; ``observation_mode`` must be ``"causal"`` and ``reward_mode``
+    ``"terminal"``), and:
+
+    :param user_simulator: ``None``/``"builtin"``, a :class:`~textenvs.users.UserSimulator`, a local causal LM
+        (path or object; an object uses ``user_simulator_kwargs["tokenizer"]``, else the env's tokenizer) or a
+        callable ``f(messages) -> str``.
+    :param user_simulator_kwargs: options: ``patience`` (built-in); ``tokenizer``, ``max_new_tokens``,
+        ``do_sample``, ``seed`` (model).
+    :param max_turns: agent turns per episode (6).
+    :param max_turn_tokens: tokens per agent turn, end-of-turn included (32).
+    :param turn_scorer: optional per-turn shaping scorer (name, Scorer or callable); ``turn_scorer_kwargs`` its
+        options.
+
+    ``gymnasium.make_vec("textenvs/MultiTurnDialogue-v0", num_envs=B)`` builds the native vector env.
+
+    ## Version History
+    * v0: initial release.
+    """
+
+    task_spec = MULTITURN_DIALOGUE
+
+    def __init__(self, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
+                 user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 6, max_turn_tokens: int = 32,
+                 turn_scorer: ScorerSpec | None = None, turn_scorer_kwargs: Mapping[str, Any] | None = None,
+                 **task_kwargs: Any) -> None:
+        build = _conversation_builder(user_simulator, user_simulator_kwargs, max_turns, max_turn_tokens, turn_scorer,
+                                      turn_scorer_kwargs)
+        super().__init__(render_mode=render_mode, **task_kwargs)
+        self._episodes = build(self.task, 1)
+        self.observation_space = self._episodes.observation_space
+
+    @property
+    def end_of_turn_token_id(self) -> int:
+        """The action that ends the agent's turn and hands the floor to the user."""
+        return self._episodes.format.end_of_turn_token_id
+
+    @property
+    def max_turn_tokens(self) -> int:
+        return self._episodes.max_turn_tokens
+
+    def messages(self) -> list[Message]:
+        """The conversation's finished turns as chat messages (roles ``system``/``user``/``assistant``)."""
+        return [dict(message) for message in self._episodes.messages[0]]
+
+    def encode_agent_turn(self, text: str) -> list[int]:
+        """The ids of ``text`` as an agent turn in the rendered conversation (without the end-of-turn token)."""
+        return self._episodes.format.agent_turn_ids(text)
+
+    def conversation_ids(self, messages: list[Message]) -> list[int]:
+        """The tokenized rendering of ``messages``; equals the prompt and generated ids of a conversation with those
+        turns (see the class docstring)."""
+        return self._episodes.format.conversation_ids(messages)
+
+
+class MultiTurnDialogueVectorEnv(TextGenerationVectorEnv):
+    """Native batched :class:`MultiTurnDialogueEnv` (``gymnasium.make_vec("textenvs/MultiTurnDialogue-v0",
+    num_envs=B)``); user replies of all sub-envs that need one on a step are produced in one batched call."""
+
+    task_spec = MULTITURN_DIALOGUE
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
+                 user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 6, max_turn_tokens: int = 32,
+                 turn_scorer: ScorerSpec | None = None, turn_scorer_kwargs: Mapping[str, Any] | None = None,
+                 **task_kwargs: Any) -> None:
+        from gymnasium.vector.utils import batch_space
+
+        build = _conversation_builder(user_simulator, user_simulator_kwargs, max_turns, max_turn_tokens, turn_scorer,
+                                      turn_scorer_kwargs)
+        super().__init__(num_envs=num_envs, render_mode=render_mode, **task_kwargs)
+        self._episodes = build(self.task, self.num_envs)
+        self.single_observation_space = self._episodes.observation_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+
+    @property
+    def end_of_turn_token_id(self) -> int:
+        return self._episodes.format.end_of_turn_token_id
+
+    def messages(self, index: int) -> list[Message]:
+        """Sub-env ``index``'s finished turns as chat messages."""
+        return [dict(message) for message in self._episodes.messages[index]]

@@ -1,0 +1,264 @@
+"""User simulators for the multi-turn dialogue env: whoever answers the agent's turns.
+
+A simulator sees the conversation as chat messages from the env's side (``"user"`` = the simulator,
+``"assistant"`` = the agent, plus a leading ``"system"`` message when the env has a system prompt) and returns one
+:class:`UserReply` per conversation. Replies of all sub-envs whose agent ended a turn on the same step are asked
+for in one :meth:`UserSimulator.respond` call, so a model-backed user decodes them as one batch.
+
+- :class:`BookingUser` (built in): a task-oriented user with a hidden booking goal, rule-based and deterministic.
+- :class:`ModelUser`: any local Hugging Face causal LM (a path or a model object) plays the user.
+- :class:`CallableUser`: a plain function ``f(messages) -> str``.
+"""
+
+from __future__ import annotations
+
+import random
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable, NamedTuple, Sequence, Union
+
+from textenvs.chat import Message
+from textenvs.data.builtin import _answer, _canonical, _fragment
+from textenvs.data.dataset import Example
+from textenvs.scorers.text import contains_span, normalize_tokens
+
+
+class UserReply(NamedTuple):
+    """A simulated user's turn: its text, and whether the user ends the conversation without its goal met."""
+
+    text: str
+    gives_up: bool = False
+
+
+class UserSimulator(ABC):
+    """Plays the user of a multi-turn dialogue; one instance serves all sub-envs of an env (``slot`` = sub-env)."""
+
+    def start(self, slot: int, example: Example) -> None:
+        """A new conversation begins in ``slot`` on ``example`` (whose prompt is the user's opening turn)."""
+
+    @abstractmethod
+    def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply | str]:
+        """The user's next turn in each conversation (whose last message is the agent's turn); a plain string
+        is a reply that does not give up."""
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serializable description recorded with results."""
+        return {"name": type(self).__name__}
+
+
+# --- the built-in task-oriented user ------------------------------------------------------------------------------
+
+_SLOT_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "food": ("food", "cuisine"), "people": ("people", "party", "guests"), "day": ("day", "date"),
+    "time": ("time", "when"), "departure": ("departing", "departure", "leaving", "pick"),
+    "destination": ("destination", "going"), "nights": ("nights", "long"), "area": ("area", "part"),
+    "stars": ("stars", "star", "rating"), "parking": ("parking",),
+}
+"""Words by which the user recognizes a question about a slot (the built-in questions use the first)."""
+
+GIVE_UP = "never mind , i will book it myself . goodbye ."
+DONT_KNOW = "i do not mind ."
+SILENCE = "hello ? are you still there ?"
+REPEATED = "you already said that ."
+UNCLEAR = "sorry , i do not understand . can you help me with my booking ?"
+
+
+@dataclass
+class _BookingState:
+    example: Example
+    intent: str
+    goal: dict[str, Any]
+    told: set[str]
+    rng: random.Random
+    useless_turns: int = 0
+    previous_agent_turn: list[str] | None = None
+
+
+class BookingUser(UserSimulator):
+    """A user who wants one booking (``metadata["goal"]`` of ``synthetic-booking-goals``) and answers consistently
+    with it. Its wording is drawn from a generator seeded by the example id, so the same example and the same
+    agent turns always give the same conversation.
+
+    How it answers an agent turn (the first rule that applies):
+
+    1. empty turn: ``"hello ? are you still there ?"`` (useless turn);
+    2. the same words as the agent's previous turn: ``"you already said that ."`` (useless);
+    3. a booking confirmation (contains "booked") that misses or misstates a goal slot: corrects the first such
+       slot, ``"no , i wanted it <slot> ."`` (useless). (A confirmation stating every slot meets the goal; the env
+       ends the conversation before asking the user.)
+    4. a question about goal slots (recognized by keywords: "food", "people", "day", "time", "departing",
+       "destination", "nights", ...): answers each asked slot with its goal value, the way ``synthetic-dialogue``
+       users answer; a turn that reveals a slot the user had not told yet is useful, one that only asks again
+       for told slots gets the answer again and is useless;
+    5. a question about something outside the goal (e.g. the area when the user has no preference):
+       ``"i do not mind ."`` (useless);
+    6. anything else: ``"sorry , i do not understand . can you help me with my booking ?"`` (useless).
+
+    After ``patience`` useless turns in a conversation the user gives up: ``"never mind , i will book it myself .
+    goodbye ."`` and the episode ends with the goal unmet.
+
+    :param patience: useless agent turns the user tolerates; the ``patience``-th one makes it give up.
+    """
+
+    def __init__(self, patience: int = 3) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}.")
+        self.patience = patience
+        self._states: dict[int, _BookingState] = {}
+
+    def start(self, slot: int, example: Example) -> None:
+        metadata = example.metadata
+        for key in ("intent", "goal", "opening"):
+            if key not in metadata:
+                raise KeyError(f"BookingUser needs metadata[{key!r}] (a synthetic-booking-goals example); example "
+                               f"{example.id!r} has {sorted(metadata)}.")
+        goal = {slot_name: tuple(value) if isinstance(value, list) else value
+                for slot_name, value in metadata["goal"].items()}
+        self._states[slot] = _BookingState(example, metadata["intent"], goal, set(metadata["opening"]),
+                                           random.Random(example.id))
+
+    def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply]:
+        return [self._respond(self._states[slot], conversation[-1]["content"])
+                for slot, conversation in zip(slots, conversations)]
+
+    def _respond(self, state: _BookingState, agent_turn: str) -> UserReply:
+        words = normalize_tokens(agent_turn)
+        reply, useful = self._answer(state, words)
+        state.previous_agent_turn = words
+        if not useful:
+            state.useless_turns += 1
+            if state.useless_turns >= self.patience:
+                return UserReply(GIVE_UP, gives_up=True)
+        return UserReply(reply)
+
+    def _answer(self, state: _BookingState, words: list[str]) -> tuple[str, bool]:
+        if not words:
+            return SILENCE, False
+        if words == state.previous_agent_turn:
+            return REPEATED, False
+        wrong = next((slot for slot, value in state.goal.items()
+                      if not contains_span(words, normalize_tokens(_canonical(state.intent, slot, value)))), None)
+        if "booked" in words and wrong is not None:
+            state.told.add(wrong)
+            return f"no , i wanted it {_fragment(state.rng, state.intent, wrong, state.goal[wrong])} .", False
+        asked = [slot for slot, keywords in _SLOT_KEYWORDS.items() if any(word in words for word in keywords)]
+        known = [slot for slot in asked if slot in state.goal]
+        if known:
+            useful = any(slot not in state.told for slot in known)
+            state.told.update(known)
+            answers = [_answer(state.rng, state.intent, slot, state.goal[slot]) for slot in known]
+            return " ".join(answers), useful
+        if asked:
+            return DONT_KNOW, False
+        return UNCLEAR, False
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "builtin", "patience": self.patience}
+
+
+# --- model-backed and callable users ------------------------------------------------------------------------------
+
+class ModelUser(UserSimulator):
+    """A local Hugging Face causal LM plays the user; the replies of all sub-envs are decoded as one batch.
+
+    The model reads the conversation from its own side (the agent's turns as ``"user"``, its own as
+    ``"assistant"``): rendered with its tokenizer's chat template when it has one, else as one line per turn (the
+    DailyDialog layout) followed by a newline. Its reply is the decoded continuation cut at the first newline and
+    stripped (it may be empty: an empty user turn is appended). It never gives up: the env's goal check and limits
+    end the conversation.
+
+    :param model: a causal LM object, or a local path / id for ``AutoModelForCausalLM.from_pretrained``.
+    :param tokenizer: its tokenizer (object or path); defaults to the model path's tokenizer.
+    :param max_new_tokens: longest reply in the model's tokens.
+    :param do_sample: sample (seeded by ``seed``) instead of greedy decoding.
+    :param seed: torch seed set before each sampled batch, so sampled replies are reproducible.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any = None, max_new_tokens: int = 32, do_sample: bool = False,
+                 seed: int = 0) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if isinstance(model, str):
+            tokenizer = tokenizer if tokenizer is not None else model
+            model = AutoModelForCausalLM.from_pretrained(model)
+        if tokenizer is None:
+            raise ValueError("ModelUser needs the model's tokenizer (tokenizer=...) when the model is an object.")
+        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer) if isinstance(tokenizer, str) else tokenizer
+        if self.tokenizer.pad_token_id is None:
+            raise ValueError("The user model's tokenizer has no pad token, which batched decoding needs; add one.")
+        self.model = model.eval()
+        self.max_new_tokens, self.do_sample, self.seed = max_new_tokens, do_sample, seed
+
+    def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply]:
+        import torch
+
+        prompts = [self._prompt(conversation) for conversation in conversations]
+        encoded = [self.tokenizer.encode(prompt, add_special_tokens=False) for prompt in prompts]
+        width = max(map(len, encoded))
+        device = next(self.model.parameters()).device
+        # Left padding: every row's continuation starts at the same position.
+        input_ids = torch.tensor([[self.tokenizer.pad_token_id] * (width - len(ids)) + ids for ids in encoded],
+                                 device=device)
+        attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in encoded], device=device)
+        if self.do_sample:
+            torch.manual_seed(self.seed)
+        with torch.inference_mode():
+            output = self.model.generate(input_ids=input_ids, attention_mask=attention, do_sample=self.do_sample,
+                                         max_new_tokens=self.max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                                         eos_token_id=self.tokenizer.eos_token_id)
+        texts = self.tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
+        return [UserReply(text.split("\n", 1)[0].strip()) for text in texts]
+
+    def _prompt(self, conversation: list[Message]) -> str:
+        flipped = [{"role": {"assistant": "user", "user": "assistant"}.get(m["role"], m["role"]),
+                    "content": m["content"]} for m in conversation]
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(flipped, add_generation_prompt=True, tokenize=False)
+        return "".join(m["content"] + "\n" for m in conversation if m["role"] != "system")
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "model", "model": getattr(self.model, "name_or_path", type(self.model).__name__),
+                "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "seed": self.seed}
+
+
+class CallableUser(UserSimulator):
+    """A plain function ``f(messages) -> str`` (or -> :class:`UserReply`) called once per conversation."""
+
+    def __init__(self, function: Callable[[list[Message]], Union[str, UserReply]]) -> None:
+        self.function = function
+
+    def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply | str]:
+        return [self.function(conversation) for conversation in conversations]
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "callable", "callable": repr(self.function)}
+
+
+UserSimulatorSpec = Union[None, str, UserSimulator, Callable[[list[Message]], Union[str, UserReply]], Any]
+"""``None``/``"builtin"``, a :class:`UserSimulator`, a causal LM (object or local path), or a plain callable."""
+
+
+def make_user_simulator(spec: UserSimulatorSpec, tokenizer: Any = None, **kwargs: Any) -> UserSimulator:
+    """Turn the env's ``user_simulator`` argument into a :class:`UserSimulator`.
+
+    :param spec: ``None`` or ``"builtin"`` (:class:`BookingUser`), a :class:`UserSimulator`, a path to a local
+        causal LM, a model object (anything with ``generate``; ``tokenizer`` is then its tokenizer, by default the
+        env's), or a callable ``f(messages) -> str``.
+    :param tokenizer: the env's tokenizer, the default for a model object.
+    :param kwargs: constructor options (``patience`` for the built-in user; ``max_new_tokens``, ``do_sample``,
+        ``seed``, ``tokenizer`` for a model).
+    """
+    if spec is None or spec == "builtin":
+        return BookingUser(**kwargs)
+    if isinstance(spec, UserSimulator):
+        if kwargs:
+            raise TypeError("user_simulator_kwargs can only be given with a name, path or model, not an instance.")
+        return spec
+    if isinstance(spec, str):
+        return ModelUser(spec, **kwargs)
+    if hasattr(spec, "generate") and hasattr(spec, "config"):
+        return ModelUser(spec, **{"tokenizer": tokenizer, **kwargs})
+    if callable(spec):
+        return CallableUser(spec)
+    raise TypeError("user_simulator must be None/'builtin', a UserSimulator, a causal LM (object or path) or a "
+                    f"callable f(messages) -> str; got {type(spec).__name__}.")
