@@ -164,7 +164,7 @@ def test_seeding_and_vector_env_match_single_envs():
     assert finished >= 3
 
 
-def test_model_user_decodes_all_sub_envs_in_one_batch():
+def test_model_user_decodes_all_sub_envs_in_one_batch(tmp_path):
     tokenizer = word_tokenizer(["i need a taxi to the zoo please", "what time would you like to leave"])
     model = tiny_model("causal", tokenizer)
     user = users.ModelUser(model, tokenizer, max_new_tokens=4)
@@ -185,6 +185,13 @@ def test_model_user_decodes_all_sub_envs_in_one_batch():
         single.reset(seed=1)
         runs.append(say(single, "hello")[4]["user_reply"])
     assert runs[0] == runs[1]
+    # ... and a local directory works as well (model and tokenizer loaded from it).
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    by_path = gym.make(ENV_ID, user_simulator=str(tmp_path), user_simulator_kwargs={"max_new_tokens": 4})
+    by_path.reset(seed=0)
+    assert isinstance(by_path.unwrapped._episodes.user, users.ModelUser)
+    assert isinstance(say(by_path, "hello")[4]["user_reply"], str)
 
 
 def test_bad_user_simulators_and_templates_fail_clearly():
