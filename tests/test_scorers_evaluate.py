@@ -20,7 +20,7 @@ REFERENCES = [["the cat is sitting on the mat .", "a cat sat on a mat"], ["hello
               ["the quick brown fox jumped"], ["nothing"]]
 METADATA = [{"key_facts": ["cat", "mat"], "slots": ["mat"]}, {"key_facts": ["kenobi"], "slots": ["hello"]},
             {"key_facts": ["fox"], "slots": {"colour": ["brown", "red"]}}, {"key_facts": ["x"], "slots": ["y"]}]
-METRIC_SCORERS = ["bertscore", "bleu", "chrf", "distinct_n", "exact_match", "key_fact_recall", "length_penalty",
+METRIC_SCORERS = ["bertscore", "bleu", "chrf", "dialogue_goal", "distinct_n", "exact_match", "key_fact_recall", "length_penalty",
                   "meteor", "repetition_penalty", "reward_model", "rouge", "semantic_similarity", "slot_coverage",
                   "ter", "token_f1"]
 

@@ -15,7 +15,8 @@ Registered names (``available()``), with the key of the reward (``primary``):
 - ``semantic_similarity`` (``semantic_similarity``): cosine of all-MiniLM-L6-v2 embeddings.
 - ``bertscore`` (``bertscore_f1``): bert-score with all-MiniLM-L6-v2, layer 6.
 - ``reward_model`` (``reward_model``): a local Hugging Face sequence-classification model.
-- ``key_fact_recall`` (``key_fact_recall``), ``slot_coverage`` (``slot_coverage``): task facts in metadata.
+- ``key_fact_recall`` (``key_fact_recall``), ``slot_coverage`` (``slot_coverage``): task facts in metadata;
+  ``dialogue_goal`` (``goal_score``): booking goal completion and slot accuracy (multi-turn dialogue).
 - ``length_penalty``, ``repetition_penalty``, ``distinct_n`` (``distinct_{n}``): shaping terms.
 - ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module;
   ``parallel``: any other scorer, large batches split across worker processes.

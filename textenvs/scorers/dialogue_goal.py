@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 
 from textenvs.scorers.base import Scorer, metadata_field
-from textenvs.scorers.text import contains_span, normalize_tokens, phrase_tokens
+from textenvs.scorers.slot_coverage import slot_coverage
+from textenvs.scorers.text import normalize_tokens
 
 BOOKING_WORD = "booked"
 """A turn is a booking confirmation when this word occurs in it (``"i have booked ..."``, ``"... is booked"``)."""
 
 
-def booking_slot_accuracy(text: str, slots: Sequence[str], where: str = "slots") -> tuple[bool, float]:
-    """Whether ``text`` confirms a booking, and the fraction of ``slots`` (values as the agent must say them)
-    occurring in it as contiguous word spans (lower-cased, punctuation and articles dropped)."""
-    if not slots:
-        raise ValueError(f"{where} is empty; a goal needs at least one slot.")
-    tokens = normalize_tokens(text)
-    filled = sum(contains_span(tokens, phrase_tokens(value, f"{where}[{k}]")) for k, value in enumerate(slots))
-    return BOOKING_WORD in tokens, filled / len(slots)
+def booking_slot_accuracy(text: str, slots: Any, where: str = "slots") -> tuple[bool, float]:
+    """Whether ``text`` confirms a booking, and the fraction of ``slots`` it states (see
+    :func:`~textenvs.scorers.slot_coverage.slot_coverage` for the forms ``slots`` may take)."""
+    return BOOKING_WORD in normalize_tokens(text), slot_coverage(text, slots, where)
 
 
 class DialogueGoalScorer(Scorer):
@@ -28,7 +25,7 @@ class DialogueGoalScorer(Scorer):
 
     - ``slot_accuracy``: fraction of the goal's slot values the turn states;
     - ``goal_completion``: 1 when the turn is a booking confirmation (contains "booked") stating every slot —
-      exactly when the multi-turn dialogue env's user accepts and ends the conversation;
+      exactly when the multi-turn dialogue env ends the conversation with the goal met;
     - ``goal_score`` (primary): ``(goal_completion + slot_accuracy) / 2``, so partly right bookings earn credit.
     """
 
