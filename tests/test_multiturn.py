@@ -114,7 +114,7 @@ def test_builtin_user_behaviour_and_giving_up():
     _, _, _, _, info = say(env, f"which {outside} do you want ?")
     assert info["user_reply"] == users.REPEATED
     _, reward, terminated, truncated, info = say(env, "")
-    assert terminated and not truncated and info["end_reason"] == "user_gave_up"
+    assert terminated and not truncated and (info["end_reason"], info["finish_reason"]) == ("user_gave_up", "stop")
     assert info["user_reply"] == users.GIVE_UP and info["turns"] == 3 and reward == 0.0
 
 
@@ -131,16 +131,16 @@ def test_limits_truncate_with_a_reason():
     observation, _ = env.reset(seed=0)
     for step in range(5):
         observation, reward, terminated, truncated, info = env.step(9)  # a turn that never ends
-    assert truncated and not terminated and info["end_reason"] == "max_turn_tokens"
+    assert terminated and not truncated and (info["end_reason"], info["finish_reason"]) == ("max_turn_tokens", "length")
     env = gym.make(ENV_ID, max_turns=2)
     env.reset(seed=0)
     say(env, "hello")
     _, _, terminated, truncated, info = say(env, "hello there")
-    assert truncated and info["end_reason"] == "max_turns" and info["turns"] == 2
+    assert terminated and info["end_reason"] == "max_turns" and info["turns"] == 2
     env = gym.make(ENV_ID, max_new_tokens=12, max_turn_tokens=10)
     env.reset(seed=0)
-    _, _, _, truncated, info = say(env, "what kind of food would you like ?")
-    assert truncated and info["end_reason"] == "max_conversation_tokens"
+    _, _, terminated, _, info = say(env, "what kind of food would you like ?")
+    assert terminated and info["end_reason"] == "max_conversation_tokens"
 
 
 def test_seeding_and_vector_env_match_single_envs():
@@ -271,3 +271,16 @@ def test_goals_and_goal_scorer():
                               {"slots": ["monday"]}])
     assert scores["goal_completion"].tolist() == [1.0, 0.0, 0.0]
     assert scores["slot_accuracy"].tolist() == [1.0, 1.0, 0.0] and scores["goal_score"].tolist() == [1.0, 0.5, 0.0]
+
+
+def test_vector_env_without_autoreset_idles_finished_conversations():
+    env = gym.make_vec(ENV_ID, num_envs=2, autoreset_mode=gym.vector.AutoresetMode.DISABLED, max_turn_tokens=3)
+    env.reset(seed=0)
+    # Sub-env 0 writes a turn that never ends (over after 3 tokens); sub-env 1 keeps talking.
+    for step in range(3):
+        observation, rewards, terminated, truncated, infos = env.step(np.array([9, 9 if step < 1 else 1]))
+    assert terminated[0] and infos["end_reason"][0] == "max_turn_tokens"
+    observation, rewards, terminated, _, _ = env.step(np.array([9, 9]))
+    assert not terminated[0] and rewards[0] == 0.0  # idles until reset
+    observation, _ = env.reset(options={"reset_mask": np.array([True, False])})
+    assert observation["generated_mask"][0].sum() == 0 and observation["generated_mask"][1].sum() > 0

@@ -46,7 +46,8 @@ def test_long_responses_are_cut_at_max_new_tokens():
     env = TextActionWrapper(gym.make("textenvs/Translation-v0", max_new_tokens=5))
     env.reset(seed=0)
     _, reward, terminated, truncated, info = env.step("a man sees a dog in the park and the dog sees him")
-    assert truncated and not terminated and info["response_truncated"] and len(info["response_ids"]) == 5
+    assert terminated and not truncated and info["finish_reason"] == "length"
+    assert info["response_truncated"] and len(info["response_ids"]) == 5
     assert info["prediction"] == env.unwrapped.task.tokenizer.decode(info["response_ids"])
 
 

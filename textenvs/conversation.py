@@ -21,6 +21,10 @@ from textenvs.scorers.dialogue_goal import booking_slot_accuracy
 from textenvs.users import UserReply, UserSimulator
 
 _AGENT, _USER_1, _USER_2 = "\x00agent\x00", "\x00first\x00", "\x00second\x00"  # placeholders for probing a template
+FINISH_REASONS = {"goal_met": "stop", "user_gave_up": "stop", "max_turns": "length", "max_turn_tokens": "length",
+                  "max_conversation_tokens": "length"}
+"""``info["finish_reason"]`` of each ``end_reason``: ``"stop"`` when a party ended the conversation, ``"length"``
+when a limit did (as ``finish_reason`` of the other envs)."""
 _PROBE = ("i need a taxi to the zoo .", "what time would you like to leave ?", "at 5 pm , please .")
 
 
@@ -184,16 +188,15 @@ class ConversationBatch(EpisodeBatch):
         self._masks_current[slots] = False
         count = len(slots)
         rewards = np.zeros(count, dtype=np.float64)
-        terminated = np.zeros(count, dtype=bool)
-        truncated = np.zeros(count, dtype=bool)
         infos: list[dict] = [{} for _ in range(count)]
+        # Why each ending conversation ends. Limits are part of the task, as the token budget of the other envs: the
+        # conversation is final and fully scored, so every end is a termination (``truncated`` stays for wrappers).
         reasons: dict[int, str] = {}
 
         turn_ended = actions == self.format.end_of_turn_token_id
         turn_length = self.lengths[slots] - self.turn_start[slots]
         for k in np.flatnonzero(~turn_ended & ((turn_length >= self.max_turn_tokens)
                                                | (self.lengths[slots] >= self.task.max_new_tokens))):
-            truncated[k] = True
             reasons[k] = "max_turn_tokens" if turn_length[k] >= self.max_turn_tokens else "max_conversation_tokens"
             self._close_agent_turn(int(slots[k]), ended=False)
 
@@ -206,29 +209,31 @@ class ConversationBatch(EpisodeBatch):
             slot = int(slots[k])
             metadata = self.task.dataset[int(self.example_index[slot])].metadata
             if "slots" in metadata and booking_slot_accuracy(text, metadata["slots"]) == (True, 1.0):
-                terminated[k], reasons[k] = True, "goal_met"
+                reasons[k] = "goal_met"
             elif self.turns[slot] >= self.max_turns:
-                truncated[k], reasons[k] = True, "max_turns"
+                reasons[k] = "max_turns"
             else:
                 waiting.append(k)
         for k, reply in zip(waiting, self._user_replies([int(slots[k]) for k in waiting])):
             slot = int(slots[k])
             infos[k]["user_reply"] = reply.text
             if reply.gives_up:
-                terminated[k], reasons[k] = True, "user_gave_up"
+                reasons[k] = "user_gave_up"
                 continue
             ids = self.format.user_turn_ids(reply.text)
             start = int(self.lengths[slot])
             if start + len(ids) >= self.task.max_new_tokens:  # no room for the reply and one agent token
-                truncated[k], reasons[k] = True, "max_conversation_tokens"
+                reasons[k] = "max_conversation_tokens"
                 continue
             self.generated_ids[slot, start:start + len(ids)] = ids
             self.generated_mask[slot, start:start + len(ids)] = 1
             self.lengths[slot] = self.turn_start[slot] = start + len(ids)
             self.messages[slot].append({"role": "user", "content": reply.text})
 
-        done = np.flatnonzero(terminated | truncated)
-        self.finished[slots] = terminated | truncated
+        terminated = np.zeros(count, dtype=bool)
+        terminated[list(reasons)] = True
+        done = np.flatnonzero(terminated)
+        self.finished[slots] = terminated
         if len(done):
             predictions = [self.messages[int(slots[k])][-1]["content"] if self.turns[int(slots[k])] else ""
                            for k in done]
@@ -239,12 +244,12 @@ class ConversationBatch(EpisodeBatch):
                 example = self.task.dataset[int(self.example_index[slot])]
                 infos[k].update({
                     "prediction": predictions[row], "conversation": [dict(m) for m in self.messages[slot]],
-                    "end_reason": reasons[k], "turns": int(self.turns[slot]), "prompt": example.prompt,
+                    "end_reason": reasons[k], "finish_reason": FINISH_REASONS[reasons[k]], "turns": int(self.turns[slot]), "prompt": example.prompt,
                     "references": list(example.references), "example_id": example.id,
                     "example_index": int(self.example_index[slot]),
                     "metrics": {key: float(values[row]) for key, values in scores.items()},
                 })
-        return rewards, terminated, truncated, infos
+        return rewards, terminated, np.zeros(count, dtype=bool), infos
 
     def render_text(self, slot: int) -> str:
         lines = [f"{m['role']}: {m['content']}" for m in self.messages[slot]]

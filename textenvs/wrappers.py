@@ -42,9 +42,9 @@ class TextActionWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
     env, and the step returns the sum of their rewards, the token env's ``terminated``/``truncated`` and its last
     info plus ``response_ids`` (the tokens fed) and ``response_truncated``.
 
-    - A response longer than the budget is cut: its first tokens are fed until the token env truncates the
-      episode (single turn: after ``max_new_tokens`` tokens, ``truncated=True``, no EOS; multi-turn: after
-      ``max_turn_tokens``), with ``info["response_truncated"] = True``.
+    - A response longer than the budget is cut: its first tokens are fed until the token env ends the episode at
+      its budget (single turn: after ``max_new_tokens`` tokens, no EOS, ``finish_reason="length"``; multi-turn:
+      after ``max_turn_tokens``, ``end_reason="max_turn_tokens"``), with ``info["response_truncated"] = True``.
     - ``""`` is a legal, empty response: only the end token is fed (single turn: the empty prediction is scored).
     - A non-string action raises ``InvalidAction``; a token excluded by the env's action mask raises
       ``InvalidAction`` from the token env.

@@ -101,15 +101,21 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
     conversation. Reset info: ``example_id``, ``example_index``.
 
     ## Episode End
-    - terminated: an agent turn meets the goal (``end_reason="goal_met"``), or the user gives up
-      (``"user_gave_up"``; its last words are in ``info["user_reply"]`` and are not appended);
-    - truncated: ``max_turns`` agent turns without either (``"max_turns"``); an agent turn reaching
-      ``max_turn_tokens`` tokens without the end-of-turn token (``"max_turn_tokens"``: a turn that never ends);
-      the conversation's N-token budget full, or too full for the user's reply plus one agent token
-      (``"max_conversation_tokens"``).
+    Every end is a termination (``terminated=True``; ``truncated`` is never set by the env and stays free for
+    wrappers such as ``TimeLimit``): the limits are part of the task, as the token budget of the other envs, so the
+    conversation is final and fully scored and learners must not bootstrap past it. ``info["end_reason"]`` says why,
+    ``info["finish_reason"]`` sums it up as the other envs do:
+
+    - ``"goal_met"`` (``"stop"``): an agent turn meets the goal;
+    - ``"user_gave_up"`` (``"stop"``): its last words are in ``info["user_reply"]`` and are not appended;
+    - ``"max_turns"`` (``"length"``): ``max_turns`` agent turns without either;
+    - ``"max_turn_tokens"`` (``"length"``): an agent turn reached ``max_turn_tokens`` tokens without the
+      end-of-turn token (a turn that never ends);
+    - ``"max_conversation_tokens"`` (``"length"``): the N-token budget is full, or too full for the user's reply
+      plus one agent token.
 
     The last step's info: ``prediction`` (the agent's final turn, cut short if truncated mid-turn),
-    ``conversation`` (messages), ``end_reason``, ``turns``, ``metrics``, ``prompt``, ``references``,
+    ``conversation`` (messages), ``end_reason``, ``finish_reason``, ``turns``, ``metrics``, ``prompt``, ``references``,
     ``example_id``, ``example_index``. A step that appends a user reply has ``info["user_reply"]``.
 
     An empty agent turn (end-of-turn right away) is a turn like any other: the built-in user answers
