@@ -245,7 +245,8 @@ def test_text_wrapper_plays_whole_turns_with_the_same_rewards(chat):
     env = TextActionWrapper(gym.make(ENV_ID, **kwargs))
     observation, info = env.reset(seed=2)
     example = env.unwrapped.task.dataset[info["example_index"]]
-    assert (observation[-1]["content"] if chat else observation) == (example.prompt if chat else f"user: {example.prompt}")
+    shown = observation[-1]["content"] if chat else observation
+    assert shown == (example.prompt if chat else f"user: {example.prompt}")
     assert env.observation_space.contains(observation)
     tokens, rewards = [], []
     for text in good_agent_turns(example):
@@ -264,7 +265,8 @@ def test_text_wrapper_plays_whole_turns_with_the_same_rewards(chat):
 def test_goals_and_goal_scorer():
     test, validation = load_booking_goals("test"), load_booking_goals("validation")
     assert len(test) == 200 and test.content_hash == load_booking_goals("test").content_hash
-    assert not {e.prompt + str(e.metadata["goal"]) for e in test} & {e.prompt + str(e.metadata["goal"]) for e in validation}
+    goals = [{e.prompt + str(e.metadata["goal"]) for e in split} for split in (test, validation)]
+    assert not goals[0] & goals[1]
     scorer = get("dialogue_goal")
     scores = scorer(["i have booked a table for 4 people on monday .", "4 people on monday", ""],
                     metadata=[{"slots": ["4 people", "monday"]}, {"slots": ["4 people", "monday"]},

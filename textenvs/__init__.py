@@ -18,6 +18,7 @@ register_envs()
 
 __all__ = [
     "ENV_IDS", "Example", "EpisodeRecord", "GenerationTask", "TextDataset", "TextGenerationEnv",
-    "TextActionWrapper", "TextGenerationVectorEnv", "env_class", "generate_split", "load_env_dataset", "load_env_scorer",
+    "TextActionWrapper", "TextGenerationVectorEnv",
+    "env_class", "generate_split", "load_env_dataset", "load_env_scorer",
     "load_tokenizer", "register_envs", "summarize", "__version__",
 ]

@@ -29,10 +29,10 @@ class ChatFormat:
 
     def __init__(self, tokenizer: Any, system_prompt: str | None = None) -> None:
         if not getattr(tokenizer, "chat_template", None):
+            name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
             raise ValueError(
-                f"chat_template=True, but tokenizer {getattr(tokenizer, 'name_or_path', '') or type(tokenizer).__name__!r} "
-                "has no chat template. Use a chat model's tokenizer, set one (tokenizer.chat_template = '<jinja "
-                "string>'), or pass chat_template=False for the plain prompt layout.")
+                f"chat_template=True, but tokenizer {name!r} has no chat template. Use a chat model's tokenizer, set "
+                "one (tokenizer.chat_template = '<jinja string>'), or pass chat_template=False for the plain layout.")
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise TypeError(f"system_prompt must be a string or None, got {type(system_prompt).__name__}.")
         self.tokenizer = tokenizer
@@ -68,8 +68,8 @@ class ChatFormat:
     def content_budget(self, max_prompt_length: int) -> int:
         """How many content tokens fit in a prompt of ``max_prompt_length`` ids around the template's own tokens."""
         if self._overhead >= max_prompt_length:
-            raise ValueError(f"The chat template alone takes {self._overhead} tokens; max_prompt_length={max_prompt_length} "
-                             "leaves no room for the prompt. Raise max_prompt_length.")
+            raise ValueError(f"The chat template alone takes {self._overhead} tokens; max_prompt_length="
+                             f"{max_prompt_length} leaves no room for the prompt. Raise max_prompt_length.")
         return max_prompt_length - self._overhead
 
     def encode_prompt(self, content_ids: list[int], max_prompt_length: int, truncation: str) -> list[int]:

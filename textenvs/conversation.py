@@ -235,8 +235,8 @@ class ConversationBatch(EpisodeBatch):
         done = np.flatnonzero(terminated)
         self.finished[slots] = terminated
         if len(done):
-            predictions = [self.messages[int(slots[k])][-1]["content"] if self.turns[int(slots[k])] else ""
-                           for k in done]
+            # Every end follows an agent token, so the last message is the agent's final (possibly cut) turn.
+            predictions = [self.messages[int(slots[k])][-1]["content"] for k in done]
             scores = self._score(self.task.scorer, slots[done], predictions)
             rewards[done] += scores[self.task.scorer.primary]
             for row, k in enumerate(done):
@@ -244,8 +244,8 @@ class ConversationBatch(EpisodeBatch):
                 example = self.task.dataset[int(self.example_index[slot])]
                 infos[k].update({
                     "prediction": predictions[row], "conversation": [dict(m) for m in self.messages[slot]],
-                    "end_reason": reasons[k], "finish_reason": FINISH_REASONS[reasons[k]], "turns": int(self.turns[slot]), "prompt": example.prompt,
-                    "references": list(example.references), "example_id": example.id,
+                    "end_reason": reasons[k], "finish_reason": FINISH_REASONS[reasons[k]],
+                    "turns": int(self.turns[slot]), "prompt": example.prompt, "references": list(example.references), "example_id": example.id,
                     "example_index": int(self.example_index[slot]),
                     "metrics": {key: float(values[row]) for key, values in scores.items()},
                 })

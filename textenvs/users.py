@@ -224,7 +224,7 @@ class ModelUser(UserSimulator):
 class CallableUser(UserSimulator):
     """A plain function ``f(messages) -> str`` (or -> :class:`UserReply`) called once per conversation."""
 
-    def __init__(self, function: Callable[[list[Message]], Union[str, UserReply]]) -> None:
+    def __init__(self, function: Callable[[list[Message]], str | UserReply]) -> None:
         self.function = function
 
     def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply | str]:
@@ -234,7 +234,7 @@ class CallableUser(UserSimulator):
         return {"name": "callable", "callable": repr(self.function)}
 
 
-UserSimulatorSpec = Union[None, str, UserSimulator, Callable[[list[Message]], Union[str, UserReply]], Any]
+UserSimulatorSpec = Union[None, str, UserSimulator, Callable[[list[Message]], str | UserReply], Any]
 """``None``/``"builtin"``, a :class:`UserSimulator`, a causal LM (object or local path), or a plain callable."""
 
 

@@ -68,7 +68,7 @@ class TextActionWrapper(gym.Wrapper, gym.utils.RecordConstructorArgs):
         context_tokens = self.task.max_prompt_length + (self.task.max_new_tokens if self._multi_turn else 0)
         content = spaces.Text(max_length=context_tokens * (token_chars + 1), min_length=0, charset=charset)
         if self.task.chat is not None:
-            role = spaces.Text(max_length=max(map(len, ROLES)), min_length=0, charset="".join(sorted(set("".join(ROLES)))))
+            role = spaces.Text(max_length=max(map(len, ROLES)), min_length=0, charset="".join(ROLES))
             self.observation_space = spaces.Sequence(spaces.Dict({"role": role, "content": content}), stack=False)
         elif self._multi_turn:
             # One "<role>: " prefix and newline per turn; every turn holds at least one token.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import random
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from textenvs.data.builtin import _DOMAINS, _canonical, _confirmations, _request, _sample_slot
@@ -37,7 +37,7 @@ def load_booking_goals(split: str) -> TextDataset:
     return _generate(split)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _generate(split: str) -> TextDataset:
     seen: set[str] = set()
     for earlier in _SPLIT_ORDER[:_SPLIT_ORDER.index(split)]:
@@ -67,6 +67,6 @@ def _goal_example(rng: random.Random, example_id: str) -> Example:
     opening = {slot: value for slot, value in goal.items()
                if slot in domain.optional or rng.random() < OPENING_PROBABILITY}
     slots = [_canonical(domain.intent, slot, goal[slot]) for slot in domain.required + domain.optional if slot in goal]
-    metadata = {"intent": domain.intent, "goal": {slot: list(v) if isinstance(v, tuple) else v for slot, v in goal.items()},
-                "slots": slots, "opening": list(opening)}
+    as_json = {slot: list(value) if isinstance(value, tuple) else value for slot, value in goal.items()}
+    metadata = {"intent": domain.intent, "goal": as_json, "slots": slots, "opening": list(opening)}
     return Example(example_id, _request(rng, domain, opening), _confirmations(domain.intent, goal), metadata)

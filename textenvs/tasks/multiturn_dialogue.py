@@ -79,11 +79,14 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
 
     | key | shape | dtype | min | max | meaning |
     |---|---|---|---|---|---|
-    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | the opening request, left-padded, ending with the separator (chat template: the template's system and user messages and the assistant header) |
+    | ``prompt_ids`` | (P,) | int64 | 0 | V-1 | opening request, left-padded, ending with the separator |
     | ``prompt_mask`` | (P,) | int8 | 0 | 1 | 1 where ``prompt_ids`` holds a real token |
-    | ``generated_ids`` | (N,) | int64 | 0 | V-1 | the conversation after the prompt: agent tokens and appended user turns, right-padded with the pad id |
+    | ``generated_ids`` | (N,) | int64 | 0 | V-1 | agent tokens and appended user turns, right-padded |
     | ``generated_mask`` | (N,) | int8 | 0 | 1 | 1 where ``generated_ids`` holds a real token |
-    | ``agent_mask`` | (N,) | int8 | 0 | 1 | 1 where the token was written by the agent (its actions, end-of-turn tokens included); 0 for user turns, template tokens and padding |
+    | ``agent_mask`` | (N,) | int8 | 0 | 1 | 1 where the agent wrote the token (end-of-turn included) |
+
+    With ``chat_template=True`` the prompt is the template's system and user messages and the assistant header.
+    ``agent_mask`` is 0 on user turns, template tokens and padding.
 
     Learners put only ``agent_mask == 1`` positions in the policy loss, the entropy and the KL: the causal
     model's input is ``prompt_ids ++ generated_ids`` (attention ``prompt_mask ++ generated_mask``), and the
