@@ -1,21 +1,18 @@
 """Policies for the text-generation envs: small transformers built from a config (nothing is downloaded), local
-checkpoints, the shipped warm-start checkpoints, and a KV-cached greedy policy that steps the env.
+checkpoints and the shipped warm-start checkpoints, the resolution of an agent's ``model`` argument and of its
+device. Every agent uses these (one way to find a model, one way to pick a device).
 
-The layout conventions every agent shares (so supervised warm start, PPO and evaluation see identical inputs):
-
-- causal LM: the env's left-padded prompt (ending with the separator) followed by the generated tokens; position
-  ids count real tokens only (:func:`causal_position_ids`), as ``generate()`` does with left padding;
-- seq2seq LM: the env's right-padded prompt is the encoder input; the decoder starts from
-  ``config.decoder_start_token_id`` and reads the generated tokens;
-- pad is distinct from EOS, and EOS is an ordinary action the policy learns to emit.
+Decoding (the observation layout every model sees, KV-cached and uncached next-token logits, the batched decoding
+policy) lives in :mod:`textenvs.decoding`. Pad is distinct from EOS, and EOS is an ordinary action the policy
+learns to emit.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GPT2Config, GPT2LMHeadModel,
                           PreTrainedModel, T5Config, T5ForConditionalGeneration)
@@ -127,73 +124,45 @@ def default_checkpoint(task_name: str) -> Path:
     return path
 
 
-def causal_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Position ids that count only attended tokens, so a left-padded prompt starts at position 0 whatever its
-    padding (padding positions get 0; they are masked anyway)."""
-    return (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` → CUDA when available, else CPU; otherwise the named device (``"cpu"``, ``"cuda"``, ``"cuda:1"``).
 
-
-class GreedyPolicy:
-    """Deterministic batched policy: the argmax token of a causal or seq2seq LM, decoded with a KV cache.
-
-    Call it with the vector env's observations (``generate_split(env, GreedyPolicy(model))``). When every sub-env
-    has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it feeds back the tokens
-    it returned last. So episodes that start together, as in :func:`textenvs.generate_split`, are decoded exactly;
-    a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split`` ignores
-    those episodes).
-
-    :param model: the policy; put it on its device first. It is run in inference mode.
+    :raises RuntimeError: a CUDA device was named but CUDA is not available.
     """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={name!r} was requested but torch.cuda.is_available() is False.")
+    return device
 
-    def __init__(self, model: PreTrainedModel) -> None:
-        self.model = model
-        self.is_seq2seq = bool(model.config.is_encoder_decoder)
-        self._cache: Any = None
-        self._attention_mask: torch.Tensor | None = None
-        self._encoder_outputs: Any = None
-        self._last_actions: torch.Tensor | None = None
 
-    @torch.inference_mode()
-    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        if self._last_actions is None or not np.asarray(observation["generated_mask"]).any():
-            logits = self._start(observation)
-        else:
-            logits = self._advance(self._last_actions)
-        self._last_actions = logits.argmax(-1)
-        return self._last_actions.cpu().numpy()
+def resolve_model_source(env_id: str, model: str = "default") -> str:
+    """Where an agent's model comes from: a checkpoint directory, or ``"scratch"``.
 
-    def _start(self, observation: dict[str, np.ndarray]) -> torch.Tensor:
-        device = self.model.device
-        prompt_ids = torch.as_tensor(observation["prompt_ids"], device=device)
-        prompt_mask = torch.as_tensor(observation["prompt_mask"], device=device).long()
-        # Columns that are padding in every row change nothing; dropping them shortens the cached sequence.
-        attended = prompt_mask.any(0).nonzero()
-        prompt_ids = prompt_ids[:, int(attended.min()):int(attended.max()) + 1]
-        prompt_mask = prompt_mask[:, int(attended.min()):int(attended.max()) + 1]
-        if self.is_seq2seq:
-            self._encoder_outputs = self.model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask)
-            self._attention_mask = prompt_mask
-            start = torch.full((len(prompt_ids), 1), self.model.config.decoder_start_token_id, device=device)
-            output = self.model(encoder_outputs=self._encoder_outputs, attention_mask=prompt_mask,
-                                decoder_input_ids=start, use_cache=True)
-        else:
-            self._attention_mask = prompt_mask
-            output = self.model(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                position_ids=causal_position_ids(prompt_mask), use_cache=True)
-        self._cache = output.past_key_values
-        return output.logits[:, -1]
+    :param model: ``"default"``: the task's shipped warm-start checkpoint (:func:`default_checkpoint`), or
+        ``"scratch"`` with a warning when it has not been generated; ``"scratch"``: a randomly initialized GPT-2;
+        otherwise a local Hugging Face checkpoint directory (causal or seq2seq).
+    """
+    from textenvs.registration import env_class
 
-    def _advance(self, tokens: torch.Tensor) -> torch.Tensor:
-        if self.is_seq2seq:
-            output = self.model(encoder_outputs=self._encoder_outputs, attention_mask=self._attention_mask,
-                                decoder_input_ids=tokens[:, None], past_key_values=self._cache, use_cache=True)
-        else:
-            self._attention_mask = torch.cat([self._attention_mask, torch.ones_like(tokens)[:, None]], dim=1)
-            positions = causal_position_ids(self._attention_mask)[:, -1:]
-            output = self.model(input_ids=tokens[:, None], attention_mask=self._attention_mask, position_ids=positions,
-                                past_key_values=self._cache, use_cache=True)
-        self._cache = output.past_key_values
-        return output.logits[:, -1]
+    if model != "default":
+        return model
+    try:
+        return str(default_checkpoint(env_class(env_id).task_spec.name))
+    except FileNotFoundError as missing:
+        warnings.warn(f"{missing} Falling back to a randomly initialized GPT-2 (model='scratch').", stacklevel=2)
+        return "scratch"
+
+
+def env_kwargs_for_model(source: str | Path, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``env_kwargs`` with the checkpoint's own tokenizer when it ships one and the caller named none, so token ids
+    mean the same to the env and the model."""
+    source = str(source)
+    if source and source != "scratch" and "tokenizer" not in env_kwargs \
+            and (Path(source) / "tokenizer_config.json").is_file():
+        return {**env_kwargs, "tokenizer": source}
+    return dict(env_kwargs)
 
 
 def _size(table: dict[str, dict[str, int]], size: str, kind: str) -> dict[str, int]:

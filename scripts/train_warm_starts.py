@@ -22,9 +22,10 @@ import gymnasium as gym
 import torch
 from gymnasium.vector import AutoresetMode
 
-from agents.models import CHECKPOINTS_DIR, GreedyPolicy, build_causal_lm
+from agents.models import CHECKPOINTS_DIR, build_causal_lm
 from agents.sft import SFTConfig, train_sft
 from textenvs.data.tokenizer import load_builtin_tokenizer
+from textenvs.decoding import DecodingPolicy
 from textenvs.evaluation import generate_split, summarize
 
 BASE = SFTConfig(learning_rate=3e-3, batch_size=64, warmup_steps=30, weight_decay=0.01, seed=0, device="cpu",
@@ -55,7 +56,7 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     model.eval()
     env = gym.make_vec(env_id, num_envs=64, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", autoreset_mode=AutoresetMode.DISABLED).unwrapped
-    test = summarize(generate_split(env, GreedyPolicy(model)))
+    test = summarize(generate_split(env, DecodingPolicy(model)))
     record_path = output_dir / "training_config.json"
     record = json.loads(record_path.read_text(encoding="utf-8"))
     record["sft"]["output_dir"] = _display_path(output_dir)

@@ -72,13 +72,12 @@ def teacher_forced_logprobs(model, rollout, vocab_size: int):
     """Logprobs of a rollout's tokens from one full teacher-forced forward (0 after each episode's end)."""
     import torch
 
-    from agents.ppo.policy import token_logits_and_hidden
+    from textenvs.decoding import token_logits
 
     with torch.no_grad():
-        logits, _ = token_logits_and_hidden(model, rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
-                                            rollout.generated_mask,
-                                            getattr(model.config, "decoder_start_token_id", None), hidden=False)
-    return torch.log_softmax(logits[..., :vocab_size].float(), -1).gather(
+        logits = token_logits(model, rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
+                              rollout.generated_mask)
+    return torch.log_softmax(logits[..., :vocab_size], -1).gather(
         -1, rollout.generated_ids.unsqueeze(-1)).squeeze(-1) * rollout.generated_mask
 
 

@@ -10,7 +10,6 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from agents.models import GreedyPolicy
 from leaderboard.auth import create_token
 from leaderboard.cli import main as cli_main
 from leaderboard.schema import LeaderboardError
@@ -20,6 +19,7 @@ from leaderboard.service import Leaderboard
 from leaderboard.store import Store
 from leaderboard.verify import load_checkpoint, verify_submission
 from textenvs import generate_split, load_env_dataset
+from textenvs.decoding import DecodingPolicy
 
 ENV = "textenvs/Translation-v0"
 
@@ -53,14 +53,14 @@ def generated(checkpoint, split):
     model, tokenizer = load_checkpoint(checkpoint)
     env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", dataset=split)
-    return generate_split(env, GreedyPolicy(model))
+    return generate_split(env, DecodingPolicy(model))
 
 
 def test_greedy_policy_does_not_depend_on_batching(checkpoint, split, generated):
     model, tokenizer = load_checkpoint(checkpoint)
     env = gym.make_vec(ENV, num_envs=1, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", dataset=split)
-    alone = generate_split(env, GreedyPolicy(model), indices=[0, 5, 13])
+    alone = generate_split(env, DecodingPolicy(model), indices=[0, 5, 13])
     assert [r.prediction for r in alone] == [generated[i].prediction for i in (0, 5, 13)]
     assert len({r.prediction for r in generated}) > 12, "the fixture model should react to its prompt"
 
@@ -136,7 +136,7 @@ def test_encoder_decoder_checkpoint_is_verified(tmp_path, split):
     model, loaded_tokenizer = load_checkpoint(tmp_path / "t5")
     env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=loaded_tokenizer,
                        split="test", dataset=split, observation_mode="seq2seq")
-    predictions = {r.example_id: r.prediction for r in generate_split(env, GreedyPolicy(model))}
+    predictions = {r.example_id: r.prediction for r in generate_split(env, DecodingPolicy(model))}
     assert len(set(predictions.values())) > 10
     leaderboard = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db"), Benchmarks({ENV: {"dataset": split}}))
     receipt = _submit(leaderboard, "t5", predictions)

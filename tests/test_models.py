@@ -1,4 +1,5 @@
-"""Policies built from config, checkpoint loading, the shipped warm starts and the KV-cached greedy policy."""
+"""Policies built from config, checkpoint loading, the shipped warm starts and the KV-cached greedy policy
+(:class:`textenvs.decoding.DecodingPolicy`)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pytest
 import torch
 
 import textenvs
-from agents.models import (TASK_NAMES, GreedyPolicy, build_causal_lm, build_seq2seq_lm, causal_position_ids,
-                           default_checkpoint, load_pretrained, observation_mode)
+from agents.models import (TASK_NAMES, build_causal_lm, build_seq2seq_lm, default_checkpoint, load_pretrained,
+                           observation_mode)
 from helpers import toy_kwargs, word_tokenizer
 from textenvs.data.tokenizer import load_builtin_tokenizer
+from textenvs.decoding import DecodingPolicy, causal_position_ids
 
 
 def test_causal_lm_from_tokenizer():
@@ -112,7 +114,7 @@ def test_greedy_policy_matches_uncached_decoding(mode):
              else build_seq2seq_lm(tokenizer, "tiny", num_layers=1, num_decoder_layers=1)).eval()
     with torch.no_grad():  # make EOS likely so that episodes end at different steps
         model.get_output_embeddings().weight[tokenizer.eos_token_id] *= 3
-    policy, steps, compared = GreedyPolicy(model), [0], []
+    policy, steps, compared = DecodingPolicy(model), [0], []
 
     def checked_policy(observation):
         if not observation["generated_mask"].any():
@@ -128,7 +130,7 @@ def test_greedy_policy_matches_uncached_decoding(mode):
 
     records = textenvs.generate_split(env, checked_policy)
     assert sum(compared) > len(records)
-    assert records == textenvs.generate_split(env, GreedyPolicy(model))
+    assert records == textenvs.generate_split(env, DecodingPolicy(model))
 
 
 def test_default_checkpoint_unknown_task():
@@ -151,5 +153,5 @@ def test_default_checkpoints_are_competent(task):
               "dialogue": "textenvs/Dialogue-v0"}[task]
     env = gym.make_vec(env_id, num_envs=50, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test")
-    summary = textenvs.summarize(textenvs.generate_split(env, GreedyPolicy(model), indices=range(50)))
+    summary = textenvs.summarize(textenvs.generate_split(env, DecodingPolicy(model), indices=range(50)))
     assert summary["reward"] > SCORE_FLOORS[task], summary

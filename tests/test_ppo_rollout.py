@@ -11,8 +11,8 @@ from helpers import CountingChrF, rollout_env_kwargs, teacher_forced_logprobs, t
 
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
-from agents.ppo.policy import CachedDecoder, causal_position_ids
 from agents.ppo.rollout import collect_rollout
+from textenvs.decoding import CachedDecoder, causal_position_ids
 
 ENV = "textenvs/Translation-v0"
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
@@ -127,7 +127,7 @@ def test_rollout_refuses_an_env_that_autoresets():
     ("causal", {"value_model": "separate", "kl_estimator": "k3"}),
     ("causal", {"action_mask": "nlpo", "nlpo_top_p": 0.5}),
     ("seq2seq", {"env_kwargs": {"action_mask": list(range(4, 20))}}),
-    ("causal", {"lora_r": 4, "target_kl": 1.0}),
+    ("causal", {"lora_r": 4, "adaptive_kl_target": 1.0}),
 ])
 def test_init_invariants_kl_zero_and_first_ratio_one(kind, config):
     run = trainer(kind, **config)

@@ -60,7 +60,7 @@ def cli(out: Path, *extra: str, model_dir: Path | None = None, data: Path | None
         env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
         arguments += ["--env", "textenvs/Translation-v0", "--model", str(model_dir), "--env-kwargs",
                       json.dumps(env_kwargs), "--num-envs", "8", "--num-minibatches", "2", "--learning-rate", "1e-3",
-                      "--checkpoint-every", "1", "--no-progress", "--target-kl", "0.5", "--seed", "3"]
+                      "--checkpoint-every", "1", "--no-progress", "--adaptive-kl-target", "0.5", "--seed", "3"]
     return [sys.executable, "-c", "import sys; from agents.cli import main; sys.exit(main(['ppo', *sys.argv[1:]]))",
             *arguments]
 

@@ -13,8 +13,8 @@ from agents.ppo.buffer import RolloutBuffer, RunningMoments, compute_gae
 from agents.ppo.config import PPOConfig, field_docs
 from agents.ppo.kl import AdaptiveKLController, FixedKLController, kl_estimate
 from agents.ppo.losses import explained_variance, masked_mean, masked_whiten, policy_loss, value_loss
-from agents.ppo.policy import entropy_from_logits, gather_logprobs, policy_logits
-from agents.ppo.rollout import sample_tokens
+from agents.ppo.policy import entropy_from_logits, gather_logprobs
+from textenvs.decoding import policy_logits, sample_tokens, truncation_mask
 
 
 def test_gae_terminal_reward_by_hand():
@@ -143,11 +143,15 @@ def test_logprobs_slice_vocab_divide_by_temperature_and_mask():
 def test_sampling_respects_top_k_top_p_and_masks():
     generator = torch.Generator().manual_seed(0)
     logits = torch.tensor([[3.0, 2.9, 0.0, -1.0]]).repeat(200, 1)
-    assert set(sample_tokens(logits, top_k=1, top_p=1.0, generator=generator).tolist()) == {0}
-    assert set(sample_tokens(logits, top_k=2, top_p=1.0, generator=generator).tolist()) == {0, 1}
-    assert set(sample_tokens(logits, top_k=0, top_p=0.5, generator=generator).tolist()) == {0}
+
+    def truncated(top_k, top_p):
+        return sample_tokens(policy_logits(logits, 4, 1.0, truncation_mask(logits, top_k, top_p)), generator)
+    assert set(truncated(top_k=1, top_p=1.0).tolist()) == {0}
+    assert set(truncated(top_k=2, top_p=1.0).tolist()) == {0, 1}
+    assert set(truncated(top_k=0, top_p=0.5).tolist()) == {0}
+    assert truncation_mask(logits, 0, 1.0) is None
     masked = policy_logits(logits, 4, 1.0, torch.tensor([[False, True, True, True]]).repeat(200, 1))
-    assert 0 not in set(sample_tokens(masked, 0, 1.0, generator).tolist())
+    assert 0 not in set(sample_tokens(masked, generator).tolist())
 
 
 def test_config_validates_and_documents_every_field():

@@ -30,6 +30,16 @@ class EpisodeRecord:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_step(cls, info: dict[str, Any], slot: int, reward: float, length: int) -> "EpisodeRecord":
+        """The record of sub-env ``slot``'s episode from the vector env's ``info`` at its last step (metrics whose
+        name starts with ``_`` are the scorer's internals and are left out)."""
+        return cls(example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
+                   prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
+                   references=list(info["references"][slot]), reward=float(reward), length=int(length),
+                   metrics={key: float(values[slot]) for key, values in info["metrics"].items()
+                            if not key.startswith("_")})
+
 
 def generate_split(env: TextGenerationVectorEnv, policy: Policy, indices: Sequence[int] | None = None,
                    progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
@@ -63,12 +73,7 @@ def generate_split(env: TextGenerationVectorEnv, policy: Policy, indices: Sequen
             length += 1
             for slot in np.flatnonzero(terminated | truncated):
                 if slot < len(chunk) and slot not in finished:
-                    finished[slot] = EpisodeRecord(
-                        example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
-                        prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
-                        references=list(info["references"][slot]), reward=float(reward[slot]), length=int(length[slot]),
-                        metrics={key: float(values[slot]) for key, values in info["metrics"].items()
-                                 if not key.startswith("_")})
+                    finished[slot] = EpisodeRecord.from_step(info, slot, reward[slot], length[slot])
         records.extend(finished[slot] for slot in range(len(chunk)))
         if progress is not None:
             progress(len(records))

@@ -4,19 +4,20 @@
 >>> trainer = PPOTrainer(PPOConfig(env="textenvs/Translation-v0", model="default", out="runs/ppo", iterations=20))
 >>> history = trainer.train()          # list of per-iteration metrics; model exported to runs/ppo/model
 
-Modules in reading order: ``config`` (every setting), ``policy`` (LM + value head, cached decoding), ``rollout``
-(episodes through the vector env), ``kl``, ``buffer`` (GAE), ``losses``, ``trainer`` (the loop), ``agent``, ``cli``.
+Modules in reading order: ``config`` (every setting), ``policy`` (LM + value head), ``rollout`` (episodes through the
+vector env, decoded by :mod:`textenvs.decoding`), ``kl``, ``buffer`` (GAE), ``losses``, ``trainer`` (the loop),
+``agent``, ``cli``. Run logs and plots: :mod:`agents.run_logger`.
 """
 
 from agents.ppo.buffer import RolloutBuffer, compute_gae
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import AdaptiveKLController, FixedKLController, kl_estimate
 from agents.ppo.losses import policy_loss, value_loss
-from agents.ppo.policy import ActorCritic, CachedDecoder
+from agents.ppo.policy import ActorCritic
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import PPOTrainer
 
 __all__ = [
-    "ActorCritic", "AdaptiveKLController", "CachedDecoder", "FixedKLController", "PPOConfig", "PPOTrainer",
+    "ActorCritic", "AdaptiveKLController", "FixedKLController", "PPOConfig", "PPOTrainer",
     "Rollout", "RolloutBuffer", "collect_rollout", "compute_gae", "kl_estimate", "policy_loss", "value_loss",
 ]

@@ -5,16 +5,13 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
 from agents.base import Agent, LearningCallback
-from agents.models import causal_position_ids
 from agents.ppo.config import PPOConfig
-from agents.ppo.policy import autocast, model_device
-from agents.ppo.rollout import collect_rollout
 from agents.ppo.trainer import PPOTrainer
-from textenvs.evaluation import EpisodeRecord
+from textenvs.decoding import DecodingPolicy, next_token_logits
+from textenvs.evaluation import EpisodeRecord, generate_split
 from textenvs.vector import TextGenerationVectorEnv
 
 
@@ -54,47 +51,20 @@ class PPOAgent(Agent):
         self.trainer.train(max_env_steps=total_env_steps, callback=record)
         return curve
 
-    @torch.no_grad()
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """Greedy next token from a full forward over the observation (stateless; :meth:`generate` is faster)."""
-        lm, device = self.model, model_device(self.model)
-        tensor = lambda key: torch.as_tensor(np.asarray(observation[key]), device=device).long()  # noqa: E731
-        prompt_ids, prompt_mask = tensor("prompt_ids"), tensor("prompt_mask")
-        generated_ids, generated_mask = tensor("generated_ids"), tensor("generated_mask")
-        lengths = generated_mask.sum(dim=1)
-        rows = torch.arange(len(lengths), device=device)
-        if lm.config.is_encoder_decoder:
-            start = torch.full_like(generated_ids[:, :1], lm.config.decoder_start_token_id)
-            logits = lm(input_ids=prompt_ids, attention_mask=prompt_mask,
-                        decoder_input_ids=torch.cat([start, generated_ids], dim=1),
-                        decoder_attention_mask=torch.cat([torch.ones_like(start), generated_mask], dim=1)).logits
-            next_logits = logits[rows, lengths]
-        else:
-            attention = torch.cat([prompt_mask, generated_mask], dim=1)
-            logits = lm(input_ids=torch.cat([prompt_ids, generated_ids], dim=1), attention_mask=attention,
-                        position_ids=causal_position_ids(attention)).logits
-            next_logits = logits[rows, prompt_ids.shape[1] - 1 + lengths]
-        return next_logits[:, :self.trainer.task.vocab_size].argmax(dim=-1).cpu().numpy()
+        """Greedy next token from an uncached forward over the observation (stateless; :meth:`generate` is faster)."""
+        return next_token_logits(self.model, observation)[:, :self.trainer.task.vocab_size].argmax(dim=-1).cpu().numpy()
 
     def generate(self, env: TextGenerationVectorEnv, indices: Sequence[int] | None = None,
                  progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
-        """Greedy KV-cached decoding through ``env``, ``env.num_envs`` examples at a time."""
-        env = env.unwrapped
-        if env.task.vocab_size != self.trainer.task.vocab_size:
-            raise ValueError(f"The env's tokenizer has {env.task.vocab_size} tokens but the policy was trained with "
-                             f"{self.trainer.task.vocab_size}; make the env with the policy's tokenizer "
+        """Greedy KV-cached decoding through ``env`` (:class:`textenvs.decoding.DecodingPolicy`, float32): the very
+        code the leaderboard's verified runs regenerate predictions with."""
+        if env.unwrapped.task.vocab_size != self.trainer.task.vocab_size:
+            raise ValueError(f"The env's tokenizer has {env.unwrapped.task.vocab_size} tokens but the policy was "
+                             f"trained with {self.trainer.task.vocab_size}; make the env with the policy's tokenizer "
                              "(tokenizer=agent.trainer.tokenizer).")
-        indices = list(range(len(env.task.dataset)) if indices is None else indices)
-        records: list[EpisodeRecord] = []
-        for start in range(0, len(indices), env.num_envs):
-            chunk = indices[start:start + env.num_envs]
-            padded = chunk + [chunk[-1]] * (env.num_envs - len(chunk))
-            with autocast(model_device(self.model)):
-                rollout = collect_rollout(env, self.model, padded, greedy=True)
-            records.extend(rollout.records[:len(chunk)])
-            if progress is not None:
-                progress(len(records))
-        return records
+        return generate_split(env, DecodingPolicy(self.model, vocab_size=self.trainer.task.vocab_size), indices,
+                              progress)
 
     def config(self) -> dict[str, Any]:
         settings = {key: value for key, value in self.ppo_config.to_dict().items() if key != "env_kwargs"}

@@ -57,12 +57,13 @@ class PPOConfig:
 
     # Rewards
     kl_coef: float = 0.05
-    """initial coefficient of the per-token KL penalty against the frozen reference"""
+    """initial coefficient of the per-token KL penalty against the frozen reference (TRL's init_kl_coef)"""
     kl_estimator: str = "k1"
     """per-token KL estimator in the reward: "k1" (log p - log q) or "k3" ((r - 1) - log r, r = q / p)"""
-    target_kl: Optional[float] = None
-    """adaptive KL controller target per episode (sum over tokens); None keeps kl_coef fixed"""
-    kl_horizon: int = 10000
+    adaptive_kl_target: Optional[float] = None
+    """target of the adaptive KL controller (Ziegler et al.): KL to the reference per episode (sum over tokens);
+    None keeps kl_coef fixed"""
+    adaptive_kl_horizon: int = 10000
     """adaptive KL controller horizon in episodes"""
     reward_normalization: str = "none"
     """scale of the env's scores: "none", "running" (divide by a running std), "batch" (whiten per rollout) or
@@ -101,6 +102,9 @@ class PPOConfig:
     """entropy bonus coefficient"""
     max_grad_norm: float = 1.0
     """global gradient norm clipping"""
+    target_kl: Optional[float] = None
+    """stop an iteration's update epochs once the approximate KL to the rollout policy (losses/approx_kl of the
+    epoch's last minibatch) exceeds this (CleanRL's target_kl); None never stops early"""
 
     # Logging and checkpoints
     checkpoint_every: int = 10
@@ -137,8 +141,9 @@ class PPOConfig:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not 0 < self.top_p <= 1 or not 0 < self.nlpo_top_p <= 1:
             raise ValueError(f"top_p and nlpo_top_p must lie in (0, 1], got {self.top_p} and {self.nlpo_top_p}.")
-        if self.target_kl is not None and self.target_kl <= 0:
-            raise ValueError(f"target_kl must be > 0 or None, got {self.target_kl}.")
+        for name in ("adaptive_kl_target", "target_kl"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)}.")
         if self.resume and self.out is None:
             raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 

@@ -54,5 +54,8 @@ class AdaptiveKLController(FixedKLController):
         self.value *= 1.0 + error * num_episodes / self.horizon
 
 
-def make_kl_controller(kl_coef: float, target_kl: float | None, horizon: int) -> FixedKLController:
-    return FixedKLController(kl_coef) if target_kl is None else AdaptiveKLController(kl_coef, target_kl, horizon)
+def make_kl_controller(kl_coef: float, adaptive_kl_target: float | None, horizon: int) -> FixedKLController:
+    """A fixed coefficient, or the adaptive controller when a target KL per episode is given."""
+    if adaptive_kl_target is None:
+        return FixedKLController(kl_coef)
+    return AdaptiveKLController(kl_coef, adaptive_kl_target, horizon)

@@ -6,8 +6,10 @@ from __future__ import annotations
 import torch
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum() / mask.sum().clamp(min=1)
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the masked entries; with ``count``, the masked sum divided by it instead (a micro-batch's share of
+    the token mean over a larger batch of ``count`` tokens)."""
+    return (values * mask).sum() / (mask.sum().clamp(min=1) if count is None else count)
 
 
 def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -17,42 +19,44 @@ def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (centered ** 2).sum() / (count - 1).clamp(min=1)
 
 
-def masked_whiten(values: torch.Tensor, mask: torch.Tensor, shift_mean: bool = True) -> torch.Tensor:
-    """Zero mean (optional) and unit variance over the masked entries; masked-out entries become 0."""
+def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Zero mean and unit variance over the masked entries; masked-out entries become 0."""
     mean, var = masked_mean(values, mask), masked_var(values, mask)
-    whitened = (values - mean) * torch.rsqrt(var + 1e-8)
-    if not shift_mean:
-        whitened = whitened + mean
-    return whitened * mask
+    return (values - mean) * torch.rsqrt(var + 1e-8) * mask
 
 
 def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                clip_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                clip_coef: float, token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped surrogate objective ``-min(r A, clip(r, 1-ε, 1+ε) A)``, averaged over valid tokens.
 
-    :returns: the loss and diagnostics: ``approx_kl`` (k3 estimate of KL(old || new)), ``clipfrac`` (share of tokens
-        where clipping is active) and ``ratio`` (the per-token probability ratios).
+    :param token_count: divide the masked sums by this instead of the mask's count (gradient accumulation: the
+        minibatch's token count, so the micro-batches' losses add up to the minibatch's token mean).
+    :returns: the loss and diagnostics, averaged the same way: ``approx_kl`` (CleanRL's k3 estimate of
+        KL(old || new), ``(r - 1) - log r``), ``clipfrac`` (share of tokens with ``|r - 1| > clip_coef``, CleanRL's)
+        and ``ratio`` (the per-token probability ratios).
     """
     log_ratio = logprobs - old_logprobs
     ratio = torch.exp(log_ratio)
     unclipped = -advantages * ratio
     clipped = -advantages * torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
-    loss = masked_mean(torch.max(unclipped, clipped), mask)
+    loss = masked_mean(torch.max(unclipped, clipped), mask, token_count)
     with torch.no_grad():
-        stats = {"approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
-                 "clipfrac": masked_mean((clipped > unclipped).float(), mask), "ratio": ratio.detach()}
+        stats = {"approx_kl": masked_mean((ratio - 1) - log_ratio, mask, token_count),
+                 "clipfrac": masked_mean(((ratio - 1).abs() > clip_coef).float(), mask, token_count),
+                 "ratio": ratio.detach()}
     return loss, stats
 
 
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
-               clip_value: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Clipped value loss ``0.5 max((V - R)^2, (V_old + clip(V - V_old, ±ε) - R)^2)``, averaged over valid tokens."""
+               clip_value: float, token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Clipped value loss ``0.5 max((V - R)^2, (V_old + clip(V - V_old, ±ε) - R)^2)``, averaged over valid tokens
+    (or divided by ``token_count``, as in :func:`policy_loss`)."""
     clipped_values = old_values + torch.clamp(values - old_values, -clip_value, clip_value)
     unclipped_error = (values - returns) ** 2
     clipped_error = (clipped_values - returns) ** 2
-    loss = 0.5 * masked_mean(torch.max(unclipped_error, clipped_error), mask)
+    loss = 0.5 * masked_mean(torch.max(unclipped_error, clipped_error), mask, token_count)
     with torch.no_grad():
-        stats = {"value_clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask)}
+        stats = {"value_clipfrac": masked_mean((clipped_error > unclipped_error).float(), mask, token_count)}
     return loss, stats
 
 

@@ -1,4 +1,5 @@
-"""Rollouts: B episodes decoded together through the env's native vector API with a KV-cached model loop."""
+"""Rollouts: B episodes decoded together through the env's native vector API with the KV-cached decoder of
+:mod:`textenvs.decoding`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from agents.ppo.policy import CachedDecoder, gather_logprobs, model_device, policy_logits
+from textenvs.decoding import (CachedDecoder, model_device, nlpo_mask, policy_logits, sample_tokens,
+                               trim_padding_columns, truncation_mask)
 from textenvs.evaluation import EpisodeRecord
-from textenvs.masks import top_p_mask
 from textenvs.vector import TextGenerationVectorEnv
 
 
@@ -22,8 +23,10 @@ class Rollout:
     columns are dropped.
 
     :ivar generated_mask: 1 on each generated token (EOS included), 0 after the episode's end.
-    :ivar action_masks: ``(B, T, V)`` legal actions at each step, None when nothing was masked.
-    :ivar sample_logprobs: logprobs of the tokens under the sampling distribution, from the cached decoding loop.
+    :ivar action_masks: ``(B, T, V)`` legal actions at each step (the env's mask, the NLPO nucleus and the top-k /
+        top-p set), None when nothing was masked.
+    :ivar sample_logprobs: logprobs of the tokens under the sampling distribution (temperature and masks applied),
+        from the cached decoding loop.
     :ivar env_rewards: ``(B, T)`` the env's reward at each step (terminal mode: the score at the last step).
     :ivar ended_with_eos: ``(B,)`` whether the episode ended with EOS (else at the ``max_new_tokens`` budget).
     :ivar records: one :class:`~textenvs.evaluation.EpisodeRecord` per episode (prediction, metrics).
@@ -40,33 +43,8 @@ class Rollout:
     records: list[EpisodeRecord]
 
 
-def sample_tokens(logits: torch.Tensor, top_k: int, top_p: float, generator: torch.Generator | None,
-                  logprobs: torch.Tensor | None = None) -> torch.Tensor:
-    """Sample one token per row from ``softmax(logits)`` restricted to the top-k / top-p set.
-
-    Inverse-CDF sampling: one uniform number per row, located in the row's cumulative probabilities. (One scan and a
-    binary search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on
-    CPU.) Zero-probability tokens (masked, filtered) occupy empty intervals and are never chosen. ``logprobs``, when
-    the caller already has ``log_softmax(logits)``, saves computing the softmax again.
-    """
-    if top_k > 0:
-        kth_largest = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth_largest, torch.finfo(logits.dtype).min)
-        logprobs = None
-    if top_p < 1.0:
-        logits = logits.masked_fill(~top_p_mask(logits, top_p), torch.finfo(logits.dtype).min)
-        logprobs = None
-    probs = logprobs.exp() if logprobs is not None else torch.softmax(logits, dim=-1)
-    cumulative = probs.cumsum(dim=-1)
-    total = cumulative[:, -1:]
-    uniform = torch.rand(total.shape, generator=generator, device=total.device, dtype=total.dtype)
-    # u < 1, but u * total can round up to total; stay strictly below it so the search ends on a nonzero entry.
-    target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cumulative, target, right=True).squeeze(-1)
-
-
 def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], *,
-                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, greedy: bool = False,
+                    temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                     generator: torch.Generator | None = None, reference: nn.Module | None = None,
                     nlpo_top_p: float = 1.0) -> Rollout:
     """Run one episode per sub-env on the given examples and return the finished batch.
@@ -79,20 +57,26 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
     :param env: native vector env made with ``autoreset_mode=AutoresetMode.DISABLED`` and
         ``num_envs == len(example_indices)``.
     :param lm: the policy's language model (its logits are sliced to the env's vocabulary).
-    :param greedy: argmax decoding (evaluation); otherwise sample with ``temperature`` / ``top_k`` / ``top_p``.
-    :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens (NLPO masking).
+    :param temperature: the logits are divided by it (for sampling and for the stored logprobs).
+    :param top_k: sample among the k most likely tokens (0: off).
+    :param top_p: sample from the nucleus of this probability mass (1.0: off). The top-k / top-p set is part of the
+        step's action mask, so the stored logprobs (and, through ``action_masks``, the PPO ratio, KL and entropy) are
+        those of the distribution actually sampled. (Greedy decoding for evaluation:
+        :class:`textenvs.decoding.DecodingPolicy`.)
+    :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens
+        (:func:`textenvs.decoding.nlpo_mask`, NLPO masking).
     """
     # Inference mode (cheaper per op than no_grad: no version counters, no view tracking) for the decoding; its
     # tensors are cloned on the way out, since the PPO update later feeds them to autograd.
     with torch.inference_mode():
-        rollout = _decode(env, lm, example_indices, temperature, top_k, top_p, greedy, generator, reference,
+        rollout = _decode(env, lm, example_indices, temperature, top_k, top_p, generator, reference,
                           nlpo_top_p)
     return Rollout(**{key: value.clone() if isinstance(value, torch.Tensor) else value
                       for key, value in vars(rollout).items()})
 
 
 def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], temperature: float,
-            top_k: int, top_p: float, greedy: bool, generator: torch.Generator | None, reference: nn.Module | None,
+            top_k: int, top_p: float, generator: torch.Generator | None, reference: nn.Module | None,
             nlpo_top_p: float) -> Rollout:
     env = env.unwrapped
     task = env.task
@@ -127,12 +111,18 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         legal = torch.as_tensor(env.action_masks(), device=device) if task.action_mask is not None else None
         if nucleus_source is not None:
             # NLPO: only the reference model's top-p tokens (and EOS, which the env always allows) are legal.
-            nucleus = top_p_mask(policy_logits(nucleus_source.logits, vocab, temperature), nlpo_top_p)
+            nucleus = nlpo_mask(nucleus_source.logits, vocab, nlpo_top_p)
             nucleus[:, task.eos_token_id] = True
             legal = nucleus if legal is None else legal & nucleus
         logits = policy_logits(policy.logits, vocab, temperature, legal)
+        # Top-k / top-p sampling restricts the legal set: the mask carries it into the logprobs stored here and into
+        # the update, which then optimizes the very distribution that was sampled.
+        truncated = truncation_mask(logits, top_k, top_p)
+        if truncated is not None:
+            legal = truncated if legal is None else legal & truncated
+            logits = policy_logits(policy.logits, vocab, temperature, legal)
         logprobs = torch.log_softmax(logits, dim=-1)
-        tokens = logits.argmax(dim=-1) if greedy else sample_tokens(logits, top_k, top_p, generator, logprobs)
+        tokens = sample_tokens(logits, generator, logprobs)
         step_tokens.append(tokens)
         step_logprobs.append(logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
         if legal is not None:
@@ -152,11 +142,7 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         env_rewards[:, t] = reward  # 0 for the idle sub-envs whose episode ended earlier
         for slot in np.flatnonzero(step_terminated | step_truncated):
             ended_with_eos[slot] = info["finish_reason"][slot] == "stop"
-            records[slot] = EpisodeRecord(
-                example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
-                prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
-                references=list(info["references"][slot]), reward=float(reward[slot]), length=t + 1,
-                metrics={key: float(values[slot]) for key, values in info["metrics"].items() if not key.startswith("_")})
+            records[slot] = EpisodeRecord.from_step(info, slot, reward[slot], t + 1)
             done[slot] = True
         if done.all():
             break
@@ -165,10 +151,9 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     generated_mask = torch.as_tensor(running[:, :length], device=device).long()
     generated_ids = torch.where(generated_mask.bool(), torch.stack(step_tokens, dim=1), pad)
     # Drop the prompt columns that are padding in every row (left for causal prompts, right for encoder inputs).
-    real_columns = torch.nonzero(prompt_mask.any(dim=0)).squeeze(-1)
-    prompt_window = slice(int(real_columns.min()), int(real_columns.max()) + 1)
+    prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask)
     return Rollout(
-        prompt_ids=prompt_ids[:, prompt_window], prompt_mask=prompt_mask[:, prompt_window],
+        prompt_ids=prompt_ids, prompt_mask=prompt_mask,
         generated_ids=generated_ids, generated_mask=generated_mask,
         action_masks=torch.stack(step_masks, dim=1) if step_masks else None,
         sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,

@@ -6,14 +6,15 @@ One iteration, in the order it runs (:meth:`PPOTrainer.train`):
 2. teacher-forced logprobs of the sampled tokens under the policy and the frozen reference, and the values;
 3. rewards: the env's score at its step, minus the per-token KL penalty;
 4. advantages: GAE(γ, λ), whitened;
-5. several epochs of reshuffled minibatches: clipped policy loss, clipped value loss, entropy bonus;
+5. several epochs of reshuffled minibatches: clipped policy loss, clipped value loss, entropy bonus (stopping early
+   when the approximate KL to the rollout policy exceeds ``target_kl``);
 6. KL controller update, logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -25,15 +26,16 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from agents.models import default_checkpoint, load_pretrained, observation_mode
+from agents.models import env_kwargs_for_model, load_pretrained, observation_mode, resolve_device, resolve_model_source
 from agents.ppo.buffer import RolloutBuffer, RunningMoments
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
 from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, entropy_from_logits, frozen_copy,
-                               gather_logprobs, policy_logits, resolve_device, token_logits_and_hidden)
+                               gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
-from textenvs.registration import env_class
+from agents.run_logger import RunLogger
+from textenvs.decoding import policy_logits, token_logits
 
 CHECKPOINT_PATTERN = "iteration_*.pt"
 
@@ -47,24 +49,14 @@ def seed_everything(seed: int) -> None:
 def make_env(config: PPOConfig, lm: nn.Module) -> gym.vector.VectorEnv:
     """The native vector env for ``lm``: its observation layout matches the model, and a model directory that holds
     a tokenizer provides the env's tokenizer (so token ids mean the same to both)."""
-    env_kwargs = dict(config.env_kwargs)
+    env_kwargs = env_kwargs_for_model(str(getattr(lm, "name_or_path", "") or ""), config.env_kwargs)
     mode = observation_mode(lm)
     if env_kwargs.setdefault("observation_mode", mode) != mode:
         raise ValueError(f"env_kwargs observation_mode={env_kwargs['observation_mode']!r} does not fit a "
                          f"{type(lm).__name__} (needs {mode!r}).")
-    model_dir = Path(str(getattr(lm, "name_or_path", "") or ""))
-    if "tokenizer" not in env_kwargs and str(model_dir) and (model_dir / "tokenizer_config.json").is_file():
-        env_kwargs["tokenizer"] = str(model_dir)
     # Rollouts run one episode per sub-env: no autoreset, so finished episodes are neither restarted nor scored again.
     env_kwargs["autoreset_mode"] = AutoresetMode.DISABLED
     return gym.make_vec(config.env, num_envs=config.num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
-
-
-def resolve_model(config: PPOConfig) -> str:
-    """``config.model`` as a directory: ``"default"`` is the task's shipped warm-start checkpoint."""
-    if config.model == "default":
-        return str(default_checkpoint(env_class(config.env).task_spec.name))
-    return config.model
 
 
 class PPOTrainer:
@@ -78,7 +70,7 @@ class PPOTrainer:
         self.config = config
         seed_everything(config.seed)
         self.device = resolve_device(config.device)
-        lm = load_pretrained(model if model is not None else resolve_model(config))
+        lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
         disable_dropout(lm)
         self.env = make_env(config, lm)
         self.task = self.env.unwrapped.task
@@ -93,9 +85,7 @@ class PPOTrainer:
 
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=1e-5)
-        total_steps = config.iterations * config.update_epochs * config.num_minibatches
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factory(total_steps))
-        self.kl_controller = make_kl_controller(config.kl_coef, config.target_kl, config.kl_horizon)
+        self.kl_controller = make_kl_controller(config.kl_coef, config.adaptive_kl_target, config.adaptive_kl_horizon)
         self.reward_moments = RunningMoments()
         # Prompt draws and minibatch shuffles; token sampling has its own generator on the model's device.
         # (Prompts are chosen here and passed to reset(), so the env's own generators are never used.)
@@ -104,25 +94,34 @@ class PPOTrainer:
 
         self.iteration = 0
         self.env_steps = 0
+        self.optimizer_steps = 0
+        self.max_env_steps: int | None = None
         self.history: list[dict[str, float]] = []
         self.out = Path(config.out) if config.out else None
         if config.resume:
             self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config, self.iteration) if self.out else None
+        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) if self.out else None
 
-    def _lr_factory(self, total_steps: int) -> Callable[[int], float]:
-        warmup, linear = self.config.warmup_steps, self.config.lr_schedule == "linear"
+    def budget_spent(self) -> float:
+        """Fraction of the run's budget spent: iterations or env steps, whichever ends the run first."""
+        spent = self.iteration / self.config.iterations
+        if self.max_env_steps:
+            spent = max(spent, self.env_steps / self.max_env_steps)
+        return min(spent, 1.0)
 
-        def factor(step: int) -> float:
-            if step < warmup:
-                return (step + 1) / warmup
-            return max(0.0, 1.0 - (step - warmup) / max(1, total_steps - warmup)) if linear else 1.0
-        return factor
+    def learning_rate(self) -> float:
+        """Learning rate of the next optimizer step: linear warmup over ``warmup_steps`` optimizer steps, times the
+        schedule ("linear": annealed to 0 as the budget that ends the run is spent, as CleanRL anneals per iteration)."""
+        config = self.config
+        warmup = min(1.0, (self.optimizer_steps + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+        decay = 1.0 - self.budget_spent() if config.lr_schedule == "linear" else 1.0
+        return config.learning_rate * warmup * decay
 
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics.
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
+        schedule is sized on it); returns the per-iteration metrics.
 
         The env is closed when training ends, normally or not (its scorer's worker processes stop; a later call
         restarts them)."""
@@ -136,6 +135,7 @@ class PPOTrainer:
         from tqdm.auto import tqdm
 
         config = self.config
+        self.max_env_steps = max_env_steps
         progress = tqdm(total=config.iterations, initial=self.iteration, disable=not config.progress,
                         desc="PPO", dynamic_ncols=True)
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
@@ -180,7 +180,7 @@ class PPOTrainer:
                 "charts/reward": float(scores.mean()),
                 "charts/episode_length": float(mask.sum(dim=1).mean()),
                 "charts/eos_rate": float(rollout.ended_with_eos.float().mean()),
-                "charts/learning_rate": self.scheduler.get_last_lr()[0],
+                "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
                 "objective/kl": float(episode_kl.mean()),
                 "objective/kl_coef": self.kl_controller.value,
                 "objective/rlhf_reward": float((rewards * mask).sum(dim=1).mean()),
@@ -194,7 +194,7 @@ class PPOTrainer:
             progress.set_postfix(reward=f"{metrics['charts/reward']:.3f}", kl=f"{metrics['objective/kl']:.3f}",
                                  entropy=f"{metrics['policy/entropy']:.2f}")
             if self.logger:
-                self.logger.log(metrics, rollout)
+                self.logger.log(metrics, rollout.records[0])
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["charts/reward"],
                           "kl": metrics["objective/kl"]})
@@ -223,8 +223,7 @@ class PPOTrainer:
             legal = rollout.action_masks[rows] if rollout.action_masks is not None else None
             with autocast(self.device):
                 raw_logits, values = self.policy(*inputs)
-                ref_raw_logits, _ = token_logits_and_hidden(self.reference, *inputs, self.policy.start_token_id,
-                                                            hidden=False)
+                ref_raw_logits = token_logits(self.reference, *inputs)
             logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature, legal)
             ref_logits = policy_logits(ref_raw_logits, self.task.vocab_size, config.temperature, legal)
             tokens = rollout.generated_ids[rows]
@@ -259,15 +258,21 @@ class PPOTrainer:
 
     def update(self, buffer: RolloutBuffer) -> dict[str, float]:
         """``update_epochs`` passes of reshuffled minibatches, one optimizer step per minibatch (gradients accumulated
-        over ``gradient_accumulation_steps`` micro-batches)."""
+        over ``gradient_accumulation_steps`` micro-batches); stops after an epoch whose last minibatch's approximate
+        KL exceeds ``target_kl`` (CleanRL's early stopping)."""
         config = self.config
         totals: dict[str, list[float]] = {key: [] for key in (
             "losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
             "losses/value_clipfrac", "losses/grad_norm", "policy/ratio_mean")}
         first_ratio_deviation = None
+        epochs = 0
         for epoch in range(config.update_epochs):
             for minibatch in buffer.minibatches(config.num_minibatches, self.rng):
                 self.optimizer.zero_grad(set_to_none=True)
+                # Every loss is a token mean over the whole minibatch however it is split into micro-batches: each
+                # micro-batch's sum is divided by the minibatch's token count, and the gradients add up.
+                tokens = minibatch["generated_mask"].sum().clamp(min=1)
+                stats = dict.fromkeys(totals, 0.0)
                 size = len(minibatch["generated_ids"])
                 micro = size // config.gradient_accumulation_steps
                 for start in range(0, size, micro):
@@ -281,12 +286,12 @@ class PPOTrainer:
                     logprobs = gather_logprobs(logits, batch["generated_ids"])
                     # Clipped surrogate policy loss and clipped value loss, entropy bonus.
                     pg_loss, pg_stats = policy_loss(logprobs, batch["logprobs"], batch["advantages"], mask,
-                                                    config.clip_coef)
-                    v_loss, v_stats = value_loss(values.float(), batch["values"], batch["returns"], mask,
-                                                 config.clip_value)
-                    entropy = masked_mean(entropy_from_logits(logits), mask)
+                                                    config.clip_coef, tokens)
+                    v_loss, v_stats = value_loss(values, batch["values"], batch["returns"], mask, config.clip_value,
+                                                 tokens)
+                    entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
                     loss = pg_loss + config.value_coef * v_loss - config.entropy_coef * entropy
-                    (loss / config.gradient_accumulation_steps).backward()
+                    loss.backward()
 
                     if first_ratio_deviation is None:
                         ratio = pg_stats["ratio"][mask.bool()]
@@ -295,20 +300,28 @@ class PPOTrainer:
                                        ("losses/entropy", entropy), ("losses/approx_kl", pg_stats["approx_kl"]),
                                        ("losses/clipfrac", pg_stats["clipfrac"]),
                                        ("losses/value_clipfrac", v_stats["value_clipfrac"]),
-                                       ("policy/ratio_mean", masked_mean(pg_stats["ratio"], mask))):
-                        totals[key].append(float(value.detach()))
-                grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
-                totals["losses/grad_norm"].append(float(grad_norm))
+                                       ("policy/ratio_mean", masked_mean(pg_stats["ratio"], mask, tokens))):
+                        stats[key] += float(value.detach())
+                stats["losses/grad_norm"] = float(nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                                                           config.max_grad_norm))
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.learning_rate()
                 self.optimizer.step()
-                self.scheduler.step()
-        stats = {key: float(np.mean(values)) for key, values in totals.items()}
+                self.optimizer_steps += 1
+                for key, value in stats.items():
+                    totals[key].append(value)
+            epochs += 1
+            if config.target_kl is not None and stats["losses/approx_kl"] > config.target_kl:
+                break
+        summary = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first minibatch: not ~0 would mean rollout and update compute different policies.
-        stats["policy/first_ratio_deviation"] = first_ratio_deviation
-        return stats
+        summary["policy/first_ratio_deviation"] = first_ratio_deviation
+        summary["losses/update_epochs"] = epochs
+        return summary
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
-        """Everything needed to continue exactly: weights, optimizer, scheduler, KL controller, reward statistics,
+        """Everything needed to continue exactly: weights, optimizer and its step count, KL controller, reward statistics,
         random states, iteration and metrics. Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
         directory = self.out / "checkpoints"
         directory.mkdir(parents=True, exist_ok=True)
@@ -316,7 +329,7 @@ class PPOTrainer:
             "iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
             "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
             "policy": self.policy.state_dict(), "reference": self.reference.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "optimizer_steps": self.optimizer_steps,
             "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict(),
             "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
@@ -335,7 +348,7 @@ class PPOTrainer:
         self.policy.load_state_dict(state["policy"])
         self.reference.load_state_dict(state["reference"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        self.optimizer_steps = state["optimizer_steps"]
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.reward_moments.load_state_dict(state["reward_moments"])
         rng = state["rng"]
@@ -352,8 +365,6 @@ class PPOTrainer:
         """The policy as a plain Hugging Face checkpoint (LoRA merged) with the env's tokenizer beside it."""
         lm = self.policy.lm
         if hasattr(lm, "merge_and_unload"):
-            import copy
-
             lm = copy.deepcopy(lm).merge_and_unload()
         lm.save_pretrained(directory)
         self.tokenizer.save_pretrained(directory)
@@ -366,64 +377,3 @@ def latest_checkpoint(out: Path | None) -> Path:
     if not checkpoints:
         raise FileNotFoundError(f"resume=True but there is no checkpoint in {out}/checkpoints.")
     return checkpoints[-1]
-
-
-class RunLogger:
-    """Metrics to ``metrics.jsonl`` and TensorBoard, sample generations to ``samples.jsonl``, the learning curve to
-    ``learning_curve.png``. On resume, lines after the checkpoint's iteration are dropped so the logs continue
-    exactly where the checkpoint left off."""
-
-    def __init__(self, out: Path, config: PPOConfig, iteration: int) -> None:
-        out.mkdir(parents=True, exist_ok=True)
-        self.out = out
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=repr))
-        for name in ("metrics.jsonl", "samples.jsonl"):
-            path = out / name
-            if path.exists():
-                kept = [line for line in path.read_text().splitlines()
-                        if line.strip() and json.loads(line)["iteration"] <= iteration]
-                path.write_text("".join(line + "\n" for line in kept))
-        self.writer = None
-        if config.tensorboard:
-            from torch.utils.tensorboard import SummaryWriter
-
-            self.writer = SummaryWriter(str(out / "tensorboard"), purge_step=iteration + 1 if iteration else None)
-
-    def log(self, metrics: dict[str, float], rollout: Rollout) -> None:
-        iteration = int(metrics["iteration"])
-        with open(self.out / "metrics.jsonl", "a") as file:
-            file.write(json.dumps(metrics) + "\n")
-        record = rollout.records[0]
-        with open(self.out / "samples.jsonl", "a") as file:
-            file.write(json.dumps({"iteration": iteration, "prompt": record.prompt, "prediction": record.prediction,
-                                   "references": record.references, "reward": record.reward}) + "\n")
-        if self.writer is not None:
-            for key, value in metrics.items():
-                if key != "iteration" and value is not None and not (isinstance(value, float) and math.isnan(value)):
-                    self.writer.add_scalar(key, value, iteration)
-            self.writer.flush()
-
-    def plot(self, history: list[dict[str, float]]) -> Path:
-        return plot_learning_curve(history, self.out / "learning_curve.png")
-
-
-def plot_learning_curve(history: list[dict[str, float]], path: Path) -> Path:
-    """Reward, KL and entropy per iteration, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    iterations = [m["iteration"] for m in history]
-    panels = (("charts/reward", "mean episode reward"), ("objective/kl", "KL to reference (per episode)"),
-              ("policy/entropy", "entropy (per token)"))
-    figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2))
-    for axis, (key, title) in zip(axes, panels):
-        axis.plot(iterations, [m[key] for m in history])
-        axis.set_title(title)
-        axis.set_xlabel("iteration")
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path

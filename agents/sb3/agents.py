@@ -33,12 +33,13 @@ from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.base import Agent, LearningCallback
-from agents.baselines import env_kwargs_for_model, load_reference_model, resolve_model_source
-from agents.models import GreedyPolicy
+from agents.baselines import load_reference_model
+from agents.models import env_kwargs_for_model, resolve_model_source
 from agents.sb3.config import SB3Config, mask_buffer_bytes
 from agents.sb3.policies import (MaskableTransformerActorCriticPolicy, TransformerActorCriticPolicy,
                                  check_token_observation_space)
 from textenvs.core import load_tokenizer
+from textenvs.decoding import DecodingPolicy
 from textenvs.evaluation import EpisodeRecord, generate_split
 from textenvs.masks import ActionMaskProvider, TopPMask
 from textenvs.vector import TextGenerationVectorEnv
@@ -149,7 +150,7 @@ class SB3Agent(Agent):
             if self.model is None:
                 raise ValueError("The default top-p action mask needs a reference model.")
             reference = copy.deepcopy(self.model).requires_grad_(False).to(device)
-            self.action_mask = TopPMask(reference, settings.mask_top_p, settings.mask_top_k)
+            self.action_mask = TopPMask(reference, settings.mask_top_p, settings.mask_top_k, len(tokenizer))
 
         self.vec_env = DummyVecEnv([partial(make_training_env, env_id, self.env_kwargs, self.action_mask)
                                     for _ in range(settings.num_envs)])
@@ -208,7 +209,7 @@ class SB3Agent(Agent):
         """Greedy decoding of the trained policy; the transformer's argmax is decoded with a KV cache (the same
         actions as :meth:`act`, without re-running the whole sequence per token)."""
         if self.uses_transformer and not self.masked:
-            return generate_split(env, GreedyPolicy(self.model), indices, progress)
+            return generate_split(env, DecodingPolicy(self.model, vocab_size=self.vocab_size), indices, progress)
         return generate_split(env, self.act, indices, progress)
 
     def config(self) -> dict[str, Any]:

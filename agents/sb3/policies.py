@@ -8,7 +8,7 @@ distribution, and a zero-initialized linear ``value_net`` on the same hidden sta
 
 SB3 has no KV cache: every step re-runs the transformer over the whole sequence of every sub-env (see
 ``benchmarks/sb3/README.md`` for what that costs). Columns that are padding in every row of the batch are dropped
-first (:func:`agents.baselines.last_token_hidden_state`), so a forward costs the longest real sequence, not ``P + N``.
+first (:func:`textenvs.decoding.next_token_hidden`), so a forward costs the longest real sequence, not ``P + N``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-from agents.baselines import last_token_hidden_state
+from textenvs.decoding import next_token_hidden
 
 OBSERVATION_KEYS = ("prompt_ids", "prompt_mask", "generated_ids", "generated_mask")
 MAX_EXACT_FLOAT32_ID = 2 ** 24
@@ -82,7 +82,7 @@ class TransformerExtractor(BaseFeaturesExtractor):
     def forward(self, observations: dict[str, torch.Tensor]) -> torch.Tensor:
         # SB3 hands Box observations over as float32 (exact for ids < 2**24, checked above): back to integers.
         ids = {key: observations[key].long() for key in OBSERVATION_KEYS}
-        return last_token_hidden_state(self.model, ids["prompt_ids"], ids["prompt_mask"], ids["generated_ids"],
+        return next_token_hidden(self.model, ids["prompt_ids"], ids["prompt_mask"], ids["generated_ids"],
                                        ids["generated_mask"])
 
 

@@ -31,8 +31,9 @@ from transformers import PreTrainedModel
 
 import textenvs
 from agents.base import LearningCallback
-from agents.models import GreedyPolicy, causal_position_ids, load_pretrained, observation_mode
+from agents.models import load_pretrained, observation_mode, resolve_device
 from textenvs.core import GenerationTask, load_tokenizer
+from textenvs.decoding import DecodingPolicy, causal_position_ids
 from textenvs.evaluation import generate_split, summarize
 from textenvs.registration import env_class
 
@@ -182,7 +183,7 @@ def evaluate(model: PreTrainedModel, env: Any, pairs: SupervisedPairs, indices: 
             loss, tokens = token_loss(model, make_batch(pairs, np.arange(start, min(start + batch_size, len(pairs))),
                                                         model))
             total, count = total + loss.item(), count + tokens
-        records = generate_split(env, GreedyPolicy(model), indices)
+        records = generate_split(env, DecodingPolicy(model, vocab_size=env.task.vocab_size), indices)
     model.train(was_training)
     return {"eval/loss": total / max(count, 1), **{f"eval/{key}": value for key, value in summarize(records).items()}}
 
@@ -218,7 +219,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     steps_per_epoch = len(train) // batch_size
     total_steps = config.max_steps if config.max_steps is not None else max(1, round(config.epochs * steps_per_epoch))
 
-    device = torch.device(config.device if config.device != "auto" else "cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(config.device)
     model.to(device).train()
     use_bf16 = config.bf16 and device.type == "cuda"
 

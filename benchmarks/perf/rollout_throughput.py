@@ -3,8 +3,8 @@
 Measured side by side in one process:
 
 - ``generate``: ``model.generate`` (sampling, KV cache), no env;
-- ``cached_loop``: a bare KV-cached ``model(...)`` decode loop (:class:`~agents.ppo.policy.CachedDecoder`) with the
-  rollout's own sampler (:func:`~agents.ppo.rollout.sample_tokens`), no env;
+- ``cached_loop``: a bare KV-cached ``model(...)`` decode loop (:class:`~textenvs.decoding.CachedDecoder`) with the
+  rollout's own sampler (:func:`~textenvs.decoding.sample_tokens`), no env;
 - ``ours``: :func:`agents.ppo.rollout.collect_rollout`, which steps the native vector env with every token and
   scores the finished episodes (chrF) — everything a PPO rollout does;
 - ``ours_parallel_scoring`` (with ``--scorer-workers N``): the same, with chrF computed by N worker processes
@@ -27,11 +27,10 @@ from typing import Callable
 
 import torch
 
-from agents.models import causal_position_ids
-from agents.ppo.policy import CachedDecoder
-from agents.ppo.rollout import collect_rollout, sample_tokens
+from agents.ppo.rollout import collect_rollout
 from benchmarks.perf.common import write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
+from textenvs.decoding import CachedDecoder, causal_position_ids, sample_tokens
 
 
 @torch.inference_mode()
@@ -39,8 +38,8 @@ def cached_loop(model, prompt_ids, prompt_mask, new_tokens: int, generator) -> N
     # The same sampler as the rollout, so the gap to ours is the env and the PPO bookkeeping, not the sampler.
     decoder = CachedDecoder(model, prompt_ids, prompt_mask)
     for _ in range(new_tokens - 1):
-        decoder.advance(sample_tokens(decoder.logits.float(), 0, 1.0, generator))
-    sample_tokens(decoder.logits.float(), 0, 1.0, generator)
+        decoder.advance(sample_tokens(decoder.logits, generator))
+    sample_tokens(decoder.logits, generator)
 
 
 @torch.inference_mode()

@@ -11,7 +11,7 @@ Figures are env steps (= generated tokens) per CPU-second of this process, with 
    decoding, plain and with the NLPO top-p mask from a cached reference.
 3. Whole iterations (rollout + update) of SB3 PPO and our PPO (``agents.ppo.agent.PPOAgent``, KL reference included).
 4. The KV cache alone: the same greedy policy decoded by re-running the sequence per token
-   (``agents.baselines.next_token_logits``, as ``GreedyAgent.act``) and with a KV cache (``agents.models.GreedyPolicy``), both through ``generate_split``.
+   (``textenvs.decoding.next_token_logits``, as ``GreedyAgent.act``) and with a KV cache (``textenvs.decoding.DecodingPolicy``), both through ``generate_split``.
 
 Run from the repository root: ``python -m benchmarks.sb3.throughput`` (``--help`` for options); it writes
 ``benchmarks/sb3/results.json``. See ``benchmarks/sb3/README.md`` for the figures and what they mean.
@@ -37,12 +37,11 @@ from gymnasium.vector import AutoresetMode
 from stable_baselines3.common.callbacks import BaseCallback
 
 import textenvs  # noqa: F401  (registers the envs)
-from agents.baselines import next_token_logits
 from agents.bench.results import current_hardware, package_versions, utc_now
-from agents.models import GreedyPolicy
 from agents.ppo.agent import PPOAgent
 from agents.ppo.rollout import collect_rollout
 from agents.sb3.agents import SB3Agent, SB3MaskablePPOAgent, SB3PPOAgent
+from textenvs.decoding import DecodingPolicy, next_token_logits
 from textenvs.evaluation import generate_split
 
 RESULTS = Path(__file__).with_name("results.json")
@@ -149,8 +148,8 @@ def kv_cache_figures(env_id: str, env_kwargs: dict, model: torch.nn.Module, num_
     figures = []
     for name, policy, what in (
             ("greedy uncached", lambda observation: next_token_logits(model, observation).argmax(-1).cpu().numpy(),
-             "agents.baselines.next_token_logits (GreedyAgent.act): the whole sequence re-run per token, as SB3"),
-            ("greedy kv-cached", GreedyPolicy(model), "agents.models.GreedyPolicy: one new token per forward")):
+             "textenvs.decoding.next_token_logits (GreedyAgent.act): the whole sequence re-run per token, as SB3"),
+            ("greedy kv-cached", DecodingPolicy(model), "textenvs.decoding.DecodingPolicy: one new token per forward")):
         generate_split(env, policy, indices[:num_envs])  # warm-up
         clock = Clock()
         with torch.no_grad():

@@ -1,0 +1,291 @@
+"""Decoding a Hugging Face language model over textenvs observations: the one place that runs a policy model.
+
+Every part that needs a model's next-token distribution uses this module: our PPO (rollouts, teacher-forced scoring
+and updates), the supervised warm start's validation, the baselines, the SB3 transformer policies and their top-p
+masks (:class:`textenvs.masks.TopPMask`), and the leaderboard's verified runs. It lives in ``textenvs`` because the
+env-side model-based mask needs it and envs never import agents; it depends on torch and transformers only.
+
+Layout conventions (what the envs' observations hold, and what every model here sees):
+
+- causal LM: the left-padded prompt (ending with the separator) followed by the right-padded generated tokens;
+  position ids count real tokens only (:func:`causal_position_ids`), as ``generate()`` does with left padding;
+- seq2seq LM: the right-padded prompt is the encoder input; the decoder starts from
+  ``config.decoder_start_token_id`` and reads the generated tokens.
+
+Precision: the transformer trunk runs in whatever autocast context the caller opens (bf16 on CUDA in PPO), and the
+output head always runs in float32 outside it (:func:`head_logits`), so logprobs, ratios and KL are computed from
+float32 logits. Logits keep the model's own width; callers slice them to the env's vocabulary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import DynamicCache, EncoderDecoderCache
+
+
+def causal_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Position ids that count only attended tokens, so a left-padded prompt starts at position 0 whatever its
+    padding (padding positions get 0; they are masked anyway)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp_(min=0)
+
+
+def base_model(lm: nn.Module) -> nn.Module:
+    """The Hugging Face model under a ``peft`` wrapper (LoRA layers stay injected in it), else ``lm`` itself."""
+    return lm.get_base_model() if hasattr(lm, "get_base_model") else lm
+
+
+def is_encoder_decoder(lm: nn.Module) -> bool:
+    return bool(getattr(lm.config, "is_encoder_decoder", False))
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def head_logits(lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """Float32 logits from final hidden states: the output head run in float32, outside any autocast context.
+
+    It reproduces the model's own head: T5's rescaling of the decoder output (``scale_decoder_outputs``) and
+    BART's ``final_logits_bias`` are applied when the model has them.
+    """
+    model = base_model(lm)
+    with torch.autocast(hidden.device.type, enabled=False):
+        hidden = hidden.float()
+        if is_encoder_decoder(model) and getattr(model.config, "scale_decoder_outputs", False):
+            hidden = hidden * model.config.d_model ** -0.5
+        logits = model.get_output_embeddings()(hidden)
+        bias = getattr(model, "final_logits_bias", None)
+        return logits + bias if bias is not None else logits
+
+
+def token_hidden_states(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                        generated_ids: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
+    """One teacher-forced forward without cache: the final hidden states ``(B, T + 1, H)`` that predict each of the
+    ``T`` generated tokens and, last, the token after them (the next action of an unfinished episode)."""
+    model = base_model(lm)
+    prompt_mask, generated_mask = prompt_mask.long(), generated_mask.long()
+    if is_encoder_decoder(model):
+        start = torch.full((len(generated_ids), 1), model.config.decoder_start_token_id, dtype=generated_ids.dtype,
+                           device=generated_ids.device)
+        encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
+        return model.get_decoder()(
+            input_ids=torch.cat([start, generated_ids], dim=1),
+            attention_mask=torch.cat([torch.ones_like(start), generated_mask], dim=1),
+            encoder_hidden_states=encoded, encoder_attention_mask=prompt_mask, use_cache=False).last_hidden_state
+    attention = torch.cat([prompt_mask, generated_mask], dim=1)
+    hidden = model.base_model(input_ids=torch.cat([prompt_ids, generated_ids], dim=1), attention_mask=attention,
+                              position_ids=causal_position_ids(attention), use_cache=False).last_hidden_state
+    # The token at position P + t is predicted by the hidden state at position P + t - 1.
+    return hidden[:, prompt_ids.shape[1] - 1:]
+
+
+def token_logits(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_ids: torch.Tensor,
+                 generated_mask: torch.Tensor) -> torch.Tensor:
+    """Float32 logits ``(B, T, model vocab)`` that predicted each generated token (teacher-forced, no cache)."""
+    return head_logits(lm, token_hidden_states(lm, prompt_ids, prompt_mask, generated_ids, generated_mask)[:, :-1])
+
+
+def trim_padding_columns(ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop the columns that are padding in every row (they change nothing under the attention mask and position
+    ids above, and cost compute): left ones of a causal prompt, right ones of an encoder input."""
+    attended = mask.bool().any(dim=0).nonzero().flatten()
+    if not len(attended):
+        return ids[:, :0], mask[:, :0]
+    window = slice(int(attended[0]), int(attended[-1]) + 1)
+    return ids[:, window], mask[:, window]
+
+
+def next_token_hidden(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                      generated_ids: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
+    """Final hidden state ``(B, H)`` that predicts each row's next token, from one uncached forward over the
+    observation (stateless: what step-by-step agents such as SB3's need)."""
+    prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask)
+    lengths = generated_mask.long().sum(dim=1)
+    longest = int(lengths.max()) if len(lengths) else 0
+    hidden = token_hidden_states(lm, prompt_ids, prompt_mask, generated_ids[:, :longest], generated_mask[:, :longest])
+    return hidden[torch.arange(len(lengths), device=hidden.device), lengths]
+
+
+def observation_tensors(observation: dict[str, Any], device: torch.device) -> tuple[torch.Tensor, ...]:
+    """``(prompt_ids, prompt_mask, generated_ids, generated_mask)`` of a batched observation as int64 tensors."""
+    return tuple(torch.as_tensor(np.asarray(observation[key]), device=device).long()
+                 for key in ("prompt_ids", "prompt_mask", "generated_ids", "generated_mask"))
+
+
+@torch.inference_mode()
+def next_token_logits(lm: nn.Module, observation: dict[str, Any]) -> torch.Tensor:
+    """Float32 logits ``(B, model vocab)`` of the next token for a batched observation, without cache."""
+    return head_logits(lm, next_token_hidden(lm, *observation_tensors(observation, model_device(lm))))
+
+
+def top_p_mask(logits: torch.Tensor, top_p: float, top_k: int = 0) -> torch.Tensor:
+    """Boolean mask ``(B, V)`` of each row's nucleus under ``softmax(logits)``: the most likely tokens whose
+    cumulative probability reaches ``top_p`` (always at least the argmax), capped at ``top_k`` when ``top_k > 0``."""
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = sorted_logits.softmax(dim=-1)
+    mass_before = probs.cumsum(dim=-1) - probs
+    keep_sorted = mass_before < top_p
+    if top_k > 0:
+        keep_sorted[:, top_k:] = False
+    keep_sorted[:, 0] = True
+    return torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+
+
+def policy_logits(logits: torch.Tensor, vocab_size: int, temperature: float = 1.0,
+                  action_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Float32 logits over the env's ``vocab_size`` actions, divided by ``temperature``, illegal actions set to the
+    smallest float (probability exactly 0, and ``0 * logprob`` stays finite in the entropy)."""
+    logits = logits[..., :vocab_size].float() / temperature
+    if action_mask is not None:
+        logits = logits.masked_fill(~action_mask, torch.finfo(logits.dtype).min)
+    return logits
+
+
+def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
+                  logprobs: torch.Tensor | None = None) -> torch.Tensor:
+    """Sample one token per row from ``softmax(logits)`` (top-k / top-p belong in the action mask, see
+    :func:`top_p_mask`, so that the sampled distribution is the one whose logprobs are stored).
+
+    Inverse-CDF sampling: one uniform number per row, located in the row's cumulative probabilities. (One scan and a
+    binary search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on
+    CPU.) Zero-probability tokens (masked) occupy empty intervals and are never chosen. ``logprobs``, when the caller
+    already has ``log_softmax(logits)``, saves computing the softmax again.
+    """
+    probs = logprobs.exp() if logprobs is not None else torch.softmax(logits, dim=-1)
+    cumulative = probs.cumsum(dim=-1)
+    total = cumulative[:, -1:]
+    uniform = torch.rand(total.shape, generator=generator, device=total.device, dtype=total.dtype)
+    # u < 1, but u * total can round up to total; stay strictly below it so the search ends on a nonzero entry.
+    target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cumulative, target, right=True).squeeze(-1)
+
+
+class CachedDecoder:
+    """Next-token logits of a batch of sequences, one token at a time, reusing the KV cache (the codebase's only
+    cached decoding loop).
+
+    The prompt is encoded once (all-padding columns dropped), then each step feeds only the new token through the
+    transformers Cache API (``DynamicCache``; ``EncoderDecoderCache`` for seq2seq). Causal models read the left-padded
+    prompt with position ids counted from each row's first real token; seq2seq models decode from
+    ``decoder_start_token_id``. The causal attention mask is preallocated in blocks and the next positions are
+    carried along, so a step adds no concatenation or reduction beyond the model's own.
+
+    :ivar logits: float32 logits ``(B, model vocab)`` for the next token.
+    """
+
+    MASK_BLOCK = 64
+
+    def __init__(self, lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> None:
+        self.lm = lm
+        self.model = model = base_model(lm)
+        prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask.long())
+        if is_encoder_decoder(model):
+            self.decoder = model.get_decoder()
+            self.prompt_mask = prompt_mask
+            self.encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
+            self.cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
+            start = torch.full_like(prompt_ids[:, :1], model.config.decoder_start_token_id)
+            self._step(start)
+        else:
+            self.cache = DynamicCache(config=model.config)
+            self._mask_buffer = torch.cat([prompt_mask, torch.ones_like(prompt_mask[:, :1]).expand(
+                -1, self.MASK_BLOCK)], dim=1)
+            self._length = prompt_mask.shape[1]
+            self.next_position = prompt_mask.sum(dim=1, keepdim=True)
+            hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                                      position_ids=causal_position_ids(prompt_mask), cache=self.cache,
+                                      use_cache=True).last_hidden_state
+            self.logits = head_logits(lm, hidden[:, -1])
+
+    def _step(self, tokens: torch.Tensor) -> None:
+        hidden = self.decoder(input_ids=tokens, encoder_hidden_states=self.encoded,
+                              encoder_attention_mask=self.prompt_mask, cache=self.cache,
+                              use_cache=True).last_hidden_state
+        self.logits = head_logits(self.lm, hidden[:, -1])
+
+    def advance(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Append one token per row; returns (and stores) the logits for the token after it."""
+        tokens = tokens.view(-1, 1)
+        if is_encoder_decoder(self.model):
+            self._step(tokens)
+            return self.logits
+        self._length += 1
+        if self._length > self._mask_buffer.shape[1]:
+            self._mask_buffer = torch.cat([self._mask_buffer, torch.ones_like(self._mask_buffer[:, :1]).expand(
+                -1, self.MASK_BLOCK)], dim=1)
+        hidden = self.model.base_model(input_ids=tokens, attention_mask=self._mask_buffer[:, :self._length],
+                                       position_ids=self.next_position, cache=self.cache,
+                                       use_cache=True).last_hidden_state
+        self.next_position = self.next_position + 1
+        self.logits = head_logits(self.lm, hidden[:, -1])
+        return self.logits
+
+
+@dataclass
+class DecodingPolicy:
+    """A batched policy for :func:`textenvs.generate_split` that decodes ``model`` with the KV cache: argmax tokens
+    (``greedy=True``), or samples at ``temperature`` from the top-``top_k`` / top-``top_p`` set.
+
+    When every sub-env has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it
+    feeds back the tokens it returned last. So episodes that start together, as in ``generate_split``, are decoded
+    exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
+    ignores those episodes). It runs in float32 (no autocast), so a checkpoint's predictions are regenerated
+    identically wherever it is evaluated on the same device type.
+
+    :param model: a causal or seq2seq LM on its device; run in inference mode.
+    :param vocab_size: the env's action count (logits beyond it are dropped); None keeps the model's width.
+    :param generator: the sampling generator (on the model's device); None uses torch's global one.
+    """
+
+    model: nn.Module
+    greedy: bool = True
+    temperature: float = 1.0
+    top_k: int = 0
+    top_p: float = 1.0
+    vocab_size: int | None = None
+    generator: torch.Generator | None = None
+
+    def __post_init__(self) -> None:
+        self._decoder: CachedDecoder | None = None
+        self._last_actions: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        if self._decoder is None or not np.asarray(observation["generated_mask"]).any():
+            prompt_ids, prompt_mask, _, _ = observation_tensors(observation, model_device(self.model))
+            self._decoder = CachedDecoder(self.model, prompt_ids, prompt_mask)
+        else:
+            self._decoder.advance(self._last_actions)
+        self._last_actions = choose_tokens(self._decoder.logits, self.vocab_size or self._decoder.logits.shape[-1],
+                                           self.greedy, self.temperature, self.top_k, self.top_p, self.generator)
+        return self._last_actions.cpu().numpy()
+
+
+def truncation_mask(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor | None:
+    """The legal set of top-k / top-p sampling from ``logits`` (already temperature-scaled and masked), or None
+    when neither is set."""
+    return top_p_mask(logits, top_p, top_k) if top_k > 0 or top_p < 1.0 else None
+
+
+def nlpo_mask(reference_logits: torch.Tensor, vocab_size: int, top_p: float, top_k: int = 0) -> torch.Tensor:
+    """NLPO's action mask: the reference model's top-p (and top-k) next tokens under its own distribution
+    (temperature 1, whatever the policy samples at), over the env's ``vocab_size`` actions. The one definition used by
+    our PPO (``action_mask="nlpo"``) and the env-side :class:`textenvs.masks.TopPMask` (SB3's MaskablePPO)."""
+    return top_p_mask(policy_logits(reference_logits, vocab_size), top_p, top_k)
+
+
+def choose_tokens(raw_logits: torch.Tensor, vocab_size: int, greedy: bool, temperature: float, top_k: int,
+                  top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row: the argmax, or a sample at ``temperature`` from the top-k / top-p set."""
+    logits = policy_logits(raw_logits, vocab_size)
+    if greedy:
+        return logits.argmax(dim=-1)
+    logits = logits / temperature
+    legal = truncation_mask(logits, top_k, top_p)
+    return sample_tokens(logits if legal is None else policy_logits(logits, vocab_size, 1.0, legal), generator)
+
