@@ -26,12 +26,24 @@ def available() -> list[str]:
 
 
 def agent_class(name: str) -> type[Agent]:
-    if name not in AGENTS:
+    """The class behind an agent name: a registered name, or ``module:Class`` for any :class:`~agents.base.Agent`.
+
+    :raises KeyError: an unknown registered name (the message lists the registered ones).
+    :raises ImportError: the agent's module or one of its dependencies cannot be imported.
+    :raises TypeError: ``module:Class`` names something that is not an ``Agent`` subclass.
+    """
+    if ":" not in name and name not in AGENTS:
         close = difflib.get_close_matches(name, AGENTS, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"Unknown agent {name!r}.{hint} Available: {', '.join(available())}.")
-    module, _, attribute = AGENTS[name].partition(":")
-    return getattr(importlib.import_module(module), attribute)
+    module, _, attribute = AGENTS.get(name, name).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attribute)
+    except AttributeError as error:
+        raise ImportError(f"Agent {name!r}: module {module!r} has no attribute {attribute!r}.") from error
+    if not (isinstance(cls, type) and issubclass(cls, Agent)):
+        raise TypeError(f"Agent {name!r} is {cls!r}, not a subclass of agents.base.Agent.")
+    return cls
 
 
 def make_agent(name: str, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,

@@ -64,9 +64,9 @@ def plot_learning_curve(history: list[dict[str, float]], path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     iterations = [m["iteration"] for m in history]
-    panels = [(key, title) for key, title in (("charts/reward", "mean episode reward"),
-                                              ("objective/kl", "KL to reference (per episode)"),
-                                              ("policy/entropy", "entropy (per token)")) if history and key in history[0]]
+    known = (("charts/reward", "mean episode reward"), ("objective/kl", "KL to reference (per episode)"),
+             ("policy/entropy", "entropy (per token)"))
+    panels = [(key, title) for key, title in known if history and key in history[0]]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for axis, (key, title) in zip(axes[0], panels):
         axis.plot(iterations, [m[key] for m in history])

@@ -6,6 +6,8 @@ Skipped where CUDA is absent (CI has no GPU); run on a GPU machine with ``pytest
 
 from __future__ import annotations
 
+import json
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -50,9 +52,9 @@ def test_ppo_on_cuda_bf16_init_invariants(kind, config):
     assert next(run.policy.parameters()).is_cuda
     metrics = run.train()[0]
     assert metrics["objective/kl"] == 0.0
-    # bf16 autocast: the update's minibatch differs in composition from the scoring pass, so kernels may round
-    # differently; the ratio must still be 1 up to bf16 precision.
-    assert metrics["policy/first_ratio_deviation"] <= 2e-2
+    # bf16 autocast runs the trunk only; both heads run in float32, so the first ratio is 1 up to float32-level
+    # differences between the scoring pass and the update's differently composed minibatch.
+    assert metrics["policy/first_ratio_deviation"] <= 1e-3
     assert all(np.isfinite(value) for value in metrics.values() if isinstance(value, float))
 
 
@@ -70,3 +72,32 @@ def test_ppo_on_cuda_bf16_raises_a_trivially_learnable_reward():
     history = PPOTrainer(config, model=build_causal_lm(tokenizer, "tiny", n_layer=1, n_embd=32, n_head=2)).train()
     rewards = [m["charts/reward"] for m in history]
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3, rewards
+
+
+def test_ppo_predictions_on_cuda_regenerate_identically_through_verify(tmp_path):
+    """The PPO agent's predictions (float32 DecodingPolicy on CUDA) are what the leaderboard's verification
+    regenerates on the same device type: once they came from the bf16 rollout loop, verification from float32."""
+    from agents.ppo.agent import PPOAgent
+    from leaderboard.scoring import Benchmarks
+    from leaderboard.service import Leaderboard
+    from leaderboard.store import Store
+    from leaderboard.verify import verify_submission
+    from textenvs import load_env_dataset
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+
+    split = load_env_dataset(ENV, "test").select(range(16))
+    tokenizer = load_builtin_tokenizer()
+    torch.manual_seed(0)
+    model = build_causal_lm(tokenizer, "tiny", n_layer=1, n_embd=32, n_head=2, initializer_range=0.5)
+    agent = PPOAgent(ENV, {"dataset": split, "tokenizer": tokenizer}, seed=0, model=model, device="cuda",
+                     num_envs=4, num_minibatches=1, update_epochs=1, iterations=1, progress=False, tensorboard=False,
+                     out=str(tmp_path / "run"))
+    agent.learn(total_env_steps=10_000)
+    env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=tokenizer, split="test",
+                       dataset=split)
+    predictions = [{"id": r.example_id, "prediction": r.prediction} for r in agent.generate(env)]
+    leaderboard = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db"), Benchmarks({ENV: {"dataset": split}}))
+    body = {"env_id": ENV, "metadata": {"agent": "ppo", "checkpoint": "run/model"}, "predictions": predictions}
+    receipt = leaderboard.submit(json.dumps(body).encode(), submitter="tester")
+    result = verify_submission(leaderboard, receipt.id, tmp_path / "run" / "model", batch_size=5, device="cuda")
+    assert result.identical_predictions == 1.0 and result.verified

@@ -142,3 +142,21 @@ def test_encoder_decoder_checkpoint_is_verified(tmp_path, split):
     receipt = _submit(leaderboard, "t5", predictions)
     result = verify_submission(leaderboard, receipt.id, tmp_path / "t5", batch_size=5)
     assert result.verified and result.identical_predictions == 1.0
+
+
+def test_ppo_checkpoint_predictions_regenerate_identically(tmp_path, checkpoint, split):
+    """A PPO run's exported policy: the agent's test predictions (what the benchmark runner submits) are regenerated
+    byte for byte by the verification, since both decode through textenvs.decoding.DecodingPolicy."""
+    from agents.ppo.agent import PPOAgent
+
+    model, tokenizer = load_checkpoint(checkpoint)
+    agent = PPOAgent(ENV, {"dataset": split}, seed=0, model=model, num_envs=4, num_minibatches=1, update_epochs=1,
+                     iterations=1, learning_rate=1e-2, progress=False, tensorboard=False, out=str(tmp_path / "run"))
+    agent.learn(total_env_steps=10_000)
+    env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
+                       split="test", dataset=split)
+    predictions = {r.example_id: r.prediction for r in agent.generate(env)}
+    leaderboard = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db"), Benchmarks({ENV: {"dataset": split}}))
+    receipt = _submit(leaderboard, "ppo", predictions)
+    result = verify_submission(leaderboard, receipt.id, tmp_path / "run" / "model", batch_size=5)
+    assert result.verified and result.identical_predictions == 1.0 and result.max_abs_difference == 0.0

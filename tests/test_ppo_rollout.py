@@ -11,6 +11,7 @@ from helpers import CountingChrF, rollout_env_kwargs, teacher_forced_logprobs, t
 
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
+from agents.ppo.buffer import RolloutBuffer
 from agents.ppo.rollout import collect_rollout
 from textenvs.decoding import CachedDecoder, causal_position_ids
 
@@ -128,6 +129,9 @@ def test_rollout_refuses_an_env_that_autoresets():
     ("causal", {"action_mask": "nlpo", "nlpo_top_p": 0.5}),
     ("seq2seq", {"env_kwargs": {"action_mask": list(range(4, 20))}}),
     ("causal", {"lora_r": 4, "adaptive_kl_target": 1.0}),
+    ("causal", {"top_k": 3, "temperature": 0.7}),
+    ("seq2seq", {"top_p": 0.6}),
+    ("causal", {"top_k": 4, "top_p": 0.8, "action_mask": "nlpo", "nlpo_top_p": 0.7}),
 ])
 def test_init_invariants_kl_zero_and_first_ratio_one(kind, config):
     run = trainer(kind, **config)
@@ -135,6 +139,70 @@ def test_init_invariants_kl_zero_and_first_ratio_one(kind, config):
     assert metrics["objective/kl"] == 0.0
     assert metrics["policy/first_ratio_deviation"] <= 1e-5
     assert metrics["losses/approx_kl"] >= 0
+
+
+@pytest.mark.parametrize("truncation", [{"top_k": 1}, {"top_p": 1e-6}])
+def test_top_k_top_p_sampled_distribution_is_the_optimized_one(truncation):
+    """With top-k = 1 (or a vanishing nucleus) the sampled token is certain: the stored logprobs, the update's
+    logprobs and the entropy must all say so (they once came from the untruncated distribution)."""
+    run = trainer("causal", **truncation)
+    rollout = collect_rollout(run.env, run.policy.lm, list(range(5)) + [0, 1, 2], generator=run.sampler,
+                              **truncation)
+    mask = rollout.generated_mask.bool()
+    assert rollout.action_masks is not None and (rollout.action_masks[mask].sum(-1) == 1).all()
+    assert (rollout.sample_logprobs[mask] == 0).all()
+    logprobs, _, _, entropy = run.score_tokens(rollout)
+    assert (logprobs[mask] == 0).all() and (entropy[mask] == 0).all()
+
+
+def test_heads_run_in_float32_under_autocast():
+    """The trunk may run in bf16; the LM head and the value head must not (their outputs are not bf16-rounded)."""
+    run = trainer("causal")
+    rollout = collect_rollout(run.env, run.policy.lm, list(range(5)) + [0, 1, 2], generator=run.sampler)
+    with torch.no_grad():
+        run.policy.value_head.weight.normal_()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits, values = run.policy(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
+                                        rollout.generated_mask)
+    assert logits.dtype == values.dtype == torch.float32
+    assert (logits != logits.bfloat16().float()).any() and (values != values.bfloat16().float()).any()
+
+
+def test_learning_rate_anneals_over_the_budget_that_ends_the_run():
+    run = trainer("causal", iterations=1000, learning_rate=1e-3, num_minibatches=1, update_epochs=1)
+    budget = 60
+    history = run.train(max_env_steps=budget)
+    assert 1 < len(history) < 1000 and run.env_steps >= budget
+    spent_before = [0] + [m["charts/env_steps"] for m in history[:-1]]
+    for metrics, spent in zip(history, spent_before):
+        assert metrics["charts/learning_rate"] == pytest.approx(1e-3 * (1 - spent / budget))
+
+
+def test_gradient_accumulation_gives_the_minibatch_token_mean_update():
+    """G micro-batches of episodes of different lengths: the same gradient and parameters as one pass."""
+    runs = [trainer("causal", num_minibatches=1, update_epochs=1, gradient_accumulation_steps=steps)
+            for steps in (1, 4)]
+    rollout = collect_rollout(runs[0].env, runs[0].policy.lm, list(range(5)) + [0, 1, 2], generator=runs[0].sampler)
+    logprobs, ref_logprobs, values, _ = runs[0].score_tokens(rollout)
+    lengths = torch.tensor([1, 6, 2, 6, 3, 1, 6, 4])[:, None]
+    mask = (torch.arange(rollout.generated_ids.shape[1]) < lengths).float()
+    stats = []
+    for run in runs:
+        buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, mask, None,
+                               logprobs * mask, ref_logprobs * mask, values * mask,
+                               torch.linspace(-1, 1, mask.numel()).view_as(mask) * mask)
+        buffer.compute_advantages(1.0, 0.95, whiten=True)
+        stats.append(run.update(buffer))
+    assert stats[0]["losses/grad_norm"] == pytest.approx(stats[1]["losses/grad_norm"], rel=1e-5)
+    assert stats[0]["losses/policy"] == pytest.approx(stats[1]["losses/policy"], rel=1e-5, abs=1e-7)
+    for one, accumulated in zip(runs[0].policy.parameters(), runs[1].policy.parameters()):
+        assert torch.allclose(one, accumulated, atol=1e-6)
+
+
+def test_target_kl_stops_the_update_epochs_early():
+    assert trainer("causal", update_epochs=3, learning_rate=3e-2).train()[0]["losses/update_epochs"] == 3
+    stopped = trainer("causal", update_epochs=3, learning_rate=3e-2, target_kl=1e-9).train()[0]
+    assert stopped["losses/update_epochs"] == 1 and stopped["losses/approx_kl"] > 1e-9
 
 
 def test_masked_ppo_never_samples_illegal_tokens():

@@ -127,7 +127,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
 def _agent_config_for(agents: Sequence[str], agent_config: dict[str, Any], console: Console) -> dict[str, Any]:
     """The entries of ``agent_config`` for the agents that run. Entries for other known agents are left out with a
     note (a config file may cover more agents than one invocation runs); an unknown name is an error."""
-    from agents.bench.execution import agent_class
+    from agents.registry import agent_class
 
     unused = [name for name in agent_config if name not in agents]
     for name in unused:

@@ -8,7 +8,6 @@ worker processes and Ray workers unchanged; the backends (:mod:`agents.bench.bac
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,7 +16,6 @@ from typing import Any, Callable, Mapping, Sequence
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-from agents.base import Agent
 from agents.bench.results import (
     PREDICTIONS_DIR,
     AgentInfo,
@@ -31,6 +29,7 @@ from agents.bench.results import (
     to_json_value,
     utc_now,
 )
+from agents.registry import agent_class
 from textenvs import load_env_dataset, summarize
 from textenvs.metrics import prediction_metrics
 
@@ -76,26 +75,6 @@ class RunOutput:
 
     result: RunResult
     predictions: list[dict[str, str]]
-
-
-def agent_class(agent: str) -> type[Agent]:
-    """The class behind a benchmark agent name (registry name or ``module:Class``).
-
-    :raises KeyError: an unknown registry name (the message lists the registered ones).
-    :raises ImportError: the agent's module or one of its dependencies cannot be imported.
-    """
-    from agents import registry
-
-    if ":" not in agent:
-        return registry.agent_class(agent)
-    module, _, attribute = agent.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module), attribute)
-    except AttributeError as error:
-        raise ImportError(f"Agent {agent!r}: module {module!r} has no attribute {attribute!r}.") from error
-    if not (isinstance(cls, type) and issubclass(cls, Agent)):
-        raise TypeError(f"Agent {agent!r} is {cls!r}, not a subclass of agents.base.Agent.")
-    return cls
 
 
 def execute(spec: RunSpec, report: Report | None = None, backend: str = "local") -> RunOutput:

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from agents.bench.backends import run_local, run_pool
-from agents.bench.execution import RunOutput, RunSpec, agent_class
+from agents.bench.execution import RunOutput, RunSpec
 from agents.bench.results import write_run
+from agents.registry import agent_class
 
 BACKENDS = ("local", "ray")
 

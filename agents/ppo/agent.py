@@ -53,7 +53,8 @@ class PPOAgent(Agent):
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
         """Greedy next token from an uncached forward over the observation (stateless; :meth:`generate` is faster)."""
-        return next_token_logits(self.model, observation)[:, :self.trainer.task.vocab_size].argmax(dim=-1).cpu().numpy()
+        logits = next_token_logits(self.model, observation)[:, :self.trainer.task.vocab_size]
+        return logits.argmax(dim=-1).cpu().numpy()
 
     def generate(self, env: TextGenerationVectorEnv, indices: Sequence[int] | None = None,
                  progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:

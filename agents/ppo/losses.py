@@ -26,7 +26,8 @@ def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                clip_coef: float, token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                clip_coef: float, token_count: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped surrogate objective ``-min(r A, clip(r, 1-ε, 1+ε) A)``, averaged over valid tokens.
 
     :param token_count: divide the masked sums by this instead of the mask's count (gradient accumulation: the
@@ -48,7 +49,8 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
 
 
 def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor,
-               clip_value: float, token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+               clip_value: float, token_count: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped value loss ``0.5 max((V - R)^2, (V_old + clip(V - V_old, ±ε) - R)^2)``, averaged over valid tokens
     (or divided by ``token_count``, as in :func:`policy_loss`)."""
     clipped_values = old_values + torch.clamp(values - old_values, -clip_value, clip_value)

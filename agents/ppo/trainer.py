@@ -18,7 +18,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import gymnasium as gym
 import numpy as np
@@ -111,7 +111,8 @@ class PPOTrainer:
 
     def learning_rate(self) -> float:
         """Learning rate of the next optimizer step: linear warmup over ``warmup_steps`` optimizer steps, times the
-        schedule ("linear": annealed to 0 as the budget that ends the run is spent, as CleanRL anneals per iteration)."""
+        schedule ("linear": annealed to 0 as the budget that ends the run is spent, as CleanRL anneals it per
+        iteration)."""
         config = self.config
         warmup = min(1.0, (self.optimizer_steps + 1) / config.warmup_steps) if config.warmup_steps else 1.0
         decay = 1.0 - self.budget_spent() if config.lr_schedule == "linear" else 1.0
@@ -321,8 +322,9 @@ class PPOTrainer:
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
-        """Everything needed to continue exactly: weights, optimizer and its step count, KL controller, reward statistics,
-        random states, iteration and metrics. Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
+        """Everything needed to continue exactly: weights, optimizer and its step count, KL controller, reward
+        statistics, random states, iteration and metrics. Written atomically; older checkpoints beyond
+        ``keep_checkpoints`` go."""
         directory = self.out / "checkpoints"
         directory.mkdir(parents=True, exist_ok=True)
         state = {

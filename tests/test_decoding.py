@@ -1,0 +1,100 @@
+"""textenvs.decoding, the one decoding path: float32 heads reproduce the models' own logits, the uncached next-token
+logits agree with the KV-cached decoder, our PPO's NLPO masks are the env-side TopPMask's, and no other module runs
+a KV-cached loop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import rollout_env_kwargs, tiny_model, word_tokenizer
+
+from agents.ppo.rollout import collect_rollout
+from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, token_hidden_states
+from textenvs.masks import TopPMask
+
+ENV = "textenvs/Translation-v0"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_env(tokenizer, kind: str, num_envs: int = 4, **overrides):
+    return gym.make_vec(ENV, num_envs=num_envs, vectorization_mode="vector_entry_point",
+                        **rollout_env_kwargs(tokenizer, observation_mode=kind, **overrides))
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_head_on_hidden_states_reproduces_the_model_logits(kind):
+    tokenizer = word_tokenizer()
+    model = tiny_model(kind, tokenizer).eval()
+    prompt_ids = torch.randint(4, len(tokenizer), (3, 5))
+    prompt_mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 1]])
+    if kind == "seq2seq":
+        prompt_mask = prompt_mask.flip(1)
+    generated_ids = torch.randint(4, len(tokenizer), (3, 4))
+    generated_mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
+    with torch.no_grad():
+        logits = head_logits(model, token_hidden_states(model, prompt_ids, prompt_mask, generated_ids,
+                                                        generated_mask))
+        if kind == "seq2seq":
+            start = torch.full((3, 1), model.config.decoder_start_token_id)
+            expected = model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                             decoder_input_ids=torch.cat([start, generated_ids], 1),
+                             decoder_attention_mask=torch.cat([torch.ones_like(start), generated_mask], 1)).logits
+        else:
+            attention = torch.cat([prompt_mask, generated_mask], 1)
+            expected = model(input_ids=torch.cat([prompt_ids, generated_ids], 1), attention_mask=attention,
+                             position_ids=(attention.cumsum(1) - 1).clamp(min=0)).logits[:, 4:]
+    assert logits.dtype == torch.float32 and logits.shape == (3, 5, len(tokenizer))
+    real = torch.cat([torch.ones(3, 1, dtype=torch.long), generated_mask], 1).bool()
+    assert torch.allclose(logits[real], expected[real], atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_uncached_next_token_logits_match_the_cached_decoder(kind):
+    tokenizer = word_tokenizer()
+    model = tiny_model(kind, tokenizer).eval()
+    env = make_env(tokenizer, kind, num_envs=3)
+    observation, _ = env.reset(options={"example_index": np.array([0, 2, 4])})
+    decoder = CachedDecoder(model, torch.as_tensor(observation["prompt_ids"]),
+                            torch.as_tensor(observation["prompt_mask"]))
+    with torch.inference_mode():
+        for _ in range(3):
+            assert torch.allclose(next_token_logits(model, observation), decoder.logits, atol=1e-5)
+            actions = decoder.logits[:, 4:len(tokenizer)].argmax(-1) + 4  # no EOS: all three episodes go on
+            decoder.advance(actions)
+            observation, *_ = env.step(actions.numpy())
+
+
+@pytest.mark.parametrize("kind", ["causal", "seq2seq"])
+def test_ppo_nlpo_masks_are_the_env_top_p_masks(kind):
+    """One NLPO mask definition: the reference model's nucleus under its own distribution, whatever the temperature
+    the policy samples at (our PPO once scaled the reference's logits by it, SB3's TopPMask did not)."""
+    tokenizer = word_tokenizer()
+    model = tiny_model(kind, tokenizer).eval()
+    with torch.no_grad():  # logits spread so that the nucleus at temperature 1 differs from the one at 0.5
+        model.get_output_embeddings().weight.mul_(2.0 if kind == "causal" else 0.2)
+    env = make_env(tokenizer, kind, num_envs=5)
+    rollout = collect_rollout(env, model, [0, 1, 2, 3, 4], temperature=0.5, reference=model, nlpo_top_p=0.6,
+                              generator=torch.Generator().manual_seed(0))
+    provider = TopPMask(model, top_p=0.6)
+    compared = 0
+    for t in range(rollout.generated_ids.shape[1]):
+        running = rollout.generated_mask[:, t].bool().numpy()
+        generated = rollout.generated_ids[:, :t].numpy()
+        expected = provider(rollout.prompt_ids.numpy(), rollout.prompt_mask.numpy(), generated,
+                            np.ones_like(generated))
+        expected[:, tokenizer.eos_token_id] = True  # the env always allows EOS
+        np.testing.assert_array_equal(rollout.action_masks[running, t].numpy(), expected[running])
+        compared += int(running.sum())
+    assert compared > 5
+    assert not rollout.action_masks[rollout.generated_mask.bool()].all(-1).any(), "the masks should restrict"
+
+
+def test_one_kv_cached_decoding_loop():
+    """Only textenvs/decoding.py runs a model with a KV cache."""
+    sources = [path for package in ("textenvs", "agents", "leaderboard") for path in (ROOT / package).rglob("*.py")]
+    cached = sorted(str(path.relative_to(ROOT)) for path in sources if "use_cache=True" in path.read_text())
+    assert cached == ["textenvs/decoding.py"]
