@@ -18,7 +18,7 @@ from agents.base import Agent
 from agents.models import (build_causal_lm, env_kwargs_for_model, load_pretrained, observation_mode, resolve_device,
                            resolve_model_source)
 from textenvs.core import load_tokenizer
-from textenvs.decoding import DecodingPolicy, choose_tokens, next_token_logits
+from textenvs.decoding import DecodingPolicy, check_truncation, choose_tokens, next_token_logits
 from textenvs.evaluation import EpisodeRecord, generate_split
 from textenvs.vector import TextGenerationVectorEnv
 
@@ -113,10 +113,7 @@ class SampledAgent(ReferenceModelAgent):
                  temperature: float = 1.0, top_p: float = 1.0, top_k: int = 0, **model_config: Any) -> None:
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}.")
-        if not 0 < top_p <= 1:
-            raise ValueError(f"top_p must lie in (0, 1], got {top_p}.")
-        if top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}.")
+        check_truncation(top_k, top_p)
         super().__init__(env_id, env_kwargs, seed, **model_config)
         self.temperature, self.top_p, self.top_k = temperature, top_p, top_k
         self.generator = torch.Generator(self.device).manual_seed(seed)

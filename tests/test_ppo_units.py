@@ -62,6 +62,23 @@ def test_clipped_policy_loss_by_hand():
     assert math.isclose(float(stats["approx_kl"]), expected_kl, rel_tol=1e-5)
 
 
+def test_clipfrac_and_approx_kl_are_cleanrls():
+    """clipfrac counts tokens with |r - 1| > clip_coef whether or not the clip binds the objective (here r = 1.5 with
+    a negative advantage: the unclipped term is the larger one); approx_kl is mean((r - 1) - log r)."""
+    old = torch.log(torch.tensor([[0.4, 0.5]]))
+    new = torch.log(torch.tensor([[0.6, 0.5]]))                # ratios 1.5 and 1.0
+    _, stats = policy_loss(new, old, torch.tensor([[-1.0, 1.0]]), torch.ones(1, 2), clip_coef=0.2)
+    assert float(stats["clipfrac"]) == 0.5
+    assert math.isclose(float(stats["approx_kl"]), (0.5 - math.log(1.5)) / 2, rel_tol=1e-5)
+
+
+def test_token_count_splits_a_token_mean_over_micro_batches():
+    values, mask = torch.tensor([[1.0, 2.0, 3.0], [4.0, 0.0, 0.0]]), torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+    whole = masked_mean(values, mask)
+    parts = masked_mean(values[:1], mask[:1], mask.sum()) + masked_mean(values[1:], mask[1:], mask.sum())
+    assert float(whole) == float(parts) == 2.5
+
+
 def test_policy_loss_is_plain_surrogate_inside_the_clip_range():
     old = torch.zeros(1, 2)
     new = torch.tensor([[0.1, -0.1]], requires_grad=True)

@@ -19,7 +19,6 @@ float32 logits. Logits keep the model's own width; callers slice them to the env
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -226,44 +225,12 @@ class CachedDecoder:
         return self.logits
 
 
-@dataclass
-class DecodingPolicy:
-    """A batched policy for :func:`textenvs.generate_split` that decodes ``model`` with the KV cache: argmax tokens
-    (``greedy=True``), or samples at ``temperature`` from the top-``top_k`` / top-``top_p`` set.
-
-    When every sub-env has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it
-    feeds back the tokens it returned last. So episodes that start together, as in ``generate_split``, are decoded
-    exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
-    ignores those episodes). It runs in float32 (no autocast), so a checkpoint's predictions are regenerated
-    identically wherever it is evaluated on the same device type.
-
-    :param model: a causal or seq2seq LM on its device; run in inference mode.
-    :param vocab_size: the env's action count (logits beyond it are dropped); None keeps the model's width.
-    :param generator: the sampling generator (on the model's device); None uses torch's global one.
-    """
-
-    model: nn.Module
-    greedy: bool = True
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    vocab_size: int | None = None
-    generator: torch.Generator | None = None
-
-    def __post_init__(self) -> None:
-        self._decoder: CachedDecoder | None = None
-        self._last_actions: torch.Tensor | None = None
-
-    @torch.inference_mode()
-    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        if self._decoder is None or not np.asarray(observation["generated_mask"]).any():
-            prompt_ids, prompt_mask, _, _ = observation_tensors(observation, model_device(self.model))
-            self._decoder = CachedDecoder(self.model, prompt_ids, prompt_mask)
-        else:
-            self._decoder.advance(self._last_actions)
-        self._last_actions = choose_tokens(self._decoder.logits, self.vocab_size or self._decoder.logits.shape[-1],
-                                           self.greedy, self.temperature, self.top_k, self.top_p, self.generator)
-        return self._last_actions.cpu().numpy()
+def check_truncation(top_k: int, top_p: float) -> None:
+    """Raise ``ValueError`` naming ``top_k`` / ``top_p`` when outside their legal ranges (``>= 0`` and ``(0, 1]``)."""
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p must lie in (0, 1], got {top_p}.")
+    if top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}.")
 
 
 def truncation_mask(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor | None:
@@ -289,3 +256,38 @@ def choose_tokens(raw_logits: torch.Tensor, vocab_size: int, greedy: bool, tempe
     legal = truncation_mask(logits, top_k, top_p)
     return sample_tokens(logits if legal is None else policy_logits(logits, vocab_size, 1.0, legal), generator)
 
+
+class DecodingPolicy:
+    """A batched policy for :func:`textenvs.generate_split` that decodes ``model`` with the KV cache: argmax tokens
+    (``greedy=True``), or samples at ``temperature`` from the top-``top_k`` / top-``top_p`` set.
+
+    When every sub-env has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it
+    feeds back the tokens it returned last. So episodes that start together, as in ``generate_split``, are decoded
+    exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
+    ignores those episodes). It runs in float32 (autocast off, even inside a caller's autocast context), so a
+    checkpoint's predictions are regenerated identically wherever it is evaluated on the same device type.
+
+    :param model: a causal or seq2seq LM on its device; run in inference mode.
+    :param vocab_size: the env's action count (logits beyond it are dropped); None keeps the model's width.
+    :param generator: the sampling generator (on the model's device); None uses torch's global one.
+    """
+
+    def __init__(self, model: nn.Module, greedy: bool = True, temperature: float = 1.0, top_k: int = 0,
+                 top_p: float = 1.0, vocab_size: int | None = None, generator: torch.Generator | None = None) -> None:
+        self.model, self.greedy, self.vocab_size, self.generator = model, greedy, vocab_size, generator
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+        self._decoder: CachedDecoder | None = None
+        self._last_actions: torch.Tensor | None = None
+
+    @torch.inference_mode()
+    def __call__(self, observation: dict[str, np.ndarray]) -> np.ndarray:
+        device = model_device(self.model)
+        with torch.autocast(device.type, enabled=False):  # float32 even inside a caller's autocast context
+            if self._decoder is None or not np.asarray(observation["generated_mask"]).any():
+                prompt_ids, prompt_mask, _, _ = observation_tensors(observation, device)
+                self._decoder = CachedDecoder(self.model, prompt_ids, prompt_mask)
+            else:
+                self._decoder.advance(self._last_actions)
+        self._last_actions = choose_tokens(self._decoder.logits, self.vocab_size or self._decoder.logits.shape[-1],
+                                           self.greedy, self.temperature, self.top_k, self.top_p, self.generator)
+        return self._last_actions.cpu().numpy()

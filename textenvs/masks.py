@@ -58,10 +58,9 @@ class TopPMask:
     """
 
     def __init__(self, model: Any, top_p: float = 0.9, top_k: int = 0, vocab_size: int | None = None):
-        if not 0.0 < top_p <= 1.0:
-            raise ValueError(f"top_p must lie in (0, 1], got {top_p}.")
-        if top_k < 0:
-            raise ValueError(f"top_k must be >= 0, got {top_k}.")
+        from textenvs.decoding import check_truncation
+
+        check_truncation(top_k, top_p)
         self.model = model.eval()
         self.top_p, self.top_k = top_p, top_k
         self.vocab_size = vocab_size if vocab_size is not None else model.get_output_embeddings().weight.shape[0]
