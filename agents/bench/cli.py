@@ -24,8 +24,9 @@ from typing import Any, Sequence
 
 from rich.console import Console
 
-QUICK_CONFIG = Path(__file__).resolve().parents[2] / "benchmarks" / "quick" / "config.json"
-"""The quick start benchmark's settings (``--quick``); documented in ``benchmarks/quick/README.md``."""
+QUICK_CONFIG = Path(__file__).resolve().with_name("quick_config.json")
+"""The quick start benchmark's settings (``--quick``), shipped inside the package so an installed wheel has them;
+documented in ``benchmarks/quick/README.md``."""
 
 DEFAULTS: dict[str, Any] = {
     "envs": None, "agents": None, "seeds": "0", "budget": 0, "eval_examples": None, "eval_batch": 16,
@@ -72,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="no progress bars")
     parser.add_argument("--config", type=Path, help="JSON file of options (keys are the long option names)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"the quick start benchmark ({QUICK_CONFIG.parent.name}/{QUICK_CONFIG.name} under "
-                             "benchmarks/; see its README); other options override it")
+                        help="the quick start benchmark (settings: agents/bench/quick_config.json, inside the "
+                             "package; see benchmarks/quick/README.md); other options override it")
     parser.add_argument("--aggregate", metavar="DIR", type=Path,
                         help="only re-render the tables and plots of an existing results directory")
     parser.add_argument("--list", action="store_true", help="list env ids and agents, then exit")
@@ -96,8 +97,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
     files = ([QUICK_CONFIG] if args.quick else []) + ([args.config] if args.config else [])
     for path in files:
         if not path.is_file():
-            hint = " (--quick reads it from a source checkout of textenvs)" if path == QUICK_CONFIG else ""
-            raise ValueError(f"Config file {path} not found{hint}.")
+            raise ValueError(f"Config file {path} not found.")
         try:
             loaded = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
