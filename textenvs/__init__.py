@@ -5,6 +5,8 @@
 >>> observation, info = env.reset(seed=0)
 """
 
+from importlib import metadata as _metadata
+
 from textenvs.core import GenerationTask, TextGenerationEnv, load_tokenizer
 from textenvs.data.dataset import Example, TextDataset
 from textenvs.evaluation import EpisodeRecord, generate_split, summarize
@@ -12,7 +14,11 @@ from textenvs.registration import ENV_IDS, env_class, load_env_dataset, load_env
 from textenvs.vector import TextGenerationVectorEnv
 from textenvs.wrappers import TextActionWrapper
 
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("textenvs")
+    """The installed distribution's version (pyproject.toml is the one place it is set)."""
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 register_envs()
 

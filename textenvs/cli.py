@@ -14,10 +14,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``textenvs <command> [args]`` (``argv`` defaults to ``sys.argv[1:]``); returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("-V", "--version"):
+        from textenvs import __version__
+
+        print(f"textenvs {__version__}")
+        return 0
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
         lines = [f"  {name:<12} {help_text}" for name, (_, help_text) in SUBCOMMANDS.items()]
-        print("usage: textenvs <command> [args]\n\ncommands:\n" + "\n".join(lines))
+        print("usage: textenvs [--version] <command> [args]\n\ncommands:\n" + "\n".join(lines))
         if argv and argv[0] not in ("-h", "--help"):
             print(f"\ntextenvs: unknown command {argv[0]!r}", file=sys.stderr)
             return 2

@@ -234,11 +234,16 @@ def package_versions() -> dict[str, str]:
 
 
 def _git_commit() -> str | None:
-    """HEAD of the checkout textenvs is imported from (``+dirty`` with uncommitted changes), None outside git."""
+    """HEAD of the checkout textenvs is imported from (``+dirty`` with uncommitted changes); None when textenvs is
+    not imported from the top of a git checkout (an installed wheel, even in a virtualenv inside someone's repo)."""
     import textenvs
 
     root = Path(textenvs.__file__).resolve().parents[1]
     try:
+        top = subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True,
+                             text=True, timeout=10, check=True).stdout.strip()
+        if Path(top).resolve() != root:
+            return None
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
                               timeout=10, check=True).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
