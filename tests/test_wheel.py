@@ -2,8 +2,9 @@
 
 Catches what a source checkout hides: package data the wheel leaves out (checkpoints, templates, the quick start
 settings, the built-in tokenizer, the evaluate modules), run-time reads of files beside the packages, imports of
-packages that are not declared dependencies, and a broken console script. About two minutes on two shared cores,
-most of it the install (pip reads wheels from its cache and the local package index; nothing is compiled).
+packages that are not declared dependencies, and a broken console script. About 70 s of CPU time (1.5 to 4 min of
+wall time on two shared cores), half of it the install: pip reads wheels from its cache and the local package index
+and compiles nothing.
 """
 
 from __future__ import annotations
@@ -32,8 +33,21 @@ OPTIONAL_IMPORTS = {"fastapi": "server", "uvicorn": "server", "httpx": "server",
 """Top-level imports that belong to extras this test does not install (only [sb3] is): a module that fails to import
 for one of these alone is skipped; any other import error fails the test."""
 
-IMPORT_EVERY_MODULE = """
-import importlib, json, pkgutil, sys
+IN_THE_VIRTUALENV = """
+import contextlib, importlib, io, json, pkgutil, sys
+from pathlib import Path
+from textenvs.cli import main
+
+# One process for every command's parser and every import: each new process would load torch again.
+commands = {}
+for argv in (["bench", "--list"], ["bench", "--help"], ["leaderboard", "--help"], ["train", "ppo", "--help"]):
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        try:
+            status = main(argv)
+        except SystemExit as exit:  # argparse's --help
+            status = exit.code
+    commands[" ".join(argv)] = {"status": status, "stdout": stdout.getvalue()}
 optional = set(sys.argv[1].split(","))
 imported, skipped, failed = [], {}, {}
 for package in sys.argv[2:]:
@@ -49,8 +63,11 @@ for package in sys.argv[2:]:
             (skipped if missing in optional else failed)[info.name] = f"{type(error).__name__}: {error}"
         except Exception as error:
             failed[info.name] = f"{type(error).__name__}: {error}"
-print(json.dumps({"imported": imported, "skipped": skipped, "failed": failed}))
+site_packages = str(Path(importlib.import_module("agents").__path__[0]).parent)
+print(json.dumps({"commands": commands, "imported": imported, "skipped": skipped, "failed": failed,
+                  "site_packages": site_packages}))
 """
+
 
 
 def _copy_sources(destination: Path) -> Path:
@@ -94,6 +111,8 @@ def installed(tmp_path_factory) -> dict:
     _run([str(bin_dir / "python"), "-m", "pip", "install", "-q", "--no-compile", TORCH, f"{wheel}[{EXTRAS}]"],
          cwd=project, env=env, timeout=600)
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    # The virtualenv (1.6 GB) stays: deleting it took two minutes on a busy disk, and pytest removes the temp dirs
+    # of all but the last three sessions anyway.
     return {"wheel": wheel, "source": source, "project": project, "bin": bin_dir, "env": env}
 
 
@@ -107,28 +126,45 @@ def test_wheel_ships_every_file_of_the_packages(installed):
     assert {"agents/bench/quick_config.json", "textenvs/data/builtin/tokenizer.json"} <= shipped
 
 
-def test_console_script_runs_from_outside_the_checkout(installed):
-    project, env, bin_dir = installed["project"], installed["env"], installed["bin"]
-    version = installed["wheel"].name.split("-")[1]
-    assert _run(["textenvs", "--version"], project, env).strip() == f"textenvs {version}"
-    assert _run([str(bin_dir / "python"), "-m", "textenvs", "--version"], project, env).strip() == \
-        f"textenvs {version}"
-    listing = _run(["textenvs", "bench", "--list"], project, env)
+@pytest.fixture(scope="module")
+def in_the_virtualenv(installed) -> dict:
+    """Every command's parser and every module import, run in the virtualenv (see IN_THE_VIRTUALENV)."""
+    output = _run([str(installed["bin"] / "python"), "-c", IN_THE_VIRTUALENV, ",".join(OPTIONAL_IMPORTS),
+                   *PACKAGES], installed["project"], installed["env"])
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_every_command_parses_from_the_wheel(in_the_virtualenv):
+    commands = in_the_virtualenv["commands"]
+    assert {argv: command["status"] for argv, command in commands.items()} == dict.fromkeys(commands, 0)
+    listing = commands["bench --list"]["stdout"]
     assert "textenvs/Translation-v0" in listing and "sb3-ppo" in listing and "unavailable" not in listing
-    assert "--quick" in _run(["textenvs", "bench", "--help"], project, env)
-    assert "serve" in _run(["textenvs", "leaderboard", "--help"], project, env)
-    assert "--iterations" in _run(["textenvs", "train", "ppo", "--help"], project, env)
+    assert "--quick" in commands["bench --help"]["stdout"]
+    assert "serve" in commands["leaderboard --help"]["stdout"]
+    assert "--iterations" in commands["train ppo --help"]["stdout"]
 
 
-def test_quick_start_settings_and_checkpoints_come_from_the_installed_package(installed):
+def test_every_public_module_imports_from_the_wheel(in_the_virtualenv):
+    assert in_the_virtualenv["failed"] == {}
+    assert {"textenvs.scorers.rouge", "agents.sb3.agents", "agents.bench.cli", "leaderboard.store"} <= \
+        set(in_the_virtualenv["imported"])
+    # The one module that needs an extra left out here: leaderboard.server imports fastapi ([server]).
+    assert set(in_the_virtualenv["skipped"]) == {"leaderboard.server"}, in_the_virtualenv["skipped"]
+
+
+def test_console_script_prints_the_version(installed):
+    version = installed["wheel"].name.split("-")[1]
+    assert _run(["textenvs", "--version"], installed["project"], installed["env"]).strip() == f"textenvs {version}"
+
+
+def test_quick_start_settings_and_checkpoints_come_from_the_installed_package(installed, in_the_virtualenv):
     project, env = installed["project"], installed["env"]
-    # The quick start, cut to a few examples and no training: its settings and the greedy agent's warm start are
-    # read from site-packages.
-    _run(["textenvs", "bench", "--quick", "--envs", "textenvs/Translation-v0", "--agents", "random,greedy",
-          "--seeds", "0", "--budget", "0", "--eval-examples", "4", "--workers", "1", "--no-progress",
-          "--out", "results"], project, env)
-    site_packages = Path(_run([str(installed["bin"] / "python"), "-c", "import agents; print(agents.__path__[0])"],
-                              project, env).strip()).parent
+    # The quick start through `python -m textenvs`, cut to a few examples and no training: its settings and the
+    # greedy agent's warm start are read from site-packages.
+    _run([str(installed["bin"] / "python"), "-m", "textenvs", "bench", "--quick", "--envs", "textenvs/Translation-v0",
+          "--agents", "random,greedy", "--seeds", "0", "--budget", "0", "--eval-examples", "4", "--workers", "1",
+          "--no-progress", "--out", "results"], project, env)
+    site_packages = Path(in_the_virtualenv["site_packages"])
     quick = json.loads((site_packages / "agents" / "bench" / "quick_config.json").read_text())
     options = json.loads((project / "results" / "bench_config.json").read_text())
     assert options["eval_batch"] == quick["eval_batch"] and options["eval_examples"] == 4
@@ -136,14 +172,3 @@ def test_quick_start_settings_and_checkpoints_come_from_the_installed_package(in
     assert Path(run["agent"]["config"]["model_source"]).is_relative_to(site_packages / "agents" / "checkpoints")
     assert run["versions"]["textenvs"] == installed["wheel"].name.split("-")[1]
     assert "textenvs_commit" not in run["versions"]  # the user's repository is not textenvs' checkout
-
-
-def test_every_public_module_imports_from_the_wheel(installed):
-    output = _run([str(installed["bin"] / "python"), "-c", IMPORT_EVERY_MODULE, ",".join(OPTIONAL_IMPORTS),
-                   *PACKAGES], installed["project"], installed["env"])
-    result = json.loads(output.strip().splitlines()[-1])
-    assert result["failed"] == {}
-    assert {"textenvs.scorers.rouge", "agents.sb3.agents", "agents.bench.cli", "leaderboard.store"} <= \
-        set(result["imported"])
-    # The one module that needs an extra left out here: leaderboard.server imports fastapi ([server]).
-    assert set(result["skipped"]) == {"leaderboard.server"}, result["skipped"]
