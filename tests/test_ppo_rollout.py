@@ -275,4 +275,6 @@ def test_training_closes_the_env_so_scorer_workers_stop():
     scorer = run.env.unwrapped.task.scorer
     workers = []
     run.train(callback=lambda point: workers.extend(scorer._pool._processes.values()))
-    assert len(workers) == 2 and scorer._pool is None and not any(worker.is_alive() for worker in workers)
+    # ProcessPoolExecutor starts its workers on demand: under load one worker may have served every batch.
+    assert 1 <= len(set(workers)) <= 2
+    assert scorer._pool is None and not any(worker.is_alive() for worker in workers)
