@@ -8,7 +8,10 @@ native vector env (:mod:`textenvs.vector`) a batch of B, so both run exactly the
 
 from __future__ import annotations
 
+import inspect
+import os
 import warnings
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Mapping, Sequence
 
 import gymnasium as gym
@@ -22,6 +25,8 @@ from textenvs.data.loaders import DatasetSpec, resolve_dataset
 from textenvs.masks import ActionMaskSpec, make_action_mask
 from textenvs.scorers import Scorer, ScorerSpec, make_scorer
 from textenvs.tasks.base import TaskSpec, TruncationSide
+from textenvs.validation import (example_index, positive_int, references_for_scorer, reset_options, task_arguments,
+                                 unknown_keys)
 
 ObservationMode = Literal["causal", "seq2seq"]
 RewardMode = Literal["terminal", "incremental"]
@@ -37,10 +42,8 @@ def load_tokenizer(tokenizer: Any = None) -> Any:
         from textenvs.data.tokenizer import load_builtin_tokenizer
 
         tokenizer = load_builtin_tokenizer()
-    elif isinstance(tokenizer, str):
-        from transformers import AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(tokenizer)
+    elif isinstance(tokenizer, (str, os.PathLike)):
+        tokenizer = _tokenizer_from_pretrained(os.fspath(tokenizer))
     for attribute in ("encode", "batch_decode", "convert_tokens_to_ids"):
         if not hasattr(tokenizer, attribute):
             raise TypeError(f"tokenizer must be a Hugging Face tokenizer (or a path to one); "
@@ -68,6 +71,27 @@ def chat_format(tokenizer: Any, chat_template: bool, system_prompt: str | None,
         raise ValueError("chat_template=True needs observation_mode='causal': chat templates format a decoder's "
                          f"context, while a seq2seq encoder reads the plain prompt (got {observation_mode!r}).")
     return ChatFormat(tokenizer, system_prompt)
+
+
+def _tokenizer_from_pretrained(name: str) -> Any:
+    """``AutoTokenizer.from_pretrained(name)`` with errors that say whether ``name`` was read as a path or a hub id."""
+    from transformers import AutoTokenizer
+
+    path = Path(name).expanduser()
+    # A hub id is "name" or "org/name"; anything else that does not exist is a mistyped local path.
+    if path.is_dir() or name.startswith(("/", ".", "~")) or name.count("/") > 1 or os.sep != "/" and os.sep in name:
+        if not path.is_dir():
+            raise FileNotFoundError(f"tokenizer={name!r}: no such directory"
+                                    + (" (it is a file; pass the directory that holds it)" if path.exists() else "")
+                                    + ". Pass a save_pretrained directory, a hub id, or None for the built-in one.")
+        try:
+            return AutoTokenizer.from_pretrained(str(path))
+        except (OSError, ValueError) as error:
+            raise OSError(f"tokenizer={name!r}: cannot load a tokenizer from this directory: {error}") from None
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except (OSError, ValueError) as error:
+        raise OSError(f"tokenizer={name!r}: not a local directory, and loading it as a hub id failed: {error}") from None
 
 
 class GenerationTask:
@@ -103,10 +127,9 @@ class GenerationTask:
         self.prompt_truncation = prompt_truncation or spec.prompt_truncation
         if self.prompt_truncation not in TRUNCATION_POLICIES:
             raise ValueError(f"prompt_truncation must be one of {TRUNCATION_POLICIES}, got {self.prompt_truncation!r}.")
-        self.max_prompt_length = int(max_prompt_length or spec.max_prompt_length)
-        self.max_new_tokens = int(max_new_tokens or spec.max_new_tokens)
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}.")
+        self.max_prompt_length = positive_int("max_prompt_length", max_prompt_length, spec.max_prompt_length)
+        self.max_new_tokens = positive_int("max_new_tokens", max_new_tokens, spec.max_new_tokens)
+        task_arguments(split, dataset_fields, dataset_languages, scorer_kwargs)
         self.observation_mode = observation_mode
         self.reward_mode = reward_mode
 
@@ -130,6 +153,7 @@ class GenerationTask:
         self.dataset: TextDataset = resolve_dataset(spec, dataset, split, dataset_fields, dataset_languages)
         self.split = split
         self.scorer: Scorer = make_scorer(scorer if scorer is not None else spec.default_scorer, **(scorer_kwargs or {}))
+        references_for_scorer(self.dataset, self.scorer)
         self.action_mask = make_action_mask(action_mask, self.vocab_size)
         self._encoded_prompts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -206,6 +230,15 @@ class GenerationTask:
             "prompt_truncation": self.prompt_truncation, "reward_mode": self.reward_mode,
             "chat_template": self.chat is not None, "system_prompt": self.chat.system_prompt if self.chat else None,
         }
+
+
+TASK_ARGUMENTS: tuple[str, ...] = tuple(inspect.signature(GenerationTask).parameters)[1:]
+"""The keyword arguments every env (single and vector) passes to :class:`GenerationTask`."""
+
+
+def check_env_kwargs(kwargs: Mapping[str, Any], extra: Sequence[str] = ("render_mode",)) -> None:
+    """Refuse keyword arguments no env understands, naming them with the closest valid name (as ``gym.make`` does)."""
+    unknown_keys("env argument(s)", kwargs, TASK_ARGUMENTS + tuple(extra))
 
 
 class EpisodeBatch:
@@ -362,6 +395,7 @@ class TextGenerationEnv(gym.Env[dict, int]):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be None or one of {self.metadata['render_modes']}, got {render_mode!r}.")
         self.render_mode = render_mode
+        check_env_kwargs(task_kwargs, extra=())
         self.task = GenerationTask(self.task_spec, **task_kwargs)
         self.observation_space = self.task.observation_space
         self.action_space = self.task.action_space
@@ -370,10 +404,10 @@ class TextGenerationEnv(gym.Env[dict, int]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        index = (options or {}).get("example_index")
-        if index is None:
-            index = int(self.np_random.integers(len(self.task.dataset)))
-        info = self._episodes.start(0, int(index))
+        index = reset_options(options).get("example_index")
+        size = len(self.task.dataset)
+        index = int(self.np_random.integers(size)) if index is None else example_index(index, size)
+        info = self._episodes.start(0, index)
         return self._observation(), info
 
     def step(self, action: int):
@@ -381,7 +415,10 @@ class TextGenerationEnv(gym.Env[dict, int]):
             raise ResetNeeded("Call reset() before step().")
         if self._episodes.finished[0]:
             raise ResetNeeded("The episode has ended (EOS or max_new_tokens); call reset() before stepping again.")
-        actions = self._episodes.check_actions(np.asarray(action).reshape(-1), self._slot)
+        action = np.asarray(action)
+        if action.ndim > 1 or action.size != 1:
+            raise InvalidAction(f"Expected one token id (a scalar), got shape {action.shape}: {action.tolist()!r:.100}.")
+        actions = self._episodes.check_actions(action.reshape(1), self._slot)
         rewards, terminated, truncated, infos = self._episodes.append(self._slot, actions)
         if self.render_mode == "human":
             self.render()

@@ -35,7 +35,7 @@ def load_env_dataset(env_id: str, split: str = "test", **env_kwargs: Any):
     (no tokenizer is loaded). The leaderboard uses it to hold canonical test references."""
     from textenvs.data.loaders import resolve_dataset
 
-    kwargs = {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs
+    kwargs = _env_kwargs(env_id, env_kwargs)
     task = env_class(env_id).task_spec
     return resolve_dataset(task, kwargs.get("dataset"), split, kwargs.get("dataset_fields"),
                            kwargs.get("dataset_languages"))
@@ -45,7 +45,15 @@ def load_env_scorer(env_id: str, **env_kwargs: Any):
     """The :class:`~textenvs.scorers.Scorer` an env made with ``env_kwargs`` would use."""
     from textenvs.scorers import make_scorer
 
-    kwargs = {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs
+    kwargs = _env_kwargs(env_id, env_kwargs)
     task = env_class(env_id).task_spec
     scorer = kwargs.get("scorer")
     return make_scorer(scorer if scorer is not None else task.default_scorer, **(kwargs.get("scorer_kwargs") or {}))
+
+
+def _env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The registered kwargs of ``env_id`` updated with ``env_kwargs``, after refusing names no env accepts."""
+    from textenvs.core import check_env_kwargs
+
+    check_env_kwargs(env_kwargs)
+    return {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs

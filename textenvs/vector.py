@@ -25,8 +25,9 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from textenvs.core import EpisodeBatch, GenerationTask
+from textenvs.core import EpisodeBatch, GenerationTask, check_env_kwargs
 from textenvs.tasks.base import TaskSpec
+from textenvs.validation import VECTOR_RESET_OPTION_KEYS, example_indices, positive_int, reset_options
 
 
 class TextGenerationVectorEnv(VectorEnv):
@@ -46,8 +47,7 @@ class TextGenerationVectorEnv(VectorEnv):
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, **task_kwargs: Any) -> None:
-        if int(num_envs) < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}.")
+        num_envs = positive_int("num_envs", num_envs, 1)
         supported = (AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
         if autoreset_mode not in supported and autoreset_mode not in [mode.value for mode in supported]:
             raise ValueError(f"autoreset_mode must be one of {[mode.value for mode in supported]} (an AutoresetMode "
@@ -58,6 +58,7 @@ class TextGenerationVectorEnv(VectorEnv):
             raise ValueError(f"The vector env renders only as 'ansi', got render_mode={render_mode!r}.")
         self.num_envs = int(num_envs)
         self.render_mode = render_mode
+        check_env_kwargs(task_kwargs, extra=())
         self.task = GenerationTask(self.task_spec, **task_kwargs)
         self.single_observation_space = self.task.observation_space
         self.single_action_space = self.task.action_space
@@ -73,15 +74,15 @@ class TextGenerationVectorEnv(VectorEnv):
         as ``SyncVectorEnv``; the others keep their state). ``options["example_index"]``: one index for all or an
         array of ``num_envs`` (entries of unmasked sub-envs are ignored)."""
         seeds = self._seeds(seed)
-        indices = (options or {}).get("example_index")
+        indices = reset_options(options, VECTOR_RESET_OPTION_KEYS).get("example_index")
         if indices is not None:
-            indices = np.broadcast_to(np.asarray(indices, dtype=np.int64), (self.num_envs,))
+            indices = example_indices(indices, self.num_envs, len(self.task.dataset))
         slots = np.flatnonzero(self._reset_mask(options))
         infos: dict[str, Any] = {}
         for slot in slots:
             if seeds[slot] is not None:
                 self._rngs[slot] = seeding.np_random(seeds[slot])[0]
-            index = self._draw_example(slot) if indices is None else int(indices[slot])
+            index = self._draw_example(slot) if indices is None else indices[slot]
             infos = self._add_info(infos, self._episodes.start(slot, index), slot)
         self._autoreset[slots] = False
         return self._episodes.observation(), infos

@@ -8,11 +8,13 @@ hold each part; unspecified parts use the task's defaults (``TaskSpec.prompt_fie
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
 import json
 import os
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Union
 
@@ -27,10 +29,30 @@ ROW_FILE_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv")
 SPLIT_ALIASES = {"validation": ("validation", "val", "valid", "dev"), "test": ("test",), "train": ("train",)}
 
 
-def _open_text(path: Path) -> io.TextIOBase:
-    if path.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
-    return open(path, encoding="utf-8", newline="")
+def read_text(path: Path) -> str:
+    """The whole text of a UTF-8 file, plain or gzip; decoding and decompression errors name the file (and line)."""
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")) as handle:
+            raw = handle.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(f"{path}: not a complete gzip file ({type(error).__name__}: {error}); "
+                         "it may be truncated or not gzip-compressed at all.") from None
+    except OSError as error:
+        raise OSError(f"{path}: cannot be read: {error}") from None
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ValueError(f"{path}: is UTF-16 text (it starts with a UTF-16 byte-order mark); "
+                         "datasets must be UTF-8. Convert it, e.g. `iconv -f UTF-16 -t UTF-8`.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text (byte {raw[error.start]:#04x} at offset "
+                         f"{error.start}); datasets must be UTF-8. Convert it, e.g. `iconv -f LATIN1 -t UTF-8`.") from None
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at "\\n" (or "\\r\\n") only: U+2028 and other Unicode breaks may sit inside a line's text."""
+    return text.replace("\r\n", "\n").split("\n")
 
 
 def _row_format(path: Path) -> str:
@@ -47,26 +69,44 @@ def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
     if not path.is_file():
         raise FileNotFoundError(f"Dataset file {path} does not exist.")
     fmt = _row_format(path)
-    with _open_text(path) as handle:
-        if fmt == "jsonl":
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{path}, row {number}: invalid JSON ({error.msg}).") from None
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
+    text = read_text(path)
+    if fmt == "jsonl":
+        for number, line in enumerate(_lines(text), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"{path}, row {number}: invalid JSON ({error.msg}).") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
+            yield number, row
+    elif fmt == "json":
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {error.lineno} column {error.colno}: invalid JSON ({error.msg}).") from None
+        if not isinstance(rows, list):
+            raise ValueError(f"{path}: a .json dataset must hold a list of objects, got {type(rows).__name__}.")
+        for number, row in enumerate(rows, start=1):
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
+            yield number, row
+    else:
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if fmt == "tsv" else ",")
+        try:
+            for number, row in enumerate(reader, start=1):
+                # DictReader fills the columns a short row lacks with None and puts a long row's surplus under None.
+                short = [column for column, value in row.items() if value is None]
+                if short:
+                    raise ValueError(f"{path}, row {number} (line {reader.line_num}): has fewer fields than the "
+                                     f"header; no value for {short}.")
+                if None in row:
+                    raise ValueError(f"{path}, row {number} (line {reader.line_num}): has more fields than the "
+                                     f"header ({reader.fieldnames}).")
                 yield number, row
-        elif fmt == "json":
-            rows = json.load(handle)
-            if not isinstance(rows, list):
-                raise ValueError(f"{path}: a .json dataset must hold a list of objects.")
-            yield from enumerate(rows, start=1)
-        else:
-            reader = csv.DictReader(handle, delimiter="\t" if fmt == "tsv" else ",")
-            yield from enumerate(reader, start=1)
+        except csv.Error as error:
+            raise ValueError(f"{path}, line {reader.line_num}: malformed {fmt.upper()} ({error}).") from None
 
 
 def rows_to_dataset(
@@ -93,31 +133,61 @@ def rows_to_dataset(
             prompt = task.format_prompt(row[mapping["prompt"]])
         except TypeError as error:
             raise TypeError(f"{source}, row {number}: {error}") from None
-        reference = row[mapping["reference"]]
-        references = (reference,) if isinstance(reference, str) else tuple(reference)
-        if not references or not all(isinstance(r, str) for r in references):
-            raise TypeError(f"{source}, row {number}: field {mapping['reference']!r} must be a string or a "
-                            f"non-empty list of strings.")
+        if not prompt.strip():
+            raise ValueError(f"{source}, row {number}: the prompt (field {mapping['prompt']!r}) is empty.")
+        references = _references(row[mapping["reference"]], f"{source}, row {number}: field {mapping['reference']!r}")
         example_id = row.get(mapping["id"])
-        metadata = row.get(mapping["metadata"]) or {}
-        if isinstance(metadata, str):
-            metadata = json.loads(metadata)
+        metadata = _metadata(row.get(mapping["metadata"]), f"{source}, row {number}: field {mapping['metadata']!r}")
         examples.append(Example(str(example_id) if example_id not in (None, "") else f"{split}-{number}",
-                                prompt, references, dict(metadata)))
+                                prompt, references, metadata))
     if not examples:
         raise ValueError(f"Dataset {source} (split {split!r}) has no rows.")
     return TextDataset(examples, name=name, split=split, source=source)
 
 
+def _references(value: Any, where: str) -> tuple[str, ...]:
+    """A row's references: a non-empty string, or a list of them (``[]``: no reference, for reference-free
+    scorers; the env refuses it with a scorer that needs references)."""
+    references = [value] if isinstance(value, str) else value
+    if not isinstance(references, (list, tuple)) or not all(isinstance(r, str) for r in references):
+        raise TypeError(f"{where} must be a string or a list of strings, got {type(value).__name__}: {value!r:.80}.")
+    if not all(r.strip() for r in references):
+        raise ValueError(f"{where}: a reference is empty. Give non-empty text, or [] for an example without "
+                         "references (reference-free scorers only).")
+    return tuple(references)
+
+
+def _metadata(value: Any, where: str) -> dict[str, Any]:
+    """A row's metadata: a JSON object, or a string holding one; missing or empty → ``{}``."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{where}: invalid JSON in the metadata string ({error.msg} at column {error.colno}).") \
+                from None
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where}: metadata must be a JSON object, got {type(value).__name__}: {value!r:.80}.")
+    return dict(value)
+
+
 def load_line_pairs(source_path: str | os.PathLike, target_path: str | os.PathLike, name: str, split: str,
                     id_prefix: str | None = None) -> TextDataset:
     """Aligned parallel files (Multi30k format): line i of ``target_path`` translates line i of ``source_path``."""
-    with _open_text(Path(source_path)) as source_file, _open_text(Path(target_path)) as target_file:
-        sources = [line.rstrip("\n") for line in source_file]
-        targets = [line.rstrip("\n") for line in target_file]
+    sources = _lines(read_text(Path(source_path)))
+    targets = _lines(read_text(Path(target_path)))
+    for lines in (sources, targets):
+        if lines and lines[-1] == "":  # the final newline ends the last line; it starts no new one
+            lines.pop()
     if len(sources) != len(targets):
         raise ValueError(f"{source_path} has {len(sources)} lines but {target_path} has {len(targets)}; "
                          "aligned files must have the same number of lines.")
+    for path, lines in ((source_path, sources), (target_path, targets)):
+        blank = next((number for number, line in enumerate(lines, start=1) if not line.strip()), None)
+        if blank is not None:
+            raise ValueError(f"{path}, line {blank}: empty line; every line must hold a "
+                             f"{'prompt' if path is source_path else 'reference'}.")
     prefix = id_prefix or f"{name}-{split}"
     examples = [Example(f"{prefix}-{i:06d}", source, (target,))
                 for i, (source, target) in enumerate(zip(sources, targets))]
