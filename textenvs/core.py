@@ -86,8 +86,9 @@ def _tokenizer_from_pretrained(name: str) -> Any:
                                     + ". Pass a save_pretrained directory, a hub id, or None for the built-in one.")
         try:
             return AutoTokenizer.from_pretrained(str(path))
-        except (OSError, ValueError) as error:
-            raise OSError(f"tokenizer={name!r}: cannot load a tokenizer from this directory: {error}") from None
+        except Exception as error:  # transformers raises OSError, ValueError, KeyError ... for a broken directory
+            raise OSError(f"tokenizer={name!r}: cannot load a tokenizer from this directory "
+                          f"({type(error).__name__}: {error}).") from error
     try:
         return AutoTokenizer.from_pretrained(name)
     except (OSError, ValueError) as error:
