@@ -3,12 +3,13 @@
     textenvs leaderboard serve --port 8000 --db sqlite:///leaderboard.db
     textenvs leaderboard token create alice --db sqlite:///leaderboard.db
     textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --server http://127.0.0.1:8000 \\
-        --token <token> --metadata '{"agent": "ppo", "seeds": [0]}'
+        --token <token> --dataset-hash <hash> --metadata '{"agent": "ppo", "seeds": [0]}'
     textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --db sqlite:///leaderboard.db --agent ppo
     textenvs leaderboard verify <submission id> path/to/checkpoint --db sqlite:///leaderboard.db
 
 A predictions file is JSONL, one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
-so the records of :func:`textenvs.generate_split` can be written out as they are).
+so the records of :func:`textenvs.generate_split` can be written out as they are). A submission names the test split
+it answers by its content hash: ``--dataset-hash``, or a ``dataset_hash`` field in the records.
 """
 
 from __future__ import annotations
@@ -39,9 +40,11 @@ def _json_argument(value: str, what: str) -> Any:
         raise UsageError(f"--{what}: {error}") from None
 
 
-def read_predictions(path: Path) -> list[dict[str, str]]:
-    """``[{"id", "prediction"}, ...]`` from a JSONL predictions file (see module docstring)."""
+def read_predictions(path: Path) -> tuple[list[dict[str, str]], set[str]]:
+    """``[{"id", "prediction"}, ...]`` from a JSONL predictions file (see module docstring), and the set of
+    ``dataset_hash`` values its records carry (records may name the split they answer)."""
     records = []
+    hashes: set[str] = set()
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as error:
@@ -58,7 +61,9 @@ def read_predictions(path: Path) -> list[dict[str, str]]:
             raise UsageError(f"{path}, line {number}: expected an object with 'id' (or 'example_id') and "
                              f"'prediction'.")
         records.append({"id": str(example_id), "prediction": row["prediction"]})
-    return records
+        if row.get("dataset_hash") is not None:
+            hashes.add(str(row["dataset_hash"]))
+    return records, hashes
 
 
 def _benchmarks(args: argparse.Namespace):
@@ -88,7 +93,16 @@ def _submit(args: argparse.Namespace) -> int:
         raise UsageError("--metadata must be a JSON object.")
     if args.agent:
         metadata["agent"] = args.agent
-    body = json.dumps({"env_id": args.env, "predictions": read_predictions(args.predictions),
+    records, recorded_hashes = read_predictions(args.predictions)
+    dataset_hash = args.dataset_hash or (recorded_hashes.pop() if len(recorded_hashes) == 1 else None)
+    if len(recorded_hashes) > 1:
+        raise UsageError(f"{args.predictions}: the records carry {len(recorded_hashes)} different dataset_hash "
+                         "values; a submission answers one split.")
+    if dataset_hash is None:
+        raise UsageError("--dataset-hash is required (the records carry none): the content hash of the test split "
+                         "the predictions were made for, i.e. 'dataset_hash' in the run's env config / benchmark "
+                         "result, or the 'data' hash shown on the leaderboard page for the env.")
+    body = json.dumps({"env_id": args.env, "dataset_hash": dataset_hash, "predictions": records,
                        "metadata": metadata}, ensure_ascii=True).encode("ascii")
     if args.server:
         return _submit_remote(args, body)
@@ -206,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--env", required=True, help="env id, e.g. textenvs/Translation-v0")
     submit.add_argument("--metadata", help="JSON object (or @file): agent, config, seeds, versions, curve, ...")
     submit.add_argument("--agent", help="agent name (sets metadata.agent)")
+    submit.add_argument("--dataset-hash", help="content hash of the test split the predictions answer (the run's "
+                                               "env config 'dataset_hash'; needed unless the records carry it)")
     submit.add_argument("--server", help="server URL; without it the submission is written to --db directly")
     submit.add_argument("--token", help=f"API token for --server (default: ${TOKEN_ENV})")
     submit.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server")

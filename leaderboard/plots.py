@@ -14,7 +14,15 @@ MAX_PLOTTED_SERIES = 4
 def _ticks(low: float, high: float, count: int = 5) -> list[float]:
     if high == low:
         return [low]
-    return [low + (high - low) * i / (count - 1) for i in range(count)]
+    # Interpolated rather than low + (high - low) * t: the difference of two finite floats can overflow.
+    return [low * (1 - i / (count - 1)) + high * (i / (count - 1)) for i in range(count)]
+
+
+def _fraction(value: float, low: float, high: float) -> float:
+    """Where ``value`` lies between ``low`` and ``high`` (0..1; 0.5 when they coincide), finite for any finite
+    floats: halving first keeps the differences from overflowing."""
+    span = high / 2 - low / 2
+    return 0.5 if span == 0 else (value / 2 - low / 2) / span
 
 
 def _label(value: float) -> str:
@@ -37,18 +45,18 @@ def curve_svg(curve: list[CurvePoint], series: str) -> Markup:
     points = sorted((point.env_steps, point.series()[series]) for point in curve if series in point.series())
     if not points:
         return Markup("")
+    # env_steps may be any 64-bit count: plot them as floats (exact up to 2**53, close enough beyond).
+    points = [(float(x), y) for x, y in points]
     xs, ys = [x for x, _ in points], [y for _, y in points]
     x_low, x_high = min(xs), max(xs)
     y_low, y_high = min(ys), max(ys)
-    if y_high == y_low:
-        y_low, y_high = y_low - 0.5, y_high + 0.5
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def sx(x: float) -> float:
-        return LEFT + (plot_w * (x - x_low) / (x_high - x_low) if x_high > x_low else plot_w / 2)
+        return LEFT + plot_w * _fraction(x, x_low, x_high)
 
     def sy(y: float) -> float:
-        return TOP + plot_h * (1 - (y - y_low) / (y_high - y_low))
+        return TOP + plot_h * (1 - _fraction(y, y_low, y_high))
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="curve" width="{WIDTH}" height="{HEIGHT}" '
              f'viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(series)} against env steps">',

@@ -6,7 +6,7 @@ against references it holds (``claimed_metrics`` are stored for comparison only)
 
 Example body of ``POST /submissions``::
 
-    {"env_id": "textenvs/Translation-v0",
+    {"env_id": "textenvs/Translation-v0", "dataset_hash": "3f5c...(64 hex digits)",
      "predictions": [{"id": "test-000001", "prediction": "a dog sees a cat"}, ...],
      "metadata": {"agent": "ppo-small", "config": {"lr": 1e-4}, "seeds": [0, 1, 2],
                   "versions": {"textenvs": "0.1.0"}, "curve": [{"env_steps": 4096, "reward": 0.41}]}}
@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
+import unicodedata
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -34,23 +36,50 @@ MAX_CONFIG_BYTES = 64 * 1024
 MAX_SEEDS = 1_000
 MAX_CURVE_POINTS = 10_000
 MAX_CURVE_SERIES = 16
+MAX_ENV_STEPS = 2**63 - 1
+"""Largest ``env_steps`` of a curve point (a signed 64-bit count)."""
 DEFAULT_TOLERANCE = 1e-3
 """A verified run's largest accepted absolute difference per metric (metrics lie in [0, 1]); greedy decoding on
 another device may flip a near-tie between two tokens, so exact equality is not required."""
 MAX_ID_LIST = 20
 """How many missing / extra / repeated ids an error lists before it says '... and N more'."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+                        "\ud800-\udfff]")
+"""C0/C1 controls, bidi marks, embeddings, overrides and isolates, line/paragraph separators, lone surrogates."""
+_BLANK = frozenset("\u115f\u1160\u2800\u3164\uffa0")
+"""Characters that are neither spaces nor format characters by category but render as nothing (Hangul fillers,
+the blank braille pattern)."""
 
 
-def _printable(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain control characters")
+def check_name(value: str) -> str:
+    """The one rule for every text shown on a page (agent, token, version, metric and series names, env ids):
+    no control, bidi-override or line-separator characters, and at least one visible character."""
+    found = _FORBIDDEN.search(value)
+    if found:
+        raise ValueError(f"must not contain control, bidi-override or line-separator characters "
+                         f"(found U+{ord(found.group()):04X} at position {found.start()})")
+    if not any(unicodedata.category(c)[0] not in "CZM" and c not in _BLANK for c in value):
+        raise ValueError("must contain at least one visible character (only spaces, zero-width or invisible "
+                         "characters were given)")
+    return value
+
+
+def _finite_json(value: JsonValue, where: str = "config") -> JsonValue:
+    """Refuse NaN and infinities anywhere in a JSON value: they are not JSON and no database stores them as such."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where} is {value}; NaN and infinities are not allowed in metadata")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _finite_json(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _finite_json(item, f"{where}[{index}]")
     return value
 
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True),
-                 AfterValidator(_printable)]
+                 AfterValidator(check_name)]
 """A short label shown on the pages (agent, token, version or metric name)."""
 ExampleId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
 PredictionText = Annotated[str, StringConstraints(max_length=MAX_PREDICTION_CHARS)]
@@ -70,7 +99,7 @@ class CurvePoint(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=True)
 
-    env_steps: int = Field(ge=0)
+    env_steps: int = Field(ge=0, le=MAX_ENV_STEPS)
     __pydantic_extra__: dict[str, float] = Field(init=False)
 
     def series(self) -> dict[str, float]:
@@ -79,6 +108,7 @@ class CurvePoint(BaseModel):
 
 
 def _bounded_config(config: dict[str, JsonValue]) -> dict[str, JsonValue]:
+    _finite_json(config)
     size = len(json.dumps(config, ensure_ascii=True))
     if size > MAX_CONFIG_BYTES:
         raise ValueError(f"config is {size} bytes as JSON; the limit is {MAX_CONFIG_BYTES}")
@@ -90,7 +120,10 @@ def _bounded_curve(curve: list[CurvePoint]) -> list[CurvePoint]:
     if len(names) > MAX_CURVE_SERIES:
         raise ValueError(f"curve has {len(names)} series; the limit is {MAX_CURVE_SERIES}")
     for name in names:
-        _printable(name)
+        try:
+            check_name(name)
+        except ValueError as error:
+            raise ValueError(f"curve series name {name!r} {error}") from None
     return curve
 
 
@@ -111,12 +144,12 @@ class SubmissionMetadata(BaseModel):
     agent: Name
     config: Annotated[dict[str, JsonValue], AfterValidator(_bounded_config)] = Field(default_factory=dict)
     seeds: list[Annotated[int, Field(ge=0, le=2**63 - 1)]] = Field(default_factory=list, max_length=MAX_SEEDS)
-    versions: dict[Name, Annotated[str, StringConstraints(max_length=100), AfterValidator(_printable)]] = \
+    versions: dict[Name, Annotated[str, StringConstraints(max_length=100), AfterValidator(check_name)]] = \
         Field(default_factory=dict, max_length=100)
     curve: Annotated[list[CurvePoint], AfterValidator(_bounded_curve)] = \
         Field(default_factory=list, max_length=MAX_CURVE_POINTS)
     claimed_metrics: dict[Name, float] = Field(default_factory=dict, max_length=64)
-    checkpoint: Annotated[str, StringConstraints(max_length=1000), AfterValidator(_printable)] | None = None
+    checkpoint: Annotated[str, StringConstraints(max_length=1000), AfterValidator(check_name)] | None = None
 
 
 class Submission(BaseModel):
@@ -124,7 +157,11 @@ class Submission(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    env_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_printable)]
+    env_id: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(check_name)]
+    dataset_hash: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+    """Content hash of the test split the predictions were made for (``TextDataset.content_hash``, recorded as
+    ``dataset_hash`` in every env config and benchmark result, shown on the leaderboard page). The built-in splits
+    share example ids (``test-00000``...), so the ids alone cannot tell one env's predictions from another's."""
     predictions: list[PredictionRecord] = Field(max_length=MAX_PREDICTIONS)
     metadata: SubmissionMetadata
 
@@ -189,6 +226,9 @@ class Rankings(BaseModel):
     env_id: str
     dataset: str
     dataset_hash: str
+    total: int
+    """Entries on this split in all (``entries`` holds one page of them)."""
+    offset: int
     num_examples: int
     scorer: dict[str, Any]
     primary_metric: str

@@ -8,14 +8,52 @@ the server: no API returns them, so a deployment may hold test references nobody
 from __future__ import annotations
 
 import threading
+from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from leaderboard.schema import LeaderboardError, Submission, listed
 from textenvs import ENV_IDS, load_env_dataset, load_env_scorer
 from textenvs.data.dataset import TextDataset
 from textenvs.metrics import CORPUS_PREFIX, prediction_metrics
 from textenvs.scorers import Scorer
+from textenvs.validation import references_for_scorer
+
+SCORING_CHUNK_CHARS = 200_000
+"""Most prediction + reference characters scored in one turn of an env's scorer (a few tenths of a second with the
+built-in scorers), so a maximum-size submission waits its turn between chunks instead of stalling the others."""
+
+
+class TurnLock:
+    """A first-come, first-served lock: turns are granted in the order they were requested, so a thread that
+    asks again for every chunk of its work lets everyone who asked in between go first."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    @property
+    def waiting(self) -> int:
+        """Threads holding or waiting for a turn."""
+        with self._condition:
+            return self._next_ticket - self._serving
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        with self._condition:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while ticket != self._serving:
+                self._condition.wait()
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._serving += 1
+                self._condition.notify_all()
+
 
 @dataclass
 class Benchmark:
@@ -34,9 +72,12 @@ class Benchmark:
 
     def __post_init__(self) -> None:
         self.index = {example.id: i for i, example in enumerate(self.dataset)}
-        # Scorers promise no thread safety (model-based ones hold torch modules and caches); the server scores from
-        # a thread pool, and scoring holds the GIL anyway, so one submission is scored at a time.
-        self._scoring = threading.Lock()
+        # Scorers promise no thread safety (model-based ones hold torch modules and caches) and the server scores
+        # from a thread pool, so one chunk is scored at a time; chunks of concurrent submissions take turns.
+        self.scoring_turns = TurnLock()
+        self.chunk_chars = SCORING_CHUNK_CHARS
+        self.turn_log: deque[tuple[int, int, int]] = deque(maxlen=1000)
+        """``(thread id, first example, end)`` of the latest scoring turns, oldest first (for monitoring and tests)."""
 
     @property
     def primary(self) -> str:
@@ -69,9 +110,16 @@ class Benchmark:
 
     def score(self, predictions: list[str]) -> dict[str, float]:
         """Scores of the predictions (given in split order) against the held references
-        (:func:`textenvs.metrics.prediction_metrics`, as the benchmark runner reports them)."""
-        with self._scoring:
-            return prediction_metrics(self.scorer, self.dataset.examples, predictions)
+        (:func:`textenvs.metrics.prediction_metrics`, as the benchmark runner reports them), scored in chunks that
+        take turns with other submissions' chunks on this env's scorer."""
+        return prediction_metrics(self.scorer, self.dataset.examples, predictions, chunk_chars=self.chunk_chars,
+                                  turn=self._turn)
+
+    @contextmanager
+    def _turn(self, piece: slice) -> Iterator[None]:
+        with self.scoring_turns.turn():
+            self.turn_log.append((threading.get_ident(), piece.start, piece.stop))
+            yield
 
 
 def display_order(primary: str, names: Iterable[str]) -> list[str]:
@@ -102,6 +150,16 @@ class Benchmarks:
     def env_ids(self) -> list[str]:
         return list(ENV_IDS)
 
+    def env_of_split(self, dataset_hash: str) -> str | None:
+        """The env id whose canonical test split has content hash ``dataset_hash`` (None if none has)."""
+        for env_id in self.env_ids:
+            try:
+                if self.get(env_id).dataset.content_hash == dataset_hash:
+                    return env_id
+            except LeaderboardError:  # an env this deployment cannot load holds no split to match
+                continue
+        return None
+
     def get(self, env_id: str) -> Benchmark:
         """The benchmark of ``env_id``; 404 for an unknown id (listing the valid ones), 503 if it cannot load."""
         if env_id not in ENV_IDS:
@@ -116,6 +174,7 @@ class Benchmarks:
                 try:
                     dataset = load_env_dataset(env_id, "test", **kwargs)
                     scorer = load_env_scorer(env_id, **kwargs)
+                    references_for_scorer(dataset, scorer)
                 except Exception as error:  # a deployment problem, reported without a traceback to the client
                     raise LeaderboardError(503, f"The test split of {env_id} cannot be loaded on this server: "
                                                 f"{type(error).__name__}: {error}") from error

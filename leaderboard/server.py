@@ -3,14 +3,15 @@
 | route | what |
 |---|---|
 | ``POST /submissions`` | token-authenticated :class:`~leaderboard.schema.Submission`; 201 new, 200 already stored |
-| ``GET /api/rankings/{env_id}`` | ranking of one env as JSON (``?limit=&offset=``) |
+| ``GET /api/rankings/{env_id}`` | ranking of one env as JSON (``?limit=1..1000&offset=0..10**12``; ``total`` counts all) |
 | ``GET /api/submissions/{id}`` | one entry with metadata and verification (no predictions, no references) |
-| ``GET /`` | HTML: one ranking table per env with a column per metric |
+| ``GET /`` | HTML: one ranking table per env (first 100 entries, sortable; ``?env=&offset=`` pages) |
 | ``GET /submissions/{id}`` | HTML: configuration, per-metric scores, learning curve |
 | ``GET /healthz`` | liveness |
 
 Client mistakes are answered 4xx with ``{"detail": "..."}``: malformed JSON 400, missing token 401, wrong token 403,
-unknown env or id 404, non-JSON content type 415, body over the limit 413, wrong shape or ids 422.
+unknown env or id 404, predictions for another split 409, non-JSON content type 415, body over the limit 413, wrong
+shape or ids or an out-of-range query parameter 422.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import json
 from pathlib import Path
 from typing import Any, Mapping
 
+from urllib.parse import quote, urlencode
+
 from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.templating import Jinja2Templates
@@ -28,11 +32,13 @@ from leaderboard.auth import authenticate
 from leaderboard.plots import curve_series, curve_svg
 from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail
 from leaderboard.scoring import Benchmarks, display_order
-from leaderboard.service import Leaderboard
+from leaderboard.service import MAX_OFFSET, MAX_RANKING_ROWS, Leaderboard
 from leaderboard.store import Store
 from textenvs.metrics import CORPUS_PREFIX
 
 TEMPLATES = Path(__file__).parent / "templates"
+PAGE_SIZE = 100
+"""Entries per env on one page of the index; further entries are reached through next/previous links."""
 DRAIN_FACTOR = 4
 """An over-limit body is read (and dropped) up to this many times the limit, so ordinary clients that send the
 whole body before reading get the 413 instead of a reset connection; beyond that the connection is cut."""
@@ -94,11 +100,20 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
         receipt = await run_in_threadpool(leaderboard.submit, body, token.name)
         return JSONResponse(receipt.model_dump(mode="json"), status_code=201 if receipt.created else 200)
 
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer is a list without a sentence; name each parameter, its value and the legal range.
+        problems = [f"{e['loc'][-1]}={e.get('input')!r:.60}: {e['msg']}" for e in error.errors()]
+        return JSONResponse({"detail": "Invalid request: " + "; ".join(problems) + ".",
+                             "errors": [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]},
+                            status_code=422)
+
     @app.get("/api/rankings/{env_id:path}", response_model=Rankings)
-    def rankings(env_id: str, limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> Rankings:
+    def rankings(env_id: str, limit: int = Query(100, ge=1, le=MAX_RANKING_ROWS),
+                 offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> Rankings:
         return leaderboard.rankings(env_id, limit, offset)
 
-    @app.get("/api/submissions/{submission_id}", response_model=SubmissionDetail)
+    @app.get("/api/submissions/{submission_id:path}", response_model=SubmissionDetail)
     def submission(submission_id: str) -> SubmissionDetail:
         return leaderboard.detail(submission_id)
 
@@ -107,21 +122,30 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
         return {"status": "ok"}
 
     @app.get("/", response_class=HTMLResponse)
-    def index(request: Request) -> HTMLResponse:
+    def index(request: Request, env: str | None = Query(None, max_length=200),
+              offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> HTMLResponse:
+        """Every env's first page, or (``?env=<id>&offset=N``) one env's page starting at entry N + 1."""
+        if env is not None and env not in leaderboard.benchmarks.env_ids:
+            leaderboard.benchmarks.get(env)  # 404 naming the valid ids
         boards = []
-        for env_id in leaderboard.benchmarks.env_ids:
+        for env_id in [env] if env is not None else leaderboard.benchmarks.env_ids:
             try:
-                ranked = leaderboard.rankings(env_id, limit=200)
+                ranked = leaderboard.rankings(env_id, limit=PAGE_SIZE, offset=offset if env is not None else 0)
             except LeaderboardError as error:
                 boards.append({"env_id": env_id, "error": error.detail})
                 continue
             # The table shows every per-example mean and the primary metric's corpus value; the entry page has all.
             columns = [name for name in ranked.metric_names
                        if not name.startswith(CORPUS_PREFIX) or name == CORPUS_PREFIX + ranked.primary_metric]
-            boards.append({"env_id": env_id, "rankings": ranked, "columns": columns})
-        return templates.TemplateResponse(request, "index.html", {"boards": boards})
+            first = ranked.entries[0].rank if ranked.entries else 0
+            page = {"first": first, "last": first + len(ranked.entries) - 1 if ranked.entries else 0,
+                    "previous": _page_link(env_id, max(0, ranked.offset - PAGE_SIZE)) if ranked.offset > 0 else None,
+                    "next": _page_link(env_id, ranked.offset + PAGE_SIZE)
+                    if ranked.offset + PAGE_SIZE < ranked.total else None}
+            boards.append({"env_id": env_id, "rankings": ranked, "columns": columns, "page": page})
+        return templates.TemplateResponse(request, "index.html", {"boards": boards, "page_size": PAGE_SIZE})
 
-    @app.get("/submissions/{submission_id}", response_class=HTMLResponse)
+    @app.get("/submissions/{submission_id:path}", response_class=HTMLResponse)
     def submission_page(request: Request, submission_id: str) -> HTMLResponse:
         detail = leaderboard.detail(submission_id)
         names = display_order(detail.primary_metric, detail.metrics)
@@ -131,3 +155,7 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
             "config_json": json.dumps(detail.metadata.config, indent=2, sort_keys=True, ensure_ascii=False)})
 
     return app
+
+
+def _page_link(env_id: str, offset: int) -> str:
+    return f"/?{urlencode({'env': env_id, 'offset': offset})}#{quote(env_id)}"

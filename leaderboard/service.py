@@ -4,6 +4,7 @@ parse and validate → find the canonical split → already stored? → check id
 from __future__ import annotations
 
 import json
+import re
 
 from pydantic import ValidationError
 
@@ -13,6 +14,9 @@ from leaderboard.scoring import Benchmark, Benchmarks, display_order
 from leaderboard.store import NewSubmission, Store, SubmissionRow
 
 MAX_RANKING_ROWS = 1000
+MAX_OFFSET = 10**12
+"""Largest ranking offset; far beyond any real leaderboard, far below the databases' 64-bit OFFSET limit."""
+SUBMISSION_ID = re.compile(r"^[0-9a-f]{16}$")
 
 
 def parse_submission(body: bytes) -> Submission:
@@ -45,6 +49,7 @@ class Leaderboard:
         """Score and store a JSON submission body (idempotent: the same content returns the stored entry)."""
         submission = parse_submission(body)
         benchmark = self.benchmarks.get(submission.env_id)
+        self.check_split(submission, benchmark)
         content_hash = submission.content_hash(benchmark.dataset.content_hash)
         row = self.store.find_by_content(content_hash)
         created = False
@@ -63,23 +68,39 @@ class Leaderboard:
                        primary_metric=row.primary_metric, primary_score=row.primary_score, metrics=row.metrics,
                        rank=rank, entries=entries)
 
+    def check_split(self, submission: Submission, benchmark: Benchmark) -> None:
+        """409 unless the submission answers ``benchmark``'s split, naming the env whose split it does answer."""
+        if submission.dataset_hash == benchmark.dataset.content_hash:
+            return
+        owner = self.benchmarks.env_of_split(submission.dataset_hash)
+        made_for = f"{owner}'s test split" if owner else "a test split this server does not hold"
+        advice = f"submit them under {owner}" if owner else f"regenerate them on {submission.env_id}'s test split"
+        raise LeaderboardError(
+            409, f"Split mismatch: the predictions were made for data {submission.dataset_hash[:12]} ({made_for}), "
+                 f"but {submission.env_id}'s test split is {benchmark.dataset.content_hash[:12]} "
+                 f"({benchmark.dataset.name}); {advice}.",
+            expected_dataset_hash=benchmark.dataset.content_hash, dataset_hash=submission.dataset_hash,
+            dataset_env_id=owner)
+
     def rankings(self, env_id: str, limit: int = 100, offset: int = 0) -> Rankings:
         """Entries of ``env_id`` scored on its current canonical split, best first."""
-        if not 1 <= limit <= MAX_RANKING_ROWS or offset < 0:
-            raise LeaderboardError(422, f"limit must be in 1..{MAX_RANKING_ROWS} and offset >= 0, "
+        if not 1 <= limit <= MAX_RANKING_ROWS or not 0 <= offset <= MAX_OFFSET:
+            raise LeaderboardError(422, f"limit must be in 1..{MAX_RANKING_ROWS} and offset in 0..{MAX_OFFSET}, "
                                         f"got limit={limit}, offset={offset}.")
         benchmark = self.benchmarks.get(env_id)
         rows = self.store.ranking(env_id, benchmark.dataset.content_hash, limit, offset)
         entries = [_entry(row, offset + position + 1) for position, row in enumerate(rows)]
         names = display_order(benchmark.primary, rows[0].metrics) if rows else [benchmark.primary]
         return Rankings(env_id=env_id, dataset=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,
+                        total=self.store.count_on_split(env_id, benchmark.dataset.content_hash), offset=offset,
                         num_examples=len(benchmark.dataset), scorer=benchmark.scorer.config(),
                         primary_metric=benchmark.primary, metric_names=names, entries=entries)
 
     def detail(self, submission_id: str) -> SubmissionDetail:
-        row = self.store.get(submission_id)
+        # Ids are 16 hex digits; anything else (NUL bytes, kilobytes of text) never reaches the database.
+        row = self.store.get(submission_id) if SUBMISSION_ID.match(submission_id) else None
         if row is None:
-            raise LeaderboardError(404, f"No submission with id {submission_id!r}.")
+            raise LeaderboardError(404, f"No submission with id {submission_id!r:.100}.")
         rank, _ = self.store.rank_of(row)
         verification = json.loads(row.verification_json) if row.verification_json else None
         return SubmissionDetail(

@@ -219,6 +219,13 @@ class Store:
             total = session.scalar(select(func.count()).select_from(SubmissionRow).where(*same_split))
         return int(better) + 1, int(total)
 
+    def count_on_split(self, env_id: str, dataset_hash: str) -> int:
+        """Submissions of ``env_id`` on the split ``dataset_hash`` (what a full ranking would list)."""
+        query = select(func.count()).select_from(SubmissionRow).where(SubmissionRow.env_id == env_id,
+                                                                      SubmissionRow.dataset_hash == dataset_hash)
+        with self.session() as session:
+            return int(session.scalar(query))
+
     def count(self, env_id: str | None = None) -> int:
         query = select(func.count()).select_from(SubmissionRow)
         if env_id is not None:

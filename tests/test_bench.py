@@ -105,7 +105,9 @@ def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
         lines = (tmp_path / result.predictions_path).read_text().splitlines()
         predictions = [json.loads(line) for line in lines]
         assert [row["id"] for row in predictions] == [example.id for example in test_split][:4]
-        assert all(set(row) == {"id", "prediction"} for row in predictions)  # the leaderboard's record format
+        # The leaderboard's record format, naming the split the predictions answer.
+        assert all(set(row) == {"id", "prediction", "dataset_hash"} for row in predictions)
+        assert {row["dataset_hash"] for row in predictions} == {test_split.content_hash}
         metadata = json.loads((tmp_path / "predictions" / f"{name}.metadata.json").read_text())
         assert metadata["agent"] == result.agent.name and metadata["seeds"] == [result.seed]
         if SubmissionMetadata is not None:

@@ -40,7 +40,8 @@ def server(tmp_path_factory):
 def body(split, agent="agent", blank=0, **metadata):
     """A submission: the first reference of each example, with the first ``blank`` predictions left empty."""
     predictions = [{"id": e.id, "prediction": "" if i < blank else e.references[0]} for i, e in enumerate(split)]
-    return {"env_id": ENV, "predictions": predictions, "metadata": {"agent": agent, **metadata}}
+    return {"env_id": ENV, "dataset_hash": split.content_hash, "predictions": predictions,
+            "metadata": {"agent": agent, **metadata}}
 
 
 def test_server_rescores_ignores_claims_and_ranks(server, test_split):
@@ -74,7 +75,7 @@ def test_corpus_metrics_come_from_the_scorer(tmp_path):
     env = "textenvs/Translation-v0"
     split = load_env_dataset(env, "test")
     predictions = [e.references[0] if i % 3 else e.prompt for i, e in enumerate(split)]
-    payload = {"env_id": env, "metadata": {"agent": "mixed"},
+    payload = {"env_id": env, "dataset_hash": split.content_hash, "metadata": {"agent": "mixed"},
                "predictions": [{"id": e.id, "prediction": p} for e, p in zip(split, predictions, strict=True)]}
     receipt = Leaderboard(Store(f"sqlite:///{tmp_path}/lb.db")).submit(json.dumps(payload).encode(), "tester")
     scorer = load_env_scorer(env)
@@ -281,7 +282,8 @@ def test_cli_token_and_local_submit(tmp_path, test_split, capsys):
     predictions.write_text("".join(json.dumps({"example_id": e.id, "prediction": e.references[0]}) + "\n"
                                    for e in test_split))
     metadata = json.dumps({"config": {"lr": 1e-4}, "seeds": [3]})
-    args = ["submit", str(predictions), "--env", ENV, "--db", db_url, "--agent", "cli-agent", "--metadata", metadata]
+    args = ["submit", str(predictions), "--env", ENV, "--db", db_url, "--agent", "cli-agent", "--metadata", metadata,
+            "--dataset-hash", test_split.content_hash]
     assert cli_main(args) == 0
     out = capsys.readouterr().out
     assert "stored" in out and "token_f1" in out and "rank 1 of 1" in out
@@ -293,7 +295,8 @@ def test_cli_token_and_local_submit(tmp_path, test_split, capsys):
     predictions.write_text(predictions.read_text().split("\n", 1)[1])
     assert cli_main(args) == 1 and "1 test id(s) missing" in capsys.readouterr().err
     (tmp_path / "broken.jsonl").write_text('{"id": 1\n')
-    assert cli_main(["submit", str(tmp_path / "broken.jsonl"), "--env", ENV, "--db", db_url, "--agent", "a"]) == 2
+    assert cli_main(["submit", str(tmp_path / "broken.jsonl"), "--env", ENV, "--db", db_url, "--agent", "a",
+                     "--dataset-hash", test_split.content_hash]) == 2
     assert "line 1: invalid JSON" in capsys.readouterr().err
     assert cli_main(["token", "revoke", "carol", "--db", db_url]) == 0
     assert cli_main(["token", "list", "--db", db_url]) == 0 and "revoked" in capsys.readouterr().out

@@ -53,7 +53,8 @@ def live(stress, tmp_path_factory):
 
 def _predictions_file(path: Path, blank: int) -> Path:
     split = load_env_dataset(ENV, "test")
-    path.write_text("".join(json.dumps({"id": e.id, "prediction": "" if i < blank else e.references[0]}) + "\n"
+    path.write_text("".join(json.dumps({"id": e.id, "prediction": "" if i < blank else e.references[0],
+                                        "dataset_hash": split.content_hash}) + "\n"
                             for i, e in enumerate(split)))
     return path
 

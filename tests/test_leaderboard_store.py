@@ -65,7 +65,7 @@ def split():
 
 
 def _body(split, agent, blank=0):
-    return {"env_id": ENV, "metadata": {"agent": agent},
+    return {"env_id": ENV, "dataset_hash": split.content_hash, "metadata": {"agent": agent},
             "predictions": [{"id": e.id, "prediction": "" if i < blank else e.references[0]}
                             for i, e in enumerate(split)]}
 

@@ -66,7 +66,8 @@ def test_greedy_policy_does_not_depend_on_batching(checkpoint, split, generated)
 
 
 def _submit(leaderboard, agent, predictions):
-    body = {"env_id": ENV, "metadata": {"agent": agent, "checkpoint": "tiny-gpt2"},
+    body = {"env_id": ENV, "dataset_hash": leaderboard.benchmarks.get(ENV).dataset.content_hash,
+            "metadata": {"agent": agent, "checkpoint": "tiny-gpt2"},
             "predictions": [{"id": example_id, "prediction": text} for example_id, text in predictions.items()]}
     return leaderboard.submit(json.dumps(body).encode(), submitter="tester")
 

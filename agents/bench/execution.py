@@ -122,7 +122,9 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
         predictions_path=f"{PREDICTIONS_DIR}/{spec.name}.jsonl",
         wall_time_s=WallTime(learn=learned - started, evaluate=evaluated - learned, total=evaluated - started),
         hardware=current_hardware(), versions=package_versions(), backend=backend, date=utc_now())
-    return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction} for record in records])
+    # Each record names the split it answers: the leaderboard refuses predictions for another env's split.
+    return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction,
+                               "dataset_hash": task.dataset.content_hash} for record in records])
 
 
 def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:

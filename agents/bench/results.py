@@ -4,7 +4,7 @@ file beside it, plus the facts about the machine and software that produced them
 Layout of a results directory (``textenvs bench --out DIR``)::
 
     DIR/runs/<run>.json                 a RunResult (this module's schema)
-    DIR/predictions/<run>.jsonl         {"id": ..., "prediction": ...} per line: what the leaderboard accepts
+    DIR/predictions/<run>.jsonl         {"id", "prediction", "dataset_hash"} per line: what the leaderboard accepts
     DIR/predictions/<run>.metadata.json the run as leaderboard submission metadata (agent, config, seeds, ...)
     DIR/summary.md, DIR/summary.csv     ranked tables over seeds (agents.bench.aggregate)
     DIR/plots/*.png                     learning curves and per-env bars (agents.bench.plots)

@@ -104,7 +104,8 @@ def make_submissions(env_id: str, start: int, count: int) -> list[bytes]:
                        for i, example in enumerate(dataset)]
         metadata = {"agent": f"stress-{number}", "seeds": [number], "config": {"blanked": blanked},
                     "curve": [{"env_steps": 1000 * step, "reward": step / 10} for step in range(5)]}
-        bodies.append(json.dumps({"env_id": env_id, "predictions": predictions, "metadata": metadata}).encode())
+        bodies.append(json.dumps({"env_id": env_id, "dataset_hash": dataset.content_hash, "predictions": predictions,
+                                  "metadata": metadata}).encode())
     return bodies
 
 

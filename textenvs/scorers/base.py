@@ -79,6 +79,22 @@ class Scorer(ABC):
     def close(self) -> None:
         """Release what the scorer holds (worker processes); the env's ``close()`` calls it. Nothing by default."""
 
+    def corpus_statistics(
+        self,
+        predictions: Sequence[str],
+        references: Sequence[Sequence[str]] | None = None,
+        prompts: Sequence[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
+    ) -> list[Any] | None:
+        """Per-example statistics from which :meth:`corpus_from_statistics` finishes :meth:`corpus_score`, so a
+        large corpus can be scored in bounded pieces (the statistics of consecutive pieces are concatenated).
+        ``None`` when the corpus value does not decompose this way (the default)."""
+        return None
+
+    def corpus_from_statistics(self, statistics: list[Any]) -> dict[str, float]:
+        """Corpus values from the concatenated :meth:`corpus_statistics` of every example."""
+        raise NotImplementedError(f"Scorer {self.name!r} has no corpus statistics.")
+
     @abstractmethod
     def compute(
         self,

@@ -38,6 +38,15 @@ class _SacreBLEUScorer(Scorer):
     def compute_corpus(self, predictions, references, prompts, metadata):
         return self._values(self._corpus_metric.corpus_score(predictions, reference_streams(references)))
 
+    # sacrebleu's corpus score is its aggregate of per-segment statistics; these are its own two steps.
+    def corpus_statistics(self, predictions, references=None, prompts=None, metadata=None):
+        predictions, references, _, _ = self._validate(predictions, references, prompts, metadata)
+        return list(self._corpus_metric._extract_corpus_statistics(predictions, reference_streams(references)))
+
+    def corpus_from_statistics(self, statistics):
+        values = self._values(self._corpus_metric._aggregate_and_compute(statistics))
+        return {key: float(value) for key, value in values.items()}
+
 
 class BLEUScorer(_SacreBLEUScorer):
     """BLEU: sentence BLEU with effective n-gram order (``sacrebleu.sentence_bleu``) per example, and standard
