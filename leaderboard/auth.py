@@ -12,7 +12,7 @@ import hmac
 import re
 import secrets
 
-from leaderboard.schema import LeaderboardError
+from leaderboard.schema import LeaderboardError, check_name
 from leaderboard.store import Store, TokenRow
 
 _TOKEN = re.compile(r"^([0-9a-f]{16})\.([A-Za-z0-9_-]{43})$")
@@ -25,8 +25,12 @@ def _sha256(secret: str) -> str:
 def create_token(store: Store, name: str) -> str:
     """Create a token called ``name`` and return it; it is shown once and cannot be recovered later."""
     name = name.strip()
-    if not 1 <= len(name) <= 100 or not name.isprintable():
-        raise ValueError(f"Token name must be 1-100 printable characters, got {name!r}.")
+    if not 1 <= len(name) <= 100:
+        raise ValueError(f"Token name must be 1-100 characters, got {len(name)}: {name[:120]!r}.")
+    try:
+        check_name(name)  # the token name is shown on the pages as the submitter
+    except ValueError as error:
+        raise ValueError(f"Token name {name!r} {error}.") from None
     token_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     store.add_token(token_id, name, _sha256(secret))
     return f"{token_id}.{secret}"

@@ -163,7 +163,7 @@ class Benchmarks:
     def get(self, env_id: str) -> Benchmark:
         """The benchmark of ``env_id``; 404 for an unknown id (listing the valid ones), 503 if it cannot load."""
         if env_id not in ENV_IDS:
-            raise LeaderboardError(404, f"Unknown env id {env_id!r}; valid env ids: {', '.join(ENV_IDS)}.",
+            raise LeaderboardError(404, f"Unknown env id {env_id!r:.100}; valid env ids: {', '.join(ENV_IDS)}.",
                                    valid_env_ids=list(ENV_IDS))
         benchmark = self._loaded.get(env_id)
         if benchmark is not None:

@@ -10,6 +10,7 @@ wait for each other instead of failing.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import (Boolean, DateTime, Float, Index, Integer, String, Text, create_engine, event, func, or_,
                         select, update)
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, sessionmaker, undefer
 from sqlalchemy.pool import StaticPool
@@ -102,11 +103,22 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
 
 
+def database_url(url: str) -> URL:
+    """``url`` parsed, with a driver the install provides: SQLAlchemy 2.1 reads a bare ``postgresql://`` as
+    ``postgresql+psycopg://`` (psycopg 3), while the server extra installs psycopg2, so the bare form is given
+    psycopg2 unless psycopg 3 is installed. ``postgres://`` (the form some hosts print) means the same."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        driver = "psycopg" if importlib.util.find_spec("psycopg") is not None else "psycopg2"
+        parsed = parsed.set(drivername=f"postgresql+{driver}")
+    return parsed
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url`` with the settings the leaderboard relies on (see module docstring)."""
-    parsed = make_url(url)
+    parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_size=10, max_overflow=30, pool_timeout=60, pool_pre_ping=True)
+        return create_engine(parsed, pool_size=10, max_overflow=30, pool_timeout=60, pool_pre_ping=True)
     if parsed.database in (None, "", ":memory:"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
     else:
@@ -127,8 +139,9 @@ def make_engine(url: str) -> Engine:
 class Store:
     """The leaderboard database. Creates its tables on first use.
 
-    :param url: SQLAlchemy URL, e.g. ``sqlite:///leaderboard.db`` or
-        ``postgresql+psycopg2://user@127.0.0.1:5432/leaderboard``.
+    :param url: SQLAlchemy URL: ``sqlite:///leaderboard.db`` (a file), ``sqlite://`` (in memory), or PostgreSQL as
+        ``postgresql://user@127.0.0.1:5432/leaderboard`` (psycopg2, or psycopg 3 when installed),
+        ``postgresql+psycopg2://...``, ``postgresql+psycopg://...`` (needs ``pip install psycopg``) or ``postgres://...``.
     """
 
     def __init__(self, url: str = DEFAULT_DB_URL) -> None:

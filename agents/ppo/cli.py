@@ -5,17 +5,31 @@ the help text.
     textenvs train ppo --env textenvs/Translation-v0 --model runs/sft-multi30k/model --out runs/ppo-multi30k \\
         --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"]}'
     textenvs train ppo --out runs/ppo-translation --resume      # continue from the latest checkpoint
+
+A resumed run keeps the settings saved in ``<out>/config.json``; every flag given explicitly overrides its saved
+value (listed when the run starts), except the settings that shape the checkpoint (:data:`RESUME_FIXED`), which a
+resume refuses to change.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
+from typing import Any
 
 from agents.ppo.config import PPOConfig, field_docs
+
+RESUME_FIXED = ("env", "env_kwargs", "model", "value_model", "lora_r", "lora_alpha")
+"""Settings a checkpoint's weights and optimizer state depend on: ``--resume`` refuses to change them."""
+CHECKPOINT_GLOB = "checkpoints/iteration_*.pt"
+
+
+class UsageError(Exception):
+    """A command-line mistake, reported in one line without a traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,30 +37,34 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     docs = field_docs()
     hints = typing.get_type_hints(PPOConfig)
+    # Every flag's default is SUPPRESS, so parse_args returns only the flags actually given (a flag given with its
+    # default value is still "given", which --resume needs to tell apart); the help shows the real default.
+    defaults = _defaults()
     for field in fields(PPOConfig):
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default if field.default is not MISSING else field.default_factory()
+        flag = _flag(field.name)
+        default = defaults[field.name]
         kind = hints[field.name]
         help_text = f"{docs.get(field.name, '')} (default: {default!r})".replace("%", "%%")
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         elif kind is dict:
-            parser.add_argument(flag, type=json.loads, default=default, metavar="JSON", help=help_text)
+            parser.add_argument(flag, type=_json_object, default=argparse.SUPPRESS, metavar="JSON", help=help_text)
         else:
             base = next((a for a in typing.get_args(kind) if a is not type(None)), kind)
             parse = (lambda text, base=base: None if text.lower() == "none" else base(text))
-            parser.add_argument(flag, type=parse if base is not kind else base, default=default, help=help_text)
+            parser.add_argument(flag, type=parse if base is not kind else base, default=argparse.SUPPRESS,
+                                help=help_text)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = vars(build_parser().parse_args(argv))
-    if arguments["resume"] and arguments["out"]:
-        # A resumed run keeps its recorded settings; flags given now (e.g. more --iterations) override them.
-        saved = json.loads((Path(arguments["out"]) / "config.json").read_text())
-        given = {key: value for key, value in arguments.items() if value != _default(key)}
-        arguments = {**{k: v for k, v in saved.items() if k in arguments}, **given}
-    config = PPOConfig(**arguments)
+    given = vars(build_parser().parse_args(argv))
+    try:
+        arguments = _resumed(given) if given.get("resume") else {**_defaults(), **given}
+        config = PPOConfig(**arguments)
+    except (UsageError, ValueError) as error:
+        print(f"textenvs train ppo: {error}", file=sys.stderr)
+        return 2
     print(config.describe())
     from agents.ppo.trainer import PPOTrainer
 
@@ -62,6 +80,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _default(name: str):
-    field = PPOConfig.__dataclass_fields__[name]
-    return field.default if field.default is not MISSING else field.default_factory()
+def _defaults() -> dict[str, Any]:
+    return {field.name: field.default if field.default is not MISSING else field.default_factory()
+            for field in fields(PPOConfig)}
+
+
+def _json_object(text: str) -> dict:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _resumed(given: dict[str, Any]) -> dict[str, Any]:
+    """The saved settings of the run in ``--out`` with every explicitly given flag applied (see module docstring)."""
+    if not given.get("out"):
+        raise UsageError("--resume needs --out, the run directory holding the checkpoints.")
+    out = Path(given["out"])
+    if not out.is_dir():
+        raise UsageError(f"--resume: the run directory {out} does not exist; start the run without --resume.")
+    saved_path = out / "config.json"
+    if not saved_path.is_file():
+        raise UsageError(f"--resume: {out} holds no config.json, so it is not a PPO run directory.")
+    if not any(out.glob(CHECKPOINT_GLOB)):
+        raise UsageError(f"--resume: {out} has no checkpoint yet (none in {out / 'checkpoints'}); the run stopped "
+                         "before its first one. Start it again without --resume.")
+    try:
+        saved = json.loads(saved_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UsageError(f"--resume: cannot read {saved_path}: {error}") from None
+    defaults = _defaults()
+    unknown = sorted(set(saved) - set(defaults))
+    if unknown:
+        raise UsageError(f"--resume: {saved_path} has settings this version does not know: {unknown}.")
+    changed = {name: value for name, value in given.items() if name in saved and saved[name] != value}
+    fixed = [name for name in RESUME_FIXED if name in changed]
+    if fixed:
+        raise UsageError("--resume cannot change the settings the checkpoint was built with: " + "; ".join(
+            f"{_flag(name)} was {saved[name]!r}, given {changed[name]!r}" for name in fixed)
+            + ". Drop these flags, or start a new run in another --out directory.")
+    for name, value in changed.items():
+        if name != "resume":
+            print(f"resuming with {_flag(name)} {value!r} (saved run: {saved[name]!r})", file=sys.stderr)
+    return {**defaults, **saved, **given}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")

@@ -1,0 +1,72 @@
+"""``textenvs train ppo --resume``: explicit flags are honoured, checkpoint-shaping changes refused, and a resume
+that cannot work ends in one line naming the problem (no traceback)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agents.ppo import cli
+from agents.ppo.config import PPOConfig
+
+
+def _run_dir(tmp_path, checkpoint=True, **settings):
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    config = {**PPOConfig().to_dict(), "out": str(out), **settings}
+    (out / "config.json").write_text(json.dumps(config))
+    if checkpoint:
+        (out / "checkpoints" / "iteration_000002.pt").write_bytes(b"")
+    return out
+
+
+def _resumed(*argv):
+    return cli._resumed(vars(cli.build_parser().parse_args(list(argv))))
+
+
+def test_a_flag_given_with_its_default_value_overrides_the_saved_one(tmp_path, capsys):
+    out = _run_dir(tmp_path, temperature=0.7, iterations=10, top_k=5)
+    arguments = _resumed("--out", str(out), "--resume", "--temperature", "1.0", "--iterations", "20")
+    assert arguments["temperature"] == 1.0 and arguments["iterations"] == 20
+    assert arguments["top_k"] == 5, "flags not given keep the saved value"
+    err = capsys.readouterr().err
+    assert "resuming with --temperature 1.0 (saved run: 0.7)" in err and "--iterations 20 (saved run: 10)" in err
+    assert PPOConfig(**arguments).temperature == 1.0
+
+
+def test_boolean_and_none_flags_given_explicitly_are_honoured(tmp_path):
+    out = _run_dir(tmp_path, whiten_advantages=False, target_kl=0.5)
+    arguments = _resumed("--out", str(out), "--resume", "--whiten-advantages", "--target-kl", "none")
+    assert arguments["whiten_advantages"] is True and arguments["target_kl"] is None
+
+
+@pytest.mark.parametrize("flag, value, name", [("--model", "other/model", "model"), ("--lora-r", "8", "lora_r"),
+                                               ("--env", "textenvs/Dialogue-v0", "env"),
+                                               ("--env-kwargs", '{"max_new_tokens": 4}', "env_kwargs")])
+def test_changing_a_checkpoint_shaping_setting_is_refused_naming_it(tmp_path, capsys, flag, value, name):
+    out = _run_dir(tmp_path)
+    assert cli.main(["--out", str(out), "--resume", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("textenvs train ppo: --resume cannot change") and f"{flag} was" in err
+    assert "Traceback" not in err
+
+
+def test_resume_into_a_missing_directory_or_before_the_first_checkpoint(tmp_path, capsys):
+    assert cli.main(["--out", str(tmp_path / "nope"), "--resume"]) == 2
+    assert "the run directory" in capsys.readouterr().err
+    out = _run_dir(tmp_path, checkpoint=False)
+    assert cli.main(["--out", str(out), "--resume"]) == 2
+    assert "has no checkpoint yet" in capsys.readouterr().err
+    assert cli.main(["--resume"]) == 2 and "--resume needs --out" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    assert cli.main(["--out", str(tmp_path / "plain"), "--resume"]) == 2
+    assert "holds no config.json" in capsys.readouterr().err
+
+
+def test_invalid_settings_end_in_one_line(capsys):
+    assert cli.main(["--temperature", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "textenvs train ppo: temperature must be > 0, got 0.0."
+    with pytest.raises(SystemExit):
+        cli.main(["--env-kwargs", "[1]"])
+    assert "expected a JSON object" in capsys.readouterr().err
