@@ -12,8 +12,14 @@
    every acknowledged id must be there. The batch is then sent again (idempotent), after which every submission
    of the batch must be stored exactly once.
 
+3. Bad input: ``--bad-requests`` hostile GETs (huge, negative and non-numeric ``limit``/``offset``, odd env and
+   submission ids, index paging) and POSTs (NaN/Infinity in metadata, control and bidi characters in names,
+   another env's split, malformed hashes), fixed cases plus seeded random variations, and the page of a submission
+   whose learning curve reaches ``env_steps`` = 2**63 - 1. Every answer must be 2xx/4xx: no 5xx, no dropped
+   connection.
+
 Traffic goes only to 127.0.0.1; every loop is bounded in count and by ``--time-limit``. Exit status 0 when nothing
-was lost, 1 otherwise.
+was lost and no request got a server error, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import statistics
@@ -200,18 +207,112 @@ def crash_cycle(server: ServerProcess, store: Any, token: str, batch: list[bytes
         "resent_all_acknowledged": len(retry_ids), "rows_for_batch": len(retry_ids & stored)}
 
 
+NUMBERS = ["9223372036854775807", "9223372036854775808", str(2**64), str(2**200), "-1", str(-2**63), "abc", "1e3",
+           "", " 1", "0x10", "1.5", "NaN", "inf", "\u0661\u0662", "1" * 5000, "0" * 100 + "1", "+5", "%00"]
+ODD_IDS = ["textenvs/Nope-v0", "%00", "%ff", "a" * 10_000, "..%2f..%2fetc%2fpasswd", "%E2%80%AE", "%F0%9F%98%80",
+           "textenvs/Dialogue-v0%00", "textenvs/Dialogue-v0/", "%20", "0" * 16, "g" * 16, "0" * 15 + "%0a", "%C0%AF",
+           "textenvs/dialogue-v0", "textenvs/Dialogue-v0/../Dialogue-v0", "%25", "'%3B--", "<script>"]
+BAD_NAMES = ["a\x85b", "a\u202eb", "\u200b\u200c", "a\u2028b", "a\u2066b", "\u3164", "a\x00b", "a\x1bb", "\u00ad",
+             "\u0301", "a\u061cb", "\u2800"]
+
+
+def bad_requests(env_id: str, other_env_id: str, count: int, seed: int = 0) -> list[tuple[str, str, Any]]:
+    """``(method, path, body)`` of hostile requests: the fixed cases, then seeded random variations up to ``count``."""
+    from textenvs import load_env_dataset
+
+    split, other = load_env_dataset(env_id, "test"), load_env_dataset(other_env_id, "test")
+
+    def body(split_of_predictions, **metadata) -> bytes:
+        return json.dumps({"env_id": env_id, "dataset_hash": split_of_predictions.content_hash,
+                           "predictions": [{"id": e.id, "prediction": e.references[0]} for e in split_of_predictions],
+                           "metadata": {"agent": "hostile", **metadata}}).encode()
+
+    requests: list[tuple[str, str, Any]] = []
+    for number in NUMBERS:
+        for parameter in ("offset", "limit"):
+            requests.append(("GET", f"/api/rankings/{env_id}?{parameter}={number}", None))
+        requests.append(("GET", f"/?env={env_id}&offset={number}", None))
+    for odd in ODD_IDS:
+        requests += [("GET", f"/api/rankings/{odd}", None), ("GET", f"/api/submissions/{odd}", None),
+                     ("GET", f"/submissions/{odd}", None), ("GET", f"/?env={odd}", None)]
+    for name in BAD_NAMES:
+        requests += [("POST", "/submissions", body(split, agent=name)),
+                     ("POST", "/submissions", body(split, versions={name: "1"})),
+                     ("POST", "/submissions", body(split, curve=[{"env_steps": 1, name: 0.5}]))]
+    for value in (float("nan"), float("inf"), float("-inf")):
+        requests += [("POST", "/submissions", body(split, config={"lr": value})),
+                     ("POST", "/submissions", body(split, config={"deep": [{"x": value}]})),
+                     ("POST", "/submissions", body(split, claimed_metrics={"m": value}))]
+    requests += [("POST", "/submissions", body(other)),  # another env's split: same ids, other data
+                 ("POST", "/submissions", body(split).replace(split.content_hash.encode(), b"0" * 64)),
+                 ("POST", "/submissions", body(split).replace(split.content_hash.encode(), b"xyz")),
+                 ("POST", "/submissions", body(split, curve=[{"env_steps": 2**63, "reward": 1.0}])),
+                 ("POST", "/submissions", body(split, curve=[{"env_steps": 2**70, "reward": 1.0}]))]
+    rng = random.Random(seed)
+    alphabet = [chr(c) for c in (*range(0, 0x30), *range(0x7f, 0xa1), 0x200b, 0x202e, 0x2028, 0x2066, 0xfeff, 0x3164)]
+    while len(requests) < count:
+        kind = rng.randrange(4)
+        if kind == 0:
+            magnitude = rng.choice([rng.randrange(-10, 10), rng.randrange(2**62, 2**66), -rng.randrange(2**70)])
+            requests.append(("GET", f"/api/rankings/{env_id}?{rng.choice(['limit', 'offset'])}={magnitude}", None))
+        elif kind == 1:
+            odd = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 12)))
+            quoted = "".join(f"%{b:02X}" for b in odd.encode("utf-8", "surrogatepass"))
+            requests.append(("GET", rng.choice(["/api/rankings/", "/api/submissions/", "/submissions/"]) + quoted, None))
+        elif kind == 2:
+            name = rng.choice(BAD_NAMES) + "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 3)))
+            requests.append(("POST", "/submissions", body(split, agent=name)))
+        else:
+            steps = rng.choice([2**63 - 1 - rng.randrange(1000), rng.randrange(2**63)])
+            requests.append(("POST", "/submissions", body(split, agent=f"curve-{len(requests)}", curve=[
+                {"env_steps": 0, "reward": -rng.random() * 1e308}, {"env_steps": steps, "reward": rng.random() * 1e308}])))
+    return requests
+
+
+async def send_bad(url: str, token: str, requests: list[tuple[str, str, Any]], concurrency: int) -> dict[str, Any]:
+    """Send the hostile requests over keep-alive connections; count answers by status and every 5xx / dropped one."""
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    statuses: Counter[str] = Counter()
+    failures: list[str] = []
+    pages: list[str] = []
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120, headers=headers) as client:
+        async def one(method: str, path: str, content: Any) -> None:
+            try:
+                response = await client.request(method, path, content=content)
+            except httpx.HTTPError as error:
+                statuses["connection error"] += 1
+                failures.append(f"{method} {path[:80]}: {type(error).__name__}")
+                return
+            statuses[str(response.status_code)] += 1
+            if response.status_code >= 500:
+                failures.append(f"{method} {path[:80]}: {response.status_code} {response.text[:120]}")
+            elif method == "POST" and response.status_code in (200, 201):
+                pages.append(response.json()["url"])
+
+        await asyncio.gather(*(one(*request) for request in requests))
+        # The pages of the accepted ones (huge learning curves) must render too.
+        await asyncio.gather(*(one("GET", page, None) for page in pages))
+    server_errors = sum(count for status, count in statuses.items() if status.startswith("5"))
+    return {"requests": len(requests) + len(pages), "statuses": dict(sorted(statuses.items())),
+            "server_errors": server_errors, "connection_errors": statuses["connection error"],
+            "pages_rendered": len(pages), "first_failures": failures[:10]}
+
+
 @dataclass
 class Report:
     config: dict[str, Any]
     concurrency: dict[str, Any] = field(default_factory=dict)
     idempotency: dict[str, Any] = field(default_factory=dict)
     crash_cycles: list[dict[str, Any]] = field(default_factory=list)
+    bad_input: dict[str, Any] = field(default_factory=dict)
     lost: int = 0
     ok: bool = False
 
 
 def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycles: int, kill_batch: int,
-        kill_after: int, time_limit: float, log_path: Path | None = None) -> Report:
+        kill_after: int, time_limit: float, log_path: Path | None = None, bad_requests_count: int = 0,
+        other_env_id: str = "textenvs/Translation-v0") -> Report:
     """Run both phases against ``db_url`` and return the figures (see module docstring)."""
     from leaderboard.auth import create_token
     from leaderboard.store import Store
@@ -223,6 +324,7 @@ def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycle
     token = create_token(store, f"stress-{os.getpid()}-{time.time_ns()}")
     report = Report(config={"env_id": env_id, "submissions": submissions, "concurrency": concurrency,
                             "kill_cycles": kill_cycles, "kill_batch": kill_batch, "kill_after": kill_after,
+                            "bad_requests": bad_requests_count,
                             "database": db_url.split(":", 1)[0], "python": platform.python_version(),
                             "cpus": os.cpu_count(), "machine": platform.machine(),
                             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]})
@@ -269,7 +371,15 @@ def run(db_url: str, env_id: str, submissions: int, concurrency: int, kill_cycle
             figures = crash_cycle(server, store, token, batch, concurrency, kill_after)
             report.crash_cycles.append({"cycle": cycle, **figures})
             report.lost += figures["acknowledged_lost"] + (len(batch) - figures["rows_for_batch"])
-        report.ok = report.lost == 0
+
+        # Phase 3: hostile requests, none of which may get a server error or lose its connection.
+        if bad_requests_count > 0:
+            hostile = bad_requests(env_id, other_env_id, bad_requests_count)
+            t0 = time.perf_counter()
+            report.bad_input = asyncio.run(send_bad(server.url, token, hostile, min(concurrency, 50)))
+            report.bad_input["seconds"] = round(time.perf_counter() - t0, 2)
+        server_failures = report.bad_input.get("server_errors", 0) + report.bad_input.get("connection_errors", 0)
+        report.ok = report.lost == 0 and server_failures == 0
         report.config["total_seconds"] = round(time.monotonic() - began, 1)
         return report
     finally:
@@ -286,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-cycles", type=int, default=3)
     parser.add_argument("--kill-batch", type=int, default=200, help="submissions sent in each crash cycle")
     parser.add_argument("--kill-after", type=int, default=60, help="acknowledgements before the SIGKILL")
+    parser.add_argument("--bad-requests", type=int, default=1000,
+                        help="hostile GET/POST requests of phase 3 (the fixed cases plus random variations)")
     parser.add_argument("--time-limit", type=float, default=600.0, help="seconds; later cycles are skipped")
     parser.add_argument("--label", default=None, help="name of this run in --out (default: the database kind)")
     parser.add_argument("--out", type=Path, help="results JSON to update (one entry per label)")
@@ -293,11 +405,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="leaderboard-stress-") as tmp:
         db_url = args.db or f"sqlite:///{tmp}/stress.db"
         report = run(db_url, args.env, args.submissions, args.concurrency, args.kill_cycles, args.kill_batch,
-                     args.kill_after, args.time_limit, log_path=Path(tmp) / "server.log")
+                     args.kill_after, args.time_limit, log_path=Path(tmp) / "server.log",
+                     bad_requests_count=args.bad_requests)
         if not report.ok and (Path(tmp) / "server.log").exists():
             print((Path(tmp) / "server.log").read_text()[-3000:], file=sys.stderr)
     result = {"config": report.config, "concurrency": report.concurrency, "idempotency": report.idempotency,
-              "crash_cycles": report.crash_cycles, "lost": report.lost, "ok": report.ok}
+              "crash_cycles": report.crash_cycles, "bad_input": report.bad_input, "lost": report.lost, "ok": report.ok}
     print(json.dumps(result, indent=2))
     if args.out:
         existing = json.loads(args.out.read_text()) if args.out.exists() else {}
