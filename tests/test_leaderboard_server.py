@@ -66,6 +66,7 @@ def _cli_submit(server, token, predictions: Path, agent: str) -> int:
                      "--agent", agent, "--metadata", metadata])
 
 
+@pytest.mark.browser
 def test_browser_sees_a_new_submission_ranked(live, tmp_path, capsys):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
@@ -105,6 +106,70 @@ def test_browser_sees_a_new_submission_ranked(live, tmp_path, capsys):
     if keep:  # for a person to look at
         for name in ("leaderboard.png", "submission.png"):
             shutil.copy(tmp_path / name, Path(keep) / name)
+
+
+@pytest.mark.browser
+def test_browser_pages_and_sorts_a_long_ranking(stress, tmp_path):
+    """More entries than one page: the index says how many exist and links to the next page; clicking a column
+    heading sorts the table in the browser (numbers numerically, text alphabetically, a second click reverses)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from leaderboard.server import PAGE_SIZE
+    from leaderboard.store import NewSubmission
+
+    split = load_env_dataset(ENV, "test")
+    db_url = f"sqlite:///{tmp_path}/paged.db"
+    store = Store(db_url)
+    total = PAGE_SIZE + 5
+    for number in range(total):  # scores 0.000, 0.001, ... so the ranking is the reverse of the numbering
+        score = number / 1000
+        store.insert(NewSubmission(
+            id=f"{number:016x}", content_hash=f"{number:064x}", env_id=ENV, dataset_name=split.name,
+            dataset_hash=split.content_hash, agent=f"agent-{(number * 37) % total:03d}", submitter="s",
+            primary_metric="token_f1", primary_score=score, metrics={"token_f1": score}, metadata={"agent": "a"},
+            predictions={}))
+    store.close()
+    server = stress.ServerProcess(db_url, log_path=tmp_path / "server.log")
+    server.start()
+    try:
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.goto(f"{server.url}/")
+                board = page.locator(f'section[id="{ENV}"]')
+                assert board.locator("tr.entry").count() == PAGE_SIZE
+                assert board.locator(".pager .shown").inner_text() == f"1–{PAGE_SIZE}"
+                assert board.locator(".pager .total").inner_text() == str(total)
+
+                def column(index: int) -> list[str]:
+                    return board.locator(f"tr.entry td:nth-child({index})").all_inner_texts()
+
+                assert column(3)[:2] == [f"{(total - 1) / 1000:.4f}", f"{(total - 2) / 1000:.4f}"]
+                board.locator("th", has_text="agent").click()
+                agents = column(2)
+                assert agents == sorted(agents) and agents != sorted(agents, reverse=True)
+                board.locator("th", has_text="agent").click()
+                assert column(2) == sorted(agents, reverse=True)
+                board.locator("th.primary").click()  # ascending scores: the lowest shown first
+                scores = [float(value) for value in column(3)]
+                assert scores == sorted(scores) and scores[0] == (total - PAGE_SIZE) / 1000
+                ranks = [int(value) for value in column(1)]
+                assert ranks == sorted(ranks, reverse=True), "the rank column moves with its row"
+
+                with page.expect_navigation():
+                    board.locator("a.next").click()
+                assert f"offset={PAGE_SIZE}" in page.url
+                board = page.locator(f'section[id="{ENV}"]')
+                assert board.locator("tr.entry").count() == total - PAGE_SIZE
+                assert board.locator(".pager .shown").inner_text() == f"{PAGE_SIZE + 1}–{total}"
+                assert board.locator("a.next").count() == 0 and board.locator("a.previous").count() == 1
+                assert column(1) == [str(rank) for rank in range(PAGE_SIZE + 1, total + 1)]
+            finally:
+                browser.close()
+    finally:
+        server.stop()
 
 
 def test_limits_and_tokens_over_a_real_socket(live, tmp_path, capsys):

@@ -271,7 +271,9 @@ def bad_requests(env_id: str, other_env_id: str, count: int, seed: int = 0) -> l
 
 async def send_bad(url: str, token: str, requests: list[tuple[str, str, Any]], concurrency: int) -> dict[str, Any]:
     """Send the hostile requests over keep-alive connections; count answers by status and every 5xx / dropped one."""
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    # The client forgets an idle connection after 2 s, before uvicorn closes it (5 s): otherwise a request written
+    # on a connection the server is closing at that moment reads EOF, a client-side race that is no server fault.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency, keepalive_expiry=2.0)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     statuses: Counter[str] = Counter()
     failures: list[str] = []
@@ -282,7 +284,8 @@ async def send_bad(url: str, token: str, requests: list[tuple[str, str, Any]], c
                 response = await client.request(method, path, content=content)
             except httpx.HTTPError as error:
                 statuses["connection error"] += 1
-                failures.append(f"{method} {path[:80]}: {type(error).__name__}")
+                what = (content or b"")[-160:].decode("ascii", "replace") if method == "POST" else ""
+                failures.append(f"{method} {path[:80]} {what}: {type(error).__name__}: {error}")
                 return
             statuses[str(response.status_code)] += 1
             if response.status_code >= 500:
