@@ -245,3 +245,52 @@ def test_empty_reference_list_needs_a_reference_free_scorer(tmp_path):
         SummarizationEnv(**toy_kwargs(dataset=str(path), scorer="rouge"))
     env = SummarizationEnv(**toy_kwargs(dataset=str(path), scorer="distinct_n"))
     env.reset(seed=0)
+
+
+# Siblings: seeds, scorer kwargs, masks, fields on fixed datasets, dataset types ----------------------------------
+
+@pytest.mark.parametrize("seed, error, message", [
+    (1.5, TypeError, r"seed must be an integer or a sequence of 2 integers"),
+    ("ab", TypeError, r"seed must be an integer or a sequence of 2 integers"),
+    (True, TypeError, r"seed must be an integer or a sequence"),
+    (-1, TypeError, r"seed must be a non-negative integer or None, got -1"),
+    ([1], ValueError, r"seed has 1 entries for 2 sub-environments"),
+    ([1.5, 2], TypeError, r"seed\[0\] must be a non-negative integer or None, got 1.5"),
+    ([0, True], TypeError, r"seed\[1\] must be a non-negative integer or None, got True"),
+])
+def test_bad_vector_seeds_name_the_seed(seed, error, message):
+    env = TranslationVectorEnv(num_envs=2, **toy_kwargs())
+    with pytest.raises(error, match=message):
+        env.reset(seed=seed)
+
+
+def test_vector_seed_forms_that_work():
+    env = TranslationVectorEnv(num_envs=2, **toy_kwargs())
+    first = env.reset(seed=np.int64(3))[1]["example_index"]
+    assert list(env.reset(seed=[3, 4])[1]["example_index"]) == list(first)
+    env.reset(seed=[None, 5])
+
+
+def test_unknown_scorer_kwargs_name_the_scorer_and_suggest():
+    with pytest.raises(TypeError, match=r"Unknown scorer_kwargs for scorer 'chrf': 'char_ordr' "
+                                        r"\(did you mean 'char_order'\?\)"):
+        TranslationEnv(**toy_kwargs(scorer="chrf", scorer_kwargs={"char_ordr": 4}))
+
+
+def test_float_token_ids_in_an_action_mask_are_refused():
+    with pytest.raises(TypeError, match=r"action_mask token ids must be integers, got dtype float64"):
+        TranslationEnv(**toy_kwargs(action_mask=[1.5, 2.0]))
+
+
+def test_fields_and_languages_are_refused_where_they_would_be_ignored():
+    with pytest.raises(ValueError, match=r"dataset_fields apply to dataset files .* drop dataset_fields"):
+        gym.make("textenvs/Translation-v0", dataset_fields={"prompt": "x"})
+    with pytest.raises(ValueError, match=r"dataset_languages apply to dataset files"):
+        TranslationEnv(**toy_kwargs(dataset_languages=("de", "en")))
+    with pytest.raises(TypeError, match=r"Unknown dataset_fields key\(s\): 'promt' \(did you mean 'prompt'\?\)"):
+        gym.make("textenvs/Translation-v0", dataset_fields={"promt": "x"})
+
+
+def test_dataset_of_the_wrong_type_names_the_argument():
+    with pytest.raises(TypeError, match=r"dataset must be a built-in name, a file or directory path, .* got int: 3"):
+        TranslationEnv(**toy_kwargs(dataset=3))

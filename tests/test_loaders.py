@@ -91,7 +91,7 @@ def test_jsonl_csv_with_field_mapping_and_errors(tmp_path):
     empty.write_text("", encoding="utf-8")
     with pytest.raises(ValueError, match="no rows"):
         resolve_dataset(SUMMARIZATION, empty, "train")
-    with pytest.raises(ValueError, match="Unknown field mapping keys"):
+    with pytest.raises(TypeError, match=r"Unknown dataset_fields key\(s\): 'promt' \(did you mean 'prompt'\?\)"):
         resolve_dataset(SUMMARIZATION, path, "train", {"promt": "text"})
 
 

@@ -33,6 +33,9 @@ class VocabularyMask:
                 raise ValueError(f"A boolean vocabulary mask must have shape ({vocab_size},), got {allowed.shape}.")
             self.allowed = allowed.copy()
         else:
+            if allowed.size and not np.issubdtype(allowed.dtype, np.integer):
+                raise TypeError(f"action_mask token ids must be integers, got dtype {allowed.dtype}: "
+                                f"{allowed.tolist()!r:.100}.")
             if allowed.size and (allowed.min() < 0 or allowed.max() >= vocab_size):
                 raise ValueError(f"Allowed token ids must lie in [0, {vocab_size - 1}]; got range "
                                  f"[{allowed.min()}, {allowed.max()}].")

@@ -16,6 +16,8 @@ RESET_OPTION_KEYS = ("example_index",)
 """The ``options`` keys the single env's ``reset`` understands."""
 VECTOR_RESET_OPTION_KEYS = ("example_index", "reset_mask")
 """The ``options`` keys the vector env's ``reset`` understands."""
+DATASET_FIELD_KEYS = ("prompt", "reference", "id", "metadata")
+"""The parts a ``dataset_fields`` mapping may name columns for."""
 
 
 def positive_int(name: str, value: Any, default: int) -> int:
@@ -82,10 +84,11 @@ def task_arguments(split: Any, dataset_fields: Any, dataset_languages: Any, scor
     """Types of the env arguments that would otherwise fail deep inside a loader or scorer."""
     if not isinstance(split, str) or not split:
         raise TypeError(f"split must be a non-empty string such as 'train' or 'test', got {split!r}.")
-    if dataset_fields is not None and (not isinstance(dataset_fields, Mapping)
-                                       or not all(isinstance(v, str) for v in dataset_fields.values())):
-        raise TypeError(f"dataset_fields must map 'prompt'/'reference'/'id'/'metadata' to column names, "
-                        f"got {dataset_fields!r:.100}.")
+    if dataset_fields is not None:
+        if not isinstance(dataset_fields, Mapping) or not all(isinstance(v, str) for v in dataset_fields.values()):
+            raise TypeError(f"dataset_fields must map 'prompt'/'reference'/'id'/'metadata' to column names, "
+                            f"got {dataset_fields!r:.100}.")
+        unknown_keys("dataset_fields key(s)", dataset_fields, DATASET_FIELD_KEYS)
     if dataset_languages is not None and (isinstance(dataset_languages, str) or not isinstance(dataset_languages, Iterable)
                                           or len(list(dataset_languages)) != 2
                                           or not all(isinstance(v, str) and v for v in dataset_languages)):
@@ -105,3 +108,24 @@ def references_for_scorer(dataset: Any, scorer: Any) -> None:
         raise ValueError(f"Example {missing.id!r} of {dataset.source} has no reference, but scorer "
                          f"{getattr(scorer, 'name', type(scorer).__name__)!r} needs references; give every example "
                          "a reference or use a reference-free scorer.")
+
+
+def seeds_for(seed: Any, num_envs: int) -> list[int | None]:
+    """The vector env's ``seed``: one integer (sub-env i gets ``seed + i``) or ``num_envs`` integers / ``None``."""
+    def check(value: Any, where: str) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 0:
+            raise TypeError(f"{where} must be a non-negative integer or None, got {value!r:.60} ({type(value).__name__}).")
+        return int(value)
+
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        first = check(seed, "seed")
+        return [first + i for i in range(num_envs)]
+    if isinstance(seed, (str, bytes, Mapping)) or not isinstance(seed, Iterable):
+        raise TypeError(f"seed must be an integer or a sequence of {num_envs} integers (or None), "
+                        f"got {seed!r:.60} ({type(seed).__name__}).")
+    seeds = list(seed)
+    if len(seeds) != num_envs:
+        raise ValueError(f"seed has {len(seeds)} entries for {num_envs} sub-environments.")
+    return [check(value, f"seed[{i}]") for i, value in enumerate(seeds)]

@@ -27,7 +27,7 @@ from gymnasium.vector.utils import batch_space
 
 from textenvs.core import EpisodeBatch, GenerationTask, check_env_kwargs
 from textenvs.tasks.base import TaskSpec
-from textenvs.validation import VECTOR_RESET_OPTION_KEYS, example_indices, positive_int, reset_options
+from textenvs.validation import VECTOR_RESET_OPTION_KEYS, example_indices, positive_int, reset_options, seeds_for
 
 
 class TextGenerationVectorEnv(VectorEnv):
@@ -154,12 +154,7 @@ class TextGenerationVectorEnv(VectorEnv):
     def _seeds(self, seed: int | Sequence[int | None] | None) -> list[int | None]:
         if seed is None:
             return [None] * self.num_envs
-        if isinstance(seed, (int, np.integer)):
-            return [int(seed) + i for i in range(self.num_envs)]
-        seeds = list(seed)
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"Got {len(seeds)} seeds for {self.num_envs} sub-environments.")
-        return seeds
+        return seeds_for(seed, self.num_envs)
 
     def _draw_example(self, slot: int) -> int:
         if self._rngs[slot] is None:

@@ -4,6 +4,16 @@ Hugging Face ``datasets`` objects or directories.
 Field mapping: ``fields={"prompt": ..., "reference": ..., "id": ..., "metadata": ...}`` names the row columns that
 hold each part; unspecified parts use the task's defaults (``TaskSpec.prompt_field`` / ``reference_field``,
 ``"id"``, ``"metadata"``). Rows without an id get ``"<split>-<row number>"``.
+
+What a file must hold (anything else is refused with an error naming the file and the row or line):
+
+- UTF-8 text (a BOM is allowed), plain or gzip; UTF-16, Latin-1 and truncated or fake ``.gz`` files are refused.
+- A prompt with visible text (a string, or a list of turns for dialogue): an empty prompt is an error.
+- References: a non-empty string or a list of them; an empty or blank reference string is an error. ``[]`` marks an
+  example without references, which only a reference-free scorer accepts (``requires_references = False``, e.g.
+  ``distinct_n``, ``slot_coverage``); the env refuses it with any other scorer when it is made.
+- Metadata (optional): a JSON object, or a string holding one.
+- CSV/TSV rows with exactly the header's number of fields; aligned line-pair files without blank lines.
 """
 
 from __future__ import annotations
@@ -20,6 +30,7 @@ from typing import Any, Iterable, Iterator, Mapping, Union
 
 from textenvs.data.dataset import Example, TextDataset
 from textenvs.tasks.base import TaskSpec
+from textenvs.validation import DATASET_FIELD_KEYS, unknown_keys
 
 DatasetSpec = Union[str, os.PathLike, TextDataset, Any]
 """A built-in name, a file or directory path, ``hf:<name>`` for ``datasets.load_dataset``, a
@@ -118,9 +129,7 @@ def rows_to_dataset(
     fields: Mapping[str, str] | None = None,
 ) -> TextDataset:
     """Build a dataset from ``(row_number, row)`` pairs, mapping columns through ``fields``."""
-    unknown = sorted(set(fields or {}) - {"prompt", "reference", "id", "metadata"})
-    if unknown:
-        raise ValueError(f"Unknown field mapping keys {unknown}; use 'prompt', 'reference', 'id', 'metadata'.")
+    unknown_keys("dataset_fields key(s)", fields or {}, DATASET_FIELD_KEYS)
     mapping = {"prompt": task.prompt_field, "reference": task.reference_field, "id": "id", "metadata": "metadata"}
     mapping.update(fields or {})
     examples = []
@@ -271,6 +280,11 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
 
     if spec is None:
         spec = task.default_dataset
+    if isinstance(spec, TextDataset) or isinstance(spec, str) and spec in BUILTIN_DATASETS:
+        ignored = [name for name, value in (("dataset_fields", fields), ("dataset_languages", languages)) if value]
+        if ignored:
+            raise ValueError(f"{' and '.join(ignored)} apply to dataset files and datasets objects; the dataset "
+                             f"{getattr(spec, 'name', spec)!r} has fixed fields, so drop {', '.join(ignored)}.")
     if isinstance(spec, TextDataset):
         return spec
     if isinstance(spec, (str, os.PathLike)):
@@ -290,4 +304,7 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
             return rows_to_dataset(read_rows(path), task, path.name.split(".")[0], split, str(path), fields)
         raise ValueError(f"Unknown dataset {text!r}: not a built-in dataset ({', '.join(BUILTIN_DATASETS)}), "
                          "not an existing file or directory, and not 'hf:<name>'.")
+    if not hasattr(spec, "column_names"):  # not a datasets object either
+        raise TypeError(f"dataset must be a built-in name, a file or directory path, 'hf:<name>', a TextDataset or a "
+                        f"datasets object; got {type(spec).__name__}: {spec!r:.80}.")
     return from_hf_dataset(spec, task, split, fields)

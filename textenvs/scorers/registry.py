@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Sequence, Union
 import numpy as np
 
 from textenvs.scorers.base import Scorer
+from textenvs.validation import unknown_keys
 
 ScorerFactory = Callable[..., Scorer]
 ScorerSpec = Union[str, Scorer, Callable[..., Any]]
@@ -34,7 +35,14 @@ def get(name: str, /, **kwargs: Any) -> Scorer:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
         hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
         raise KeyError(f"Unknown scorer {name!r}.{hint} Available: {', '.join(available())}.")
-    return _REGISTRY[name](**kwargs)
+    factory = _REGISTRY[name]
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the constructor judge
+        parameters = {}
+    if parameters and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        unknown_keys(f"scorer_kwargs for scorer {name!r}", kwargs, [p for p in parameters if p != "self"])
+    return factory(**kwargs)
 
 
 class CallableScorer(Scorer):
