@@ -44,7 +44,7 @@ another device may flip a near-tie between two tokens, so exact equality is not 
 MAX_ID_LIST = 20
 """How many missing / extra / repeated ids an error lists before it says '... and N more'."""
 
-_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
+FORBIDDEN_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029"
                         "\ud800-\udfff]")
 """C0/C1 controls, bidi marks, embeddings, overrides and isolates, line/paragraph separators, lone surrogates."""
 _BLANK = frozenset("\u115f\u1160\u2800\u3164\uffa0")
@@ -55,7 +55,7 @@ the blank braille pattern)."""
 def check_name(value: str) -> str:
     """The one rule for every text shown on a page (agent, token, version, metric and series names, env ids):
     no control, bidi-override or line-separator characters, and at least one visible character."""
-    found = _FORBIDDEN.search(value)
+    found = FORBIDDEN_CHARACTERS.search(value)
     if found:
         raise ValueError(f"must not contain control, bidi-override or line-separator characters "
                          f"(found U+{ord(found.group()):04X} at position {found.start()})")

@@ -4,12 +4,14 @@ parse and validate → find the canonical split → already stored? → check id
 from __future__ import annotations
 
 import json
+import math
 import re
+from typing import Any
 
 from pydantic import ValidationError
 
-from leaderboard.schema import (Entry, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail,
-                                SubmissionMetadata, Verification)
+from leaderboard.schema import (FORBIDDEN_CHARACTERS, MAX_ENV_STEPS, Entry, LeaderboardError, Rankings, Receipt,
+                                Submission, SubmissionDetail, SubmissionMetadata, Verification, check_name)
 from leaderboard.scoring import Benchmark, Benchmarks, display_order
 from leaderboard.store import NewSubmission, Store, SubmissionRow
 
@@ -106,7 +108,7 @@ class Leaderboard:
         return SubmissionDetail(
             **_entry(row, rank).model_dump(), env_id=row.env_id, dataset=row.dataset_name,
             dataset_hash=row.dataset_hash, primary_metric=row.primary_metric, num_predictions=row.num_predictions,
-            metadata=SubmissionMetadata.model_validate_json(row.metadata_json),
+            metadata=stored_metadata(row.metadata_json),
             verification=Verification.model_validate(verification) if verification else None)
 
     def benchmark_of(self, row: SubmissionRow) -> Benchmark:
@@ -118,6 +120,48 @@ class Leaderboard:
         return benchmark
 
 
+def stored_metadata(text: str) -> SubmissionMetadata:
+    """A stored row's metadata. Rows stored under older, looser rules (names with characters now refused, NaN in
+    ``config``, out-of-range curve points) are already ranked, so they are shown with the offending values
+    neutralized instead of failing the page."""
+    try:
+        return SubmissionMetadata.model_validate_json(text)
+    except ValidationError:
+        cleaned = _neutralized(json.loads(text))  # Python's parser reads the NaN / Infinity older rows may hold
+        # Numbers that had no finite value are left out where only numbers are allowed.
+        cleaned["curve"] = [{key: value for key, value in point.items() if value is not None}
+                            for point in cleaned.get("curve", []) if isinstance(point, dict)]
+        cleaned["claimed_metrics"] = {key: value for key, value in cleaned.get("claimed_metrics", {}).items()
+                                      if value is not None}
+        try:
+            return SubmissionMetadata.model_validate(cleaned)
+        except ValidationError:
+            return SubmissionMetadata(agent=_neutralized(str(cleaned.get("agent", "")))[:100] or "(unnamed)")
+
+
+def _neutralized(value: Any) -> Any:
+    """``value`` with non-finite numbers as None, refused characters as U+FFFD and out-of-range integers clamped."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return max(-MAX_ENV_STEPS - 1, min(MAX_ENV_STEPS, value))
+    if isinstance(value, str):
+        text = FORBIDDEN_CHARACTERS.sub("\ufffd", value)
+        try:
+            return check_name(text)
+        except ValueError:
+            return "\ufffd" if value else value
+    if isinstance(value, dict):
+        return {_neutralized(str(key)): _neutralized(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_neutralized(item) for item in value]
+    return value
+
+
 def _entry(row: SubmissionRow, rank: int) -> Entry:
-    return Entry(rank=rank, id=row.id, agent=row.agent, submitter=row.submitter, created_at=row.created_at_utc,
+    # Names stored before the name rule tightened are shown neutralized (see stored_metadata).
+    return Entry(rank=rank, id=row.id, agent=_neutralized(row.agent), submitter=_neutralized(row.submitter),
+                 created_at=row.created_at_utc,
                  primary_score=row.primary_score, metrics=row.metrics, verified=row.verified)

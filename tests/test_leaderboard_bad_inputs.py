@@ -286,3 +286,25 @@ def test_documented_url_forms_use_an_installed_driver(url, driver):
     parsed = database_url(url)
     assert parsed.drivername == driver
     parsed.get_dialect().import_dbapi()  # the driver module is importable
+
+
+def test_rows_stored_under_older_looser_rules_still_render(tmp_path, split):
+    """A database written before the name rule and the NaN check tightened holds rows they would refuse now: their
+    pages must render (offending values neutralized), not fail with 500."""
+    app = create_app(f"sqlite:///{tmp_path}/legacy.db")
+    leaderboard = app.state.leaderboard
+    legacy = {"agent": "evil\u202eagent", "config": {"lr": float("nan"), "name\x85": "x\u2028y"}, "seeds": [1],
+              "versions": {"\u200b": "1"}, "curve": [{"env_steps": 2**70, "reward": float("inf")},
+                                                   {"env_steps": 5, "reward": 0.5}]}
+    leaderboard.store.insert(NewSubmission(
+        id="0" * 16, content_hash="0" * 64, env_id=ENV, dataset_name=split.name, dataset_hash=split.content_hash,
+        agent=legacy["agent"], submitter="old\x85token", primary_metric="token_f1", primary_score=0.5,
+        metrics={"token_f1": 0.5}, metadata=legacy, predictions={}))
+    with TestClient(app) as client:
+        detail = client.get("/api/submissions/" + "0" * 16)
+        assert detail.status_code == 200, detail.text[:300]
+        shown = detail.json()
+        assert shown["agent"] == shown["metadata"]["agent"] == "evil\ufffdagent" and shown["submitter"] == "old\ufffdtoken"
+        assert shown["metadata"]["config"] == {"lr": None, "name\ufffd": "x\ufffdy"}
+        assert client.get("/submissions/" + "0" * 16).status_code == 200
+        assert "evil\ufffdagent" in client.get("/").text
