@@ -202,7 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     def database(sub: argparse.ArgumentParser, benchmarks: bool = True) -> None:
-        sub.add_argument("--db", default=DEFAULT_DB_URL, help=f"SQLAlchemy database URL (default {DEFAULT_DB_URL})")
+        sub.add_argument("--db", default=DEFAULT_DB_URL,
+                         help=f"database URL: sqlite:///FILE or postgresql://USER@HOST:PORT/DB (also "
+                              f"postgresql+psycopg2://, postgres://) (default {DEFAULT_DB_URL})")
         if benchmarks:
             sub.add_argument("--benchmarks", help="JSON object (or @file) mapping env ids to the env kwargs of "
                                                   "their canonical test split, e.g. a private dataset path")

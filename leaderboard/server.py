@@ -70,7 +70,7 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
                max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """Build the leaderboard app over the database at ``db_url``.
 
-    :param db_url: SQLAlchemy URL (``sqlite:///leaderboard.db``, ``postgresql+psycopg2://...``).
+    :param db_url: database URL (``sqlite:///leaderboard.db``, ``postgresql://...``; see :class:`~leaderboard.store.Store`).
     :param env_kwargs: per env id, env kwargs defining its canonical test split and scorer (see
         :class:`~leaderboard.scoring.Benchmarks`); default: every env's built-in test split.
     :param max_body_bytes: largest accepted request body.

@@ -308,3 +308,21 @@ def test_rows_stored_under_older_looser_rules_still_render(tmp_path, split):
         assert shown["metadata"]["config"] == {"lr": None, "name\ufffd": "x\ufffdy"}
         assert client.get("/submissions/" + "0" * 16).status_code == 200
         assert "evil\ufffdagent" in client.get("/").text
+
+
+def test_cli_submit_needs_the_split_identity(tmp_path, split, capsys):
+    from leaderboard.cli import main as cli_main
+
+    predictions = tmp_path / "predictions.jsonl"
+    predictions.write_text("".join(json.dumps({"id": e.id, "prediction": e.references[0]}) + "\n" for e in split))
+    db = f"sqlite:///{tmp_path}/cli.db"
+    assert cli_main(["submit", str(predictions), "--env", ENV, "--db", db, "--agent", "a"]) == 2
+    assert "--dataset-hash is required (the records carry none)" in capsys.readouterr().err
+    other = load_env_dataset(OTHER_ENV, "test").content_hash
+    assert cli_main(["submit", str(predictions), "--env", ENV, "--db", db, "--agent", "a", "--dataset-hash", other]) == 1
+    assert f"({OTHER_ENV}'s test split)" in capsys.readouterr().err
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps({"id": e.id, "prediction": "x", "dataset_hash": f"{i % 2:064x}"}) + "\n"
+                             for i, e in enumerate(split)))
+    assert cli_main(["submit", str(mixed), "--env", ENV, "--db", db, "--agent", "a"]) == 2
+    assert "carry 2 different dataset_hash values" in capsys.readouterr().err
