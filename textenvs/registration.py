@@ -52,8 +52,14 @@ def load_env_scorer(env_id: str, **env_kwargs: Any):
 
 
 def _env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """The registered kwargs of ``env_id`` updated with ``env_kwargs``, after refusing names no env accepts."""
+    """The registered kwargs of ``env_id`` updated with ``env_kwargs``, after refusing names the env does not accept
+    (those of :class:`~textenvs.core.GenerationTask` and the env class's own, e.g. a multi-turn env's
+    ``user_simulator``)."""
+    import inspect
+
     from textenvs.core import check_env_kwargs
 
-    check_env_kwargs(env_kwargs)
+    own = [name for name, parameter in inspect.signature(env_class(env_id)).parameters.items()
+           if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    check_env_kwargs(env_kwargs, extra=own)
     return {**gym.spec(env_id).kwargs, **env_kwargs} if env_id in gym.registry else env_kwargs
