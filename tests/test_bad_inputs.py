@@ -63,6 +63,12 @@ def test_load_env_dataset_and_scorer_refuse_unknown_kwargs(loader):
         loader("textenvs/Dialogue-v0", scorer_kwarg={})
 
 
+def test_load_env_dataset_accepts_the_env_class_own_arguments():
+    assert len(textenvs.load_env_dataset("textenvs/MultiTurnDialogue-v0", max_turns=3)) > 0
+    with pytest.raises(TypeError, match=r"'max_turn' \(did you mean 'max_turns'\?\)"):
+        textenvs.load_env_dataset("textenvs/MultiTurnDialogue-v0", max_turn=3)
+
+
 def test_missing_tokenizer_directory_says_no_such_directory(tmp_path):
     for name in ("/nonexistent/dir", str(tmp_path / "missing"), "./not-here", "a/b/c"):
         with pytest.raises(FileNotFoundError, match=rf"tokenizer={name!r}: no such directory"):
