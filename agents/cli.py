@@ -8,6 +8,7 @@ import sys
 ALGORITHMS: dict[str, str] = {
     "sft": "agents.sft.cli",
     "ppo": "agents.ppo.cli",
+    "grpo": "agents.grpo.cli",
 }
 
 

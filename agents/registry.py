@@ -11,6 +11,9 @@ from agents.base import Agent
 
 AGENTS: dict[str, str] = {
     "ppo": "agents.ppo.agent:PPOAgent",                      # ours: transformer PPO from the warm start
+    "grpo": "agents.grpo.agent:GRPOAgent",                   # ours: GRPO (group-normalized advantages), no critic
+    "dr-grpo": "agents.grpo.agent:DrGRPOAgent",              # ours: Dr. GRPO (no std, constant length normalization)
+    "rloo": "agents.grpo.agent:RLOOAgent",                   # ours: RLOO (leave-one-out baseline)
     "greedy": "agents.baselines:GreedyAgent",                # warm-start (reference) model, greedy decoding
     "sampled": "agents.baselines:SampledAgent",              # warm-start (reference) model, sampling
     "random": "agents.baselines:RandomAgent",                # uniform random tokens

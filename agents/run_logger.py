@@ -53,20 +53,25 @@ class RunLogger:
                     self.writer.add_scalar(key, value, iteration)
             self.writer.flush()
 
-    def plot(self, history: list[dict[str, float]]) -> Path:
-        return plot_learning_curve(history, self.out / "learning_curve.png")
+    def plot(self, history: list[dict[str, float]], panels: tuple[tuple[str, str], ...] | None = None) -> Path:
+        return plot_learning_curve(history, self.out / "learning_curve.png", panels or PPO_PANELS)
 
-def plot_learning_curve(history: list[dict[str, float]], path: Path) -> Path:
-    """Reward, KL and entropy per iteration, side by side (the panels whose metric the history holds)."""
+
+PPO_PANELS = (("charts/reward", "mean episode reward"), ("objective/kl", "KL to reference (per episode)"),
+              ("policy/entropy", "entropy (per token)"))
+
+
+def plot_learning_curve(history: list[dict[str, float]], path: Path,
+                        panels: tuple[tuple[str, str], ...] = PPO_PANELS) -> Path:
+    """One panel per ``(metric, title)`` (by default PPO's reward, KL and entropy) against the iteration, side by
+    side: the panels whose metric the history holds."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     iterations = [m["iteration"] for m in history]
-    known = (("charts/reward", "mean episode reward"), ("objective/kl", "KL to reference (per episode)"),
-             ("policy/entropy", "entropy (per token)"))
-    panels = [(key, title) for key, title in known if history and key in history[0]]
+    panels = [(key, title) for key, title in panels if history and key in history[0]]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), squeeze=False)
     for axis, (key, title) in zip(axes[0], panels):
         axis.plot(iterations, [m[key] for m in history])

@@ -24,7 +24,8 @@ from typing import Any
 from agents.ppo.config import PPOConfig, field_docs
 
 RESUME_FIXED = ("env", "env_kwargs", "model", "value_model", "lora_r", "lora_alpha")
-"""Settings a checkpoint's weights and optimizer state depend on: ``--resume`` refuses to change them."""
+"""Settings a checkpoint's weights and optimizer state depend on: ``--resume`` refuses to change them (those of them
+the config class has: the same rule serves ``textenvs train grpo``)."""
 CHECKPOINT_GLOB = "checkpoints/iteration_*.pt"
 
 
@@ -32,15 +33,17 @@ class UsageError(Exception):
     """A command-line mistake, reported in one line without a traceback."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="textenvs train ppo", description=__doc__,
+def build_parser(config_class: type = PPOConfig, prog: str = "textenvs train ppo",
+                 description: str | None = __doc__) -> argparse.ArgumentParser:
+    """One flag per field of the config dataclass ``config_class``, its docstring line the help text."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    docs = field_docs()
-    hints = typing.get_type_hints(PPOConfig)
+    docs = field_docs(config_class)
+    hints = typing.get_type_hints(config_class)
     # Every flag's default is SUPPRESS, so parse_args returns only the flags actually given (a flag given with its
     # default value is still "given", which --resume needs to tell apart); the help shows the real default.
-    defaults = _defaults()
-    for field in fields(PPOConfig):
+    defaults = _defaults(config_class)
+    for field in fields(config_class):
         flag = _flag(field.name)
         default = defaults[field.name]
         kind = hints[field.name]
@@ -57,13 +60,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    given = vars(build_parser().parse_args(argv))
+def parse_config(parser: argparse.ArgumentParser, argv: list[str] | None, config_class: type) -> Any | None:
+    """The ``config_class`` instance the flags describe (with ``--resume``, the saved run's settings with the given
+    flags applied); None after printing the mistake in one line (``<prog>: <error>``) when the flags are invalid."""
+    given = vars(parser.parse_args(argv))
     try:
-        arguments = _resumed(given) if given.get("resume") else {**_defaults(), **given}
-        config = PPOConfig(**arguments)
+        arguments = _resumed(given, config_class) if given.get("resume") else {**_defaults(config_class), **given}
+        return config_class(**arguments)
     except (UsageError, ValueError) as error:
-        print(f"textenvs train ppo: {error}", file=sys.stderr)
+        print(f"{parser.prog}: {error}", file=sys.stderr)
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_config(build_parser(), argv, PPOConfig)
+    if config is None:
         return 2
     print(config.describe())
     from agents.ppo.trainer import PPOTrainer
@@ -80,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _defaults() -> dict[str, Any]:
+def _defaults(config_class: type = PPOConfig) -> dict[str, Any]:
     return {field.name: field.default if field.default is not MISSING else field.default_factory()
-            for field in fields(PPOConfig)}
+            for field in fields(config_class)}
 
 
 def _json_object(text: str) -> dict:
@@ -92,7 +103,7 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _resumed(given: dict[str, Any]) -> dict[str, Any]:
+def _resumed(given: dict[str, Any], config_class: type = PPOConfig) -> dict[str, Any]:
     """The saved settings of the run in ``--out`` with every explicitly given flag applied (see module docstring)."""
     if not given.get("out"):
         raise UsageError("--resume needs --out, the run directory holding the checkpoints.")
@@ -101,7 +112,7 @@ def _resumed(given: dict[str, Any]) -> dict[str, Any]:
         raise UsageError(f"--resume: the run directory {out} does not exist; start the run without --resume.")
     saved_path = out / "config.json"
     if not saved_path.is_file():
-        raise UsageError(f"--resume: {out} holds no config.json, so it is not a PPO run directory.")
+        raise UsageError(f"--resume: {out} holds no config.json, so it is not a run directory of this command.")
     if not any(out.glob(CHECKPOINT_GLOB)):
         raise UsageError(f"--resume: {out} has no checkpoint yet (none in {out / 'checkpoints'}); the run stopped "
                          "before its first one. Start it again without --resume.")
@@ -109,7 +120,7 @@ def _resumed(given: dict[str, Any]) -> dict[str, Any]:
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"--resume: cannot read {saved_path}: {error}") from None
-    defaults = _defaults()
+    defaults = _defaults(config_class)
     unknown = sorted(set(saved) - set(defaults))
     if unknown:
         raise UsageError(f"--resume: {saved_path} has settings this version does not know: {unknown}.")

@@ -151,15 +151,19 @@ class PPOConfig:
         return asdict(self)
 
     def describe(self) -> str:
-        """One line per field: name, value and its docstring."""
-        docs = field_docs()
-        return "\n".join(f"{f.name:28} {getattr(self, f.name)!r:36} # {docs.get(f.name, '')}" for f in fields(self))
+        return describe_config(self)
+
+
+def describe_config(config: Any) -> str:
+    """One line per field of a config dataclass: name, value and its docstring."""
+    docs = field_docs(type(config))
+    return "\n".join(f"{f.name:28} {getattr(config, f.name)!r:36} # {docs.get(f.name, '')}" for f in fields(config))
 
 
 @lru_cache(maxsize=None)
-def field_docs() -> dict[str, str]:
-    """The docstring line under each field of :class:`PPOConfig` (read from the source, as CleanRL/tyro do)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(PPOConfig)))
+def field_docs(config_class: type = PPOConfig) -> dict[str, str]:
+    """The docstring line under each field of a config dataclass (read from the source, as CleanRL/tyro do)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(config_class)))
     body = tree.body[0].body
     docs: dict[str, str] = {}
     for node, following in zip(body, body[1:]):

@@ -18,7 +18,7 @@ import json
 import random
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import gymnasium as gym
 import numpy as np
@@ -333,9 +333,7 @@ class PPOTrainer:
             "policy": self.policy.state_dict(), "reference": self.reference.state_dict(),
             "optimizer": self.optimizer.state_dict(), "optimizer_steps": self.optimizer_steps,
             "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict(),
-            "rng": {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    "trainer": self.rng.bit_generator.state, "sampler": self.sampler.get_state()},
+            "rng": random_states(self.rng, self.sampler),
         }
         path = directory / f"iteration_{self.iteration:06d}.pt"
         temporary = path.with_suffix(".tmp")
@@ -353,25 +351,41 @@ class PPOTrainer:
         self.optimizer_steps = state["optimizer_steps"]
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.reward_moments.load_state_dict(state["reward_moments"])
-        rng = state["rng"]
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
-        self.rng.bit_generator.state = rng["trainer"]
-        self.sampler.set_state(rng["sampler"].to("cpu"))
+        restore_random_states(state["rng"], self.rng, self.sampler)
         self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
 
     def export_model(self, directory: Path) -> Path:
         """The policy as a plain Hugging Face checkpoint (LoRA merged) with the env's tokenizer beside it."""
-        lm = self.policy.lm
-        if hasattr(lm, "merge_and_unload"):
-            lm = copy.deepcopy(lm).merge_and_unload()
-        lm.save_pretrained(directory)
-        self.tokenizer.save_pretrained(directory)
-        (directory / "ppo_config.json").write_text(json.dumps(self.config.to_dict(), indent=2, default=repr))
-        return directory
+        return export_policy(self.policy.lm, self.tokenizer, self.config, directory, "ppo_config.json")
+
+
+def export_policy(lm: nn.Module, tokenizer: Any, config: Any, directory: Path, config_name: str) -> Path:
+    """``lm`` as a plain Hugging Face checkpoint (LoRA merged), the tokenizer and the run's config beside it."""
+    if hasattr(lm, "merge_and_unload"):
+        lm = copy.deepcopy(lm).merge_and_unload()
+    lm.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    (directory / config_name).write_text(json.dumps(config.to_dict(), indent=2, default=repr))
+    return directory
+
+
+def random_states(rng: np.random.Generator, sampler: torch.Generator) -> dict[str, Any]:
+    """Every random state a run draws from (global python/numpy/torch/CUDA, the trainer's prompt/shuffle generator
+    and the token sampler), for a checkpoint to continue exactly."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "trainer": rng.bit_generator.state, "sampler": sampler.get_state()}
+
+
+def restore_random_states(state: dict[str, Any], rng: np.random.Generator, sampler: torch.Generator) -> None:
+    """Undo :func:`random_states`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    rng.bit_generator.state = state["trainer"]
+    sampler.set_state(state["sampler"].to("cpu"))
 
 
 def latest_checkpoint(out: Path | None) -> Path:

@@ -1,0 +1,16 @@
+"""Critic-free policy optimization for textenvs: GRPO, Dr. GRPO, RLOO and DAPO's choices, on PPO's rollout code.
+
+>>> from agents.grpo import GRPOConfig, GRPOTrainer
+>>> trainer = GRPOTrainer(GRPOConfig(env="textenvs/Dialogue-v0", model="default", out="runs/grpo", iterations=20))
+>>> history = trainer.train()          # list of per-iteration metrics; model exported to runs/grpo/model
+
+Modules in reading order: ``config`` (every setting), ``losses`` (advantages, clipped loss, aggregation),
+``trainer`` (the loop), ``agent``, ``cli``.
+"""
+
+from agents.grpo.config import GRPOConfig
+from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
+from agents.grpo.trainer import GRPOTrainer
+
+__all__ = ["GRPOConfig", "GRPOTrainer", "aggregate_loss", "clipped_token_loss", "group_advantages",
+           "informative_groups"]

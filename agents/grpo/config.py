@@ -1,0 +1,135 @@
+"""Every GRPO-family setting in one dataclass: one docstring line per field, printed with the run and saved with
+checkpoints. Names follow TRL's ``GRPOConfig`` where the idea is the same (``loss_type``, ``num_generations``,
+``epsilon``/``epsilon_high``, ``beta``, ``scale_rewards``, ``num_iterations``, ``mask_truncated_completions``)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+from agents.ppo.config import describe_config
+
+LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
+ADVANTAGE_ESTIMATORS = ("grpo", "rloo")
+SCALE_REWARDS = ("group", "batch", "none")
+
+
+@dataclass
+class GRPOConfig:
+    # Experiment
+    env: str = "textenvs/Translation-v0"
+    """registered textenvs environment id"""
+    env_kwargs: dict = field(default_factory=dict)
+    """keyword arguments for gymnasium.make_vec (dataset, scorer, tokenizer, max_new_tokens, ...)"""
+    model: str = "default"
+    """policy: a local Hugging Face model directory, or "default" for the task's shipped warm-start checkpoint"""
+    out: Optional[str] = None
+    """run directory for logs, plots and checkpoints (None: nothing is written)"""
+    seed: int = 0
+    """seeds python, numpy, torch, the prompt draws and the token sampling"""
+    device: str = "auto"
+    """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
+    iterations: int = 100
+    """number of iterations (one rollout batch + its updates each)"""
+
+    # Rollouts
+    num_envs: int = 16
+    """episodes per rollout batch (sub-envs of the native vector env, decoded together)"""
+    num_generations: int = 4
+    """group size G: episodes sampled per drawn prompt (num_envs / num_generations prompts per batch)"""
+    temperature: float = 1.0
+    """sampling temperature; logprobs are computed from logits / temperature as well"""
+    top_k: int = 0
+    """sample only among the k most likely tokens (0: off)"""
+    top_p: float = 1.0
+    """sample only from the nucleus of this probability mass (1.0: off)"""
+    lora_r: int = 0
+    """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
+    lora_alpha: int = 16
+    """LoRA scaling numerator"""
+
+    # Advantages
+    advantage_estimator: str = "grpo"
+    """baseline of each episode's score: "grpo" (the group mean) or "rloo" (the mean of the group's other episodes)"""
+    scale_rewards: str = "group"
+    """divide advantages by the std of the group's scores ("group", GRPO), of the whole batch ("batch") or not at
+    all ("none", Dr. GRPO / RLOO); True and False mean "group" and "none\""""
+    dynamic_sampling: bool = False
+    """drop the groups whose scores are all equal (zero advantage, no signal) before the update (DAPO)"""
+    mask_truncated_completions: bool = False
+    """leave episodes truncated without EOS out of the loss (DAPO's overlong filtering)"""
+
+    # Loss
+    loss_type: str = "grpo"
+    """"grpo" (token mean per episode, then mean over episodes), "dr_grpo" (token sum / (episodes *
+    max_new_tokens)), "dapo" (token mean over the whole minibatch) or "bnpo" (token mean per micro-batch)"""
+    epsilon: float = 0.2
+    """lower clipping bound of the ratio: 1 - epsilon"""
+    epsilon_high: Optional[float] = None
+    """upper clipping bound 1 + epsilon_high (DAPO's clip-higher, e.g. 0.28); None: epsilon"""
+    beta: float = 0.0
+    """coefficient of the k3 KL penalty against the frozen initial policy in the loss; 0 builds no reference"""
+
+    # Updates
+    num_iterations: int = 1
+    """mu: passes over each rollout batch (PPO-style epochs), reshuffled every pass"""
+    num_minibatches: int = 1
+    """minibatches per pass (one optimizer step each)"""
+    gradient_accumulation_steps: int = 1
+    """micro-batches per minibatch whose gradients are accumulated before the step"""
+    learning_rate: float = 1e-5
+    """AdamW learning rate (constant)"""
+    max_grad_norm: float = 1.0
+    """global gradient norm clipping"""
+
+    # Logging and checkpoints
+    checkpoint_every: int = 10
+    """iterations between checkpoints (also written at the end; needs out)"""
+    keep_checkpoints: int = 2
+    """most recent checkpoints kept on disk"""
+    resume: bool = False
+    """continue from the latest checkpoint in out"""
+    progress: bool = True
+    """show a progress bar with reward and entropy"""
+    tensorboard: bool = True
+    """write TensorBoard event files to out/tensorboard"""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scale_rewards, bool):
+            self.scale_rewards = "group" if self.scale_rewards else "none"
+        choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
+                   "scale_rewards": SCALE_REWARDS, "device": ("auto", "cpu", "cuda")}
+        for name, legal in choices.items():
+            if getattr(self, name) not in legal:
+                raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
+        if self.num_generations < 2 or self.num_envs % self.num_generations:
+            raise ValueError(f"num_envs={self.num_envs} must be a multiple of num_generations="
+                             f"{self.num_generations} (>= 2: a group needs two episodes to compare).")
+        if self.num_minibatches < 1 or self.gradient_accumulation_steps < 1 or self.num_iterations < 1:
+            raise ValueError("num_minibatches, gradient_accumulation_steps and num_iterations must be >= 1, got "
+                             f"{self.num_minibatches}, {self.gradient_accumulation_steps}, {self.num_iterations}.")
+        if self.num_envs % (self.num_minibatches * self.gradient_accumulation_steps):
+            raise ValueError(f"num_envs={self.num_envs} must be divisible by num_minibatches * "
+                             f"gradient_accumulation_steps = {self.num_minibatches * self.gradient_accumulation_steps}.")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}.")
+        if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):
+            raise ValueError(f"epsilon must lie in [0, 1) and epsilon_high be >= 0 or None, got {self.epsilon} and "
+                             f"{self.epsilon_high}.")
+        if self.beta < 0:
+            raise ValueError(f"beta must be >= 0, got {self.beta}.")
+        if self.resume and self.out is None:
+            raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
+
+    @property
+    def clip_high(self) -> float:
+        """The upper clipping epsilon in force (``epsilon_high``, or ``epsilon`` when it is None)."""
+        return self.epsilon if self.epsilon_high is None else self.epsilon_high
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return describe_config(self)

@@ -1,0 +1,99 @@
+"""Group-relative advantages and the clipped policy loss of the GRPO family, as pure functions over tensors.
+
+Scores are ``(N,)`` with the ``G = num_generations`` episodes of each prompt adjacent; token tensors are ``(N, T)``
+with ``mask`` = 1 on generated tokens (EOS included) and 0 on the padding after an episode's end.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from agents.ppo.losses import masked_mean
+
+SCALE_EPSILON = 1e-4
+"""Added to the std before dividing by it (TRL's value): a group of equal scores gets advantage 0, not NaN."""
+
+
+def group_advantages(scores: torch.Tensor, num_generations: int, estimator: str = "grpo",
+                     scale_rewards: str = "group") -> torch.Tensor:
+    """One advantage per episode, shared by all its tokens.
+
+    ``"grpo"``: score minus the mean score of its group. ``"rloo"``: score minus the mean of the group's *other*
+    scores (leave-one-out; an unbiased baseline, equal to ``G / (G - 1)`` times the GRPO advantage). Then divided by
+    the (unbiased) std of the group's scores (``"group"``), of all scores (``"batch"``), or left unscaled (``"none"``).
+    """
+    groups = scores.view(-1, num_generations)
+    if estimator == "grpo":
+        baseline = groups.mean(dim=1, keepdim=True)
+    elif estimator == "rloo":
+        baseline = (groups.sum(dim=1, keepdim=True) - groups) / (num_generations - 1)
+    else:
+        raise ValueError(f"advantage estimator must be 'grpo' or 'rloo', got {estimator!r}.")
+    advantages = groups - baseline
+    if scale_rewards == "group":
+        advantages = advantages / (groups.std(dim=1, keepdim=True) + SCALE_EPSILON)
+    elif scale_rewards == "batch":
+        advantages = advantages / (scores.std() + SCALE_EPSILON)
+    elif scale_rewards != "none":
+        raise ValueError(f"scale_rewards must be 'group', 'batch' or 'none', got {scale_rewards!r}.")
+    return advantages.reshape(-1)
+
+
+def informative_groups(scores: torch.Tensor, num_generations: int) -> torch.Tensor:
+    """``(N,)`` bool: True for the episodes of groups whose scores are not all equal (DAPO's dynamic sampling keeps
+    only these: a group of equal scores has advantage 0 everywhere and only dilutes the batch)."""
+    groups = scores.view(-1, num_generations)
+    varied = (groups != groups[:, :1]).any(dim=1)
+    return varied.repeat_interleave(num_generations)
+
+
+def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
+                       mask: torch.Tensor, epsilon: float, epsilon_high: float
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-token clipped surrogate ``-min(r A, clip(r, 1 - ε, 1 + ε_high) A)`` with ``r = π / π_old`` ``(N, T)``.
+
+    :param advantages: ``(N,)``, one per episode.
+    :returns: the per-token loss (not yet aggregated; see :func:`aggregate_loss`) and diagnostics, masked means over
+        tokens: ``clip_ratio/low_mean`` (r < 1 - ε where A < 0: the lower clip is active),
+        ``clip_ratio/high_mean`` (r > 1 + ε_high where A > 0), ``clip_ratio/region_mean`` (either),
+        ``clipfrac`` (CleanRL: r outside the clip range, whatever A's sign), ``approx_kl`` (k3 of KL(old || new))
+        and ``ratio``.
+    """
+    log_ratio = logprobs - old_logprobs
+    ratio = torch.exp(log_ratio)
+    advantages = advantages.unsqueeze(1)
+    unclipped = ratio * advantages
+    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon_high) * advantages
+    per_token_loss = -torch.min(unclipped, clipped)
+    with torch.no_grad():
+        low = (ratio < 1.0 - epsilon) & (advantages < 0)
+        high = (ratio > 1.0 + epsilon_high) & (advantages > 0)
+        outside = (ratio < 1.0 - epsilon) | (ratio > 1.0 + epsilon_high)
+        stats = {"clip_ratio/low_mean": masked_mean(low.float(), mask),
+                 "clip_ratio/high_mean": masked_mean(high.float(), mask),
+                 "clip_ratio/region_mean": masked_mean((low | high).float(), mask),
+                 "clipfrac": masked_mean(outside.float(), mask),
+                 "approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
+                 "ratio": masked_mean(ratio, mask)}
+    return per_token_loss, stats
+
+
+def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: str, max_new_tokens: int,
+                   minibatch_tokens: float) -> torch.Tensor:
+    """Reduce a micro-batch's per-token loss to the scalar whose gradient it contributes (TRL's ``loss_type``).
+
+    ``"grpo"``: each episode's token mean, then the mean over episodes (short episodes weigh more per token).
+    ``"bnpo"``: the token mean over the micro-batch. ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``,
+    a constant, so no length bias. ``"dapo"``: the token sum over ``minibatch_tokens``, the number of valid tokens
+    in the whole minibatch (all its micro-batches), so every token of an optimizer step weighs the same.
+    """
+    masked = per_token_loss * mask
+    if loss_type == "grpo":
+        return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
+    if loss_type == "bnpo":
+        return masked.sum() / mask.sum().clamp(min=1)
+    if loss_type == "dr_grpo":
+        return masked.sum() / (per_token_loss.shape[0] * max_new_tokens)
+    if loss_type == "dapo":
+        return masked.sum() / max(minibatch_tokens, 1.0)
+    raise ValueError(f"loss_type must be one of 'grpo', 'dr_grpo', 'dapo', 'bnpo', got {loss_type!r}.")

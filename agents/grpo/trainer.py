@@ -1,0 +1,255 @@
+"""GRPO, Dr. GRPO, DAPO-style and RLOO fine-tuning of a language-model policy, readable top to bottom. No critic:
+the baseline of an episode is the other episodes sampled for the same prompt.
+
+One iteration, in the order it runs (:meth:`GRPOTrainer.train`):
+
+1. rollout: ``num_envs / num_generations`` random training prompts, each sampled ``num_generations`` times in
+   adjacent slots, decoded with the KV cache through the native vector env (PPO's rollout code);
+2. advantages: each episode's score minus its group's baseline (mean, or leave-one-out mean), optionally divided by
+   the group's std; with dynamic sampling the groups of equal scores are dropped;
+3. teacher-forced logprobs of the sampled tokens under the sampling policy (the ratio's denominator) and, when
+   ``beta > 0``, under the frozen reference;
+4. ``num_iterations`` passes of reshuffled minibatches: clipped surrogate (asymmetric bounds), k3 KL penalty,
+   aggregated over tokens as ``loss_type`` says;
+5. logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from agents.grpo.config import GRPOConfig
+from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
+from agents.models import load_pretrained
+from agents.ppo.kl import kl_estimate
+from agents.ppo.losses import masked_mean
+from agents.ppo.policy import (apply_lora, autocast, disable_dropout, entropy_from_logits, frozen_copy,
+                               gather_logprobs, policy_logits, resolve_device, token_logits_and_hidden)
+from agents.ppo.rollout import Rollout, collect_rollout
+from agents.ppo.trainer import (CHECKPOINT_PATTERN, RunLogger, export_policy, latest_checkpoint, make_env,
+                                random_states, resolve_model, restore_random_states, seed_everything)
+
+PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
+               ("entropy", "entropy (per token)"))
+
+
+class GRPOTrainer:
+    """Owns the env, the policy, the optional frozen reference, the optimizer and the run directory.
+
+    :param config: every setting (see :class:`GRPOConfig`).
+    :param model: an in-memory Hugging Face LM to fine-tune instead of loading ``config.model``.
+    """
+
+    def __init__(self, config: GRPOConfig, model: nn.Module | None = None) -> None:
+        self.config = config
+        seed_everything(config.seed)
+        self.device = resolve_device(config.device)
+        lm = load_pretrained(model if model is not None else resolve_model(config))
+        disable_dropout(lm)
+        self.env = make_env(config, lm)
+        self.task = self.env.unwrapped.task
+        self.tokenizer = self.task.tokenizer
+        self.start_token_id = getattr(lm.config, "decoder_start_token_id", None)
+
+        # The KL reference (the initial policy) costs a model copy and a forward per batch: only when beta > 0.
+        self.reference = frozen_copy(lm).to(self.device) if config.beta > 0 else None
+        self.lm = (apply_lora(lm, config.lora_r, config.lora_alpha) if config.lora_r > 0 else lm).to(self.device)
+        self.lm.eval()  # dropout is off anyway; rollout and update run the very same computation
+        self.optimizer = torch.optim.AdamW([p for p in self.lm.parameters() if p.requires_grad],
+                                           lr=config.learning_rate, eps=1e-5)
+        # Prompt draws and minibatch shuffles; token sampling has its own generator on the model's device.
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
+
+        self.iteration = 0
+        self.env_steps = 0
+        self.history: list[dict[str, float]] = []
+        self.out = Path(config.out) if config.out else None
+        if config.resume:
+            self.load_checkpoint(latest_checkpoint(self.out))
+        self.logger = RunLogger(self.out, config, self.iteration) if self.out else None
+
+    # ---------------------------------------------------------------- the loop
+    def train(self, max_env_steps: int | None = None,
+              callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics."""
+        from tqdm.auto import tqdm
+
+        config = self.config
+        progress = tqdm(total=config.iterations, initial=self.iteration, disable=not config.progress,
+                        desc=config.advantage_estimator.upper(), dynamic_ncols=True)
+        while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
+            started = time.perf_counter()
+
+            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots.
+            prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
+            with autocast(self.device):
+                rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations),
+                                          temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
+                                          generator=self.sampler)
+            mask = rollout.generated_mask.float()
+            scores = rollout.env_rewards.sum(dim=1)
+
+            # 2. Advantages from the group's scores; optionally keep only the groups that carry a signal.
+            advantages = group_advantages(scores, config.num_generations, config.advantage_estimator,
+                                          config.scale_rewards)
+            informative = informative_groups(scores, config.num_generations)
+            keep = informative if config.dynamic_sampling else torch.ones_like(informative)
+            loss_mask = mask * rollout.terminated.float().unsqueeze(1) if config.mask_truncated_completions else mask
+
+            # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
+            old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout)
+
+            # 4. Updates on the kept episodes.
+            rows = torch.nonzero(keep).squeeze(1)
+            batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
+                     "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
+                     "mask": loss_mask, "old_logprobs": old_logprobs, "advantages": advantages}
+            if rollout.action_masks is not None:
+                batch["action_masks"] = rollout.action_masks
+            if ref_logprobs is not None:
+                batch["ref_logprobs"] = ref_logprobs
+            update_stats = self.update({key: value[rows] for key, value in batch.items()}) if len(rows) else {}
+
+            # 5. Metrics (TRL's names), logging, checkpoint.
+            self.iteration += 1
+            self.env_steps += int(mask.sum())
+            group_std = scores.view(-1, config.num_generations).std(dim=1)
+            metrics = {
+                "iteration": self.iteration,
+                "env_steps": self.env_steps,
+                "reward": float(scores.mean()),
+                "reward_std": float(group_std.mean()),
+                "frac_reward_zero_std": float((~informative).float().mean()),
+                "completions/mean_length": float(mask.sum(dim=1).mean()),
+                "completions/clipped_ratio": float((~rollout.terminated).float().mean()),
+                "entropy": float(masked_mean(entropy, mask)),
+                "num_episodes_trained": len(rows),
+                **update_stats,
+                "time/iteration_seconds": time.perf_counter() - started,
+            }
+            self.history.append(metrics)
+            progress.update(1)
+            progress.set_postfix(reward=f"{metrics['reward']:.3f}", entropy=f"{metrics['entropy']:.2f}")
+            if self.logger:
+                self.logger.log(metrics, rollout)
+            if callback is not None:
+                callback({"env_steps": self.env_steps, "reward": metrics["reward"],
+                          "kl": metrics.get("kl", float("nan"))})
+            if self.out and config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0:
+                self.save_checkpoint()
+        progress.close()
+        if self.out:
+            if not self.history or not (self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt").exists():
+                self.save_checkpoint()
+            export_policy(self.lm, self.tokenizer, self.config, self.out / "model", "grpo_config.json")
+            self.logger.plot(self.history, PLOT_PANELS)
+        return self.history
+
+    # ---------------------------------------------------------------- steps of the loop
+    def token_logits(self, lm: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Float32 logits ``(N, T, V)`` over the env's actions that predicted each generated token of ``batch``
+        (teacher-forced through ``lm``)."""
+        with autocast(self.device):
+            raw_logits, _ = token_logits_and_hidden(lm, batch["prompt_ids"], batch["prompt_mask"],
+                                                    batch["generated_ids"], batch["generated_mask"].long(),
+                                                    self.start_token_id, hidden=False)
+        return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, batch.get("action_masks"))
+
+    @torch.no_grad()
+    def score_tokens(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """Logprobs of the rollout's tokens under the policy and the reference (None without one), and the policy's
+        entropies, ``(N, T)``, in chunks of a micro-batch."""
+        config = self.config
+        chunk = config.num_envs // (config.num_minibatches * config.gradient_accumulation_steps)
+        parts: list[tuple[torch.Tensor, ...]] = []
+        for start in range(0, config.num_envs, chunk):
+            rows = slice(start, start + chunk)
+            batch = {"prompt_ids": rollout.prompt_ids[rows], "prompt_mask": rollout.prompt_mask[rows],
+                     "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
+            if rollout.action_masks is not None:
+                batch["action_masks"] = rollout.action_masks[rows]
+            logits = self.token_logits(self.lm, batch)
+            tokens = batch["generated_ids"]
+            ref = gather_logprobs(self.token_logits(self.reference, batch), tokens) if self.reference is not None \
+                else torch.zeros_like(tokens, dtype=torch.float32)
+            parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
+        mask = rollout.generated_mask.float()
+        logprobs, ref_logprobs, entropy = (torch.cat(part) * mask for part in zip(*parts))
+        return logprobs, ref_logprobs if self.reference is not None else None, entropy
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """``num_iterations`` passes over the kept episodes in reshuffled minibatches, one optimizer step each
+        (gradients accumulated over ``gradient_accumulation_steps`` micro-batches)."""
+        config = self.config
+        size = len(batch["advantages"])
+        num_minibatches = min(config.num_minibatches, size)
+        totals: dict[str, list[float]] = {}
+        first_ratio_deviation = None
+        for _ in range(config.num_iterations):
+            for indices in np.array_split(self.rng.permutation(size), num_minibatches):
+                minibatch = {key: value[torch.as_tensor(indices, device=value.device)] for key, value in batch.items()}
+                minibatch_tokens = float(minibatch["mask"].sum())
+                self.optimizer.zero_grad(set_to_none=True)
+                for micro_indices in np.array_split(np.arange(len(indices)),
+                                                    min(config.gradient_accumulation_steps, len(indices))):
+                    micro = {key: value[micro_indices] for key, value in minibatch.items()}
+                    mask = micro["mask"]
+                    logits = self.token_logits(self.lm, micro)
+                    logprobs = gather_logprobs(logits, micro["generated_ids"])
+                    per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"], micro["advantages"],
+                                                               mask, config.epsilon, config.clip_high)
+                    if config.beta > 0:
+                        kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
+                        per_token_loss = per_token_loss + config.beta * kl
+                        stats["kl"] = masked_mean(kl.detach(), mask)
+                    loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens,
+                                          minibatch_tokens)
+                    # dapo already divides by the whole minibatch's tokens; the others average their micro-batches.
+                    scale = 1.0 if config.loss_type == "dapo" else 1.0 / config.gradient_accumulation_steps
+                    (loss * scale).backward()
+                    if first_ratio_deviation is None:
+                        ratio = torch.exp(logprobs.detach() - micro["old_logprobs"])[mask.bool()]
+                        first_ratio_deviation = float((ratio - 1).abs().max()) if ratio.numel() else 0.0
+                    stats["loss"] = loss.detach()
+                    for key, value in stats.items():
+                        totals.setdefault(key, []).append(float(value))
+                grad_norm = nn.utils.clip_grad_norm_(self.lm.parameters(), config.max_grad_norm)
+                totals.setdefault("grad_norm", []).append(float(grad_norm))
+                self.optimizer.step()
+        stats = {key: float(np.mean(values)) for key, values in totals.items()}
+        # Max |ratio - 1| on the first micro-batch: not ~0 would mean rollout and update compute different policies.
+        stats["first_ratio_deviation"] = first_ratio_deviation
+        return stats
+
+    # ---------------------------------------------------------------- checkpoints
+    def save_checkpoint(self) -> Path:
+        """Weights, optimizer, random states, iteration and metrics (the reference is the initial model, rebuilt on
+        resume). Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
+        directory = self.out / "checkpoints"
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
+                 "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
+                 "policy": self.lm.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "rng": random_states(self.rng, self.sampler)}
+        path = directory / f"iteration_{self.iteration:06d}.pt"
+        temporary = path.with_suffix(".tmp")
+        torch.save(state, temporary)
+        temporary.replace(path)
+        for old in sorted(directory.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
+            old.unlink()
+        return path
+
+    def load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.lm.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        restore_random_states(state["rng"], self.rng, self.sampler)
+        self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]

@@ -1,0 +1,137 @@
+"""End-to-end GRPO family: each member learns a trivially learnable reward, the first ratio is 1, the reference
+exists only with beta > 0, dynamic sampling skips signal-free batches, the agents resolve in the registry, and
+``textenvs train grpo`` writes its run and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from helpers import TOY_PAIRS, toy_dataset, word_tokenizer
+
+from agents.grpo import GRPOConfig, GRPOTrainer
+from agents.grpo.agent import DrGRPOAgent, GRPOAgent, RLOOAgent
+from agents.models import build_causal_lm
+from agents.registry import agent_class, make_agent
+
+TINY = dict(n_layer=1, n_embd=32, n_head=2)
+ENV = "textenvs/Translation-v0"
+
+
+def cat_share(predictions, references):
+    """Reward: the share of generated words that are "cat" (a random policy gets about 1/V)."""
+    return [sum(word == "cat" for word in p.split()) / len(p.split()) if p.split() else 0.0 for p in predictions]
+
+
+def constant(predictions, references):
+    return [1.0 for _ in predictions]
+
+
+def env_kwargs(tokenizer, scorer=cat_share):
+    return {"tokenizer": tokenizer, "dataset": toy_dataset(), "scorer": scorer, "max_prompt_length": 10,
+            "max_new_tokens": 6}
+
+
+def trainer(scorer=cat_share, **config) -> GRPOTrainer:
+    tokenizer = word_tokenizer()
+    torch.manual_seed(0)
+    model = build_causal_lm(tokenizer, "tiny", **TINY)
+    settings = dict(env=ENV, model="in-memory", iterations=20, num_envs=16, num_generations=4, num_minibatches=2,
+                    learning_rate=3e-3, progress=False, env_kwargs=env_kwargs(tokenizer, scorer))
+    return GRPOTrainer(GRPOConfig(**{**settings, **config}), model=model)
+
+
+@pytest.mark.parametrize("settings", [
+    {},                                                                   # GRPO
+    {"loss_type": "dr_grpo", "scale_rewards": "none"},                    # Dr. GRPO
+    {"advantage_estimator": "rloo", "scale_rewards": "none"},             # RLOO
+    {"loss_type": "dapo", "epsilon_high": 0.28, "dynamic_sampling": True, "num_iterations": 2},  # DAPO's choices
+])
+def test_grpo_family_raises_a_trivially_learnable_reward(settings):
+    history = trainer(**settings).train()  # well under a second each on one CPU thread
+    rewards = [m["reward"] for m in history]
+    assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3, rewards
+    assert {"reward", "reward_std", "frac_reward_zero_std", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean",
+            "clip_ratio/region_mean", "completions/mean_length", "completions/clipped_ratio", "approx_kl",
+            "clipfrac", "loss", "grad_norm"} <= set(history[-1])
+
+
+def test_ratio_is_one_at_initialization_and_reference_only_with_beta():
+    without = trainer(iterations=1, num_iterations=2)
+    assert without.reference is None
+    history = without.train()
+    assert history[0]["first_ratio_deviation"] < 1e-5
+    assert "kl" not in history[0]
+
+    with_kl = trainer(iterations=1, beta=0.1)
+    assert with_kl.reference is not None and not any(p.requires_grad for p in with_kl.reference.parameters())
+    history = with_kl.train()
+    assert history[0]["first_ratio_deviation"] < 1e-5
+    assert 0 <= history[0]["kl"] < 1e-2  # policy and reference start equal; one step of updates apart at most
+
+
+def test_dynamic_sampling_skips_groups_without_signal():
+    run = trainer(scorer=constant, iterations=2, dynamic_sampling=True)
+    before = {name: p.detach().clone() for name, p in run.lm.named_parameters()}
+    history = run.train()
+    assert [m["frac_reward_zero_std"] for m in history] == [1.0, 1.0]
+    assert [m["num_episodes_trained"] for m in history] == [0, 0]
+    for name, parameter in run.lm.named_parameters():
+        assert torch.equal(parameter, before[name]), name
+
+
+def test_agents_resolve_in_the_registry_with_their_defining_settings():
+    assert agent_class("grpo") is GRPOAgent and agent_class("dr-grpo") is DrGRPOAgent
+    assert agent_class("rloo") is RLOOAgent
+    tokenizer = word_tokenizer()
+    torch.manual_seed(0)
+    agent = make_agent("dr-grpo", ENV, env_kwargs(tokenizer), seed=0, model=build_causal_lm(tokenizer, "tiny", **TINY),
+                       num_envs=4, num_generations=2, progress=False)
+    assert agent.config()["loss_type"] == "dr_grpo" and agent.config()["scale_rewards"] == "none"
+    assert agent.learn(total_env_steps=10)
+    env = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", split="test",
+                       **env_kwargs(tokenizer))
+    records = agent.generate(env, [0, 1, 2])
+    assert [r.example_index for r in records] == [0, 1, 2]
+    rloo = make_agent("rloo", ENV, env_kwargs(tokenizer), seed=0, model=build_causal_lm(tokenizer, "tiny", **TINY),
+                      num_envs=4, num_generations=2, progress=False)
+    assert rloo.config()["advantage_estimator"] == "rloo" and rloo.config()["scale_rewards"] == "none"
+
+
+def cli_arguments(out, model_dir, data, *extra):
+    kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
+    return ["grpo", "--env", ENV, "--model", str(model_dir), "--env-kwargs", json.dumps(kwargs), "--out", str(out),
+            "--num-envs", "8", "--num-generations", "4", "--num-minibatches", "2", "--num-iterations", "2",
+            "--learning-rate", "1e-3", "--checkpoint-every", "1", "--no-progress", "--seed", "3", *extra]
+
+
+def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path):
+    from agents.cli import main
+
+    tokenizer = word_tokenizer()
+    torch.manual_seed(0)
+    model_dir = tmp_path / "model"
+    build_causal_lm(tokenizer, "tiny", **TINY).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "source": s, "target": t}) + "\n"
+                            for i, (s, t) in enumerate(TOY_PAIRS)))
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert main(cli_arguments(whole, model_dir, data, "--iterations", "3", "--loss-type", "dapo")) == 0
+    assert main(cli_arguments(split, model_dir, data, "--iterations", "2", "--loss-type", "dapo")) == 0
+    assert main(["grpo", "--out", str(split), "--resume", "--iterations", "3", "--no-progress"]) == 0
+
+    expected = torch.load(whole / "checkpoints/iteration_000003.pt", weights_only=False)
+    resumed = torch.load(split / "checkpoints/iteration_000003.pt", weights_only=False)
+    for name, tensor in expected["policy"].items():
+        assert torch.equal(tensor, resumed["policy"][name]), name
+    lines = [[{k: v for k, v in json.loads(line).items() if not k.startswith("time/")}
+              for line in (run / "metrics.jsonl").read_text().splitlines()] for run in (whole, split)]
+    assert lines[0] == lines[1] and len(lines[0]) == 3
+    assert json.loads((split / "config.json").read_text())["loss_type"] == "dapo"
+    for path in ("learning_curve.png", "samples.jsonl", "model/config.json", "model/grpo_config.json",
+                 "model/tokenizer_config.json"):
+        assert (whole / path).is_file(), path
