@@ -7,6 +7,7 @@ from typing import Any
 
 from torch import nn
 
+from agents.base import Agent
 from agents.grpo.config import GRPOConfig
 from agents.grpo.trainer import GRPOTrainer
 from agents.ppo.agent import PPOAgent
@@ -31,7 +32,7 @@ class GRPOAgent(PPOAgent):
 
     def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
                  model: str | nn.Module = "default", **config: Any) -> None:
-        super(PPOAgent, self).__init__(env_id, env_kwargs, seed)
+        Agent.__init__(self, env_id, env_kwargs, seed)  # not PPOAgent's: it would build a PPO trainer
         in_memory = isinstance(model, nn.Module)
         self.grpo_config = GRPOConfig(env=env_id, env_kwargs=self.env_kwargs, seed=seed,
                                       model="in-memory" if in_memory else str(model), **{**self.defaults, **config})

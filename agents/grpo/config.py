@@ -1,6 +1,6 @@
 """Every GRPO-family setting in one dataclass: one docstring line per field, printed with the run and saved with
 checkpoints. Names follow TRL's ``GRPOConfig`` where the idea is the same (``loss_type``, ``num_generations``,
-``epsilon``/``epsilon_high``, ``beta``, ``scale_rewards``, ``num_iterations``, ``mask_truncated_completions``)."""
+``epsilon``/``epsilon_high``, ``beta``, ``scale_rewards``, ``num_iterations``) and verl's ``adv_estimator``."""
 
 from __future__ import annotations
 
@@ -55,9 +55,8 @@ class GRPOConfig:
     """divide advantages by the std of the group's scores ("group", GRPO), of the whole batch ("batch") or not at
     all ("none", Dr. GRPO / RLOO); True and False mean "group" and "none\""""
     dynamic_sampling: bool = False
-    """drop the groups whose scores are all equal (zero advantage, no signal) before the update (DAPO)"""
-    mask_truncated_completions: bool = False
-    """leave episodes truncated without EOS out of the loss (DAPO's overlong filtering)"""
+    """drop the groups whose scores are all equal (zero advantage, no signal) before the update (DAPO; the batch
+    shrinks, it is not refilled with new prompts)"""
 
     # Loss
     loss_type: str = "grpo"

@@ -102,7 +102,6 @@ class GRPOTrainer:
                                           config.scale_rewards)
             informative = informative_groups(scores, config.num_generations)
             keep = informative if config.dynamic_sampling else torch.ones_like(informative)
-            loss_mask = mask * rollout.terminated.float().unsqueeze(1) if config.mask_truncated_completions else mask
 
             # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
             old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout)
@@ -111,7 +110,7 @@ class GRPOTrainer:
             rows = torch.nonzero(keep).squeeze(1)
             batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
                      "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-                     "mask": loss_mask, "old_logprobs": old_logprobs, "advantages": advantages}
+                     "mask": mask, "old_logprobs": old_logprobs, "advantages": advantages}
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks
             if ref_logprobs is not None:
@@ -142,7 +141,7 @@ class GRPOTrainer:
                 self.logger.log(metrics, rollout)
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["reward"],
-                          "kl": metrics.get("kl", float("nan"))})
+                          **({"kl": metrics["kl"]} if "kl" in metrics else {})})
             if self.out and config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0:
                 self.save_checkpoint()
         progress.close()
