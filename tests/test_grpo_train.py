@@ -76,7 +76,9 @@ def test_ratio_is_one_at_initialization_and_reference_only_with_beta():
 def test_dynamic_sampling_skips_groups_without_signal():
     run = trainer(scorer=constant, iterations=2, dynamic_sampling=True)
     before = {name: p.detach().clone() for name, p in run.lm.named_parameters()}
+    assert not run.env.unwrapped.closed
     history = run.train()
+    assert run.env.unwrapped.closed, "training closes its env (the scorer's workers stop)"
     assert [m["frac_reward_zero_std"] for m in history] == [1.0, 1.0]
     assert [m["num_episodes_trained"] for m in history] == [0, 0]
     for name, parameter in run.lm.named_parameters():
@@ -93,7 +95,7 @@ def test_agents_resolve_in_the_registry_with_their_defining_settings():
     assert agent.config()["loss_type"] == "dr_grpo" and agent.config()["scale_rewards"] == "none"
     assert agent.learn(total_env_steps=10)
     env = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", split="test",
-                       **env_kwargs(tokenizer))
+                       autoreset_mode="Disabled", **env_kwargs(tokenizer))
     records = agent.generate(env, [0, 1, 2])
     assert [r.example_index for r in records] == [0, 1, 2]
     rloo = make_agent("rloo", ENV, env_kwargs(tokenizer), seed=0, model=build_causal_lm(tokenizer, "tiny", **TINY),

@@ -79,7 +79,16 @@ class GRPOTrainer:
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics."""
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics.
+
+        The env is closed when training ends, normally or not (as PPO's: its scorer's workers stop)."""
+        try:
+            return self._train(max_env_steps, callback)
+        finally:
+            self.env.close()
+
+    def _train(self, max_env_steps: int | None,
+               callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
         from tqdm.auto import tqdm
 
         config = self.config
@@ -128,7 +137,7 @@ class GRPOTrainer:
                 "reward_std": float(group_std.mean()),
                 "frac_reward_zero_std": float((~informative).float().mean()),
                 "completions/mean_length": float(mask.sum(dim=1).mean()),
-                "completions/clipped_ratio": float((~rollout.terminated).float().mean()),
+                "completions/clipped_ratio": float((~rollout.ended_with_eos).float().mean()),
                 "entropy": float(masked_mean(entropy, mask)),
                 "num_episodes_trained": len(rows),
                 **update_stats,
