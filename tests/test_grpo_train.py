@@ -73,6 +73,39 @@ def test_ratio_is_one_at_initialization_and_reference_only_with_beta():
     assert 0 <= history[0]["kl"] < 1e-2  # policy and reference start equal; one step of updates apart at most
 
 
+def test_top_k_is_part_of_the_legal_actions_the_update_optimizes():
+    # With top_k=2 the rollout samples from two tokens: the scored distribution is that one (entropy <= log 2, ratio
+    # 1 at the first step), not the full vocabulary's.
+    history = trainer(iterations=1, top_k=2, temperature=1.5).train()
+    assert history[0]["first_ratio_deviation"] < 1e-5
+    assert 0 < history[0]["entropy"] <= np.log(2) + 1e-6
+    with pytest.raises(ValueError, match="top_k"):
+        GRPOConfig(top_k=-1)
+    with pytest.raises(ValueError, match="top_p"):
+        GRPOConfig(top_p=0.0)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_gradient_accumulation_gives_the_minibatch_update(loss_type):
+    # Same rollout (same seed), two passes of one optimizer step each, on the whole minibatch or on four accumulated
+    # micro-batches (the second pass has ratios away from 1, so clipfrac and approx_kl are token means that count).
+    whole, split = (trainer(iterations=1, num_minibatches=1, num_iterations=2, loss_type=loss_type,
+                            gradient_accumulation_steps=steps)
+                    for steps in (1, 4))
+    first, second = whole.train()[0], split.train()[0]
+    for key in ("loss", "clipfrac", "approx_kl", "grad_norm"):
+        assert second[key] == pytest.approx(first[key], rel=1e-4, abs=1e-6), key
+    for (name, a), b in zip(whole.lm.named_parameters(), split.lm.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_linear_learning_rate_anneals_over_the_run():
+    history = trainer(iterations=2, num_minibatches=1, lr_schedule="linear").train()
+    assert [m["learning_rate"] for m in history] == pytest.approx([3e-3, 1.5e-3])
+    constant_history = trainer(iterations=2, num_minibatches=1).train()
+    assert [m["learning_rate"] for m in constant_history] == pytest.approx([3e-3, 3e-3])
+
+
 def test_dynamic_sampling_skips_groups_without_signal():
     run = trainer(scorer=constant, iterations=2, dynamic_sampling=True)
     before = {name: p.detach().clone() for name, p in run.lm.named_parameters()}

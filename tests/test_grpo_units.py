@@ -86,6 +86,15 @@ def test_dapo_over_micro_batches_sums_to_the_token_mean_of_the_minibatch():
     assert float(parts) == pytest.approx(float(whole))
 
 
+@pytest.mark.parametrize("loss_type", ["grpo", "dr_grpo", "dapo"])
+def test_micro_batch_shares_add_up_to_the_minibatch_loss(loss_type):
+    per_token, _ = hand_batch_loss()
+    whole = aggregate_loss(per_token, MASK, loss_type, 4, float(MASK.sum()))
+    parts = sum(aggregate_loss(per_token[i:i + 1], MASK[i:i + 1], loss_type, 4, float(MASK.sum()), 2)
+                for i in range(2))
+    assert float(parts) == pytest.approx(float(whole))
+
+
 def ratio_gradient(ratio: float, advantage: float, epsilon_high: float) -> tuple[float, float]:
     """The loss of one token and its gradient with respect to the token's logprob."""
     logprob = torch.tensor([[math.log(ratio)]], requires_grad=True)

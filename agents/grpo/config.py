@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from agents.ppo.config import describe_config
+from textenvs.decoding import check_truncation
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo")
@@ -40,9 +41,10 @@ class GRPOConfig:
     temperature: float = 1.0
     """sampling temperature; logprobs are computed from logits / temperature as well"""
     top_k: int = 0
-    """sample only among the k most likely tokens (0: off)"""
+    """sample only among the k most likely tokens (0: off); part of each step's legal actions, so the ratio and
+    entropy are those of the distribution sampled"""
     top_p: float = 1.0
-    """sample only from the nucleus of this probability mass (1.0: off)"""
+    """sample only from the nucleus of this probability mass (1.0: off); part of the legal actions like top_k"""
     lora_r: int = 0
     """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
     lora_alpha: int = 16
@@ -77,7 +79,12 @@ class GRPOConfig:
     gradient_accumulation_steps: int = 1
     """micro-batches per minibatch whose gradients are accumulated before the step"""
     learning_rate: float = 1e-5
-    """AdamW learning rate (constant)"""
+    """AdamW learning rate"""
+    lr_schedule: str = "constant"
+    """"constant" or "linear" (decay to 0 over the run: iterations or the env-step budget, whichever ends it), after
+    warmup"""
+    warmup_steps: int = 0
+    """optimizer steps of linear learning-rate warmup"""
     max_grad_norm: float = 1.0
     """global gradient norm clipping"""
 
@@ -97,7 +104,8 @@ class GRPOConfig:
         if isinstance(self.scale_rewards, bool):
             self.scale_rewards = "group" if self.scale_rewards else "none"
         choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
-                   "scale_rewards": SCALE_REWARDS, "device": ("auto", "cpu", "cuda")}
+                   "scale_rewards": SCALE_REWARDS, "lr_schedule": ("constant", "linear"),
+                   "device": ("auto", "cpu", "cuda")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -112,8 +120,9 @@ class GRPOConfig:
                              f"gradient_accumulation_steps = {self.num_minibatches * self.gradient_accumulation_steps}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must lie in (0, 1], got {self.top_p}.")
+        check_truncation(self.top_k, self.top_p)
+        if self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
         if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError(f"epsilon must lie in [0, 1) and epsilon_high be >= 0 or None, got {self.epsilon} and "
                              f"{self.epsilon_high}.")

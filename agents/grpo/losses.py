@@ -48,11 +48,13 @@ def informative_groups(scores: torch.Tensor, num_generations: int) -> torch.Tens
 
 
 def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
-                       mask: torch.Tensor, epsilon: float, epsilon_high: float
-                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                       mask: torch.Tensor, epsilon: float, epsilon_high: float,
+                       token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Per-token clipped surrogate ``-min(r A, clip(r, 1 - ε, 1 + ε_high) A)`` with ``r = π / π_old`` ``(N, T)``.
 
     :param advantages: ``(N,)``, one per episode.
+    :param token_count: divide the diagnostics' masked sums by this instead of the mask's count (gradient
+        accumulation: the minibatch's token count, so the micro-batches' diagnostics add up to the minibatch's).
     :returns: the per-token loss (not yet aggregated; see :func:`aggregate_loss`) and diagnostics, masked means over
         tokens: ``clip_ratio/low_mean`` (r < 1 - ε where A < 0: the lower clip is active),
         ``clip_ratio/high_mean`` (r > 1 + ε_high where A > 0), ``clip_ratio/region_mean`` (either),
@@ -69,31 +71,37 @@ def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advan
         low = (ratio < 1.0 - epsilon) & (advantages < 0)
         high = (ratio > 1.0 + epsilon_high) & (advantages > 0)
         outside = (ratio < 1.0 - epsilon) | (ratio > 1.0 + epsilon_high)
-        stats = {"clip_ratio/low_mean": masked_mean(low.float(), mask),
-                 "clip_ratio/high_mean": masked_mean(high.float(), mask),
-                 "clip_ratio/region_mean": masked_mean((low | high).float(), mask),
-                 "clipfrac": masked_mean(outside.float(), mask),
-                 "approx_kl": masked_mean((ratio - 1) - log_ratio, mask),
-                 "ratio": masked_mean(ratio, mask)}
+        stats = {"clip_ratio/low_mean": masked_mean(low.float(), mask, token_count),
+                 "clip_ratio/high_mean": masked_mean(high.float(), mask, token_count),
+                 "clip_ratio/region_mean": masked_mean((low | high).float(), mask, token_count),
+                 "clipfrac": masked_mean(outside.float(), mask, token_count),
+                 "approx_kl": masked_mean((ratio - 1) - log_ratio, mask, token_count),
+                 "ratio": masked_mean(ratio, mask, token_count)}
     return per_token_loss, stats
 
 
 def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: str, max_new_tokens: int,
-                   minibatch_tokens: float) -> torch.Tensor:
-    """Reduce a micro-batch's per-token loss to the scalar whose gradient it contributes (TRL's ``loss_type``).
+                   minibatch_tokens: float | torch.Tensor, minibatch_episodes: int | None = None) -> torch.Tensor:
+    """Reduce a micro-batch's per-token loss to its share of the minibatch's loss (TRL's ``loss_type``): the
+    micro-batches' shares add up to the loss of the whole minibatch, so gradient accumulation changes nothing.
 
-    ``"grpo"``: each episode's token mean, then the mean over episodes (short episodes weigh more per token).
-    ``"bnpo"``: the token mean over the micro-batch. ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``,
-    a constant, so no length bias. ``"dapo"``: the token sum over ``minibatch_tokens``, the number of valid tokens
-    in the whole minibatch (all its micro-batches), so every token of an optimizer step weighs the same.
+    ``"grpo"``: each episode's token mean, then the mean over the minibatch's episodes (short episodes weigh more
+    per token). ``"bnpo"``: the token mean over the micro-batch, weighted by its share of the minibatch's episodes.
+    ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``, a constant, so no length bias. ``"dapo"``: the
+    token sum over ``minibatch_tokens``, the number of valid tokens in the whole minibatch (all its micro-batches),
+    so every token of an optimizer step weighs the same.
+
+    :param minibatch_episodes: episodes in the whole minibatch (None: this micro-batch is the minibatch).
     """
     masked = per_token_loss * mask
+    episodes = per_token_loss.shape[0] if minibatch_episodes is None else minibatch_episodes
+    share = per_token_loss.shape[0] / episodes
     if loss_type == "grpo":
-        return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
+        return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).sum() / episodes
     if loss_type == "bnpo":
-        return masked.sum() / mask.sum().clamp(min=1)
+        return masked_mean(per_token_loss, mask) * share
     if loss_type == "dr_grpo":
-        return masked.sum() / (per_token_loss.shape[0] * max_new_tokens)
+        return masked.sum() / (episodes * max_new_tokens)
     if loss_type == "dapo":
-        return masked.sum() / max(minibatch_tokens, 1.0)
+        return masked_mean(per_token_loss, mask, torch.as_tensor(minibatch_tokens).clamp(min=1))
     raise ValueError(f"loss_type must be one of 'grpo', 'dr_grpo', 'dapo', 'bnpo', got {loss_type!r}.")

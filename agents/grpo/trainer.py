@@ -27,14 +27,15 @@ from torch import nn
 
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
-from agents.models import load_pretrained
+from agents.models import load_pretrained, resolve_device, resolve_model_source
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
-from agents.ppo.policy import (apply_lora, autocast, disable_dropout, entropy_from_logits, frozen_copy,
-                               gather_logprobs, policy_logits, resolve_device, token_logits_and_hidden)
+from agents.ppo.policy import apply_lora, autocast, disable_dropout, entropy_from_logits, frozen_copy, gather_logprobs
 from agents.ppo.rollout import Rollout, collect_rollout
-from agents.ppo.trainer import (CHECKPOINT_PATTERN, RunLogger, export_policy, latest_checkpoint, make_env,
-                                random_states, resolve_model, restore_random_states, seed_everything)
+from agents.ppo.trainer import (CHECKPOINT_PATTERN, export_policy, latest_checkpoint, make_env, random_states,
+                                restore_random_states, scheduled_learning_rate, seed_everything)
+from agents.run_logger import RunLogger
+from textenvs.decoding import policy_logits, token_logits
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
                ("entropy", "entropy (per token)"))
@@ -51,12 +52,11 @@ class GRPOTrainer:
         self.config = config
         seed_everything(config.seed)
         self.device = resolve_device(config.device)
-        lm = load_pretrained(model if model is not None else resolve_model(config))
+        lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
         disable_dropout(lm)
         self.env = make_env(config, lm)
         self.task = self.env.unwrapped.task
         self.tokenizer = self.task.tokenizer
-        self.start_token_id = getattr(lm.config, "decoder_start_token_id", None)
 
         # The KL reference (the initial policy) costs a model copy and a forward per batch: only when beta > 0.
         self.reference = frozen_copy(lm).to(self.device) if config.beta > 0 else None
@@ -70,16 +70,19 @@ class GRPOTrainer:
 
         self.iteration = 0
         self.env_steps = 0
+        self.optimizer_steps = 0
+        self.max_env_steps: int | None = None
         self.history: list[dict[str, float]] = []
         self.out = Path(config.out) if config.out else None
         if config.resume:
             self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config, self.iteration) if self.out else None
+        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) if self.out else None
 
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens); returns the per-iteration metrics.
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: a linear learning-rate
+        schedule is sized on it); returns the per-iteration metrics.
 
         The env is closed when training ends, normally or not (as PPO's: its scorer's workers stop)."""
         try:
@@ -92,12 +95,14 @@ class GRPOTrainer:
         from tqdm.auto import tqdm
 
         config = self.config
+        self.max_env_steps = max_env_steps
         progress = tqdm(total=config.iterations, initial=self.iteration, disable=not config.progress,
                         desc=config.advantage_estimator.upper(), dynamic_ncols=True)
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
-            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots.
+            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots. The top-k / top-p set is part
+            #    of each step's action mask, so every logprob below is of the distribution actually sampled.
             prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
             with autocast(self.device):
                 rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations),
@@ -138,6 +143,7 @@ class GRPOTrainer:
                 "frac_reward_zero_std": float((~informative).float().mean()),
                 "completions/mean_length": float(mask.sum(dim=1).mean()),
                 "completions/clipped_ratio": float((~rollout.ended_with_eos).float().mean()),
+                "learning_rate": self.optimizer.param_groups[0]["lr"],
                 "entropy": float(masked_mean(entropy, mask)),
                 "num_episodes_trained": len(rows),
                 **update_stats,
@@ -147,7 +153,7 @@ class GRPOTrainer:
             progress.update(1)
             progress.set_postfix(reward=f"{metrics['reward']:.3f}", entropy=f"{metrics['entropy']:.2f}")
             if self.logger:
-                self.logger.log(metrics, rollout)
+                self.logger.log(metrics, rollout.records[0])
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["reward"],
                           **({"kl": metrics["kl"]} if "kl" in metrics else {})})
@@ -162,13 +168,13 @@ class GRPOTrainer:
         return self.history
 
     # ---------------------------------------------------------------- steps of the loop
-    def token_logits(self, lm: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Float32 logits ``(N, T, V)`` over the env's actions that predicted each generated token of ``batch``
-        (teacher-forced through ``lm``)."""
+    def action_logits(self, lm: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Float32 logits ``(N, T, V)`` over the env's legal actions (the env's mask and the top-k / top-p set, as
+        sampled) that predicted each generated token of ``batch``, teacher-forced through ``lm``: the trunk under
+        autocast, the head in float32 (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them."""
         with autocast(self.device):
-            raw_logits, _ = token_logits_and_hidden(lm, batch["prompt_ids"], batch["prompt_mask"],
-                                                    batch["generated_ids"], batch["generated_mask"].long(),
-                                                    self.start_token_id, hidden=False)
+            raw_logits = token_logits(lm, batch["prompt_ids"], batch["prompt_mask"], batch["generated_ids"],
+                                      batch["generated_mask"])
         return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, batch.get("action_masks"))
 
     @torch.no_grad()
@@ -184,9 +190,9 @@ class GRPOTrainer:
                      "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks[rows]
-            logits = self.token_logits(self.lm, batch)
+            logits = self.action_logits(self.lm, batch)
             tokens = batch["generated_ids"]
-            ref = gather_logprobs(self.token_logits(self.reference, batch), tokens) if self.reference is not None \
+            ref = gather_logprobs(self.action_logits(self.reference, batch), tokens) if self.reference is not None \
                 else torch.zeros_like(tokens, dtype=torch.float32)
             parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
         mask = rollout.generated_mask.float()
@@ -195,7 +201,8 @@ class GRPOTrainer:
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """``num_iterations`` passes over the kept episodes in reshuffled minibatches, one optimizer step each
-        (gradients accumulated over ``gradient_accumulation_steps`` micro-batches)."""
+        (gradients accumulated over ``gradient_accumulation_steps`` micro-batches, whose losses and diagnostics add
+        up to the whole minibatch's: token means are divided by the minibatch's token count, as PPO's)."""
         config = self.config
         size = len(batch["advantages"])
         num_minibatches = min(config.num_minibatches, size)
@@ -204,34 +211,38 @@ class GRPOTrainer:
         for _ in range(config.num_iterations):
             for indices in np.array_split(self.rng.permutation(size), num_minibatches):
                 minibatch = {key: value[torch.as_tensor(indices, device=value.device)] for key, value in batch.items()}
-                minibatch_tokens = float(minibatch["mask"].sum())
+                tokens = minibatch["mask"].sum().clamp(min=1)
                 self.optimizer.zero_grad(set_to_none=True)
+                step_stats: dict[str, float] = {}
                 for micro_indices in np.array_split(np.arange(len(indices)),
                                                     min(config.gradient_accumulation_steps, len(indices))):
                     micro = {key: value[micro_indices] for key, value in minibatch.items()}
                     mask = micro["mask"]
-                    logits = self.token_logits(self.lm, micro)
+                    logits = self.action_logits(self.lm, micro)
                     logprobs = gather_logprobs(logits, micro["generated_ids"])
                     per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"], micro["advantages"],
-                                                               mask, config.epsilon, config.clip_high)
+                                                               mask, config.epsilon, config.clip_high, tokens)
                     if config.beta > 0:
                         kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
                         per_token_loss = per_token_loss + config.beta * kl
-                        stats["kl"] = masked_mean(kl.detach(), mask)
-                    loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens,
-                                          minibatch_tokens)
-                    # dapo already divides by the whole minibatch's tokens; the others average their micro-batches.
-                    scale = 1.0 if config.loss_type == "dapo" else 1.0 / config.gradient_accumulation_steps
-                    (loss * scale).backward()
+                        stats["kl"] = masked_mean(kl.detach(), mask, tokens)
+                    loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, tokens,
+                                          len(indices))
+                    loss.backward()
                     if first_ratio_deviation is None:
                         ratio = torch.exp(logprobs.detach() - micro["old_logprobs"])[mask.bool()]
                         first_ratio_deviation = float((ratio - 1).abs().max()) if ratio.numel() else 0.0
                     stats["loss"] = loss.detach()
                     for key, value in stats.items():
-                        totals.setdefault(key, []).append(float(value))
-                grad_norm = nn.utils.clip_grad_norm_(self.lm.parameters(), config.max_grad_norm)
-                totals.setdefault("grad_norm", []).append(float(grad_norm))
+                        step_stats[key] = step_stats.get(key, 0.0) + float(value)
+                step_stats["grad_norm"] = float(nn.utils.clip_grad_norm_(self.lm.parameters(), config.max_grad_norm))
+                for group in self.optimizer.param_groups:
+                    group["lr"] = scheduled_learning_rate(config, self.optimizer_steps, self.iteration,
+                                                          self.env_steps, self.max_env_steps)
                 self.optimizer.step()
+                self.optimizer_steps += 1
+                for key, value in step_stats.items():
+                    totals.setdefault(key, []).append(value)
         stats = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first micro-batch: not ~0 would mean rollout and update compute different policies.
         stats["first_ratio_deviation"] = first_ratio_deviation
@@ -239,13 +250,14 @@ class GRPOTrainer:
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
-        """Weights, optimizer, random states, iteration and metrics (the reference is the initial model, rebuilt on
-        resume). Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
+        """Weights, optimizer and its step count, random states, iteration and metrics (the reference is the initial
+        model, rebuilt on resume). Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
         directory = self.out / "checkpoints"
         directory.mkdir(parents=True, exist_ok=True)
         state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
                  "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
                  "policy": self.lm.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "optimizer_steps": self.optimizer_steps,
                  "rng": random_states(self.rng, self.sampler)}
         path = directory / f"iteration_{self.iteration:06d}.pt"
         temporary = path.with_suffix(".tmp")
@@ -259,5 +271,6 @@ class GRPOTrainer:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.lm.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer_steps = state["optimizer_steps"]
         restore_random_states(state["rng"], self.rng, self.sampler)
         self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]

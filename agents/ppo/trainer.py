@@ -102,21 +102,10 @@ class PPOTrainer:
             self.load_checkpoint(latest_checkpoint(self.out))
         self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) if self.out else None
 
-    def budget_spent(self) -> float:
-        """Fraction of the run's budget spent: iterations or env steps, whichever ends the run first."""
-        spent = self.iteration / self.config.iterations
-        if self.max_env_steps:
-            spent = max(spent, self.env_steps / self.max_env_steps)
-        return min(spent, 1.0)
-
     def learning_rate(self) -> float:
-        """Learning rate of the next optimizer step: linear warmup over ``warmup_steps`` optimizer steps, times the
-        schedule ("linear": annealed to 0 as the budget that ends the run is spent, as CleanRL anneals it per
-        iteration)."""
-        config = self.config
-        warmup = min(1.0, (self.optimizer_steps + 1) / config.warmup_steps) if config.warmup_steps else 1.0
-        decay = 1.0 - self.budget_spent() if config.lr_schedule == "linear" else 1.0
-        return config.learning_rate * warmup * decay
+        """Learning rate of the next optimizer step (:func:`scheduled_learning_rate`)."""
+        return scheduled_learning_rate(self.config, self.optimizer_steps, self.iteration, self.env_steps,
+                                       self.max_env_steps)
 
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
@@ -386,6 +375,21 @@ def restore_random_states(state: dict[str, Any], rng: np.random.Generator, sampl
         torch.cuda.set_rng_state_all(state["cuda"])
     rng.bit_generator.state = state["trainer"]
     sampler.set_state(state["sampler"].to("cpu"))
+
+
+def scheduled_learning_rate(config: Any, optimizer_steps: int, iteration: int, env_steps: int,
+                            max_env_steps: int | None) -> float:
+    """Learning rate of the next optimizer step of a run with ``config.learning_rate`` / ``lr_schedule`` /
+    ``warmup_steps`` / ``iterations``: linear warmup over ``warmup_steps`` optimizer steps, times the schedule
+    ("linear": annealed to 0 as the budget that ends the run is spent, iterations or ``max_env_steps`` env steps,
+    whichever comes first, as CleanRL anneals it per iteration; "constant": 1)."""
+    warmup = min(1.0, (optimizer_steps + 1) / config.warmup_steps) if config.warmup_steps else 1.0
+    if config.lr_schedule != "linear":
+        return config.learning_rate * warmup
+    spent = iteration / config.iterations
+    if max_env_steps:
+        spent = max(spent, env_steps / max_env_steps)
+    return config.learning_rate * warmup * (1.0 - min(spent, 1.0))
 
 
 def latest_checkpoint(out: Path | None) -> Path:
