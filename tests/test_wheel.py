@@ -40,7 +40,8 @@ from textenvs.cli import main
 
 # One process for every command's parser and every import: each new process would load torch again.
 commands = {}
-for argv in (["bench", "--list"], ["bench", "--help"], ["leaderboard", "--help"], ["train", "ppo", "--help"]):
+for argv in (["bench", "--list"], ["bench", "--help"], ["leaderboard", "--help"], ["train", "ppo", "--help"],
+             ["train", "grpo", "--help"]):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         try:
@@ -142,6 +143,7 @@ def test_every_command_parses_from_the_wheel(in_the_virtualenv):
     assert "--quick" in commands["bench --help"]["stdout"]
     assert "serve" in commands["leaderboard --help"]["stdout"]
     assert "--iterations" in commands["train ppo --help"]["stdout"]
+    assert "--num-generations" in commands["train grpo --help"]["stdout"]
 
 
 def test_every_public_module_imports_from_the_wheel(in_the_virtualenv):
