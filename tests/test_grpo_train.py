@@ -143,7 +143,7 @@ def cli_arguments(out, model_dir, data, *extra):
             "--learning-rate", "1e-3", "--checkpoint-every", "1", "--no-progress", "--seed", "3", *extra]
 
 
-def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path):
+def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     from agents.cli import main
 
     tokenizer = word_tokenizer()
@@ -170,3 +170,10 @@ def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path):
     for path in ("learning_curve.png", "samples.jsonl", "model/config.json", "model/grpo_config.json",
                  "model/tokenizer_config.json"):
         assert (whole / path).is_file(), path
+
+    # PPO's resume rules and one-line errors: a checkpoint-shaping setting cannot change, bad values are named.
+    capsys.readouterr()
+    assert main(["grpo", "--out", str(split), "--resume", "--lora-r", "4", "--no-progress"]) == 2
+    assert "textenvs train grpo: --resume cannot change" in capsys.readouterr().err
+    assert main(["grpo", "--top-k", "-1"]) == 2
+    assert "textenvs train grpo: top_k must be >= 0, got -1." in capsys.readouterr().err
