@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from textenvs.data.builtin import BUILTIN_DATASETS, load_builtin
+from textenvs.data.builtin import V0_DATASETS, load_builtin
 from textenvs.data.tokenizer import BUILTIN_TOKENIZER_PATH, train_tokenizer
 
 VOCAB_SIZE = 2048
@@ -26,7 +26,7 @@ def build() -> str:
     """The tokenizer.json text for the current built-in datasets."""
     texts = [
         text
-        for name in BUILTIN_DATASETS
+        for name in V0_DATASETS
         for example in load_builtin(name, "train")
         for text in (example.prompt, *example.references)
     ]

@@ -1,13 +1,15 @@
-"""Train the shipped warm-start checkpoints ``agents/checkpoints/{translation,summarization,dialogue}/``.
+"""Train the shipped warm-start checkpoints ``agents/checkpoints/<task>/`` (v0 and v1 tasks).
 
-    python scripts/train_warm_starts.py                      # all three tasks, one after the other
+    python scripts/train_warm_starts.py                      # all six tasks, one after the other
     python scripts/train_warm_starts.py --task translation   # one task
+    python scripts/train_warm_starts.py --task translation-v1 --task dialogue-v1
 
 Each is a small GPT-2 trained by supervised warm start (:func:`agents.sft.train_sft`) on the task's built-in train
 split with the built-in tokenizer, then scored with greedy decoding on the whole built-in test split; the test
 scores are added to the checkpoint's ``training_config.json`` and printed as a Markdown table for
 ``agents/checkpoints/README.md``. Training is deliberately short: the checkpoints are competent but leave the
-policy room to improve with RL.
+policy room to improve with RL. The v1 checkpoints are the opposite: trained to convergence on the v1
+demonstrations, so what keeps them below the task's ceiling is the demonstrations' flaws, not under-training.
 """
 
 from __future__ import annotations
@@ -31,12 +33,18 @@ from textenvs.evaluation import generate_split, summarize
 BASE = SFTConfig(learning_rate=3e-3, batch_size=64, warmup_steps=30, weight_decay=0.01, seed=0, device="cpu",
                  eval_every=100, eval_examples=200, log_every=25)
 
+V1_STEPS = 400
+
 WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     # task: (env id, model size, training settings). The step counts stop each task well before convergence
     # (e.g. translation reaches validation chrF 0.93 after 1000 steps), so RL has something left to improve.
     "translation": ("textenvs/Translation-v0", "tiny", replace(BASE, max_steps=300)),
     "summarization": ("textenvs/Summarization-v0", "tiny", replace(BASE, max_steps=400)),
     "dialogue": ("textenvs/Dialogue-v0", "tiny", replace(BASE, max_steps=150)),
+    # v1: long enough that the validation loss has flattened (the model fits the demonstration mixture).
+    "translation-v1": ("textenvs/Translation-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
+    "summarization-v1": ("textenvs/Summarization-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
+    "dialogue-v1": ("textenvs/Dialogue-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
 }
 
 

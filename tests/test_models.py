@@ -138,9 +138,11 @@ def test_default_checkpoint_unknown_task():
         default_checkpoint("poetry")
 
 
-SCORE_FLOORS = {"translation": 0.45, "summarization": 0.5, "dialogue": 0.6}
-"""Greedy test score each shipped warm start must exceed on the first 50 test examples (random policies score
-near 0; see agents/checkpoints/README.md for the full-split scores)."""
+SCORE_RANGES = {"translation": (0.45, 1.0), "summarization": (0.5, 1.0), "dialogue": (0.6, 1.0),
+                "translation-v1": (0.3, 0.75), "summarization-v1": (0.45, 0.8), "dialogue-v1": (0.4, 0.8)}
+"""Greedy test score of each shipped warm start on the first 50 test examples (random policies score near 0;
+see agents/checkpoints/README.md for the full-split scores). The v1 warm starts must also stay clearly below
+their task's ceiling of 1.0: their demonstrations' flaws win greedy decoding, which is what RL is there to fix."""
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)
@@ -149,9 +151,9 @@ def test_default_checkpoints_are_competent(task):
     model = load_pretrained(path).eval()
     tokenizer = textenvs.load_tokenizer(str(path))
     assert tokenizer.get_vocab() == load_builtin_tokenizer().get_vocab()
-    env_id = {"translation": "textenvs/Translation-v0", "summarization": "textenvs/Summarization-v0",
-              "dialogue": "textenvs/Dialogue-v0"}[task]
+    env_id = next(env_id for env_id in textenvs.ENV_IDS if textenvs.env_class(env_id).task_spec.name == task)
     env = gym.make_vec(env_id, num_envs=50, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test")
     summary = textenvs.summarize(textenvs.generate_split(env, DecodingPolicy(model), indices=range(50)))
-    assert summary["reward"] > SCORE_FLOORS[task], summary
+    low, high = SCORE_RANGES[task]
+    assert low < summary["reward"] < high, summary

@@ -109,6 +109,7 @@ class GenerationTask:
         split: str = "train",
         dataset_fields: Mapping[str, str] | None = None,
         dataset_languages: tuple[str, str] | None = None,
+        dataset_options: Mapping[str, Any] | None = None,
         scorer: ScorerSpec | None = None,
         scorer_kwargs: Mapping[str, Any] | None = None,
         max_prompt_length: int | None = None,
@@ -151,7 +152,8 @@ class GenerationTask:
             raise ValueError(f"max_prompt_length={self.max_prompt_length} leaves no room for the prompt after "
                              f"{num_special} special token(s).")
 
-        self.dataset: TextDataset = resolve_dataset(spec, dataset, split, dataset_fields, dataset_languages)
+        self.dataset: TextDataset = resolve_dataset(spec, dataset, split, dataset_fields, dataset_languages,
+                                                      dataset_options)
         self.split = split
         self.scorer: Scorer = make_scorer(scorer if scorer is not None else spec.default_scorer, **(scorer_kwargs or {}))
         references_for_scorer(self.dataset, self.scorer)
@@ -372,6 +374,8 @@ class TextGenerationEnv(gym.Env[dict, int]):
     :param split: which split to sample prompts from.
     :param dataset_fields: column mapping ``{"prompt": ..., "reference": ..., "id": ..., "metadata": ...}``.
     :param dataset_languages: ``(source, target)`` suffixes of aligned line-pair files, e.g. ``("de", "en")``.
+    :param dataset_options: difficulty knobs of a built-in v1 dataset, e.g. ``{"synonym_rate": 0.8}`` (see the
+        env's manual); None = its defaults.
     :param scorer: registered scorer name, :class:`~textenvs.scorers.Scorer` object or a plain callable
         ``f(predictions, references) -> scores``; ``None`` = the task's default.
     :param scorer_kwargs: constructor arguments when ``scorer`` is a name.

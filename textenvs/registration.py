@@ -13,6 +13,9 @@ ENV_IDS: dict[str, str] = {
     "textenvs/Summarization-v0": "textenvs.tasks.summarization:Summarization",
     "textenvs/Dialogue-v0": "textenvs.tasks.dialogue:Dialogue",
     "textenvs/MultiTurnDialogue-v0": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogue",
+    "textenvs/Translation-v1": "textenvs.tasks.translation:TranslationV1",
+    "textenvs/Summarization-v1": "textenvs.tasks.summarization:SummarizationV1",
+    "textenvs/Dialogue-v1": "textenvs.tasks.dialogue:DialogueV1",
 }
 
 
@@ -38,7 +41,7 @@ def load_env_dataset(env_id: str, split: str = "test", **env_kwargs: Any):
     kwargs = _env_kwargs(env_id, env_kwargs)
     task = env_class(env_id).task_spec
     return resolve_dataset(task, kwargs.get("dataset"), split, kwargs.get("dataset_fields"),
-                           kwargs.get("dataset_languages"))
+                           kwargs.get("dataset_languages"), kwargs.get("dataset_options"))
 
 
 def load_env_scorer(env_id: str, **env_kwargs: Any):

@@ -263,7 +263,7 @@ def from_hf_dataset(dataset: Any, task: TaskSpec, split: str, fields: Mapping[st
 
 
 def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields: Mapping[str, str] | None = None,
-                    languages: tuple[str, str] | None = None) -> TextDataset:
+                    languages: tuple[str, str] | None = None, options: Mapping[str, Any] | None = None) -> TextDataset:
     """Resolve any supported dataset specification into a :class:`TextDataset` for ``split``.
 
     :param task: the task whose field names and prompt formatting apply.
@@ -274,12 +274,16 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
     :param split: split to load; ``validation`` also finds ``val``/``valid``/``dev`` files, ``test`` finds ``test_*``.
     :param fields: column mapping (see module docstring).
     :param languages: ``(source, target)`` language suffixes for aligned line-pair files.
+    :param options: difficulty knobs of a built-in v1 dataset (:func:`textenvs.data.builtin.load_builtin`); they
+        apply to built-in datasets only.
     """
     from textenvs.data import booking_goals
     from textenvs.data.builtin import BUILTIN_DATASETS, load_builtin
 
     if spec is None:
         spec = task.default_dataset
+    if options and not (isinstance(spec, str) and spec in BUILTIN_DATASETS):
+        raise ValueError(f"dataset_options {dict(options)} apply to built-in datasets only, not to {spec!r}.")
     if isinstance(spec, TextDataset) or isinstance(spec, str) and spec in BUILTIN_DATASETS:
         ignored = [name for name, value in (("dataset_fields", fields), ("dataset_languages", languages)) if value]
         if ignored:
@@ -290,7 +294,7 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
     if isinstance(spec, (str, os.PathLike)):
         text = os.fspath(spec)
         if text in BUILTIN_DATASETS:
-            return load_builtin(text, split)
+            return load_builtin(text, split, **(options or {}))
         if text == booking_goals.NAME:
             return booking_goals.load_booking_goals(split)
         if text.startswith("hf:"):

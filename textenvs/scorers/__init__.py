@@ -17,6 +17,8 @@ Registered names (``available()``), with the key of the reward (``primary``):
 - ``reward_model`` (``reward_model``): a local Hugging Face sequence-classification model.
 - ``key_fact_recall`` (``key_fact_recall``), ``slot_coverage`` (``slot_coverage``): task facts in metadata;
   ``dialogue_goal`` (``goal_score``): booking goal completion and slot accuracy (multi-turn dialogue).
+- ``translation_agreement``, ``summary_facts``, ``dialogue_slots``: the v1 built-in tasks' rewards, computed
+  from the canonical output and facts in metadata (1.0 exactly for the canonical output; no pay for length).
 - ``length_penalty``, ``repetition_penalty``, ``distinct_n`` (``distinct_{n}``): shaping terms.
 - ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module;
   ``parallel``: any other scorer, large batches split across worker processes.
@@ -30,6 +32,7 @@ from textenvs.scorers.base import MissingMetadataError, Scorer, Scores
 from textenvs.scorers.bertscore import BERTScoreScorer
 from textenvs.scorers.composite import CompositeScorer
 from textenvs.scorers.dialogue_goal import DialogueGoalScorer
+from textenvs.scorers.dialogue_slots import DialogueSlotsScorer
 from textenvs.scorers.distinct_n import DistinctNScorer
 from textenvs.scorers.evaluate_modules import available_modules, evaluate_module_path
 from textenvs.scorers.evaluate_scorer import EvaluateScorer
@@ -45,7 +48,9 @@ from textenvs.scorers.rouge import RougeScorer
 from textenvs.scorers.sacrebleu_metrics import BLEUScorer, ChrFScorer, TERScorer
 from textenvs.scorers.semantic_similarity import SemanticSimilarityScorer
 from textenvs.scorers.slot_coverage import SlotCoverageScorer
+from textenvs.scorers.summary_facts import SummaryFactsScorer
 from textenvs.scorers.token_f1 import TokenF1Scorer
+from textenvs.scorers.translation_agreement import TranslationAgreementScorer
 
 register("chrf", ChrFScorer)
 register("rouge", RougeScorer)
@@ -64,6 +69,9 @@ register("reward_model", RewardModelScorer)
 register("key_fact_recall", KeyFactRecallScorer)
 register("slot_coverage", SlotCoverageScorer)
 register("dialogue_goal", DialogueGoalScorer)
+register("translation_agreement", TranslationAgreementScorer)
+register("summary_facts", SummaryFactsScorer)
+register("dialogue_slots", DialogueSlotsScorer)
 register("length_penalty", LengthPenaltyScorer)
 register("repetition_penalty", RepetitionPenaltyScorer)
 register("distinct_n", DistinctNScorer)
@@ -77,5 +85,6 @@ __all__ = [
     "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
     "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
     "SlotCoverageScorer", "DialogueGoalScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
-    "CompositeScorer", "EvaluateScorer", "ParallelScorer",
+    "CompositeScorer", "EvaluateScorer", "ParallelScorer", "TranslationAgreementScorer", "SummaryFactsScorer",
+    "DialogueSlotsScorer",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections import Counter
 from typing import Sequence
 
 _PUNCTUATION = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -38,3 +39,33 @@ def contains_span(tokens: Sequence[str], span: Sequence[str]) -> bool:
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     """All contiguous ``n``-grams of ``tokens`` in order (empty when there are fewer than ``n`` tokens)."""
     return [tuple(tokens[start:start + n]) for start in range(len(tokens) - n + 1)]
+
+
+def canonical_precision(prediction: str, canonical: str) -> float:
+    """Fraction of the prediction's whitespace tokens (lower-cased, punctuation kept) that the canonical output
+    accounts for, each canonical token usable as often as it occurs there (clipped counts, as in BLEU).
+
+    Invented words, repeats and padding all lower it; the canonical output itself scores 1.0, an empty
+    prediction 0.0.
+    """
+    tokens = prediction.lower().split()
+    if not tokens:
+        return 0.0
+    available = Counter(canonical.lower().split())
+    matched = 0
+    for token in tokens:
+        if available[token] > 0:
+            available[token] -= 1
+            matched += 1
+    return matched / len(tokens)
+
+
+def longest_common_subsequence(first: Sequence[str], second: Sequence[str]) -> int:
+    """Length of the longest common subsequence of two token lists (dynamic programming, O(len·len))."""
+    previous = [0] * (len(second) + 1)
+    for token in first:
+        current = [0]
+        for j, other in enumerate(second):
+            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
+        previous = current
+    return previous[-1]

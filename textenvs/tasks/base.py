@@ -12,7 +12,8 @@ TruncationSide = Literal["left", "right", "error"]
 class TaskSpec:
     """Defaults and data conventions of a task; the environment classes read everything task-specific from here.
 
-    :param name: task name (``translation``, ``summarization``, ``dialogue``).
+    :param name: task name (``translation``, ``summarization``, ``dialogue``; ``translation-v1``... for the v1
+        tasks); it also names the shipped warm start (``agents.models.default_checkpoint``).
     :param default_dataset: built-in dataset used when the caller names none.
     :param default_scorer: registered scorer used when the caller names none; it must work on any dataset of
         the task (reference-based), so real data needs no task-specific metadata.

@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL
+from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
 DIALOGUE = TaskSpec(
@@ -32,10 +32,71 @@ class DialogueEnv(TextGenerationEnv):
     """
 
     task_spec = DIALOGUE
-    __doc__ += COMMON_MANUAL
+    __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
 class DialogueVectorEnv(TextGenerationVectorEnv):
     """Native batched :class:`DialogueEnv` (``gymnasium.make_vec("textenvs/Dialogue-v0", num_envs=B)``)."""
 
     task_spec = DIALOGUE
+
+
+DIALOGUE_V1 = TaskSpec(
+    name="dialogue-v1",
+    default_dataset="synthetic-dialogue-v1",
+    default_scorer="dialogue_slots",
+    prompt_field="context",
+    reference_field="response",
+    max_prompt_length=32,
+    max_new_tokens=20,
+    prompt_truncation="left",
+    turn_separator="\n",
+)
+
+
+class DialogueV1Env(TextGenerationEnv):
+    """Confirm a booking request: every requested slot, in the canonical reply, nothing invented.
+
+    ## Description
+    The prompt (``synthetic-dialogue-v1``) is one user turn giving every required slot of a restaurant, taxi or
+    hotel booking in a shuffled order, e.g. ``user: please book a hotel from friday for 3 nights for 4 people
+    .``; the canonical reply confirms the slots in a fixed order: ``i have booked a hotel for 4 people for 3
+    nights from friday .`` (``metadata["slots"]``: ``["4 people", "3 nights", "friday"]``; taxi places carry
+    their preposition, ``"from the airport"``, so swapping departure and destination fills neither). The train
+    split's references are demonstrations: ``how can i help you ?`` with probability ``generic_rate`` (0.3), the
+    reply cut after its first two slots with probability ``partial_rate`` (0.4), else the canonical reply. A
+    model fit to them confirms only two slots under greedy decoding, but samples the full confirmation about
+    30% of the time. Validation and test references are canonical.
+
+    Defaults: scorer ``dialogue_slots``, ``max_prompt_length=32``, ``max_new_tokens=20``.
+
+    ## Task reward (``dialogue_slots``)
+    ``slot_coverage × precision``: the fraction of slots the reply states (contiguous spans, articles and
+    punctuation ignored) times the fraction of the reply's tokens that the canonical reply accounts for (each
+    canonical token usable as often as it occurs there), so generic replies, invented or wrong values, repeats
+    and padding do not pay. 1.0 exactly for the canonical reply, 0.0 for an empty one. Worked examples,
+    canonical ``i have booked a hotel for 4 people for 3 nights from friday .`` (14 tokens, 3 slots):
+
+    | prediction | coverage | precision | score |
+    |---|---|---|---|
+    | ``i have booked a hotel for 4 people for 3 nights from friday .`` | 3/3 | 14/14 | 1.0 |
+    | ``i have booked a hotel for 4 people for 3 nights .`` (partial) | 2/3 | 12/12 | 0.667 |
+    | ``how can i help you ?`` (generic) | 0/3 | 1/6 | 0.0 |
+    | ``i have booked a hotel for 5 people for 3 nights from friday .`` (wrong value) | 2/3 | 13/14 | 0.619 |
+    | (empty) | 0 | 0 | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``generic_rate`` (0.3) and ``partial_rate`` (0.4): shares of generic and partial demonstrations (their sum at
+    most 1); while ``partial_rate`` exceeds the canonical share the warm start's greedy reply is partial.
+    ``intents`` (all three): which of ``restaurant``, ``taxi``, ``hotel`` to draw from.
+    Warm start: ``agents/checkpoints/dialogue-v1`` (trained on the default knobs).
+    """
+
+    task_spec = DIALOGUE_V1
+    __doc__ += COMMON_MANUAL + V1_HISTORY
+
+
+class DialogueV1VectorEnv(TextGenerationVectorEnv):
+    """Native batched :class:`DialogueV1Env` (``gymnasium.make_vec("textenvs/Dialogue-v1", num_envs=B)``)."""
+
+    task_spec = DIALOGUE_V1

@@ -50,9 +50,20 @@ COMMON_MANUAL = """
     ``system_prompt``, ``render_mode``; the vector env also ``num_envs`` and ``autoreset_mode``.
     ``chat_template=True`` needs a tokenizer with a chat template and ``observation_mode="causal"`` (else
     ``ValueError``); over-long prompts are cut inside the user message, never inside the template's tokens.
+    ``dataset_options``: the difficulty knobs of a v1 built-in dataset (listed above where the env has them).
+"""
 
+V0_HISTORY = """
     ## Version History
     * v0: initial release. Later within v0 (scores unchanged): reaching ``max_new_tokens`` reports ``terminated``
       (it reported ``truncated``), the last info gained ``finish_reason``, the vector env gained
       ``autoreset_mode=DISABLED`` and ``reset_mask``.
+"""
+
+V1_HISTORY = """
+    ## Version History
+    * v1: built-in data with a canonical output per example, imperfect demonstrations as train references, a
+      verifiable reward computed from the example's metadata (1.0 exactly for the canonical output), difficulty
+      knobs (``dataset_options``) and its own warm start (``agents/checkpoints/<task>-v1``).
+    * v0: initial release (still registered, its data and rewards unchanged).
 """

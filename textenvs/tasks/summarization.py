@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL
+from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
 SUMMARIZATION = TaskSpec(
@@ -31,10 +31,71 @@ class SummarizationEnv(TextGenerationEnv):
     """
 
     task_spec = SUMMARIZATION
-    __doc__ += COMMON_MANUAL
+    __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
 class SummarizationVectorEnv(TextGenerationVectorEnv):
     """Native batched :class:`SummarizationEnv` (``gymnasium.make_vec("textenvs/Summarization-v0", num_envs=B)``)."""
 
     task_spec = SUMMARIZATION
+
+
+SUMMARIZATION_V1 = TaskSpec(
+    name="summarization-v1",
+    default_dataset="synthetic-summarization-v1",
+    default_scorer="summary_facts",
+    prompt_field="document",
+    reference_field="summary",
+    max_prompt_length=48,
+    max_new_tokens=16,
+    prompt_truncation="right",
+)
+
+
+class SummarizationV1Env(TextGenerationEnv):
+    """Summarize a short document in one sentence that states every key fact and nothing else.
+
+    ## Description
+    The prompt (``synthetic-summarization-v1``) tells one person's event (``maria bought 3 apples .``) and, in
+    separate sentences shuffled among background ones, where (``she was in paris .``) and when (``it was
+    friday .``). The canonical summary is ``maria bought 3 apples in paris on friday .`` and
+    ``metadata["key_facts"]`` is ``["maria", "bought", "3 apples", "paris", "friday"]``. Every fact value is one
+    token that occurs once in the document, so copying it is easy. The train split's references are
+    demonstrations that leave facts out: with probability ``omission_rate`` (0.65) they omit facts, 70% of those
+    times everything after the objects (``maria bought 3 apples .``), otherwise only the city (``maria bought 3
+    apples on friday .``). A model fit to them ends the summary early under greedy decoding but samples the
+    complete summary about 35% of the time. Validation and test references are canonical.
+
+    Defaults: scorer ``summary_facts``, ``max_prompt_length=48``, ``max_new_tokens=16``.
+
+    ## Task reward (``summary_facts``)
+    ``key_fact_recall × precision``: the fraction of key facts stated (contiguous spans, articles and
+    punctuation ignored) times the fraction of the summary's tokens that the canonical summary accounts for
+    (each canonical token usable as often as it occurs there). The precision term is the length budget and the
+    penalty for facts not in the document: anything beyond the canonical summary, repeats included, lowers it.
+    1.0 exactly for the canonical summary, 0.0 for an empty one. Worked examples, canonical ``maria bought 3
+    apples in paris on friday .`` (9 tokens, 5 facts):
+
+    | prediction | recall | precision | score |
+    |---|---|---|---|
+    | ``maria bought 3 apples in paris on friday .`` | 5/5 | 9/9 | 1.0 |
+    | ``maria bought 3 apples .`` (the common demonstration) | 3/5 | 5/5 | 0.6 |
+    | ``maria bought 3 apples on friday .`` | 4/5 | 7/7 | 0.8 |
+    | ``maria bought 3 apples in rome on friday .`` (invented city) | 4/5 | 8/9 | 0.711 |
+    | ``maria bought 3 apples in paris on friday . in paris on friday .`` | 5/5 | 9/14 | 0.643 |
+    | (empty) | 0 | 0 | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``omission_rate`` (0.65): share of demonstrations that leave facts out. ``num_facts`` (5): 3 to 5 key facts
+    (person, verb, amount; then city; then day). ``num_distractors`` (2): background sentences, 0 to 5.
+    Warm start: ``agents/checkpoints/summarization-v1`` (trained on the default knobs).
+    """
+
+    task_spec = SUMMARIZATION_V1
+    __doc__ += COMMON_MANUAL + V1_HISTORY
+
+
+class SummarizationV1VectorEnv(TextGenerationVectorEnv):
+    """Native batched :class:`SummarizationV1Env` (``gymnasium.make_vec("textenvs/Summarization-v1", num_envs=B)``)."""
+
+    task_spec = SUMMARIZATION_V1

@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL
+from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
 TRANSLATION = TaskSpec(
@@ -31,10 +31,70 @@ class TranslationEnv(TextGenerationEnv):
     """
 
     task_spec = TRANSLATION
-    __doc__ += COMMON_MANUAL
+    __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
 class TranslationVectorEnv(TextGenerationVectorEnv):
     """Native batched :class:`TranslationEnv` (``gymnasium.make_vec("textenvs/Translation-v0", num_envs=B)``)."""
 
     task_spec = TRANSLATION
+
+
+TRANSLATION_V1 = TaskSpec(
+    name="translation-v1",
+    default_dataset="synthetic-translation-v1",
+    default_scorer="translation_agreement",
+    prompt_field="source",
+    reference_field="target",
+    max_prompt_length=16,
+    max_new_tokens=16,
+    prompt_truncation="right",
+)
+
+
+class TranslationV1Env(TextGenerationEnv):
+    """Translate a short sentence of a generated language into its one canonical English translation.
+
+    ## Description
+    The prompt is a source sentence (``synthetic-translation-v1``: subject-object-verb order, adjectives after
+    their noun, v0's lexicon and suffixes), e.g. ``luso vegu rebapum gisuta .``; its canonical translation is
+    ``the big boy saw the car .`` (6 to 8 tokens). Every content word has a canonical English rendering and a
+    loose one (*boy* → *child*, *big* → *heavy*, *saw* → *found*, *car* → *van*). The train split's
+    references are demonstrations by two translators: the loose one (probability ``synonym_rate``, default 0.6)
+    renders every content word loosely, the literal one gives the canonical translation. A model fit to them
+    prefers the loose translation under greedy decoding but samples the canonical one about 40% of the time:
+    reinforcement learning with the task reward can move it to the canonical translation. Validation and test
+    references are canonical; ``metadata["canonical"]`` always is.
+
+    Defaults: scorer ``translation_agreement``, ``max_prompt_length=16``, ``max_new_tokens=16``.
+
+    ## Task reward (``translation_agreement``)
+    ``LCS(prediction, canonical) / max(len(prediction), len(canonical))`` over whitespace tokens (punctuation
+    counts): 1.0 exactly for the canonical translation, 0.0 for an empty one. Every wrong, missing, extra or
+    misplaced token costs ``1 / max(len)``, so length and repetition never pay. Worked examples, canonical
+    ``the big boy saw the car .`` (7 tokens):
+
+    | prediction | score |
+    |---|---|
+    | ``the big boy saw the car .`` | 1.0 |
+    | ``the heavy child found the van .`` (the loose demonstration) | 3/7 = 0.429 |
+    | ``the heavy child saw the car .`` | 5/7 = 0.714 |
+    | ``the big boy saw the car . the car .`` (padded) | 7/10 = 0.7 |
+    | ``the boy big saw the car .`` (reordered) | 6/7 = 0.857 |
+    | (empty) | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``synonym_rate`` (0.6): share of loose demonstrations; above 0.5 greedy decoding of the warm start is loose.
+    ``adjective_rate`` (0.5): probability that each noun has an adjective (longer outputs, more words to get
+    right). Example: ``gymnasium.make("textenvs/Translation-v1", dataset_options={"synonym_rate": 0.8})``.
+    Warm start: ``agents/checkpoints/translation-v1`` (trained on the default knobs).
+    """
+
+    task_spec = TRANSLATION_V1
+    __doc__ += COMMON_MANUAL + V1_HISTORY
+
+
+class TranslationV1VectorEnv(TextGenerationVectorEnv):
+    """Native batched :class:`TranslationV1Env` (``gymnasium.make_vec("textenvs/Translation-v1", num_envs=B)``)."""
+
+    task_spec = TRANSLATION_V1
