@@ -33,18 +33,17 @@ from textenvs.evaluation import generate_split, summarize
 BASE = SFTConfig(learning_rate=3e-3, batch_size=64, warmup_steps=30, weight_decay=0.01, seed=0, device="cpu",
                  eval_every=100, eval_examples=200, log_every=25)
 
-V1_STEPS = 400
-
 WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     # task: (env id, model size, training settings). The step counts stop each task well before convergence
     # (e.g. translation reaches validation chrF 0.93 after 1000 steps), so RL has something left to improve.
     "translation": ("textenvs/Translation-v0", "tiny", replace(BASE, max_steps=300)),
     "summarization": ("textenvs/Summarization-v0", "tiny", replace(BASE, max_steps=400)),
     "dialogue": ("textenvs/Dialogue-v0", "tiny", replace(BASE, max_steps=150)),
-    # v1: long enough that the validation loss has flattened (the model fits the demonstration mixture).
-    "translation-v1": ("textenvs/Translation-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
-    "summarization-v1": ("textenvs/Summarization-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
-    "dialogue-v1": ("textenvs/Dialogue-v1", "tiny", replace(BASE, max_steps=V1_STEPS)),
+    # v1: long enough that the training loss has flattened (the model fits the demonstration mixture, noise
+    # included); dialogue needs longer to stop confusing the numbers it copies (people, nights, hours).
+    "translation-v1": ("textenvs/Translation-v1", "tiny", replace(BASE, max_steps=400)),
+    "summarization-v1": ("textenvs/Summarization-v1", "tiny", replace(BASE, max_steps=400)),
+    "dialogue-v1": ("textenvs/Dialogue-v1", "tiny", replace(BASE, max_steps=1000)),
 }
 
 

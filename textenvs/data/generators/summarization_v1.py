@@ -22,7 +22,7 @@ from textenvs.data.generators.summarization import (_CITIES, _CITY_ADJECTIVES, _
                                                     _MALE_NAMES, _WEATHER)
 
 _BACKGROUND = ("the weather was {weather} .", "{city} is a {adjective} city .", "everyone was happy .",
-               "the market was very busy .", "it was a long day .")
+               "the market was very busy .", "it was a busy day .")
 
 
 @dataclass(frozen=True)
