@@ -10,7 +10,7 @@ from gymnasium.utils.env_checker import check_env
 import textenvs  # noqa: F401  (registers the envs)
 from textenvs import users
 from textenvs.data.booking_goals import load_booking_goals
-from textenvs.data.builtin import _QUESTIONS
+from textenvs.data.generators.dialogue import _QUESTIONS
 from textenvs.scorers import get
 from textenvs.wrappers import TextActionWrapper
 from tests.helpers import CHAT_SPECIAL_TOKENS, chat_tokenizer, tiny_model, word_tokenizer

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, NamedTuple, Sequence, Union
 
 from textenvs.chat import Message
-from textenvs.data.builtin import _answer, _canonical, _fragment
+from textenvs.data.generators.dialogue import _answer, _canonical, _fragment
 from textenvs.data.dataset import Example
 from textenvs.scorers.text import contains_span, normalize_tokens
 

@@ -19,7 +19,7 @@ import random
 from functools import cache, lru_cache
 from typing import Any
 
-from textenvs.data.builtin import _DOMAINS, _canonical, _confirmations, _request, _sample_slot
+from textenvs.data.generators.dialogue import _DOMAINS, _canonical, _confirmations, _request, _sample_slot
 from textenvs.data.dataset import Example, TextDataset
 
 NAME = "synthetic-booking-goals"
