@@ -66,7 +66,7 @@ def make(name: str, reward_models: dict[str, Path]) -> scorers.Scorer:
 
 
 def metadata_for(batch: int) -> list[dict]:
-    return [{"key_facts": ["cat"], "slots": ["london"]}] * batch
+    return [{"key_facts": ["cat"], "slots": ["london"], "canonical": "a cat in london ."}] * batch
 
 
 def registered():
