@@ -146,19 +146,24 @@ def policy_logits(logits: torch.Tensor, vocab_size: int, temperature: float = 1.
 
 
 def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
-                  logprobs: torch.Tensor | None = None) -> torch.Tensor:
+                  logprobs: torch.Tensor | None = None, shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """Sample one token per row from ``softmax(logits)`` (top-k / top-p belong in the action mask, see
     :func:`top_p_mask`, so that the sampled distribution is the one whose logprobs are stored).
 
     Inverse-CDF sampling: one uniform number per row, located in the row's cumulative probabilities. (One scan and a
     binary search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on
     CPU.) Zero-probability tokens (masked) occupy empty intervals and are never chosen. ``logprobs``, when the caller
-    already has ``log_softmax(logits)``, saves computing the softmax again.
+    already has ``log_softmax(logits)``, saves computing the softmax again. ``shard=(rank, world_size)``: these rows
+    are process ``rank``'s of a global batch of ``world_size`` equal shards; the uniform numbers are drawn for the
+    global batch and sliced, so a row gets the same number whichever process samples it.
     """
     probs = logprobs.exp() if logprobs is not None else torch.softmax(logits, dim=-1)
     cumulative = probs.cumsum(dim=-1)
     total = cumulative[:, -1:]
-    uniform = torch.rand(total.shape, generator=generator, device=total.device, dtype=total.dtype)
+    rank, world_size = shard
+    rows = slice(rank * len(total), (rank + 1) * len(total))
+    uniform = torch.rand((world_size * len(total), 1), generator=generator, device=total.device,
+                         dtype=total.dtype)[rows]
     # u < 1, but u * total can round up to total; stay strictly below it so the search ends on a nonzero entry.
     target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
     return torch.searchsorted(cumulative, target, right=True).squeeze(-1)

@@ -8,7 +8,8 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from agents.ppo.losses import masked_whiten
+from agents.distributed import stratified_minibatches
+from agents.ppo.losses import AllReduce, masked_whiten, no_all_reduce
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
@@ -82,18 +83,23 @@ class RolloutBuffer:
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
 
-    def compute_advantages(self, gamma: float, gae_lambda: float, whiten: bool) -> None:
-        """Fill :attr:`advantages` (GAE, optionally whitened over valid tokens) and :attr:`returns`."""
+    def compute_advantages(self, gamma: float, gae_lambda: float, whiten: bool,
+                           all_reduce: AllReduce = no_all_reduce) -> None:
+        """Fill :attr:`advantages` (GAE, optionally whitened over valid tokens: over the global batch's tokens with
+        ``all_reduce``, the sum over processes) and :attr:`returns`."""
         advantages, self.returns = compute_gae(self.rewards, self.values, self.generated_mask, gamma, gae_lambda)
-        self.advantages = masked_whiten(advantages, self.generated_mask) if whiten else advantages
+        self.advantages = masked_whiten(advantages, self.generated_mask, all_reduce=all_reduce) if whiten \
+            else advantages
 
     def __len__(self) -> int:
         return self.generated_ids.shape[0]
 
-    def minibatches(self, num_minibatches: int, rng: np.random.Generator) -> Iterator[dict[str, torch.Tensor]]:
-        """One epoch: the episodes reshuffled, split into ``num_minibatches`` equal minibatches."""
-        order = rng.permutation(len(self))
-        for indices in np.array_split(order, num_minibatches):
+    def minibatches(self, num_minibatches: int, rng: np.random.Generator, global_size: int | None = None,
+                    rows: slice | None = None) -> Iterator[dict[str, torch.Tensor]]:
+        """One epoch: ``num_minibatches`` equal minibatches, reshuffled (a stratified shuffle, see
+        :func:`agents.distributed.stratified_minibatches`). With ``global_size`` and ``rows``, this buffer holds
+        ``rows`` of a global batch of ``global_size`` episodes and yields its share of each global minibatch."""
+        for indices in stratified_minibatches(global_size or len(self), num_minibatches, rng, rows):
             yield self.select(torch.as_tensor(indices, device=self.generated_ids.device))
 
     def select(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -76,10 +76,14 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_config(build_parser(), argv, PPOConfig)
     if config is None:
         return 2
-    print(config.describe())
     from agents.ppo.trainer import PPOTrainer
 
     trainer = PPOTrainer(config)
+    if not trainer.dist.is_main:
+        trainer.train()
+        return 0
+    print(config.describe())
+    print(trainer.dist.describe(config.num_envs))
     history = trainer.train()
     if history:
         last = history[-1]

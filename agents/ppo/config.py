@@ -27,10 +27,14 @@ class PPOConfig:
     """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
     iterations: int = 100
     """number of PPO iterations (one rollout batch + its updates each)"""
+    strategy: str = "ddp"
+    """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
+    gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
 
     # Rollouts
     num_envs: int = 16
-    """episodes per rollout batch B (sub-envs of the native vector env, decoded together)"""
+    """episodes per rollout batch B (sub-envs of the native vector env, decoded together); with W processes, the
+    global batch: each process runs B / W of them"""
     samples_per_prompt: int = 1
     """episodes per drawn prompt: B / samples_per_prompt prompts, each sampled this many times (needed by
     reward_normalization="group")"""
@@ -54,6 +58,12 @@ class PPOConfig:
     """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
     lora_alpha: int = 16
     """LoRA scaling numerator"""
+    mixed_precision: str = "auto"
+    """precision of the forward passes: "auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" (bf16 autocast on any
+    device) or "no" (float32)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
+    more forward pass per update)"""
 
     # Rewards
     kl_coef: float = 0.05
@@ -83,9 +93,10 @@ class PPOConfig:
     update_epochs: int = 4
     """passes over each rollout batch, reshuffled every epoch"""
     num_minibatches: int = 4
-    """minibatches per epoch (one optimizer step each)"""
+    """minibatches per epoch (one optimizer step each), drawn by a stratified shuffle: each run of num_minibatches
+    consecutive episodes sends one episode to every minibatch"""
     gradient_accumulation_steps: int = 1
-    """micro-batches per minibatch whose gradients are accumulated before the step"""
+    """micro-batches (per process) per minibatch whose gradients are accumulated before the step"""
     learning_rate: float = 1e-5
     """AdamW learning rate"""
     lr_schedule: str = "linear"
@@ -121,7 +132,8 @@ class PPOConfig:
     def __post_init__(self) -> None:
         choices = {"action_mask": ("env", "nlpo"), "value_model": ("shared", "separate"),
                    "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch", "group"),
-                   "lr_schedule": ("linear", "constant"), "device": ("auto", "cpu", "cuda")}
+                   "lr_schedule": ("linear", "constant"), "device": ("auto", "cpu", "cuda"),
+                   "strategy": ("ddp", "fsdp"), "mixed_precision": ("auto", "bf16", "no")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"PPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -144,6 +156,9 @@ class PPOConfig:
         for name in ("adaptive_kl_target", "target_kl"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)}.")
+        if self.strategy == "fsdp" and self.lora_r > 0:
+            raise ValueError("strategy='fsdp' with lora_r > 0 is not supported (the merged LoRA export needs whole "
+                             "weights): train LoRA with strategy='ddp', whose frozen base is not sharded anyway.")
         if self.resume and self.out is None:
             raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 

@@ -3,25 +3,40 @@ included; 0 on the padding after an episode ended)."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 
-
-def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | None = None) -> torch.Tensor:
-    """Mean over the masked entries; with ``count``, the masked sum divided by it instead (a micro-batch's share of
-    the token mean over a larger batch of ``count`` tokens)."""
-    return (values * mask).sum() / (mask.sum().clamp(min=1) if count is None else count)
+AllReduce = Callable[[torch.Tensor], torch.Tensor]
+"""Sums a tensor over the training processes (:meth:`agents.distributed.Distributed.sum`): the statistics given one
+are over every process's entries (the global batch), not this process's."""
 
 
-def masked_var(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def no_all_reduce(tensor: torch.Tensor) -> torch.Tensor:
+    """This process's entries only (one process)."""
+    return tensor
+
+
+def masked_mean(values: torch.Tensor, mask: torch.Tensor, count: torch.Tensor | None = None,
+                all_reduce: AllReduce = no_all_reduce) -> torch.Tensor:
+    """Mean over the masked entries; with ``count``, the masked sum divided by it instead (a micro-batch's or a
+    process's share of the token mean over a larger batch of ``count`` tokens)."""
+    if count is not None:
+        return (values * mask).sum() / count
+    totals = all_reduce(torch.stack([(values * mask).sum(), mask.sum().to(values.dtype)]))
+    return totals[0] / totals[1].clamp(min=1)
+
+
+def masked_var(values: torch.Tensor, mask: torch.Tensor, all_reduce: AllReduce = no_all_reduce) -> torch.Tensor:
     """Unbiased variance over the masked entries."""
-    count = mask.sum()
-    centered = (values - masked_mean(values, mask)) * mask
-    return (centered ** 2).sum() / (count - 1).clamp(min=1)
+    count = all_reduce(mask.sum())
+    centered = (values - masked_mean(values, mask, all_reduce=all_reduce)) * mask
+    return all_reduce((centered ** 2).sum()) / (count - 1).clamp(min=1)
 
 
-def masked_whiten(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def masked_whiten(values: torch.Tensor, mask: torch.Tensor, all_reduce: AllReduce = no_all_reduce) -> torch.Tensor:
     """Zero mean and unit variance over the masked entries; masked-out entries become 0."""
-    mean, var = masked_mean(values, mask), masked_var(values, mask)
+    mean, var = masked_mean(values, mask, all_reduce=all_reduce), masked_var(values, mask, all_reduce)
     return (values - mean) * torch.rsqrt(var + 1e-8) * mask
 
 
@@ -30,8 +45,9 @@ def policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: 
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Clipped surrogate objective ``-min(r A, clip(r, 1-ε, 1+ε) A)``, averaged over valid tokens.
 
-    :param token_count: divide the masked sums by this instead of the mask's count (gradient accumulation: the
-        minibatch's token count, so the micro-batches' losses add up to the minibatch's token mean).
+    :param token_count: divide the masked sums by this instead of the mask's count (gradient accumulation and
+        several processes: the global minibatch's token count, so the micro-batches' losses add up to the minibatch's
+        token mean).
     :returns: the loss and diagnostics, averaged the same way: ``approx_kl`` (CleanRL's k3 estimate of
         KL(old || new), ``(r - 1) - log r``), ``clipfrac`` (share of tokens with ``|r - 1| > clip_coef``, CleanRL's)
         and ``ratio`` (the per-token probability ratios).
@@ -62,9 +78,10 @@ def value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Te
     return loss, stats
 
 
-def explained_variance(predictions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> float:
+def explained_variance(predictions: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor,
+                       all_reduce: AllReduce = no_all_reduce) -> float:
     """1 - Var(targets - predictions) / Var(targets) over valid tokens (1 = perfect, 0 = no better than a constant)."""
-    target_var = masked_var(targets, mask)
+    target_var = masked_var(targets, mask, all_reduce)
     if target_var == 0:
         return float("nan")
-    return float(1 - masked_var(targets - predictions, mask) / target_var)
+    return float(1 - masked_var(targets - predictions, mask, all_reduce) / target_var)

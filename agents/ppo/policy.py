@@ -100,6 +100,22 @@ class ActorCritic(nn.Module):
         return logits[..., :self.vocab_size], values
 
 
-def autocast(device: torch.device) -> Any:
-    """bf16 autocast on CUDA; a no-op context on CPU."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+MIXED_PRECISION = ("auto", "bf16", "no")
+
+
+def autocast(device: torch.device, mixed_precision: str = "auto") -> Any:
+    """The forward passes' precision: bf16 autocast with ``"bf16"``, or with ``"auto"`` on CUDA (a no-op context on
+    CPU); float32 everywhere with ``"no"``."""
+    if mixed_precision not in MIXED_PRECISION:
+        raise ValueError(f"mixed_precision must be one of {MIXED_PRECISION}, got {mixed_precision!r}.")
+    enabled = mixed_precision == "bf16" or (mixed_precision == "auto" and device.type == "cuda")
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def enable_gradient_checkpointing(model: nn.Module) -> None:
+    """Recompute each layer's activations in the backward pass instead of storing them (less memory, one more
+    forward), for every Hugging Face model inside ``model``; it applies in train mode only."""
+    for module in model.modules():
+        if getattr(module, "supports_gradient_checkpointing", False) and not module.is_activation_checkpointing:
+            # Non-reentrant checkpointing: correct with frozen inputs (LoRA) and under DDP.
+            module.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,8 @@ class Rollout:
 def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], *,
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                     generator: torch.Generator | None = None, reference: nn.Module | None = None,
-                    nlpo_top_p: float = 1.0) -> Rollout:
+                    nlpo_top_p: float = 1.0, shard: tuple[int, int] = (0, 1),
+                    lockstep: Callable[[bool], bool] | None = None) -> Rollout:
     """Run one episode per sub-env on the given examples and return the finished batch.
 
     All episodes start together (``reset(options={"example_index": ...})``); each step feeds the chosen tokens to
@@ -65,19 +66,25 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
         :class:`textenvs.decoding.DecodingPolicy`.)
     :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens
         (:func:`textenvs.decoding.nlpo_mask`, NLPO masking).
+    :param shard: ``(rank, world_size)`` when these episodes are one process's share of a global batch (see
+        :func:`textenvs.decoding.sample_tokens`): an episode's tokens then do not depend on the number of processes.
+    :param lockstep: for FSDP2-sharded models, whose every forward pass gathers parameters from all processes:
+        whether a condition holds on every process (:meth:`agents.distributed.Distributed.all`). Decoding then runs
+        the same forward passes on all, until every process's episodes have ended, and under ``no_grad`` (FSDP2's
+        parameter buffers cannot be created in inference mode).
     """
     # Inference mode (cheaper per op than no_grad: no version counters, no view tracking) for the decoding; its
     # tensors are cloned on the way out, since the PPO update later feeds them to autograd.
-    with torch.inference_mode():
+    with torch.inference_mode() if lockstep is None else torch.no_grad():
         rollout = _decode(env, lm, example_indices, temperature, top_k, top_p, generator, reference,
-                          nlpo_top_p)
+                          nlpo_top_p, shard, lockstep or bool)
     return Rollout(**{key: value.clone() if isinstance(value, torch.Tensor) else value
                       for key, value in vars(rollout).items()})
 
 
 def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], temperature: float,
             top_k: int, top_p: float, generator: torch.Generator | None, reference: nn.Module | None,
-            nlpo_top_p: float) -> Rollout:
+            nlpo_top_p: float, shard: tuple[int, int], every_process: Callable[[bool], bool]) -> Rollout:
     env = env.unwrapped
     task = env.task
     vocab = task.vocab_size
@@ -122,7 +129,7 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
             legal = truncated if legal is None else legal & truncated
             logits = policy_logits(policy.logits, vocab, temperature, legal)
         logprobs = torch.log_softmax(logits, dim=-1)
-        tokens = sample_tokens(logits, generator, logprobs)
+        tokens = sample_tokens(logits, generator, logprobs, shard)
         step_tokens.append(tokens)
         step_logprobs.append(logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
         if legal is not None:
@@ -132,19 +139,20 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         # Queue the next forward pass before stepping the env: on a GPU it runs while the host steps and scores the
         # episodes. Rows that already ended are fed their (ignored) sampled token. Skipped when every episode is
         # certain to end at this step (EOS or the length limit), where it would be wasted.
-        if not (t == max_steps - 1 or (done | (actions == task.eos_token_id)).all()):
+        if not (t == max_steps - 1 or every_process(bool((done | (actions == task.eos_token_id)).all()))):
             policy.advance(tokens)
             if nucleus_source is not None:
                 nucleus_source.advance(tokens)
-        observation, reward, step_terminated, step_truncated, info = env.step(actions)
-
-        running[:, t] = ~done
-        env_rewards[:, t] = reward  # 0 for the idle sub-envs whose episode ended earlier
-        for slot in np.flatnonzero(step_terminated | step_truncated):
-            ended_with_eos[slot] = info["finish_reason"][slot] == "stop"
-            records[slot] = EpisodeRecord.from_step(info, slot, reward[slot], t + 1)
-            done[slot] = True
-        if done.all():
+        # (In lockstep, a process whose episodes have all ended keeps decoding for the others, stepping nothing.)
+        if not done.all():
+            observation, reward, step_terminated, step_truncated, info = env.step(actions)
+            running[:, t] = ~done
+            env_rewards[:, t] = reward  # 0 for the idle sub-envs whose episode ended earlier
+            for slot in np.flatnonzero(step_terminated | step_truncated):
+                ended_with_eos[slot] = info["finish_reason"][slot] == "stop"
+                records[slot] = EpisodeRecord.from_step(info, slot, reward[slot], t + 1)
+                done[slot] = True
+        if every_process(bool(done.all())):
             break
 
     length = t + 1

@@ -9,6 +9,9 @@ One iteration, in the order it runs (:meth:`PPOTrainer.train`):
 5. several epochs of reshuffled minibatches: clipped policy loss, clipped value loss, entropy bonus (stopping early
    when the approximate KL to the rollout policy exceeds ``target_kl``);
 6. KL controller update, logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
+
+Under ``accelerate launch`` / ``torchrun`` each process runs its share of the batch and every statistic of the batch
+is global (:mod:`agents.distributed`): the parameters do not depend on the number of processes.
 """
 
 from __future__ import annotations
@@ -26,13 +29,14 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from agents.models import env_kwargs_for_model, load_pretrained, observation_mode, resolve_device, resolve_model_source
+from agents.distributed import Distributed, episode_seed
+from agents.models import env_kwargs_for_model, load_pretrained, observation_mode, resolve_model_source
 from agents.ppo.buffer import RolloutBuffer, RunningMoments
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
-from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, entropy_from_logits, frozen_copy,
-                               gather_logprobs)
+from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, enable_gradient_checkpointing,
+                               entropy_from_logits, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.run_logger import RunLogger
 from textenvs.decoding import policy_logits, token_logits
@@ -46,9 +50,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_env(config: PPOConfig, lm: nn.Module) -> gym.vector.VectorEnv:
-    """The native vector env for ``lm``: its observation layout matches the model, and a model directory that holds
-    a tokenizer provides the env's tokenizer (so token ids mean the same to both)."""
+def make_env(config: PPOConfig, lm: nn.Module, num_envs: int | None = None) -> gym.vector.VectorEnv:
+    """The native vector env for ``lm`` with ``num_envs`` sub-envs (default ``config.num_envs``): its observation
+    layout matches the model, and a model directory that holds a tokenizer provides the env's tokenizer (so token ids
+    mean the same to both)."""
     env_kwargs = env_kwargs_for_model(str(getattr(lm, "name_or_path", "") or ""), config.env_kwargs)
     mode = observation_mode(lm)
     if env_kwargs.setdefault("observation_mode", mode) != mode:
@@ -56,7 +61,8 @@ def make_env(config: PPOConfig, lm: nn.Module) -> gym.vector.VectorEnv:
                          f"{type(lm).__name__} (needs {mode!r}).")
     # Rollouts run one episode per sub-env: no autoreset, so finished episodes are neither restarted nor scored again.
     env_kwargs["autoreset_mode"] = AutoresetMode.DISABLED
-    return gym.make_vec(config.env, num_envs=config.num_envs, vectorization_mode="vector_entry_point", **env_kwargs)
+    return gym.make_vec(config.env, num_envs=num_envs or config.num_envs, vectorization_mode="vector_entry_point",
+                        **env_kwargs)
 
 
 class PPOTrainer:
@@ -68,27 +74,40 @@ class PPOTrainer:
 
     def __init__(self, config: PPOConfig, model: nn.Module | None = None) -> None:
         self.config = config
+        # The processes of a launch (one without a launcher); bad splits and differing configs fail here, before any
+        # model is loaded. A separate value trunk has weights its loss never uses, so DDP must allow unused ones.
+        self.dist = Distributed(config.device, config.strategy, find_unused_parameters=config.value_model == "separate")
+        self.dist.check_batch(config.num_envs, config.num_minibatches, config.gradient_accumulation_steps)
+        self.dist.check_same_config(config.to_dict())
         seed_everything(config.seed)
-        self.device = resolve_device(config.device)
+        self.device = self.dist.device
         lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
         disable_dropout(lm)
-        self.env = make_env(config, lm)
+        # This process's episodes: its rows of the global batch of num_envs.
+        self.rows = self.dist.shard(config.num_envs)
+        self.env = make_env(config, lm, num_envs=config.num_envs // self.dist.world_size)
         self.task = self.env.unwrapped.task
         self.tokenizer = self.task.tokenizer
         vocab_size = self.task.vocab_size
 
         # The frozen reference is the initial policy; eval mode everywhere (dropout is off anyway), so the policy,
         # the reference and the rollouts all run the very same computation.
-        self.reference = frozen_copy(lm).to(self.device)
+        self.reference = self.dist.prepare(frozen_copy(lm))
         self.policy = ActorCritic(lm, vocab_size, config.value_model, config.lora_r, config.lora_alpha)
-        self.policy.to(self.device).eval()
+        self.policy.eval()
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(self.policy)
+        # Gradient passes go through the wrapped model (DDP; FSDP2 shards self.policy in place); decoding and scoring
+        # use self.policy, the same parameters.
+        self.model = self.dist.prepare(self.policy)
 
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=1e-5)
         self.kl_controller = make_kl_controller(config.kl_coef, config.adaptive_kl_target, config.adaptive_kl_horizon)
         self.reward_moments = RunningMoments()
-        # Prompt draws and minibatch shuffles; token sampling has its own generator on the model's device.
-        # (Prompts are chosen here and passed to reset(), so the env's own generators are never used.)
+        # Prompt draws and minibatch shuffles, the same on every process; token sampling has its own generator on the
+        # model's device, re-seeded per rollout. (Prompts are chosen here and passed to reset(), so the env's own
+        # generators are never used.)
         self.rng = np.random.default_rng(config.seed)
         self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
 
@@ -100,7 +119,8 @@ class PPOTrainer:
         self.out = Path(config.out) if config.out else None
         if config.resume:
             self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) if self.out else None
+        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
+            if self.out and self.dist.is_main else None
 
     def learning_rate(self) -> float:
         """Learning rate of the next optimizer step (:func:`scheduled_learning_rate`)."""
@@ -126,20 +146,25 @@ class PPOTrainer:
 
         config = self.config
         self.max_env_steps = max_env_steps
-        progress = tqdm(total=config.iterations, initial=self.iteration, disable=not config.progress,
+        saved = False
+        progress = tqdm(total=config.iterations, initial=self.iteration,
+                        disable=not (config.progress and self.dist.is_main),
                         desc="PPO", dynamic_ncols=True)
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
             # 1. Rollout: B episodes on random training prompts (each drawn prompt samples_per_prompt times, in
-            #    adjacent slots), all started together.
+            #    adjacent slots), all started together; this process runs its rows of the B.
             prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.samples_per_prompt)
-            example_indices = np.repeat(prompts, config.samples_per_prompt)
-            with autocast(self.device):
+            example_indices = np.repeat(prompts, config.samples_per_prompt)[self.rows]
+            self.sampler.manual_seed(episode_seed(config.seed, self.iteration))
+            with autocast(self.device, config.mixed_precision), self.dist.gathered(self.policy, self.reference):
                 rollout = collect_rollout(
                     self.env, self.policy.lm, example_indices, temperature=config.temperature, top_k=config.top_k,
                     top_p=config.top_p, generator=self.sampler, reference=self.reference,
-                    nlpo_top_p=config.nlpo_top_p if config.action_mask == "nlpo" else 1.0)
+                    nlpo_top_p=config.nlpo_top_p if config.action_mask == "nlpo" else 1.0,
+                    shard=(self.dist.rank, self.dist.world_size),
+                    lockstep=self.dist.all if self.dist.lockstep else None)
             mask = rollout.generated_mask.float()
 
             # 2. Logprobs (policy and reference) and values of the sampled tokens, teacher-forced in one pass each.
@@ -153,29 +178,30 @@ class PPOTrainer:
             # 4. Advantages: GAE over each episode's tokens (the state after its last token is worth 0).
             buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, mask,
                                    rollout.action_masks, logprobs, ref_logprobs, values, rewards)
-            buffer.compute_advantages(config.gamma, config.gae_lambda, config.whiten_advantages)
+            buffer.compute_advantages(config.gamma, config.gae_lambda, config.whiten_advantages, self.dist.sum)
 
             # 5. PPO epochs over reshuffled minibatches.
             update_stats = self.update(buffer)
 
-            # 6. KL controller, metrics, checkpoint.
-            scores = rollout.env_rewards.sum(dim=1)
-            episode_kl = kl.sum(dim=1)
+            # 6. KL controller, metrics, checkpoint (episode statistics over the global batch).
+            scores, episode_kl, lengths, eos, rlhf_rewards = self.dist.gather(torch.stack([
+                rollout.env_rewards.sum(dim=1), kl.sum(dim=1), mask.sum(dim=1), rollout.ended_with_eos.float(),
+                (rewards * mask).sum(dim=1)], dim=1)).T
             self.kl_controller.update(float(episode_kl.mean()), config.num_envs)
             self.iteration += 1
-            self.env_steps += int(mask.sum())
+            self.env_steps += int(lengths.sum())
             metrics = {
                 "iteration": self.iteration,
                 "charts/env_steps": self.env_steps,
                 "charts/reward": float(scores.mean()),
-                "charts/episode_length": float(mask.sum(dim=1).mean()),
-                "charts/eos_rate": float(rollout.ended_with_eos.float().mean()),
+                "charts/episode_length": float(lengths.mean()),
+                "charts/eos_rate": float(eos.mean()),
                 "charts/learning_rate": self.optimizer.param_groups[0]["lr"],
                 "objective/kl": float(episode_kl.mean()),
                 "objective/kl_coef": self.kl_controller.value,
-                "objective/rlhf_reward": float((rewards * mask).sum(dim=1).mean()),
-                "policy/entropy": float(masked_mean(entropy, mask)),
-                "losses/explained_variance": explained_variance(values, buffer.returns, mask),
+                "objective/rlhf_reward": float(rlhf_rewards.mean()),
+                "policy/entropy": float(masked_mean(entropy, mask, all_reduce=self.dist.sum)),
+                "losses/explained_variance": explained_variance(values, buffer.returns, mask, self.dist.sum),
                 **update_stats,
                 "time/iteration_seconds": time.perf_counter() - started,
             }
@@ -188,14 +214,18 @@ class PPOTrainer:
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["charts/reward"],
                           "kl": metrics["objective/kl"]})
-            if self.out and config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0:
+            saved = config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0
+            if self.out and saved:
                 self.save_checkpoint()
         progress.close()
         if self.out:
-            if not self.history or not (self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt").exists():
+            if not (self.history and saved):
                 self.save_checkpoint()
             self.export_model(self.out / "model")
-            self.logger.plot(self.history)
+            if self.logger:
+                self.logger.plot(self.history)
+        # No process returns (and e.g. reads the run directory) before the main one has written it.
+        self.dist.barrier()
         return self.history
 
     # ---------------------------------------------------------------- steps of the loop
@@ -204,14 +234,15 @@ class PPOTrainer:
         """Teacher-forced logprobs (policy, reference), values and entropies ``(B, T)`` of the rollout's tokens,
         computed exactly as the update computes them (so the first PPO ratio is 1)."""
         config = self.config
-        minibatch = config.num_envs // config.num_minibatches
+        size = len(rollout.generated_ids)
+        minibatch = size // config.num_minibatches
         outputs: list[tuple[torch.Tensor, ...]] = []
-        for start in range(0, config.num_envs, minibatch):
+        for start in range(0, size, minibatch):
             rows = slice(start, start + minibatch)
             inputs = (rollout.prompt_ids[rows], rollout.prompt_mask[rows], rollout.generated_ids[rows],
                       rollout.generated_mask[rows])
             legal = rollout.action_masks[rows] if rollout.action_masks is not None else None
-            with autocast(self.device):
+            with autocast(self.device, config.mixed_precision), self.dist.gathered(self.reference):
                 raw_logits, values = self.policy(*inputs)
                 ref_raw_logits = token_logits(self.reference, *inputs)
             logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature, legal)
@@ -223,25 +254,27 @@ class PPOTrainer:
         return tuple(torch.cat(parts) * mask for parts in zip(*outputs))
 
     def normalize_rewards(self, rollout: Rollout) -> torch.Tensor:
-        """The env's per-step rewards, scaled as configured, with the missing-EOS penalty on the last token."""
+        """The env's per-step rewards, scaled as configured, with the missing-EOS penalty on the last token. Batch
+        statistics and group baselines are over the global batch (every process's scores gathered)."""
         config = self.config
         env_rewards = rollout.env_rewards.clone()
-        scores = env_rewards.sum(dim=1)
+        global_scores = self.dist.gather(env_rewards.sum(dim=1))
+        scores = global_scores[self.rows]
         # Score shifts and penalties go on each episode's last token (where a terminal reward arrives).
         last = (torch.arange(len(scores), device=scores.device), rollout.generated_mask.sum(dim=1) - 1)
         if config.reward_normalization == "running":
-            self.reward_moments.update(scores.cpu().numpy())
+            self.reward_moments.update(global_scores.cpu().numpy())
             env_rewards = env_rewards / max(self.reward_moments.std, 1e-8)
         elif config.reward_normalization == "batch":
-            env_rewards[last] -= scores.mean()
-            env_rewards = env_rewards / (scores.std() + 1e-8)
+            env_rewards[last] -= global_scores.mean()
+            env_rewards = env_rewards / (global_scores.std() + 1e-8)
         elif config.reward_normalization == "group":
             # Leave-one-out baseline (RLOO): each score minus the mean score of the prompt's other samples, so the
             # prompt's difficulty cancels and only the differences between its samples remain.
             k = config.samples_per_prompt
-            groups = scores.view(-1, k)
+            groups = global_scores.view(-1, k)
             baseline = (groups.sum(dim=1, keepdim=True) - groups) / (k - 1)
-            env_rewards[last] -= baseline.reshape(-1)
+            env_rewards[last] -= baseline.reshape(-1)[self.rows]
         if config.missing_eos_penalty is not None:
             env_rewards[last] -= config.missing_eos_penalty * (~rollout.ended_with_eos).float()
         return env_rewards
@@ -251,49 +284,53 @@ class PPOTrainer:
         over ``gradient_accumulation_steps`` micro-batches); stops after an epoch whose last minibatch's approximate
         KL exceeds ``target_kl`` (CleanRL's early stopping)."""
         config = self.config
-        totals: dict[str, list[float]] = {key: [] for key in (
-            "losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
-            "losses/value_clipfrac", "losses/grad_norm", "policy/ratio_mean")}
+        keys = ("losses/policy", "losses/value", "losses/entropy", "losses/approx_kl", "losses/clipfrac",
+                "losses/value_clipfrac", "policy/ratio_mean")
+        totals: dict[str, list[float]] = {key: [] for key in (*keys, "losses/grad_norm")}
         first_ratio_deviation = None
         epochs = 0
+        # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
+        self.policy.train(config.gradient_checkpointing)
         for epoch in range(config.update_epochs):
-            for minibatch in buffer.minibatches(config.num_minibatches, self.rng):
+            for minibatch in buffer.minibatches(config.num_minibatches, self.rng, config.num_envs, self.rows):
                 self.optimizer.zero_grad(set_to_none=True)
-                # Every loss is a token mean over the whole minibatch however it is split into micro-batches: each
-                # micro-batch's sum is divided by the minibatch's token count, and the gradients add up.
-                tokens = minibatch["generated_mask"].sum().clamp(min=1)
-                stats = dict.fromkeys(totals, 0.0)
+                # Every loss is a token mean over the whole global minibatch however it is split into processes and
+                # micro-batches: each micro-batch's sum is divided by the global minibatch's token count, and the
+                # gradients add up (Distributed.backward).
+                tokens = self.dist.sum(minibatch["generated_mask"].sum()).clamp(min=1)
+                shares = torch.zeros(len(keys), device=self.device)
                 size = len(minibatch["generated_ids"])
                 micro = size // config.gradient_accumulation_steps
                 for start in range(0, size, micro):
                     batch = {key: value[start:start + micro] for key, value in minibatch.items()}
                     mask = batch["generated_mask"]
-                    with autocast(self.device):
-                        raw_logits, values = self.policy(batch["prompt_ids"], batch["prompt_mask"],
-                                                         batch["generated_ids"], mask.long())
-                    logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
-                                           batch.get("action_masks"))
-                    logprobs = gather_logprobs(logits, batch["generated_ids"])
-                    # Clipped surrogate policy loss and clipped value loss, entropy bonus.
-                    pg_loss, pg_stats = policy_loss(logprobs, batch["logprobs"], batch["advantages"], mask,
-                                                    config.clip_coef, tokens)
-                    v_loss, v_stats = value_loss(values, batch["values"], batch["returns"], mask, config.clip_value,
-                                                 tokens)
-                    entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
-                    loss = pg_loss + config.value_coef * v_loss - config.entropy_coef * entropy
-                    loss.backward()
+                    with self.dist.no_sync(self.model, sync=start + micro >= size):
+                        with autocast(self.device, config.mixed_precision):
+                            raw_logits, values = self.model(batch["prompt_ids"], batch["prompt_mask"],
+                                                            batch["generated_ids"], mask.long())
+                        logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
+                                               batch.get("action_masks"))
+                        logprobs = gather_logprobs(logits, batch["generated_ids"])
+                        # Clipped surrogate policy loss and clipped value loss, entropy bonus.
+                        pg_loss, pg_stats = policy_loss(logprobs, batch["logprobs"], batch["advantages"], mask,
+                                                        config.clip_coef, tokens)
+                        v_loss, v_stats = value_loss(values, batch["values"], batch["returns"], mask,
+                                                     config.clip_value, tokens)
+                        entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
+                        loss = pg_loss + config.value_coef * v_loss - config.entropy_coef * entropy
+                        self.dist.backward(loss)
 
                     if first_ratio_deviation is None:
                         ratio = pg_stats["ratio"][mask.bool()]
-                        first_ratio_deviation = float((ratio - 1).abs().max()) if ratio.numel() else 0.0
-                    for key, value in (("losses/policy", pg_loss), ("losses/value", v_loss),
-                                       ("losses/entropy", entropy), ("losses/approx_kl", pg_stats["approx_kl"]),
-                                       ("losses/clipfrac", pg_stats["clipfrac"]),
-                                       ("losses/value_clipfrac", v_stats["value_clipfrac"]),
-                                       ("policy/ratio_mean", masked_mean(pg_stats["ratio"], mask, tokens))):
-                        stats[key] += float(value.detach())
-                stats["losses/grad_norm"] = float(nn.utils.clip_grad_norm_(self.policy.parameters(),
-                                                                           config.max_grad_norm))
+                        first_ratio_deviation = float(self.dist.max(
+                            (ratio - 1).abs().max() if ratio.numel() else torch.zeros((), device=self.device)))
+                    shares += torch.stack([pg_loss.detach(), v_loss.detach(), entropy.detach(), pg_stats["approx_kl"],
+                                           pg_stats["clipfrac"], v_stats["value_clipfrac"],
+                                           masked_mean(pg_stats["ratio"], mask, tokens)])
+                # The shares of every process add up to the global minibatch's means (the same on all processes, so
+                # the early stop below is too).
+                stats = dict(zip(keys, self.dist.sum(shares).tolist()))
+                stats["losses/grad_norm"] = self.dist.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
                 for group in self.optimizer.param_groups:
                     group["lr"] = self.learning_rate()
                 self.optimizer.step()
@@ -303,6 +340,7 @@ class PPOTrainer:
             epochs += 1
             if config.target_kl is not None and stats["losses/approx_kl"] > config.target_kl:
                 break
+        self.policy.eval()
         summary = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first minibatch: not ~0 would mean rollout and update compute different policies.
         summary["policy/first_ratio_deviation"] = first_ratio_deviation
@@ -313,30 +351,34 @@ class PPOTrainer:
     def save_checkpoint(self) -> Path:
         """Everything needed to continue exactly: weights, optimizer and its step count, KL controller, reward
         statistics, random states, iteration and metrics. Written atomically; older checkpoints beyond
-        ``keep_checkpoints`` go."""
-        directory = self.out / "checkpoints"
-        directory.mkdir(parents=True, exist_ok=True)
+        ``keep_checkpoints`` go.
+
+        Called on every process (the full states are gathered from all); the main process writes. Every piece of
+        state is the same on all processes or global, so the checkpoint resumes on any number of them."""
+        policy, optimizer = self.dist.state_dict(self.policy, self.optimizer)
+        reference, _ = self.dist.state_dict(self.reference)
+        path = self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt"
+        if not self.dist.is_main:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
         state = {
             "iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
             "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
-            "policy": self.policy.state_dict(), "reference": self.reference.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "optimizer_steps": self.optimizer_steps,
+            "policy": policy, "reference": reference, "optimizer": optimizer, "optimizer_steps": self.optimizer_steps,
             "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict(),
             "rng": random_states(self.rng, self.sampler),
         }
-        path = directory / f"iteration_{self.iteration:06d}.pt"
         temporary = path.with_suffix(".tmp")
         torch.save(state, temporary)
         temporary.replace(path)
-        for old in sorted(directory.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
+        for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
             old.unlink()
         return path
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
-        self.policy.load_state_dict(state["policy"])
-        self.reference.load_state_dict(state["reference"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.dist.load_state_dict(self.policy, state["policy"], self.optimizer, state["optimizer"])
+        self.dist.load_state_dict(self.reference, state["reference"])
         self.optimizer_steps = state["optimizer_steps"]
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.reward_moments.load_state_dict(state["reward_moments"])
@@ -345,14 +387,20 @@ class PPOTrainer:
 
     def export_model(self, directory: Path) -> Path:
         """The policy as a plain Hugging Face checkpoint (LoRA merged) with the env's tokenizer beside it."""
-        return export_policy(self.policy.lm, self.tokenizer, self.config, directory, "ppo_config.json")
+        return export_policy(self.policy.lm, self.tokenizer, self.config, directory, "ppo_config.json", self.dist)
 
 
-def export_policy(lm: nn.Module, tokenizer: Any, config: Any, directory: Path, config_name: str) -> Path:
-    """``lm`` as a plain Hugging Face checkpoint (LoRA merged), the tokenizer and the run's config beside it."""
+def export_policy(lm: nn.Module, tokenizer: Any, config: Any, directory: Path, config_name: str,
+                  dist: Distributed) -> Path:
+    """``lm`` as a plain Hugging Face checkpoint (LoRA merged), the tokenizer and the run's config beside it. Called
+    on every process (FSDP2 gathers the weights from all); the main process writes."""
+    weights, _ = dist.state_dict(lm)
+    if not dist.is_main:
+        return directory
     if hasattr(lm, "merge_and_unload"):
         lm = copy.deepcopy(lm).merge_and_unload()
-    lm.save_pretrained(directory)
+        weights = None  # the merged copy's own (LoRA trains with DDP: whole weights on every process)
+    lm.save_pretrained(directory, state_dict=weights)
     tokenizer.save_pretrained(directory)
     (directory / config_name).write_text(json.dumps(config.to_dict(), indent=2, default=repr))
     return directory
