@@ -136,12 +136,16 @@ class Distributed:
 
         # accelerate starts the process group and places this process on its device. FSDP2 is applied by prepare()
         # with torch's fully_shard rather than accelerate's FSDP plugin, which only exists on GPUs and shards from
-        # the root (decoding calls the LM inside the policy, which must be a unit of its own).
+        # the root (decoding calls parts of the model, not its forward). ``cpu`` follows the resolved device: without
+        # it, accelerate on a machine without GPUs would not join the launch's processes.
         self.accelerator = Accelerator(
-            cpu=device == "cpu",
+            cpu=self.device.type == "cpu",
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused_parameters)])
-        self.rank, self.world_size, self.device = (self.accelerator.process_index, self.accelerator.num_processes,
-                                                   self.accelerator.device)
+        if self.accelerator.num_processes != self.world_size:
+            raise RuntimeError(f"WORLD_SIZE={self.world_size} but accelerate joined {self.accelerator.num_processes} "
+                               f"process(es) ({self.accelerator.distributed_type}); start the run with `accelerate "
+                               "launch --multi_gpu --num_processes N` or `torchrun --nproc_per_node N`.")
+        self.rank, self.device = self.accelerator.process_index, self.accelerator.device
 
     @property
     def is_main(self) -> bool:

@@ -85,7 +85,8 @@ def _collectives_worker(rank: int, world_size: int, port: int, results: str) -> 
     os.environ.update(WORLD_SIZE=str(world_size), RANK=str(rank), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world_size),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    dist = Distributed("cpu")
+    # The default device: on a machine without GPUs, "auto" must join the launch on the CPU too.
+    dist = Distributed("auto" if not torch.cuda.is_available() else "cpu")
     report: dict = {"world_size": dist.world_size, "rank": dist.rank, "rows": [dist.shard(8).start, dist.shard(8).stop]}
     values = torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0], [1.5, -2.0, 0.5]])
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0], [1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
