@@ -149,12 +149,12 @@ def ppo_arguments(out: Path, model_dir: Path, data: Path, *extra: str) -> list[s
             "--device", "cpu", "--no-progress", "--no-tensorboard", "--seed", "3", *extra]
 
 
-def launch(processes: int, arguments: list[str]) -> subprocess.CompletedProcess:
+def launch(processes: int, arguments: list[str], algorithm: str = "ppo") -> subprocess.CompletedProcess:
     """``accelerate launch`` the CLI as a user would (``--multi_gpu`` is accelerate's multi-process launcher; on a
     machine without GPUs its processes join a gloo group on the CPU)."""
     command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               "--main_process_port", str(free_port()), "-m", "textenvs", "train", "ppo", *arguments]
+               "--main_process_port", str(free_port()), "-m", "textenvs", "train", algorithm, *arguments]
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                    "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
@@ -244,3 +244,30 @@ def test_ppo_sharded_with_fsdp2_matches_one_process(tmp_path):
     assert expected.keys() == actual.keys()
     for name in expected:
         assert_same_parameters(expected[name], actual[name])
+
+
+def test_grpo_with_lora_on_two_processes_matches_one_process(tmp_path):
+    from agents.cli import main
+
+    model_dir, data = make_model_and_data(tmp_path)
+    env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
+    # The second prompt's group straddles the processes; LoRA adapters under DDP, the k3 KL against a frozen
+    # reference, per-episode means over the global minibatch (loss_type="grpo"), dynamic sampling's mask.
+    arguments = ["--env", "textenvs/Translation-v0", "--model", str(model_dir), "--env-kwargs", json.dumps(env_kwargs),
+                 "--num-envs", "12", "--num-generations", "4", "--num-minibatches", "2",
+                 "--gradient-accumulation-steps", "3", "--num-iterations", "2", "--beta", "0.05", "--lora-r", "4",
+                 "--loss-type", "grpo", "--dynamic-sampling", "--learning-rate", "3e-3", "--iterations", "2",
+                 "--checkpoint-every", "1", "--device", "cpu", "--no-progress", "--no-tensorboard", "--seed", "5"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["grpo", "--out", str(one), *arguments]) == 0
+    result = launch(2, ["--out", str(two), *arguments], algorithm="grpo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training on 2 processes (ddp), 6 episodes each" in result.stdout
+    for iteration in (1, 2):
+        assert_same_parameters(checkpoint(one, iteration)["policy"], checkpoint(two, iteration)["policy"])
+    adapters = [name for name in checkpoint(one, 2)["policy"] if "lora_B" in name]
+    assert adapters and any(checkpoint(one, 2)["policy"][name].abs().max() > 0 for name in adapters)  # trained
+    logged = [json.loads(line) for line in (two / "metrics.jsonl").read_text().splitlines()]
+    reference = [json.loads(line) for line in (one / "metrics.jsonl").read_text().splitlines()]
+    for key in ("reward", "reward_std", "env_steps", "num_episodes_trained", "kl", "loss"):
+        assert logged[-1][key] == pytest.approx(reference[-1][key], rel=1e-4, abs=1e-6), key

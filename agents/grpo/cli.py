@@ -25,10 +25,15 @@ def main(argv: list[str] | None = None) -> int:
     config = parse_config(parser, argv, GRPOConfig)
     if config is None:
         return 2
-    print(config.describe())
     from agents.grpo.trainer import GRPOTrainer
 
-    history = GRPOTrainer(config).train()
+    trainer = GRPOTrainer(config)
+    if not trainer.dist.is_main:
+        trainer.train()
+        return 0
+    print(config.describe())
+    print(trainer.dist.describe(config.num_envs))
+    history = trainer.train()
     if history:
         last = history[-1]
         print(f"iteration {last['iteration']}: reward {last['reward']:.4f}  reward_std {last['reward_std']:.4f}  "

@@ -32,10 +32,14 @@ class GRPOConfig:
     """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
     iterations: int = 100
     """number of iterations (one rollout batch + its updates each)"""
+    strategy: str = "ddp"
+    """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
+    gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
 
     # Rollouts
     num_envs: int = 16
-    """episodes per rollout batch (sub-envs of the native vector env, decoded together)"""
+    """episodes per rollout batch (sub-envs of the native vector env, decoded together); with W processes, the
+    global batch: each process runs num_envs / W of them"""
     num_generations: int = 4
     """group size G: episodes sampled per drawn prompt (num_envs / num_generations prompts per batch)"""
     temperature: float = 1.0
@@ -49,6 +53,12 @@ class GRPOConfig:
     """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
     lora_alpha: int = 16
     """LoRA scaling numerator"""
+    mixed_precision: str = "auto"
+    """precision of the forward passes: "auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" (bf16 autocast on any
+    device) or "no" (float32)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
+    more forward pass per update)"""
 
     # Advantages
     advantage_estimator: str = "grpo"
@@ -57,8 +67,9 @@ class GRPOConfig:
     """divide advantages by the std of the group's scores ("group", GRPO), of the whole batch ("batch") or not at
     all ("none", Dr. GRPO / RLOO); True and False mean "group" and "none\""""
     dynamic_sampling: bool = False
-    """drop the groups whose scores are all equal (zero advantage, no signal) before the update (DAPO; the batch
-    shrinks, it is not refilled with new prompts)"""
+    """leave the groups whose scores are all equal (zero advantage, no signal) out of the update (DAPO): their tokens
+    are masked out of every loss and count (the batch shrinks, it is not refilled with new prompts); no optimizer step
+    for a minibatch left without episodes"""
 
     # Loss
     loss_type: str = "grpo"
@@ -75,9 +86,10 @@ class GRPOConfig:
     num_iterations: int = 1
     """mu: passes over each rollout batch (PPO-style epochs), reshuffled every pass"""
     num_minibatches: int = 1
-    """minibatches per pass (one optimizer step each)"""
+    """minibatches per pass (one optimizer step each), drawn by a stratified shuffle: each run of num_minibatches
+    consecutive episodes sends one episode to every minibatch"""
     gradient_accumulation_steps: int = 1
-    """micro-batches per minibatch whose gradients are accumulated before the step"""
+    """micro-batches (per process) per minibatch whose gradients are accumulated before the step"""
     learning_rate: float = 1e-5
     """AdamW learning rate"""
     lr_schedule: str = "constant"
@@ -105,7 +117,8 @@ class GRPOConfig:
             self.scale_rewards = "group" if self.scale_rewards else "none"
         choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
                    "scale_rewards": SCALE_REWARDS, "lr_schedule": ("constant", "linear"),
-                   "device": ("auto", "cpu", "cuda")}
+                   "device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp"),
+                   "mixed_precision": ("auto", "bf16", "no")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -128,6 +141,9 @@ class GRPOConfig:
                              f"{self.epsilon_high}.")
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}.")
+        if self.strategy == "fsdp" and self.lora_r > 0:
+            raise ValueError("strategy='fsdp' with lora_r > 0 is not supported (the merged LoRA export needs whole "
+                             "weights): train LoRA with strategy='ddp', whose frozen base is not sharded anyway.")
         if self.resume and self.out is None:
             raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 

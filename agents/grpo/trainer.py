@@ -6,12 +6,16 @@ One iteration, in the order it runs (:meth:`GRPOTrainer.train`):
 1. rollout: ``num_envs / num_generations`` random training prompts, each sampled ``num_generations`` times in
    adjacent slots, decoded with the KV cache through the native vector env (PPO's rollout code);
 2. advantages: each episode's score minus its group's baseline (mean, or leave-one-out mean), optionally divided by
-   the group's std; with dynamic sampling the groups of equal scores are dropped;
+   the group's std; with dynamic sampling the groups of equal scores are masked out;
 3. teacher-forced logprobs of the sampled tokens under the sampling policy (the ratio's denominator) and, when
    ``beta > 0``, under the frozen reference;
 4. ``num_iterations`` passes of reshuffled minibatches: clipped surrogate (asymmetric bounds), k3 KL penalty,
    aggregated over tokens as ``loss_type`` says;
 5. logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
+
+Under ``accelerate launch`` / ``torchrun`` each process runs its share of the batch; group baselines, the loss
+normalizers and the metrics are global (:mod:`agents.distributed`), so the parameters do not depend on the number of
+processes (except with ``loss_type="bnpo"``, a token mean per micro-batch by definition).
 """
 
 from __future__ import annotations
@@ -27,10 +31,12 @@ from torch import nn
 
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
-from agents.models import load_pretrained, resolve_device, resolve_model_source
+from agents.distributed import Distributed, episode_seed, stratified_minibatches
+from agents.models import load_pretrained, resolve_model_source
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
-from agents.ppo.policy import apply_lora, autocast, disable_dropout, entropy_from_logits, frozen_copy, gather_logprobs
+from agents.ppo.policy import (TokenLogits, apply_lora, autocast, disable_dropout, enable_gradient_checkpointing,
+                               entropy_from_logits, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import (CHECKPOINT_PATTERN, export_policy, latest_checkpoint, make_env, random_states,
                                 restore_random_states, scheduled_learning_rate, seed_everything)
@@ -50,21 +56,34 @@ class GRPOTrainer:
 
     def __init__(self, config: GRPOConfig, model: nn.Module | None = None) -> None:
         self.config = config
+        # The processes of a launch (one without a launcher); bad splits and differing configs fail here, before any
+        # model is loaded.
+        self.dist = Distributed(config.device, config.strategy)
+        self.dist.check_batch(config.num_envs, config.num_minibatches, config.gradient_accumulation_steps)
+        self.dist.check_same_config(config.to_dict())
         seed_everything(config.seed)
-        self.device = resolve_device(config.device)
+        self.device = self.dist.device
         lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
         disable_dropout(lm)
-        self.env = make_env(config, lm)
+        # This process's episodes: its rows of the global batch of num_envs.
+        self.rows = self.dist.shard(config.num_envs)
+        self.env = make_env(config, lm, num_envs=config.num_envs // self.dist.world_size)
         self.task = self.env.unwrapped.task
         self.tokenizer = self.task.tokenizer
 
         # The KL reference (the initial policy) costs a model copy and a forward per batch: only when beta > 0.
-        self.reference = frozen_copy(lm).to(self.device) if config.beta > 0 else None
-        self.lm = (apply_lora(lm, config.lora_r, config.lora_alpha) if config.lora_r > 0 else lm).to(self.device)
+        self.reference = self.dist.prepare(TokenLogits(frozen_copy(lm))) if config.beta > 0 else None
+        self.lm = apply_lora(lm, config.lora_r, config.lora_alpha) if config.lora_r > 0 else lm
         self.lm.eval()  # dropout is off anyway; rollout and update run the very same computation
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(self.lm)
+        # Gradient passes go through self.model (the LM's token logits as a forward, wrapped by DDP or sharded by
+        # FSDP2); decoding and scoring use self.lm, the same parameters.
+        self.model = self.dist.prepare(TokenLogits(self.lm))
         self.optimizer = torch.optim.AdamW([p for p in self.lm.parameters() if p.requires_grad],
                                            lr=config.learning_rate, eps=1e-5)
-        # Prompt draws and minibatch shuffles; token sampling has its own generator on the model's device.
+        # Prompt draws and minibatch shuffles, the same on every process; token sampling has its own generator on the
+        # model's device, re-seeded per rollout.
         self.rng = np.random.default_rng(config.seed)
         self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
 
@@ -76,7 +95,8 @@ class GRPOTrainer:
         self.out = Path(config.out) if config.out else None
         if config.resume:
             self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) if self.out else None
+        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
+            if self.out and self.dist.is_main else None
 
     # ---------------------------------------------------------------- the loop
     def train(self, max_env_steps: int | None = None,
@@ -96,44 +116,53 @@ class GRPOTrainer:
 
         config = self.config
         self.max_env_steps = max_env_steps
-        progress = tqdm(total=config.iterations, initial=self.iteration, disable=not config.progress,
+        saved = False
+        progress = tqdm(total=config.iterations, initial=self.iteration,
+                        disable=not (config.progress and self.dist.is_main),
                         desc=config.advantage_estimator.upper(), dynamic_ncols=True)
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
             # 1. Rollout: each drawn prompt num_generations times, in adjacent slots. The top-k / top-p set is part
             #    of each step's action mask, so every logprob below is of the distribution actually sampled.
+            #    This process runs its rows of the batch.
             prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
-            with autocast(self.device):
-                rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations),
+            self.sampler.manual_seed(episode_seed(config.seed, self.iteration))
+            with autocast(self.device, config.mixed_precision), self.dist.gathered(self.model, self.reference):
+                rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations)[self.rows],
                                           temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
-                                          generator=self.sampler)
+                                          generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
+                                          lockstep=self.dist.all if self.dist.lockstep else None)
             mask = rollout.generated_mask.float()
-            scores = rollout.env_rewards.sum(dim=1)
+            # Every process's scores: a group's episodes may run on two processes.
+            scores = self.dist.gather(rollout.env_rewards.sum(dim=1))
 
             # 2. Advantages from the group's scores; optionally keep only the groups that carry a signal.
             advantages = group_advantages(scores, config.num_generations, config.advantage_estimator,
-                                          config.scale_rewards)
+                                          config.scale_rewards)[self.rows]
             informative = informative_groups(scores, config.num_generations)
-            keep = informative if config.dynamic_sampling else torch.ones_like(informative)
+            keep = (informative if config.dynamic_sampling else torch.ones_like(informative))[self.rows]
 
             # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
             old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout)
 
-            # 4. Updates on the kept episodes.
-            rows = torch.nonzero(keep).squeeze(1)
+            # 4. Updates: the dropped episodes' tokens are masked out of every loss and count.
             batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
                      "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-                     "mask": mask, "old_logprobs": old_logprobs, "advantages": advantages}
+                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "old_logprobs": old_logprobs,
+                     "advantages": advantages}
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks
             if ref_logprobs is not None:
                 batch["ref_logprobs"] = ref_logprobs
-            update_stats = self.update({key: value[rows] for key, value in batch.items()}) if len(rows) else {}
+            trained = int(self.dist.sum(keep.sum()))
+            update_stats = self.update(batch) if trained else {}
 
-            # 5. Metrics (TRL's names), logging, checkpoint.
+            # 5. Metrics (TRL's names) over the global batch, logging, checkpoint.
+            lengths, clipped = self.dist.gather(torch.stack([mask.sum(dim=1), (~rollout.ended_with_eos).float()],
+                                                            dim=1)).T
             self.iteration += 1
-            self.env_steps += int(mask.sum())
+            self.env_steps += int(lengths.sum())
             group_std = scores.view(-1, config.num_generations).std(dim=1)
             metrics = {
                 "iteration": self.iteration,
@@ -141,11 +170,11 @@ class GRPOTrainer:
                 "reward": float(scores.mean()),
                 "reward_std": float(group_std.mean()),
                 "frac_reward_zero_std": float((~informative).float().mean()),
-                "completions/mean_length": float(mask.sum(dim=1).mean()),
-                "completions/clipped_ratio": float((~rollout.ended_with_eos).float().mean()),
+                "completions/mean_length": float(lengths.mean()),
+                "completions/clipped_ratio": float(clipped.mean()),
                 "learning_rate": self.optimizer.param_groups[0]["lr"],
-                "entropy": float(masked_mean(entropy, mask)),
-                "num_episodes_trained": len(rows),
+                "entropy": float(masked_mean(entropy, mask, all_reduce=self.dist.sum)),
+                "num_episodes_trained": trained,
                 **update_stats,
                 "time/iteration_seconds": time.perf_counter() - started,
             }
@@ -157,24 +186,29 @@ class GRPOTrainer:
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["reward"],
                           **({"kl": metrics["kl"]} if "kl" in metrics else {})})
-            if self.out and config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0:
+            saved = config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0
+            if self.out and saved:
                 self.save_checkpoint()
         progress.close()
         if self.out:
-            if not self.history or not (self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt").exists():
+            if not (self.history and saved):
                 self.save_checkpoint()
-            export_policy(self.lm, self.tokenizer, self.config, self.out / "model", "grpo_config.json")
-            self.logger.plot(self.history, PLOT_PANELS)
+            export_policy(self.lm, self.tokenizer, self.config, self.out / "model", "grpo_config.json", self.dist)
+            if self.logger:
+                self.logger.plot(self.history, PLOT_PANELS)
+        # No process returns (and e.g. reads the run directory) before the main one has written it.
+        self.dist.barrier()
         return self.history
 
     # ---------------------------------------------------------------- steps of the loop
-    def action_logits(self, lm: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def action_logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Float32 logits ``(N, T, V)`` over the env's legal actions (the env's mask and the top-k / top-p set, as
-        sampled) that predicted each generated token of ``batch``, teacher-forced through ``lm``: the trunk under
-        autocast, the head in float32 (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them."""
-        with autocast(self.device):
-            raw_logits = token_logits(lm, batch["prompt_ids"], batch["prompt_mask"], batch["generated_ids"],
-                                      batch["generated_mask"])
+        sampled) that predicted each generated token of ``batch``, teacher-forced through ``model`` (a
+        :class:`~agents.ppo.policy.TokenLogits`, possibly wrapped): the trunk under autocast, the head in float32
+        (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them."""
+        with autocast(self.device, self.config.mixed_precision):
+            raw_logits = model(batch["prompt_ids"], batch["prompt_mask"], batch["generated_ids"],
+                               batch["generated_mask"])
         return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, batch.get("action_masks"))
 
     @torch.no_grad()
@@ -182,15 +216,16 @@ class GRPOTrainer:
         """Logprobs of the rollout's tokens under the policy and the reference (None without one), and the policy's
         entropies, ``(N, T)``, in chunks of a micro-batch."""
         config = self.config
-        chunk = config.num_envs // (config.num_minibatches * config.gradient_accumulation_steps)
+        size = len(rollout.generated_ids)
+        chunk = size // (config.num_minibatches * config.gradient_accumulation_steps)
         parts: list[tuple[torch.Tensor, ...]] = []
-        for start in range(0, config.num_envs, chunk):
+        for start in range(0, size, chunk):
             rows = slice(start, start + chunk)
             batch = {"prompt_ids": rollout.prompt_ids[rows], "prompt_mask": rollout.prompt_mask[rows],
                      "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks[rows]
-            logits = self.action_logits(self.lm, batch)
+            logits = self.action_logits(self.model, batch)
             tokens = batch["generated_ids"]
             ref = gather_logprobs(self.action_logits(self.reference, batch), tokens) if self.reference is not None \
                 else torch.zeros_like(tokens, dtype=torch.float32)
@@ -200,42 +235,52 @@ class GRPOTrainer:
         return logprobs, ref_logprobs if self.reference is not None else None, entropy
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """``num_iterations`` passes over the kept episodes in reshuffled minibatches, one optimizer step each
-        (gradients accumulated over ``gradient_accumulation_steps`` micro-batches, whose losses and diagnostics add
-        up to the whole minibatch's: token means are divided by the minibatch's token count, as PPO's)."""
+        """``num_iterations`` passes over the batch in reshuffled minibatches, one optimizer step each (gradients
+        accumulated over ``gradient_accumulation_steps`` micro-batches). Losses and diagnostics are each process's and
+        micro-batch's shares of the global minibatch's: token means are divided by the global minibatch's token count,
+        episode means by its count of kept episodes, as PPO's. A minibatch that dynamic sampling left without
+        episodes takes no step."""
         config = self.config
-        size = len(batch["advantages"])
-        num_minibatches = min(config.num_minibatches, size)
         totals: dict[str, list[float]] = {}
         first_ratio_deviation = None
+        # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
+        self.model.train(config.gradient_checkpointing)
         for _ in range(config.num_iterations):
-            for indices in np.array_split(self.rng.permutation(size), num_minibatches):
+            for indices in stratified_minibatches(config.num_envs, config.num_minibatches, self.rng, self.rows):
                 minibatch = {key: value[torch.as_tensor(indices, device=value.device)] for key, value in batch.items()}
-                tokens = minibatch["mask"].sum().clamp(min=1)
+                tokens, episodes = self.dist.sum(torch.stack([minibatch["mask"].sum(), minibatch["kept"].sum()]))
+                if episodes == 0:
+                    continue
+                tokens = tokens.clamp(min=1)
                 self.optimizer.zero_grad(set_to_none=True)
-                step_stats: dict[str, float] = {}
-                for micro_indices in np.array_split(np.arange(len(indices)),
-                                                    min(config.gradient_accumulation_steps, len(indices))):
-                    micro = {key: value[micro_indices] for key, value in minibatch.items()}
+                shares: dict[str, torch.Tensor] = {}
+                micro_size = len(indices) // config.gradient_accumulation_steps
+                for start in range(0, len(indices), micro_size):
+                    micro = {key: value[start:start + micro_size] for key, value in minibatch.items()}
                     mask = micro["mask"]
-                    logits = self.action_logits(self.lm, micro)
-                    logprobs = gather_logprobs(logits, micro["generated_ids"])
-                    per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"], micro["advantages"],
-                                                               mask, config.epsilon, config.clip_high, tokens)
-                    if config.beta > 0:
-                        kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
-                        per_token_loss = per_token_loss + config.beta * kl
-                        stats["kl"] = masked_mean(kl.detach(), mask, tokens)
-                    loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, tokens,
-                                          len(indices))
-                    loss.backward()
+                    with self.dist.no_sync(self.model, sync=start + micro_size >= len(indices)):
+                        logits = self.action_logits(self.model, micro)
+                        logprobs = gather_logprobs(logits, micro["generated_ids"])
+                        per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"],
+                                                                   micro["advantages"], mask, config.epsilon,
+                                                                   config.clip_high, tokens)
+                        if config.beta > 0:
+                            kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
+                            per_token_loss = per_token_loss + config.beta * kl
+                            stats["kl"] = masked_mean(kl.detach(), mask, tokens)
+                        loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens,
+                                              tokens, episodes)
+                        self.dist.backward(loss)
                     if first_ratio_deviation is None:
                         ratio = torch.exp(logprobs.detach() - micro["old_logprobs"])[mask.bool()]
-                        first_ratio_deviation = float((ratio - 1).abs().max()) if ratio.numel() else 0.0
+                        first_ratio_deviation = float(self.dist.max(
+                            (ratio - 1).abs().max() if ratio.numel() else torch.zeros((), device=self.device)))
                     stats["loss"] = loss.detach()
                     for key, value in stats.items():
-                        step_stats[key] = step_stats.get(key, 0.0) + float(value)
-                step_stats["grad_norm"] = float(nn.utils.clip_grad_norm_(self.lm.parameters(), config.max_grad_norm))
+                        shares[key] = shares.get(key, 0.0) + value
+                # The shares of every process add up to the global minibatch's values.
+                step_stats = dict(zip(shares, self.dist.sum(torch.stack(list(shares.values()))).tolist()))
+                step_stats["grad_norm"] = self.dist.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
                 for group in self.optimizer.param_groups:
                     group["lr"] = scheduled_learning_rate(config, self.optimizer_steps, self.iteration,
                                                           self.env_steps, self.max_env_steps)
@@ -243,6 +288,7 @@ class GRPOTrainer:
                 self.optimizer_steps += 1
                 for key, value in step_stats.items():
                     totals.setdefault(key, []).append(value)
+        self.model.eval()
         stats = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first micro-batch: not ~0 would mean rollout and update compute different policies.
         stats["first_ratio_deviation"] = first_ratio_deviation
@@ -251,26 +297,29 @@ class GRPOTrainer:
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
         """Weights, optimizer and its step count, random states, iteration and metrics (the reference is the initial
-        model, rebuilt on resume). Written atomically; older checkpoints beyond ``keep_checkpoints`` go."""
-        directory = self.out / "checkpoints"
-        directory.mkdir(parents=True, exist_ok=True)
+        model, rebuilt on resume). Written atomically; older checkpoints beyond ``keep_checkpoints`` go.
+
+        Called on every process (the full states are gathered from all); the main process writes. Every piece of
+        state is the same on all processes, so the checkpoint resumes on any number of them."""
+        policy, optimizer = self.dist.state_dict(self.lm, self.optimizer)
+        path = self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt"
+        if not self.dist.is_main:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
         state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
                  "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
-                 "policy": self.lm.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "optimizer_steps": self.optimizer_steps,
+                 "policy": policy, "optimizer": optimizer, "optimizer_steps": self.optimizer_steps,
                  "rng": random_states(self.rng, self.sampler)}
-        path = directory / f"iteration_{self.iteration:06d}.pt"
         temporary = path.with_suffix(".tmp")
         torch.save(state, temporary)
         temporary.replace(path)
-        for old in sorted(directory.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
+        for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
             old.unlink()
         return path
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
-        self.lm.load_state_dict(state["policy"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.dist.load_state_dict(self.lm, state["policy"], self.optimizer, state["optimizer"])
         self.optimizer_steps = state["optimizer_steps"]
         restore_random_states(state["rng"], self.rng, self.sampler)
         self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from textenvs.decoding import head_logits, token_hidden_states
+from textenvs.decoding import head_logits, token_hidden_states, token_logits
 
 
 def disable_dropout(model: nn.Module) -> None:
@@ -98,6 +98,21 @@ class ActorCritic(nn.Module):
         with torch.autocast(value_hidden.device.type, enabled=False):
             values = self.value_head(value_hidden.float()).squeeze(-1)
         return logits[..., :self.vocab_size], values
+
+
+class TokenLogits(nn.Module):
+    """A language model whose forward is :func:`textenvs.decoding.token_logits`: float32 logits ``(B, T, model
+    vocab)`` that predicted each generated token, teacher-forced. The module a critic-free trainer wraps for several
+    processes (DDP synchronizes the gradients of passes through its wrapper's forward, and FSDP2 gathers the root's
+    parameters there)."""
+
+    def __init__(self, lm: nn.Module) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def forward(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, generated_ids: torch.Tensor,
+                generated_mask: torch.Tensor) -> torch.Tensor:
+        return token_logits(self.lm, prompt_ids, prompt_mask, generated_ids, generated_mask)
 
 
 MIXED_PRECISION = ("auto", "bf16", "no")
