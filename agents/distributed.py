@@ -75,10 +75,16 @@ def check_launch_environment(device: str) -> None:
                            f"torch.distributed, which this torch build lacks.")
 
 
+def config_json(config: dict[str, Any]) -> str:
+    """A config as JSON with sorted keys; a value that is not JSON (an in-memory tokenizer, dataset or scorer passed
+    through ``env_kwargs``) stands as its type, since its ``repr`` may hold a memory address that differs between
+    processes."""
+    return json.dumps(config, sort_keys=True, default=lambda value: f"<{type(value).__qualname__}>")
+
+
 def config_digest(config: dict[str, Any]) -> str:
-    """A short hash of a config as JSON with sorted keys (values that are not JSON are hashed by ``repr``)."""
-    text = json.dumps(config, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    """A short hash of :func:`config_json`."""
+    return hashlib.sha256(config_json(config).encode()).hexdigest()[:16]
 
 
 def stratified_minibatches(global_size: int, num_minibatches: int, rng: np.random.Generator,
@@ -213,7 +219,7 @@ class Distributed:
             return
         from accelerate.utils import gather_object
 
-        texts = gather_object([json.dumps(config, sort_keys=True, default=repr)])
+        texts = gather_object([config_json(config)])
         if len(set(texts)) == 1:
             return
         configs = [json.loads(text) for text in texts]

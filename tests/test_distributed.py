@@ -97,7 +97,9 @@ def _collectives_worker(rank: int, world_size: int, port: int, results: str) -> 
     for name, call in (("batch", lambda: dist.check_batch(num_envs=9, num_minibatches=1, gradient_accumulation_steps=1)),
                        ("minibatch", lambda: dist.check_batch(num_envs=12, num_minibatches=4,
                                                               gradient_accumulation_steps=1)),
-                       ("config", lambda: dist.check_same_config({"seed": 0, "num_envs": 8 + 8 * rank}))):
+                       ("config", lambda: dist.check_same_config({"seed": 0, "num_envs": 8 + 8 * rank})),
+                       # In-memory objects (different addresses in each process) compare by type.
+                       ("objects", lambda: dist.check_same_config({"env_kwargs": {"scorer": object()}}))):
         try:
             call()
             report[name] = None
@@ -123,6 +125,7 @@ def test_collectives_over_two_processes_give_the_global_statistics(tmp_path):
         # Every process fails, naming the field that differs and each rank's value.
         assert "num_envs: rank 0=8, rank 1=16" in report["config"]
         assert "seed" not in report["config"].split("):")[1]
+        assert report["objects"] is None
 
 
 # ---------------------------------------------------------------- PPO: 2 processes == 1 process, checkpoints 2 -> 1
@@ -271,3 +274,20 @@ def test_grpo_with_lora_on_two_processes_matches_one_process(tmp_path):
     reference = [json.loads(line) for line in (one / "metrics.jsonl").read_text().splitlines()]
     for key in ("reward", "reward_std", "env_steps", "num_episodes_trained", "kl", "loss"):
         assert logged[-1][key] == pytest.approx(reference[-1][key], rel=1e-4, abs=1e-6), key
+
+
+def test_grpo_sharded_with_fsdp2_matches_one_process(tmp_path):
+    from agents.cli import main
+
+    model_dir, data = make_model_and_data(tmp_path)
+    env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
+    arguments = ["--env", "textenvs/Translation-v0", "--model", str(model_dir), "--env-kwargs", json.dumps(env_kwargs),
+                 "--num-envs", "8", "--num-generations", "4", "--num-minibatches", "2", "--beta", "0.05",
+                 "--loss-type", "dapo", "--learning-rate", "3e-3", "--iterations", "1", "--device", "cpu",
+                 "--no-progress", "--no-tensorboard", "--seed", "2"]
+    one, sharded = tmp_path / "one", tmp_path / "fsdp"
+    assert main(["grpo", "--out", str(one), *arguments]) == 0
+    result = launch(2, ["--out", str(sharded), "--strategy", "fsdp", *arguments], algorithm="grpo")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training on 2 processes (fsdp)" in result.stdout
+    assert_same_parameters(checkpoint(one, 1)["policy"], checkpoint(sharded, 1)["policy"])
