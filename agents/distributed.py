@@ -3,7 +3,7 @@
 ``textenvs train ppo|grpo`` runs unchanged under ``accelerate launch --num_processes W`` or ``torchrun
 --nproc_per_node W``. The run's batch of ``num_envs = B`` episodes is the **global** batch: every process draws the
 same prompts and random numbers for all ``B`` episodes (same seed) and keeps its own rows, a contiguous slice of
-``B / W`` (:attr:`Distributed.rows`), which it decodes through its own vector env. Whatever is a statistic of the
+``B / W`` (:meth:`Distributed.shard`), which it decodes through its own vector env. Whatever is a statistic of the
 batch is computed over the global batch:
 
 - per-episode quantities (scores, episode KL) are gathered (:meth:`Distributed.gather`), so group baselines, reward
@@ -28,7 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -187,10 +187,6 @@ class Distributed:
         self.check_divisible(batch=global_size)
         size = global_size // self.world_size
         return slice(self.rank * size, (self.rank + 1) * size)
-
-    def local(self, values: np.ndarray | torch.Tensor | Sequence) -> Any:
-        """This process's rows of ``values``, drawn or computed for the whole global batch."""
-        return values[self.shard(len(values))]
 
     # ---------------------------------------------------------------- collectives (identity for one process)
     def gather(self, tensor: torch.Tensor) -> torch.Tensor:

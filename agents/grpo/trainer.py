@@ -41,7 +41,7 @@ from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import (CHECKPOINT_PATTERN, export_policy, latest_checkpoint, make_env, random_states,
                                 restore_random_states, scheduled_learning_rate, seed_everything)
 from agents.run_logger import RunLogger
-from textenvs.decoding import policy_logits, token_logits
+from textenvs.decoding import policy_logits
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
                ("entropy", "entropy (per token)"))
