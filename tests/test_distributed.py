@@ -178,8 +178,10 @@ def test_ppo_on_two_processes_matches_one_process_and_resumes_on_one(tmp_path):
 
     model_dir, data = make_model_and_data(tmp_path)
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
-    assert main(["ppo", *ppo_arguments(one, model_dir, data, "--iterations", "2")]) == 0
-    result = launch(2, ppo_arguments(two, model_dir, data, "--iterations", "2"))
+    # A separate value model: a second trunk beside the policy's, in the same DDP wrapper.
+    separate = ("--iterations", "2", "--value-model", "separate")
+    assert main(["ppo", *ppo_arguments(one, model_dir, data, *separate)]) == 0
+    result = launch(2, ppo_arguments(two, model_dir, data, *separate))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training on 2 processes (ddp), 6 episodes each" in result.stdout
 
@@ -237,8 +239,10 @@ def test_ppo_sharded_with_fsdp2_matches_one_process(tmp_path):
 
     model_dir, data = make_model_and_data(tmp_path)
     one, sharded = tmp_path / "one", tmp_path / "fsdp"
-    assert main(["ppo", *ppo_arguments(one, model_dir, data, "--iterations", "1")]) == 0
-    result = launch(2, ppo_arguments(sharded, model_dir, data, "--iterations", "1", "--strategy", "fsdp"))
+    # The reference and a separate value trunk are sharded like the policy.
+    options = ("--iterations", "1", "--value-model", "separate")
+    assert main(["ppo", *ppo_arguments(one, model_dir, data, *options)]) == 0
+    result = launch(2, ppo_arguments(sharded, model_dir, data, *options, "--strategy", "fsdp"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training on 2 processes (fsdp)" in result.stdout
     assert_same_parameters(checkpoint(one, 1)["policy"], checkpoint(sharded, 1)["policy"])
