@@ -155,3 +155,20 @@ def test_v1_envs_default_to_their_data_scorer_and_warm_start():
         assert (task.dataset.name, task.scorer.name) == (name, SCORERS[env_id])
         assert default_checkpoint(env.unwrapped.task_spec.name).name == env.unwrapped.task_spec.name
         assert "## Task reward" in type(env.unwrapped).__doc__ and "## Difficulty knobs" in type(env.unwrapped).__doc__
+
+
+@pytest.mark.parametrize("scorer_name", sorted(SCORERS.values()))
+def test_v1_scorers_check_the_canonical_output_of_each_example(scorer_name):
+    """The three v1 rewards read ``metadata["canonical"]`` through one checked accessor: a bad value is refused
+    naming the example (it used to surface as an AttributeError deep in the precision term), and an empty batch
+    has every key a full batch has."""
+    from textenvs.scorers import get
+
+    scorer = get(scorer_name)
+    good = {"canonical": "the cat sleeps .", "key_facts": ["cat"], "slots": ["cat"]}
+    for bad in (None, "", "  ", 3):
+        with pytest.raises(ValueError, match=r"metadata\[1\]\['canonical'\] must be a non-empty string"):
+            scorer(["the cat sleeps .", "a cat"], metadata=[good, {**good, "canonical": bad}])
+    full = scorer(["the cat sleeps ."], metadata=[good])
+    assert full[scorer.primary].tolist() == [1.0]
+    assert sorted(scorer([], metadata=[])) == sorted(full)

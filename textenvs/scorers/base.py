@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,15 +28,6 @@ class Scorer(ABC):
     primary: str = "score"
     requires_references: bool = True
 
-    def __call__(
-        self,
-        predictions: Sequence[str],
-        references: Sequence[Sequence[str]] | None = None,
-        prompts: Sequence[str] | None = None,
-        metadata: Sequence[Mapping[str, Any]] | None = None,
-    ) -> Scores:
-        return self.score(predictions, references, prompts, metadata)
-
     def score(
         self,
         predictions: Sequence[str],
@@ -56,6 +47,9 @@ class Scorer(ABC):
         if not batch[0]:
             return {key: np.zeros(0, dtype=np.float64) for key in self.score_names()}
         return self._checked(self.compute(*batch), len(batch[0]))
+
+    # Calling a scorer is scoring: subclasses implement compute, never score, so the two cannot part ways.
+    __call__ = score
 
     def corpus_score(
         self,
@@ -201,8 +195,17 @@ class MissingMetadataError(KeyError):
         return str(self.args[0])
 
 
-def metadata_field(metadata: list[Mapping[str, Any]] | None, key: str, scorer: str) -> list[Any]:
-    """``metadata[i][key]`` for every example, or a clear error naming the key and the example that lacks it."""
+def metadata_field(
+    metadata: list[Mapping[str, Any]] | None,
+    key: str,
+    scorer: str,
+    check: Callable[[Any, str], Any] | None = None,
+) -> list[Any]:
+    """``metadata[i][key]`` for every example, or a clear error naming the key and the example that lacks it.
+
+    :param check: validates one value and returns what the scorer uses (the value, or it parsed); it is called as
+        ``check(value, where)`` with ``where`` = ``"metadata[i]['key']"``, so its errors name the example.
+    """
     if metadata is None:
         raise MissingMetadataError(f"Scorer {scorer!r} needs per-example metadata with {key!r}, "
                                    "got metadata=None.")
@@ -213,4 +216,6 @@ def metadata_field(metadata: list[Mapping[str, Any]] | None, key: str, scorer: s
             raise MissingMetadataError(f"Scorer {scorer!r} needs metadata[{i}][{key!r}], which is missing "
                                        f"(metadata[{i}] has {have}).")
         values.append(entry[key])
-    return values
+    if check is None:
+        return values
+    return [check(value, f"metadata[{i}][{key!r}]") for i, value in enumerate(values)]

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from textenvs.scorers.base import Scorer, metadata_field
-from textenvs.scorers.slot_coverage import slot_coverage
+from textenvs.scorers.slot_coverage import filled_fraction, slot_spans
 from textenvs.scorers.text import normalize_tokens
 
 BOOKING_WORD = "booked"
@@ -16,8 +16,12 @@ BOOKING_WORD = "booked"
 
 def booking_slot_accuracy(text: str, slots: Any, where: str = "slots") -> tuple[bool, float]:
     """Whether ``text`` confirms a booking, and the fraction of ``slots`` it states (see
-    :func:`~textenvs.scorers.slot_coverage.slot_coverage` for the forms ``slots`` may take)."""
-    return BOOKING_WORD in normalize_tokens(text), slot_coverage(text, slots, where)
+    :func:`~textenvs.scorers.slot_coverage.slot_spans` for the forms ``slots`` may take)."""
+    return _booking_slot_accuracy(normalize_tokens(text), slot_spans(slots, where))
+
+
+def _booking_slot_accuracy(tokens: list[str], spans: list[list[list[str]]]) -> tuple[bool, float]:
+    return BOOKING_WORD in tokens, filled_fraction(tokens, spans)
 
 
 class DialogueGoalScorer(Scorer):
@@ -34,12 +38,12 @@ class DialogueGoalScorer(Scorer):
     requires_references = False
 
     def compute(self, predictions, references, prompts, metadata):
-        all_slots = metadata_field(metadata, "slots", self.name)
-        completion = np.zeros(len(predictions))
-        accuracy = np.zeros(len(predictions))
-        for i, (prediction, slots) in enumerate(zip(predictions, all_slots)):
-            is_booking, accuracy[i] = booking_slot_accuracy(prediction, slots, f"metadata[{i}]['slots']")
-            completion[i] = float(is_booking and accuracy[i] == 1.0)
+        all_spans = metadata_field(metadata, "slots", self.name, slot_spans)
+        results = [_booking_slot_accuracy(normalize_tokens(prediction), spans)
+                   for prediction, spans in zip(predictions, all_spans)]
+        accuracy = np.array([slot_accuracy for _, slot_accuracy in results], dtype=np.float64)
+        completion = np.array([is_booking and slot_accuracy == 1.0 for is_booking, slot_accuracy in results],
+                              dtype=np.float64)
         return {"goal_score": (completion + accuracy) / 2, "goal_completion": completion, "slot_accuracy": accuracy}
 
     def score_names(self):

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from textenvs.scorers.base import Scorer, metadata_field
+from textenvs.scorers.canonical import CoverageTimesPrecisionScorer
 from textenvs.scorers.slot_coverage import SlotCoverageScorer
-from textenvs.scorers.text import canonical_precision
 
 
-class DialogueSlotsScorer(Scorer):
+class DialogueSlotsScorer(CoverageTimesPrecisionScorer):
     """``slot_coverage × precision``: the fraction of ``metadata["slots"]`` the reply states (as in
     ``slot_coverage``) times :func:`~textenvs.scorers.text.canonical_precision` against
     ``metadata["canonical"]``. References are not used; all three values are returned, the product is the reward.
@@ -22,10 +19,4 @@ class DialogueSlotsScorer(Scorer):
 
     name = "dialogue_slots"
     primary = "dialogue_slots"
-    requires_references = False
-
-    def compute(self, predictions, references, prompts, metadata):
-        coverage = SlotCoverageScorer().compute(predictions, references, prompts, metadata)["slot_coverage"]
-        canonicals = metadata_field(metadata, "canonical", self.name)
-        precision = np.array([canonical_precision(p, c) for p, c in zip(predictions, canonicals)])
-        return {"dialogue_slots": coverage * precision, "slot_coverage": coverage, "precision": precision}
+    coverage = SlotCoverageScorer

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from textenvs.scorers.base import Scorer
-from textenvs.scorers.text import ngrams
+from textenvs.scorers.text import ngram_counts, ngrams
+from textenvs.validation import positive_int
 
 
 class DistinctNScorer(Scorer):
@@ -20,18 +21,16 @@ class DistinctNScorer(Scorer):
     requires_references = False
 
     def __init__(self, n: int = 2) -> None:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}.")
-        self.n = n
-        self.primary = f"distinct_{n}"
+        self.n = positive_int("n", n, 2)
+        self.primary = f"distinct_{self.n}"
 
     def compute(self, predictions, references, prompts, metadata):
         out = {key: np.zeros(len(predictions)) for key in self.score_names()}
         for i, prediction in enumerate(predictions):
             tokens = prediction.split()
             for k in range(1, self.n + 1):
-                grams = ngrams(tokens, k)
-                out[f"distinct_{k}"][i] = len(set(grams)) / len(grams) if grams else 0.0
+                distinct, total = ngram_counts(tokens, k)
+                out[f"distinct_{k}"][i] = distinct / total if total else 0.0
         return out
 
     def compute_corpus(self, predictions, references, prompts, metadata):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from textenvs.scorers.base import Scorer, metadata_field
@@ -18,14 +20,14 @@ class KeyFactRecallScorer(Scorer):
     requires_references = False
 
     def compute(self, predictions, references, prompts, metadata):
-        all_facts = metadata_field(metadata, "key_facts", self.name)
-        recall = np.zeros(len(predictions))
-        for i, (prediction, facts) in enumerate(zip(predictions, all_facts)):
-            where = f"metadata[{i}]['key_facts']"
-            if isinstance(facts, str) or not isinstance(facts, (list, tuple)) or not facts:
-                raise ValueError(f"{where} must be a non-empty list of strings, got {facts!r:.80}")
-            tokens = normalize_tokens(prediction)
-            found = sum(contains_span(tokens, phrase_tokens(fact, f"{where}[{k}]"))
-                        for k, fact in enumerate(facts))
-            recall[i] = found / len(facts)
-        return {"key_fact_recall": recall}
+        all_facts = metadata_field(metadata, "key_facts", self.name, fact_spans)
+        recall = [sum(contains_span(normalize_tokens(prediction), fact) for fact in facts) / len(facts)
+                  for prediction, facts in zip(predictions, all_facts)]
+        return {"key_fact_recall": np.array(recall, dtype=np.float64)}
+
+
+def fact_spans(facts: Any, where: str) -> list[list[str]]:
+    """The normalized token spans of a non-empty list of key facts (strings); an error naming ``where`` otherwise."""
+    if isinstance(facts, str) or not isinstance(facts, (list, tuple)) or not facts:
+        raise ValueError(f"{where} must be a non-empty list of strings, got {facts!r:.80}")
+    return [phrase_tokens(fact, f"{where}[{k}]") for k, fact in enumerate(facts)]

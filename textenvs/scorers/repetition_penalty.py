@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from textenvs.scorers.base import Scorer
-from textenvs.scorers.text import ngrams
+from textenvs.scorers.text import ngram_counts
+from textenvs.validation import positive_int
 
 
 class RepetitionPenaltyScorer(Scorer):
@@ -21,16 +22,14 @@ class RepetitionPenaltyScorer(Scorer):
     requires_references = False
 
     def __init__(self, n: int = 2) -> None:
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}.")
-        self.n = n
+        self.n = positive_int("n", n, 2)
 
     def compute(self, predictions, references, prompts, metadata):
         penalty = np.zeros(len(predictions))
         for i, prediction in enumerate(predictions):
-            grams = ngrams(prediction.split(), self.n)
-            if grams:
-                penalty[i] = -(len(grams) - len(set(grams))) / len(grams)
+            distinct, total = ngram_counts(prediction.split(), self.n)
+            if total:
+                penalty[i] = -(total - distinct) / total
         return {"repetition_penalty": penalty}
 
     def config(self):

@@ -10,9 +10,10 @@ from textenvs.scorers.base import Scorer, metadata_field
 from textenvs.scorers.text import contains_span, normalize_tokens, phrase_tokens
 
 
-def slot_coverage(prediction: str, slots: Any, where: str) -> float:
-    """Fraction of ``slots`` (a mapping ``{name: value}`` or a list of values; a value is a string or a list of
-    acceptable alternatives) whose value occurs in ``prediction`` as a contiguous normalized token span."""
+def slot_spans(slots: Any, where: str) -> list[list[list[str]]]:
+    """For each slot of ``slots`` (a mapping ``{name: value}`` or a list of values; a value is a string or a list of
+    acceptable alternatives) the normalized token spans of its alternatives; an error naming ``where`` when
+    ``slots`` is empty or not of these forms."""
     if isinstance(slots, Mapping):
         items = [(f"{where}[{name!r}]", value) for name, value in slots.items()]
     elif isinstance(slots, (list, tuple)):
@@ -21,13 +22,14 @@ def slot_coverage(prediction: str, slots: Any, where: str) -> float:
         raise TypeError(f"{where} must be a mapping or a list, got {type(slots).__name__}.")
     if not items:
         raise ValueError(f"{where} is empty; slot coverage needs at least one slot.")
-    tokens = normalize_tokens(prediction)
-    filled = 0
-    for slot, value in items:
-        alternatives = [value] if isinstance(value, str) else list(value)
-        filled += any(contains_span(tokens, phrase_tokens(alternative, f"{slot}[{a}]"))
-                      for a, alternative in enumerate(alternatives))
-    return filled / len(items)
+    return [[phrase_tokens(alternative, f"{slot}[{a}]")
+             for a, alternative in enumerate([value] if isinstance(value, str) else list(value))]
+            for slot, value in items]
+
+
+def filled_fraction(tokens: list[str], spans: list[list[list[str]]]) -> float:
+    """Fraction of the slots (:func:`slot_spans`) that some alternative of fills as a contiguous run of ``tokens``."""
+    return sum(any(contains_span(tokens, alternative) for alternative in slot) for slot in spans) / len(spans)
 
 
 class SlotCoverageScorer(Scorer):
@@ -43,7 +45,7 @@ class SlotCoverageScorer(Scorer):
     requires_references = False
 
     def compute(self, predictions, references, prompts, metadata):
-        all_slots = metadata_field(metadata, "slots", self.name)
-        coverage = np.array([slot_coverage(prediction, slots, f"metadata[{i}]['slots']")
-                             for i, (prediction, slots) in enumerate(zip(predictions, all_slots))], dtype=np.float64)
-        return {"slot_coverage": coverage}
+        all_spans = metadata_field(metadata, "slots", self.name, slot_spans)
+        coverage = [filled_fraction(normalize_tokens(prediction), spans)
+                    for prediction, spans in zip(predictions, all_spans)]
+        return {"slot_coverage": np.array(coverage, dtype=np.float64)}

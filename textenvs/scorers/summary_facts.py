@@ -3,14 +3,11 @@ summary, so a summary gains by stating the facts and loses by adding anything el
 
 from __future__ import annotations
 
-import numpy as np
-
-from textenvs.scorers.base import Scorer, metadata_field
+from textenvs.scorers.canonical import CoverageTimesPrecisionScorer
 from textenvs.scorers.key_fact_recall import KeyFactRecallScorer
-from textenvs.scorers.text import canonical_precision
 
 
-class SummaryFactsScorer(Scorer):
+class SummaryFactsScorer(CoverageTimesPrecisionScorer):
     """``key_fact_recall × precision``: the fraction of ``metadata["key_facts"]`` stated (as in
     ``key_fact_recall``) times :func:`~textenvs.scorers.text.canonical_precision` against
     ``metadata["canonical"]`` (the share of the summary's tokens the canonical summary accounts for). References
@@ -25,10 +22,4 @@ class SummaryFactsScorer(Scorer):
 
     name = "summary_facts"
     primary = "summary_facts"
-    requires_references = False
-
-    def compute(self, predictions, references, prompts, metadata):
-        recall = KeyFactRecallScorer().compute(predictions, references, prompts, metadata)["key_fact_recall"]
-        canonicals = metadata_field(metadata, "canonical", self.name)
-        precision = np.array([canonical_precision(p, c) for p, c in zip(predictions, canonicals)])
-        return {"summary_facts": recall * precision, "key_fact_recall": recall, "precision": precision}
+    coverage = KeyFactRecallScorer

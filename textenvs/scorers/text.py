@@ -27,6 +27,14 @@ def phrase_tokens(phrase: object, where: str) -> list[str]:
     return tokens
 
 
+def nonempty_text(value: object, where: str) -> str:
+    """``value`` when it is a string with at least one word (a canonical output from metadata); else an error naming
+    ``where``."""
+    if not isinstance(value, str) or not value.split():
+        raise ValueError(f"{where} must be a non-empty string, got {value!r:.80}")
+    return value
+
+
 def contains_span(tokens: Sequence[str], span: Sequence[str]) -> bool:
     """Whether ``span`` occurs as a contiguous run of ``tokens`` (an empty span never matches)."""
     width = len(span)
@@ -39,6 +47,12 @@ def contains_span(tokens: Sequence[str], span: Sequence[str]) -> bool:
 def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     """All contiguous ``n``-grams of ``tokens`` in order (empty when there are fewer than ``n`` tokens)."""
     return [tuple(tokens[start:start + n]) for start in range(len(tokens) - n + 1)]
+
+
+def ngram_counts(tokens: Sequence[str], n: int) -> tuple[int, int]:
+    """How many distinct ``n``-grams ``tokens`` has, and how many in all."""
+    grams = ngrams(tokens, n)
+    return len(set(grams)), len(grams)
 
 
 def canonical_precision(prediction: str, canonical: str) -> float:

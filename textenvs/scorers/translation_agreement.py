@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from textenvs.scorers.base import Scorer, metadata_field
-from textenvs.scorers.text import longest_common_subsequence
+from textenvs.scorers.text import longest_common_subsequence, nonempty_text
 
 
 class TranslationAgreementScorer(Scorer):
@@ -24,11 +24,9 @@ class TranslationAgreementScorer(Scorer):
     requires_references = False
 
     def compute(self, predictions, references, prompts, metadata):
-        canonicals = metadata_field(metadata, "canonical", self.name)
-        scores = np.zeros(len(predictions))
-        for i, (prediction, canonical) in enumerate(zip(predictions, canonicals)):
-            if not isinstance(canonical, str) or not canonical.split():
-                raise ValueError(f"metadata[{i}]['canonical'] must be a non-empty string, got {canonical!r:.80}")
+        canonicals = metadata_field(metadata, "canonical", self.name, nonempty_text)
+        scores = []
+        for prediction, canonical in zip(predictions, canonicals):
             predicted, target = prediction.lower().split(), canonical.lower().split()
-            scores[i] = longest_common_subsequence(predicted, target) / max(len(predicted), len(target))
-        return {"translation_agreement": scores}
+            scores.append(longest_common_subsequence(predicted, target) / max(len(predicted), len(target)))
+        return {"translation_agreement": np.array(scores, dtype=np.float64)}
