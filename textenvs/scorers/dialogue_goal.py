@@ -6,22 +6,23 @@ from typing import Any
 
 import numpy as np
 
-from textenvs.scorers.base import Scorer, metadata_field
-from textenvs.scorers.slot_coverage import filled_fraction, slot_spans
+from textenvs.scorers.base import Scorer
+from textenvs.scorers.slot_coverage import SlotCoverageScorer, slot_coverage
 from textenvs.scorers.text import normalize_tokens
 
 BOOKING_WORD = "booked"
 """A turn is a booking confirmation when this word occurs in it (``"i have booked ..."``, ``"... is booked"``)."""
 
 
+def is_booking(text: str) -> bool:
+    """Whether ``text`` is a booking confirmation."""
+    return BOOKING_WORD in normalize_tokens(text)
+
+
 def booking_slot_accuracy(text: str, slots: Any, where: str = "slots") -> tuple[bool, float]:
     """Whether ``text`` confirms a booking, and the fraction of ``slots`` it states (see
     :func:`~textenvs.scorers.slot_coverage.slot_spans` for the forms ``slots`` may take)."""
-    return _booking_slot_accuracy(normalize_tokens(text), slot_spans(slots, where))
-
-
-def _booking_slot_accuracy(tokens: list[str], spans: list[list[list[str]]]) -> tuple[bool, float]:
-    return BOOKING_WORD in tokens, filled_fraction(tokens, spans)
+    return is_booking(text), slot_coverage(text, slots, where)
 
 
 class DialogueGoalScorer(Scorer):
@@ -38,12 +39,9 @@ class DialogueGoalScorer(Scorer):
     requires_references = False
 
     def compute(self, predictions, references, prompts, metadata):
-        all_spans = metadata_field(metadata, "slots", self.name, slot_spans)
-        results = [_booking_slot_accuracy(normalize_tokens(prediction), spans)
-                   for prediction, spans in zip(predictions, all_spans)]
-        accuracy = np.array([slot_accuracy for _, slot_accuracy in results], dtype=np.float64)
-        completion = np.array([is_booking and slot_accuracy == 1.0 for is_booking, slot_accuracy in results],
-                              dtype=np.float64)
+        accuracy = SlotCoverageScorer().compute(predictions, references, prompts, metadata)["slot_coverage"]
+        booking = np.array([is_booking(prediction) for prediction in predictions])
+        completion = (booking & (accuracy == 1.0)).astype(np.float64)
         return {"goal_score": (completion + accuracy) / 2, "goal_completion": completion, "slot_accuracy": accuracy}
 
     def score_names(self):

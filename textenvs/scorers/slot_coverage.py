@@ -32,6 +32,12 @@ def filled_fraction(tokens: list[str], spans: list[list[list[str]]]) -> float:
     return sum(any(contains_span(tokens, alternative) for alternative in slot) for slot in spans) / len(spans)
 
 
+def slot_coverage(prediction: str, slots: Any, where: str = "slots") -> float:
+    """Fraction of ``slots`` (see :func:`slot_spans` for its forms) whose value occurs in ``prediction`` as a
+    contiguous normalized token span."""
+    return filled_fraction(normalize_tokens(prediction), slot_spans(slots, where))
+
+
 class SlotCoverageScorer(Scorer):
     """Fraction of ``metadata["slots"]`` whose value occurs in the prediction as a contiguous token span
     (lower-cased, punctuation and articles dropped). References are not used.
