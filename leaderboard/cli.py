@@ -24,6 +24,7 @@ from typing import Any
 
 from leaderboard.schema import DEFAULT_TOLERANCE
 from leaderboard.store import DEFAULT_DB_URL
+from textenvs.data.loaders import read_jsonl
 
 TOKEN_ENV = "TEXTENVS_LEADERBOARD_TOKEN"
 
@@ -46,23 +47,16 @@ def read_predictions(path: Path) -> tuple[list[dict[str, str]], set[str]]:
     records = []
     hashes: set[str] = set()
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"Cannot read {path}: {error}") from None
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise UsageError(f"{path}, line {number}: invalid JSON ({error.msg}).") from None
-        example_id = row.get("id", row.get("example_id")) if isinstance(row, dict) else None
-        if example_id is None or "prediction" not in row:
-            raise UsageError(f"{path}, line {number}: expected an object with 'id' (or 'example_id') and "
-                             f"'prediction'.")
-        records.append({"id": str(example_id), "prediction": row["prediction"]})
-        if row.get("dataset_hash") is not None:
-            hashes.add(str(row["dataset_hash"]))
+        for number, row in read_jsonl(path):
+            example_id = row.get("id", row.get("example_id")) if isinstance(row, dict) else None
+            if example_id is None or "prediction" not in row:
+                raise UsageError(f"{path}, line {number}: expected an object with 'id' (or 'example_id') and "
+                                 f"'prediction'.")
+            records.append({"id": str(example_id), "prediction": row["prediction"]})
+            if row.get("dataset_hash") is not None:
+                hashes.add(str(row["dataset_hash"]))
+    except (OSError, ValueError) as error:
+        raise UsageError(str(error)) from None
     return records, hashes
 
 

@@ -3,6 +3,7 @@ authentication, size limits, HTML pages and the CLI's local mode, on the built-i
 
 from __future__ import annotations
 
+import gzip
 import json
 import threading
 
@@ -12,6 +13,7 @@ from sqlalchemy import inspect
 
 from leaderboard.auth import create_token
 from leaderboard.cli import main as cli_main
+from leaderboard.cli import read_predictions
 from leaderboard.schema import MAX_PREDICTION_CHARS
 from leaderboard.server import create_app
 from leaderboard.service import Leaderboard
@@ -298,5 +300,13 @@ def test_cli_token_and_local_submit(tmp_path, test_split, capsys):
     assert cli_main(["submit", str(tmp_path / "broken.jsonl"), "--env", ENV, "--db", db_url, "--agent", "a",
                      "--dataset-hash", test_split.content_hash]) == 2
     assert "line 1: invalid JSON" in capsys.readouterr().err
+    # Predictions are read by the dataset loaders' JSONL reader: gzip works, a wrong encoding is named.
+    with gzip.open(tmp_path / "predictions.jsonl.gz", "wt", encoding="utf-8") as handle:
+        handle.write(predictions.read_text())
+    assert read_predictions(tmp_path / "predictions.jsonl.gz") == read_predictions(predictions)
+    (tmp_path / "utf16.jsonl").write_text(predictions.read_text(), encoding="utf-16")
+    assert cli_main(["submit", str(tmp_path / "utf16.jsonl"), "--env", ENV, "--db", db_url, "--agent", "a",
+                     "--dataset-hash", test_split.content_hash]) == 2
+    assert "utf16.jsonl: is UTF-16 text" in capsys.readouterr().err
     assert cli_main(["token", "revoke", "carol", "--db", db_url]) == 0
     assert cli_main(["token", "list", "--db", db_url]) == 0 and "revoked" in capsys.readouterr().out

@@ -85,7 +85,7 @@ def test_jsonl_csv_with_field_mapping_and_errors(tmp_path):
         resolve_dataset(SUMMARIZATION, path, "train")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"document": "x", "summary": "y"}\n{not json}\n', encoding="utf-8")
-    with pytest.raises(ValueError, match="bad.jsonl, row 2: invalid JSON"):
+    with pytest.raises(ValueError, match="bad.jsonl, line 2: invalid JSON"):
         resolve_dataset(SUMMARIZATION, bad, "train")
     empty = tmp_path / "empty.jsonl"
     empty.write_text("", encoding="utf-8")

@@ -81,25 +81,8 @@ def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
         raise FileNotFoundError(f"Dataset file {path} does not exist.")
     fmt = _row_format(path)
     text = read_text(path)
-    if fmt == "jsonl":
-        for number, line in enumerate(_lines(text), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}, row {number}: invalid JSON ({error.msg}).") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
-            yield number, row
-    elif fmt == "json":
-        try:
-            rows = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}, line {error.lineno} column {error.colno}: invalid JSON ({error.msg}).") from None
-        if not isinstance(rows, list):
-            raise ValueError(f"{path}: a .json dataset must hold a list of objects, got {type(rows).__name__}.")
-        for number, row in enumerate(rows, start=1):
+    if fmt in ("jsonl", "json"):
+        for number, row in _json_lines(text, path) if fmt == "jsonl" else _json_array(text, path):
             if not isinstance(row, dict):
                 raise ValueError(f"{path}, row {number}: expected a JSON object, got {type(row).__name__}.")
             yield number, row
@@ -118,6 +101,33 @@ def read_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
                 yield number, row
         except csv.Error as error:
             raise ValueError(f"{path}, line {reader.line_num}: malformed {fmt.upper()} ({error}).") from None
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line_number, value)`` for every non-blank line of a JSON Lines file, plain or gzip (1-based line
+    numbers); unreadable bytes and invalid JSON are errors naming the file and line."""
+    path = Path(path)
+    yield from _json_lines(read_text(path), path)
+
+
+def _json_lines(text: str, path: Path) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(_lines(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}, line {number}: invalid JSON ({error.msg}).") from None
+
+
+def _json_array(text: str, path: Path) -> Iterator[tuple[int, Any]]:
+    try:
+        rows = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path}, line {error.lineno} column {error.colno}: invalid JSON ({error.msg}).") from None
+    if not isinstance(rows, list):
+        raise ValueError(f"{path}: a .json dataset must hold a list of objects, got {type(rows).__name__}.")
+    yield from enumerate(rows, start=1)
 
 
 def rows_to_dataset(
