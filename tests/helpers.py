@@ -3,6 +3,8 @@ on built-in data or shipped checkpoints."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from transformers import PreTrainedTokenizerFast
 
 from textenvs.data.dataset import Example, TextDataset
@@ -117,3 +119,20 @@ def chat_tokenizer(style: str = "chatml"):
     tokenizer.add_special_tokens({"additional_special_tokens": CHAT_SPECIAL_TOKENS[style]})
     tokenizer.chat_template = CHAT_TEMPLATES[style]
     return tokenizer
+
+
+@contextmanager
+def leaderboard_client(db_url: str, user: str, max_body_bytes: int | None = None, **client_kwargs):
+    """An in-process client of a leaderboard app over ``db_url`` that sends a new token of ``user``; yields
+    ``(client, token)`` (the app is ``client.app``)."""
+    from fastapi.testclient import TestClient
+
+    from leaderboard.auth import create_token
+    from leaderboard.server import create_app
+
+    app_kwargs = {} if max_body_bytes is None else {"max_body_bytes": max_body_bytes}
+    app = create_app(db_url, **app_kwargs)
+    token = create_token(app.state.leaderboard.store, user)
+    with TestClient(app, **client_kwargs) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client, token

@@ -210,27 +210,18 @@ def test_bad_metadata_names_file_and_row(tmp_path, metadata, error, message):
         _load(path)
 
 
-def test_csv_short_and_long_rows_name_the_row(tmp_path):
-    short = tmp_path / "short.csv"
-    short.write_text("document,summary\na,b\nc\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"short.csv, row 2 \(line 3\): has fewer fields than the header; no value "
-                                         r"for \['summary'\]"):
-        _load(short)
-    long = tmp_path / "long.tsv"
-    long.write_text("document\tsummary\na\tb\tc\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"long.tsv, row 1 \(line 2\): has more fields than the header"):
-        _load(long)
-
-
-def test_json_array_errors_name_the_file(tmp_path):
-    broken = tmp_path / "broken.json"
-    broken.write_text('[{"document": "a",\n "summary": }]', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"broken.json, line 2 column \d+: invalid JSON"):
-        _load(broken)
-    not_objects = tmp_path / "strings.json"
-    not_objects.write_text('["a", "b"]', encoding="utf-8")
-    with pytest.raises(ValueError, match=r"strings.json, row 1: expected a JSON object, got str"):
-        _load(not_objects)
+@pytest.mark.parametrize("name, text, message", [
+    ("short.csv", "document,summary\na,b\nc\n",
+     r"short.csv, row 2 \(line 3\): has fewer fields than the header; no value for \['summary'\]"),
+    ("long.tsv", "document\tsummary\na\tb\tc\n", r"long.tsv, row 1 \(line 2\): has more fields than the header"),
+    ("broken.json", '[{"document": "a",\n "summary": }]', r"broken.json, line 2 column \d+: invalid JSON"),
+    ("strings.json", '["a", "b"]', r"strings.json, row 1: expected a JSON object, got str"),
+])
+def test_malformed_row_files_name_the_file_and_row(tmp_path, name, text, message):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        _load(path)
 
 
 def test_line_pair_files_refuse_blank_lines_and_bad_bytes(tmp_path):

@@ -8,17 +8,16 @@ import json
 import threading
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from leaderboard.auth import create_token
-from leaderboard.cli import main as cli_main
-from leaderboard.cli import read_predictions
+from leaderboard.cli import main as cli_main, read_predictions
 from leaderboard.schema import MAX_PREDICTION_CHARS
-from leaderboard.server import create_app
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store, TokenRow
 from textenvs import load_env_dataset, load_env_scorer
+
+from helpers import leaderboard_client
 
 ENV = "textenvs/Dialogue-v0"
 
@@ -32,11 +31,8 @@ def test_split():
 def server(tmp_path_factory):
     """App, client and a live token over a fresh SQLite file (200 kB body limit to test 413 cheaply)."""
     db_url = f"sqlite:///{tmp_path_factory.mktemp('lb')}/leaderboard.db"
-    app = create_app(db_url, max_body_bytes=200_000)
-    token = create_token(app.state.leaderboard.store, "alice")
-    with TestClient(app) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield app, client, token
+    with leaderboard_client(db_url, "alice", max_body_bytes=200_000) as (client, token):
+        yield client.app, client, token
 
 
 def body(split, agent="agent", blank=0, **metadata):

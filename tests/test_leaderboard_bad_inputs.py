@@ -17,6 +17,8 @@ from leaderboard.store import NewSubmission, database_url
 from textenvs import load_env_dataset
 from textenvs.scorers import make_scorer
 
+from helpers import leaderboard_client
+
 ENV = "textenvs/Dialogue-v0"
 OTHER_ENV = "textenvs/Translation-v0"
 
@@ -28,10 +30,8 @@ def split():
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    app = create_app(f"sqlite:///{tmp_path_factory.mktemp('lb')}/leaderboard.db")
-    token = create_token(app.state.leaderboard.store, "mallory")
-    with TestClient(app, raise_server_exceptions=False) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
+    db_url = f"sqlite:///{tmp_path_factory.mktemp('lb')}/leaderboard.db"
+    with leaderboard_client(db_url, "mallory", raise_server_exceptions=False) as (client, _token):
         yield client
 
 

@@ -51,6 +51,27 @@ def live(stress, tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture
+def browser():
+    """Headless Chromium through Playwright; the test is skipped where either is missing."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _leaderboard_page(browser, server):
+    """A page showing the server's index, and the env's board on it."""
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{server.url}/")
+    return page, page.locator(f'section[id="{ENV}"]')
+
+
 def _predictions_file(path: Path, blank: int) -> Path:
     split = load_env_dataset(ENV, "test")
     path.write_text("".join(json.dumps({"id": e.id, "prediction": "" if i < blank else e.references[0],
@@ -67,41 +88,30 @@ def _cli_submit(server, token, predictions: Path, agent: str) -> int:
 
 
 @pytest.mark.browser
-def test_browser_sees_a_new_submission_ranked(live, tmp_path, capsys):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
+def test_browser_sees_a_new_submission_ranked(live, browser, tmp_path, capsys):
     server, token = live
     assert _cli_submit(server, token, _predictions_file(tmp_path / "weak.jsonl", blank=300), "weak-agent") == 0
     assert "rank 1 of 1" in capsys.readouterr().out
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(f"{server.url}/")
-            board = page.locator(f'section[id="{ENV}"]')
-            assert board.locator("tr.entry").count() == 1
-            assert board.locator("tr.entry td.rank").first.inner_text() == "1"
+    page, board = _leaderboard_page(browser, server)
+    assert board.locator("tr.entry").count() == 1
+    assert board.locator("tr.entry td.rank").first.inner_text() == "1"
 
-            # A better entry arrives; after a reload it is ranked first, the earlier one second.
-            assert _cli_submit(server, token, _predictions_file(tmp_path / "strong.jsonl", blank=50),
-                               "strong-agent") == 0
-            page.reload()
-            rows = board.locator("tr.entry")
-            assert rows.count() == 2
-            assert rows.nth(0).locator("td").nth(1).inner_text() == "strong-agent"
-            assert rows.nth(1).locator("td").nth(1).inner_text() == "weak-agent"
-            assert [rows.nth(i).locator("td.rank").inner_text() for i in range(2)] == ["1", "2"]
-            assert rows.nth(0).locator("td.primary").inner_text() == "0.9000"
-            page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
+    # A better entry arrives; after a reload it is ranked first, the earlier one second.
+    assert _cli_submit(server, token, _predictions_file(tmp_path / "strong.jsonl", blank=50), "strong-agent") == 0
+    page.reload()
+    rows = board.locator("tr.entry")
+    assert rows.count() == 2
+    assert rows.nth(0).locator("td").nth(1).inner_text() == "strong-agent"
+    assert rows.nth(1).locator("td").nth(1).inner_text() == "weak-agent"
+    assert [rows.nth(i).locator("td.rank").inner_text() for i in range(2)] == ["1", "2"]
+    assert rows.nth(0).locator("td.primary").inner_text() == "0.9000"
+    page.screenshot(path=str(tmp_path / "leaderboard.png"), full_page=True)
 
-            rows.nth(0).locator("a").click()
-            page.wait_for_selector("svg.curve polyline")
-            assert page.locator("#scores").is_visible() and "strong-agent" in page.locator("#config").inner_text()
-            page.screenshot(path=str(tmp_path / "submission.png"), full_page=True)
-        finally:
-            browser.close()
+    rows.nth(0).locator("a").click()
+    page.wait_for_selector("svg.curve polyline")
+    assert page.locator("#scores").is_visible() and "strong-agent" in page.locator("#config").inner_text()
+    page.screenshot(path=str(tmp_path / "submission.png"), full_page=True)
     keep = os.environ.get("TEXTENVS_SCREENSHOT_DIR")
     if keep:  # for a person to look at
         for name in ("leaderboard.png", "submission.png"):
@@ -109,12 +119,9 @@ def test_browser_sees_a_new_submission_ranked(live, tmp_path, capsys):
 
 
 @pytest.mark.browser
-def test_browser_pages_and_sorts_a_long_ranking(stress, tmp_path):
+def test_browser_pages_and_sorts_a_long_ranking(stress, browser, tmp_path):
     """More entries than one page: the index says how many exist and links to the next page; clicking a column
     heading sorts the table in the browser (numbers numerically, text alphabetically, a second click reverses)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not found (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     from leaderboard.server import PAGE_SIZE
     from leaderboard.store import NewSubmission
 
@@ -133,41 +140,34 @@ def test_browser_pages_and_sorts_a_long_ranking(stress, tmp_path):
     server = stress.ServerProcess(db_url, log_path=tmp_path / "server.log")
     server.start()
     try:
-        with sync_api.sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                page = browser.new_page(viewport={"width": 1200, "height": 900})
-                page.goto(f"{server.url}/")
-                board = page.locator(f'section[id="{ENV}"]')
-                assert board.locator("tr.entry").count() == PAGE_SIZE
-                assert board.locator(".pager .shown").inner_text() == f"1–{PAGE_SIZE}"
-                assert board.locator(".pager .total").inner_text() == str(total)
+        page, board = _leaderboard_page(browser, server)
+        assert board.locator("tr.entry").count() == PAGE_SIZE
+        assert board.locator(".pager .shown").inner_text() == f"1–{PAGE_SIZE}"
+        assert board.locator(".pager .total").inner_text() == str(total)
 
-                def column(index: int) -> list[str]:
-                    return board.locator(f"tr.entry td:nth-child({index})").all_inner_texts()
+        def column(index: int) -> list[str]:
+            return board.locator(f"tr.entry td:nth-child({index})").all_inner_texts()
 
-                assert column(3)[:2] == [f"{(total - 1) / 1000:.4f}", f"{(total - 2) / 1000:.4f}"]
-                board.locator("th", has_text="agent").click()
-                agents = column(2)
-                assert agents == sorted(agents) and agents != sorted(agents, reverse=True)
-                board.locator("th", has_text="agent").click()
-                assert column(2) == sorted(agents, reverse=True)
-                board.locator("th.primary").click()  # ascending scores: the lowest shown first
-                scores = [float(value) for value in column(3)]
-                assert scores == sorted(scores) and scores[0] == (total - PAGE_SIZE) / 1000
-                ranks = [int(value) for value in column(1)]
-                assert ranks == sorted(ranks, reverse=True), "the rank column moves with its row"
+        assert column(3)[:2] == [f"{(total - 1) / 1000:.4f}", f"{(total - 2) / 1000:.4f}"]
+        board.locator("th", has_text="agent").click()
+        agents = column(2)
+        assert agents == sorted(agents) and agents != sorted(agents, reverse=True)
+        board.locator("th", has_text="agent").click()
+        assert column(2) == sorted(agents, reverse=True)
+        board.locator("th.primary").click()  # ascending scores: the lowest shown first
+        scores = [float(value) for value in column(3)]
+        assert scores == sorted(scores) and scores[0] == (total - PAGE_SIZE) / 1000
+        ranks = [int(value) for value in column(1)]
+        assert ranks == sorted(ranks, reverse=True), "the rank column moves with its row"
 
-                with page.expect_navigation():
-                    board.locator("a.next").click()
-                assert f"offset={PAGE_SIZE}" in page.url
-                board = page.locator(f'section[id="{ENV}"]')
-                assert board.locator("tr.entry").count() == total - PAGE_SIZE
-                assert board.locator(".pager .shown").inner_text() == f"{PAGE_SIZE + 1}–{total}"
-                assert board.locator("a.next").count() == 0 and board.locator("a.previous").count() == 1
-                assert column(1) == [str(rank) for rank in range(PAGE_SIZE + 1, total + 1)]
-            finally:
-                browser.close()
+        with page.expect_navigation():
+            board.locator("a.next").click()
+        assert f"offset={PAGE_SIZE}" in page.url
+        board = page.locator(f'section[id="{ENV}"]')
+        assert board.locator("tr.entry").count() == total - PAGE_SIZE
+        assert board.locator(".pager .shown").inner_text() == f"{PAGE_SIZE + 1}–{total}"
+        assert board.locator("a.next").count() == 0 and board.locator("a.previous").count() == 1
+        assert column(1) == [str(rank) for rank in range(PAGE_SIZE + 1, total + 1)]
     finally:
         server.stop()
 
