@@ -136,3 +136,44 @@ def leaderboard_client(db_url: str, user: str, max_body_bytes: int | None = None
     with TestClient(app, **client_kwargs) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client, token
+
+
+def assert_infos_equal(native: dict, reference: dict) -> None:
+    """Two vector envs' info dicts hold the same keys and values (nested dicts too)."""
+    import numpy as np
+
+    assert sorted(native) == sorted(reference)
+    for key in native:
+        if isinstance(native[key], dict):
+            assert_infos_equal(native[key], reference[key])
+        else:
+            assert np.array_equal(np.asarray(native[key], dtype=object), np.asarray(reference[key], dtype=object)), key
+
+
+def assert_vector_envs_agree(native, reference, choose_actions, seed: int, steps: int,
+                             restart_ended: bool = False) -> int:
+    """Reset ``native`` and ``reference`` (a ``SyncVectorEnv`` of the same env) with ``seed`` and step them in lockstep
+    with the actions ``choose_actions()`` returns, asserting identical observations, rewards (to 1e-12),
+    terminations, truncations and infos at every step. With ``restart_ended`` (disabled autoreset) the sub-envs that
+    ended are restarted through ``reset(options={"reset_mask": ...})``. Returns how many episodes ended."""
+    import numpy as np
+
+    results = [native.reset(seed=seed), reference.reset(seed=seed)]
+    ended_episodes = 0
+    for _ in range(steps):
+        (obs_native, info_native), (obs_reference, info_reference) = results
+        for key in obs_native:
+            np.testing.assert_array_equal(obs_native[key], obs_reference[key])
+        assert_infos_equal(info_native, info_reference)
+        actions = choose_actions()
+        native_step, reference_step = native.step(actions), reference.step(actions)
+        np.testing.assert_allclose(native_step[1], reference_step[1], rtol=0, atol=1e-12)
+        for native_value, reference_value in zip(native_step[2:4], reference_step[2:4]):
+            np.testing.assert_array_equal(native_value, reference_value)
+        ended = native_step[2] | native_step[3]
+        ended_episodes += int(ended.sum())
+        if restart_ended and ended.any():  # SyncVectorEnv cannot step an ended sub-env, so restart exactly those
+            results = [env.reset(options={"reset_mask": ended.copy()}) for env in (native, reference)]
+        else:
+            results = [native_step[::4], reference_step[::4]]
+    return ended_episodes

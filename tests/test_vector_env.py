@@ -10,16 +10,7 @@ from gymnasium.vector import AutoresetMode
 
 import textenvs
 from textenvs.vector import TextGenerationVectorEnv
-from tests.helpers import CountingChrF, toy_kwargs
-
-
-def _assert_infos_equal(native: dict, reference: dict) -> None:
-    assert sorted(native) == sorted(reference)
-    for key in native:
-        if isinstance(native[key], dict):
-            _assert_infos_equal(native[key], reference[key])
-        else:
-            assert np.array_equal(np.asarray(native[key], dtype=object), np.asarray(reference[key], dtype=object)), key
+from tests.helpers import CountingChrF, assert_vector_envs_agree, toy_kwargs
 
 
 def _random_actions(rng, vocab_size, eos, num_envs):
@@ -42,22 +33,11 @@ def test_native_vector_env_matches_sync_vector_env(env_id, kwargs):
     assert native.single_observation_space == reference.single_observation_space
     assert native.action_space == reference.action_space
 
-    obs_native, info_native = native.reset(seed=11)
-    obs_reference, info_reference = reference.reset(seed=11)
     task = native.unwrapped.task
     rng = np.random.default_rng(0)
-    finished_episodes = 0
-    for _ in range(40):
-        for key in obs_native:
-            np.testing.assert_array_equal(obs_native[key], obs_reference[key])
-        _assert_infos_equal(info_native, info_reference)
-        actions = _random_actions(rng, task.vocab_size, task.eos_token_id, num_envs)
-        obs_native, r_native, term_native, trunc_native, info_native = native.step(actions)
-        obs_reference, r_reference, term_reference, trunc_reference, info_reference = reference.step(actions)
-        np.testing.assert_allclose(r_native, r_reference, rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(term_native, term_reference)
-        np.testing.assert_array_equal(trunc_native, trunc_reference)
-        finished_episodes += int((term_native | trunc_native).sum())
+    finished_episodes = assert_vector_envs_agree(
+        native, reference, lambda: _random_actions(rng, task.vocab_size, task.eos_token_id, num_envs), seed=11,
+        steps=40)
     assert finished_episodes > num_envs  # autoreset was exercised
 
 
@@ -141,26 +121,11 @@ def test_disabled_autoreset_matches_sync_vector_env_with_reset_mask(kwargs):
     reference = gym.make_vec("textenvs/Translation-v0", num_envs=num_envs, vectorization_mode="sync",
                              vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED}, **kwargs)
     assert native.metadata["autoreset_mode"] is reference.metadata["autoreset_mode"] is AutoresetMode.DISABLED
-    observations = [native.reset(seed=3), reference.reset(seed=3)]
     task = native.unwrapped.task
     rng = np.random.default_rng(1)
-    restarted = 0
-    for _ in range(30):
-        (obs_native, info_native), (obs_reference, info_reference) = observations
-        for key in obs_native:
-            np.testing.assert_array_equal(obs_native[key], obs_reference[key])
-        _assert_infos_equal(info_native, info_reference)
-        actions = _random_actions(rng, task.vocab_size, task.eos_token_id, num_envs)
-        native_step, reference_step = native.step(actions), reference.step(actions)
-        for native_value, reference_value in zip(native_step[1:4], reference_step[1:4]):
-            np.testing.assert_array_equal(native_value, reference_value)
-        _assert_infos_equal(native_step[4], reference_step[4])
-        ended = native_step[2] | native_step[3]
-        if ended.any():  # SyncVectorEnv cannot step an ended sub-env, so restart exactly those
-            restarted += int(ended.sum())
-            observations = [env.reset(options={"reset_mask": ended.copy()}) for env in (native, reference)]
-        else:
-            observations = [native_step[::4], reference_step[::4]]
+    restarted = assert_vector_envs_agree(
+        native, reference, lambda: _random_actions(rng, task.vocab_size, task.eos_token_id, num_envs), seed=3,
+        steps=30, restart_ended=True)
     assert restarted > num_envs
 
 
