@@ -20,32 +20,12 @@ _CITIES = (
 ).split()
 _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _COUNT_WORDS = ("two three four five six seven eight nine ten eleven twelve").split()  # for counts 2..12
+_SHOP_GOODS = ("apples", "books", "tickets", "chairs", "flowers", "lamps", "shirts", "bikes")
+"""What people buy and sell (each verb adds a few objects of its own)."""
 # Event verbs (simple past = past participle) → the plural objects they take.
 _EVENTS: dict[str, tuple[str, ...]] = {
-    "bought": (
-        "apples",
-        "books",
-        "tickets",
-        "chairs",
-        "flowers",
-        "lamps",
-        "shirts",
-        "bikes",
-        "cakes",
-        "pens",
-    ),
-    "sold": (
-        "apples",
-        "books",
-        "tickets",
-        "chairs",
-        "flowers",
-        "lamps",
-        "shirts",
-        "bikes",
-        "paintings",
-        "cars",
-    ),
+    "bought": _SHOP_GOODS + ("cakes", "pens"),
+    "sold": _SHOP_GOODS + ("paintings", "cars"),
     "found": ("coins", "keys", "books", "shells", "stones", "wallets", "rings", "letters"),
     "collected": ("stamps", "coins", "shells", "stones", "bottles", "leaves", "tickets"),
     "delivered": ("letters", "packages", "boxes", "pizzas", "flowers", "chairs"),
