@@ -27,6 +27,14 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def test_split():
+    """The Dialogue-v0 test split (built in), which the leaderboard tests answer; loaded once per session."""
+    from textenvs import load_env_dataset
+
+    return load_env_dataset("textenvs/Dialogue-v0", "test")
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _single_thread_torch():
     """Two shared cores: one torch thread keeps parallel test workers from thrashing."""

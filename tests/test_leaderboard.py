@@ -23,11 +23,6 @@ ENV = "textenvs/Dialogue-v0"
 
 
 @pytest.fixture(scope="module")
-def test_split():
-    return load_env_dataset(ENV, "test")
-
-
-@pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """App, client and a live token over a fresh SQLite file (200 kB body limit to test 413 cheaply)."""
     db_url = f"sqlite:///{tmp_path_factory.mktemp('lb')}/leaderboard.db"

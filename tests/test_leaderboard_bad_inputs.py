@@ -24,20 +24,15 @@ OTHER_ENV = "textenvs/Translation-v0"
 
 
 @pytest.fixture(scope="module")
-def split():
-    return load_env_dataset(ENV, "test")
-
-
-@pytest.fixture(scope="module")
 def client(tmp_path_factory):
     db_url = f"sqlite:///{tmp_path_factory.mktemp('lb')}/leaderboard.db"
     with leaderboard_client(db_url, "mallory", raise_server_exceptions=False) as (client, _token):
         yield client
 
 
-def _body(split, agent="agent", env_id=ENV, **metadata):
-    return {"env_id": env_id, "dataset_hash": split.content_hash, "metadata": {"agent": agent, **metadata},
-            "predictions": [{"id": e.id, "prediction": e.references[0]} for e in split]}
+def _body(test_split, agent="agent", env_id=ENV, **metadata):
+    return {"env_id": env_id, "dataset_hash": test_split.content_hash, "metadata": {"agent": agent, **metadata},
+            "predictions": [{"id": e.id, "prediction": e.references[0]} for e in test_split]}
 
 
 def _post(client, payload):
@@ -95,13 +90,13 @@ BAD_NAMES = {
 
 
 @pytest.mark.parametrize("case", list(BAD_NAMES))
-def test_one_name_rule_for_every_shown_name(client, split, case):
+def test_one_name_rule_for_every_shown_name(client, test_split, case):
     name = BAD_NAMES[case]
     placements = {
-        "metadata.agent": _body(split, agent=name),
-        "metadata.versions": _body(split, versions={name: "1.0"}),
-        "metadata.claimed_metrics": _body(split, claimed_metrics={name: 0.5}),
-        "metadata.curve": _body(split, curve=[{"env_steps": 1, name: 0.5}]),
+        "metadata.agent": _body(test_split, agent=name),
+        "metadata.versions": _body(test_split, versions={name: "1.0"}),
+        "metadata.claimed_metrics": _body(test_split, claimed_metrics={name: 0.5}),
+        "metadata.curve": _body(test_split, curve=[{"env_steps": 1, name: 0.5}]),
     }
     for where, payload in placements.items():
         answer = _post(client, payload)
@@ -113,9 +108,9 @@ def test_one_name_rule_for_every_shown_name(client, split, case):
         create_token(client.app.state.leaderboard.store, name)
 
 
-def test_visible_unicode_names_are_accepted(client, split):
+def test_visible_unicode_names_are_accepted(client, test_split):
     for name in ("Ünïcode-агент", "模型 7", "family 👨\u200d👩\u200d👧"):
-        answer = _post(client, _body(split, agent=name))
+        answer = _post(client, _body(test_split, agent=name))
         assert answer.status_code in (200, 201), answer.text[:300]
     create_token(client.app.state.leaderboard.store, "bob 👨\u200d👩\u200d👧")
 
@@ -124,8 +119,8 @@ def test_visible_unicode_names_are_accepted(client, split):
     ({"lr": float("nan")}, "config.lr"), ({"lr": float("inf")}, "config.lr"),
     ({"deep": {"x": [1, float("-inf")]}}, r"config.deep.x\[1\]"), ({"schedule": [0.1, float("nan")]}, r"config.schedule\[1\]"),
 ])
-def test_nan_and_infinity_are_refused_anywhere_in_metadata_config(client, split, config, where):
-    answer = _post(client, json.dumps(_body(split, config=config)).encode())  # json.dumps writes NaN / Infinity
+def test_nan_and_infinity_are_refused_anywhere_in_metadata_config(client, test_split, config, where):
+    answer = _post(client, json.dumps(_body(test_split, config=config)).encode())  # json.dumps writes NaN / Infinity
     assert answer.status_code == 422, answer.text[:300]
     assert "metadata.config" in answer.json()["detail"]
     assert __import__("re").search(where + r" is (nan|inf|-inf)", answer.json()["detail"]), answer.json()["detail"]
@@ -137,15 +132,15 @@ def test_nan_and_infinity_are_refused_anywhere_in_metadata_config(client, split,
     ({"curve": [{"env_steps": 2**63, "reward": 0.5}]}, "metadata.curve.0.env_steps"),
     ({"curve": [{"env_steps": 1.5, "reward": 0.5}]}, "metadata.curve.0.env_steps"),
 ])
-def test_other_metadata_numbers_are_refused_naming_the_field(client, split, metadata, where):
-    answer = _post(client, json.dumps(_body(split, **metadata)).encode())
+def test_other_metadata_numbers_are_refused_naming_the_field(client, test_split, metadata, where):
+    answer = _post(client, json.dumps(_body(test_split, **metadata)).encode())
     assert answer.status_code == 422 and where in answer.json()["detail"], answer.text[:300]
 
 
-def test_page_with_a_huge_learning_curve_renders(client, split):
+def test_page_with_a_huge_learning_curve_renders(client, test_split):
     curve = [{"env_steps": 0, "reward": -1.7e308}, {"env_steps": 2**63 - 1, "reward": 1.7e308},
              {"env_steps": 2**62, "kl": 5e-324}]
-    receipt = _post(client, _body(split, agent="huge-curve", curve=curve))
+    receipt = _post(client, _body(test_split, agent="huge-curve", curve=curve))
     assert receipt.status_code == 201, receipt.text[:300]
     page = client.get(receipt.json()["url"])
     assert page.status_code == 200 and page.text.count("<svg") == 2
@@ -155,24 +150,25 @@ def test_page_with_a_huge_learning_curve_renders(client, split):
 
 # Which split a submission answers --------------------------------------------------------------------------------
 
-def test_predictions_for_another_envs_split_are_refused_naming_it(client, split):
+def test_predictions_for_another_envs_split_are_refused_naming_it(client, test_split):
     other = load_env_dataset(OTHER_ENV, "test")
-    assert [e.id for e in other] == [e.id for e in split], "the built-in splits share their ids"
+    assert [e.id for e in other] == [e.id for e in test_split], "the built-in splits share their ids"
     # Translation predictions (ids valid on Dialogue too) sent under the Dialogue env:
     payload = {**_body(other), "env_id": ENV}
     answer = _post(client, payload)
     assert answer.status_code == 409, answer.text[:300]
     detail = answer.json()["detail"]
     assert f"made for data {other.content_hash[:12]} ({OTHER_ENV}'s test split)" in detail
-    assert f"but {ENV}'s test split is {split.content_hash[:12]}" in detail and f"submit them under {OTHER_ENV}" in detail
+    assert f"but {ENV}'s test split is {test_split.content_hash[:12]}" in detail
+    assert f"submit them under {OTHER_ENV}" in detail
     assert answer.json()["dataset_env_id"] == OTHER_ENV
 
-    unknown = _post(client, {**_body(split), "dataset_hash": "0" * 64})
+    unknown = _post(client, {**_body(test_split), "dataset_hash": "0" * 64})
     assert unknown.status_code == 409 and "a test split this server does not hold" in unknown.json()["detail"]
     for bad in ("", "abc", "0" * 63, "G" * 64, None):
-        answer = _post(client, {**_body(split), "dataset_hash": bad})
+        answer = _post(client, {**_body(test_split), "dataset_hash": bad})
         assert answer.status_code == 422 and "dataset_hash" in answer.json()["detail"]
-    missing = _body(split)
+    missing = _body(test_split)
     del missing["dataset_hash"]
     assert "dataset_hash: Field required" in _post(client, missing).json()["detail"]
 
@@ -196,17 +192,17 @@ def _links(html: str) -> dict[str, str]:
     return parser.links
 
 
-def test_index_pages_through_more_entries_than_fit(tmp_path, split):
+def test_index_pages_through_more_entries_than_fit(tmp_path, test_split):
     app = create_app(f"sqlite:///{tmp_path}/paged.db")
     leaderboard = app.state.leaderboard
     benchmark = leaderboard.benchmarks.get(ENV)
     total = PAGE_SIZE + 7
     for number in range(total):
         leaderboard.store.insert(NewSubmission(
-            id=f"{number:016x}", content_hash=f"{number:064x}", env_id=ENV, dataset_name=split.name,
-            dataset_hash=split.content_hash, agent=f"agent-{number:03d}", submitter="t", primary_metric=benchmark.primary,
-            primary_score=number / total, metrics={benchmark.primary: number / total}, metadata={"agent": "a"},
-            predictions={}))
+            id=f"{number:016x}", content_hash=f"{number:064x}", env_id=ENV, dataset_name=test_split.name,
+            dataset_hash=test_split.content_hash, agent=f"agent-{number:03d}", submitter="t",
+            primary_metric=benchmark.primary, primary_score=number / total,
+            metrics={benchmark.primary: number / total}, metadata={"agent": "a"}, predictions={}))
     with TestClient(app) as client:
         first = client.get("/")
         assert f"entries <span class=\"shown\">1–{PAGE_SIZE}</span> of\n    <span class=\"total\">{total}</span>" \
@@ -228,13 +224,13 @@ def test_index_pages_through_more_entries_than_fit(tmp_path, split):
 
 # Scoring turns ---------------------------------------------------------------------------------------------------
 
-def test_a_small_submission_is_scored_between_the_chunks_of_a_big_one(split):
+def test_a_small_submission_is_scored_between_the_chunks_of_a_big_one(test_split):
     """A maximum-size submission cannot hold its env's scorer: its chunks take first-come, first-served turns, so a
     small submission arriving meanwhile is scored after the chunk in progress (checked on the turn log, not timing)."""
-    benchmark = Benchmark(ENV, split, make_scorer("token_f1"))
+    benchmark = Benchmark(ENV, test_split, make_scorer("token_f1"))
     benchmark.chunk_chars = 20_000
-    big = ["word " * 1_999 for _ in split]  # every prediction at the 10k-character limit
-    small = ["x"] * len(split)
+    big = ["word " * 1_999 for _ in test_split]  # every prediction at the 10k-character limit
+    small = ["x"] * len(test_split)
     first_turn_started, release = threading.Event(), threading.Event()
     original = benchmark.scorer.score
 
@@ -288,7 +284,7 @@ def test_documented_url_forms_use_an_installed_driver(url, driver):
     parsed.get_dialect().import_dbapi()  # the driver module is importable
 
 
-def test_rows_stored_under_older_looser_rules_still_render(tmp_path, split):
+def test_rows_stored_under_older_looser_rules_still_render(tmp_path, test_split):
     """A database written before the name rule and the NaN check tightened holds rows they would refuse now: their
     pages must render (offending values neutralized), not fail with 500."""
     app = create_app(f"sqlite:///{tmp_path}/legacy.db")
@@ -297,9 +293,9 @@ def test_rows_stored_under_older_looser_rules_still_render(tmp_path, split):
               "versions": {"\u200b": "1"}, "curve": [{"env_steps": 2**70, "reward": float("inf")},
                                                    {"env_steps": 5, "reward": 0.5}]}
     leaderboard.store.insert(NewSubmission(
-        id="0" * 16, content_hash="0" * 64, env_id=ENV, dataset_name=split.name, dataset_hash=split.content_hash,
-        agent=legacy["agent"], submitter="old\x85token", primary_metric="token_f1", primary_score=0.5,
-        metrics={"token_f1": 0.5}, metadata=legacy, predictions={}))
+        id="0" * 16, content_hash="0" * 64, env_id=ENV, dataset_name=test_split.name,
+        dataset_hash=test_split.content_hash, agent=legacy["agent"], submitter="old\x85token",
+        primary_metric="token_f1", primary_score=0.5, metrics={"token_f1": 0.5}, metadata=legacy, predictions={}))
     with TestClient(app) as client:
         detail = client.get("/api/submissions/" + "0" * 16)
         assert detail.status_code == 200, detail.text[:300]
@@ -310,11 +306,11 @@ def test_rows_stored_under_older_looser_rules_still_render(tmp_path, split):
         assert "evil\ufffdagent" in client.get("/").text
 
 
-def test_cli_submit_needs_the_split_identity(tmp_path, split, capsys):
+def test_cli_submit_needs_the_split_identity(tmp_path, test_split, capsys):
     from leaderboard.cli import main as cli_main
 
     predictions = tmp_path / "predictions.jsonl"
-    predictions.write_text("".join(json.dumps({"id": e.id, "prediction": e.references[0]}) + "\n" for e in split))
+    predictions.write_text("".join(json.dumps({"id": e.id, "prediction": e.references[0]}) + "\n" for e in test_split))
     db = f"sqlite:///{tmp_path}/cli.db"
     assert cli_main(["submit", str(predictions), "--env", ENV, "--db", db, "--agent", "a"]) == 2
     assert "--dataset-hash is required (the records carry none)" in capsys.readouterr().err
@@ -323,6 +319,6 @@ def test_cli_submit_needs_the_split_identity(tmp_path, split, capsys):
     assert f"({OTHER_ENV}'s test split)" in capsys.readouterr().err
     mixed = tmp_path / "mixed.jsonl"
     mixed.write_text("".join(json.dumps({"id": e.id, "prediction": "x", "dataset_hash": f"{i % 2:064x}"}) + "\n"
-                             for i, e in enumerate(split)))
+                             for i, e in enumerate(test_split)))
     assert cli_main(["submit", str(mixed), "--env", ENV, "--db", db, "--agent", "a"]) == 2
     assert "carry 2 different dataset_hash values" in capsys.readouterr().err

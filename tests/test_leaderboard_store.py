@@ -23,7 +23,6 @@ from leaderboard.schema import LeaderboardError
 from leaderboard.server import create_app
 from leaderboard.service import Leaderboard
 from leaderboard.store import Store
-from textenvs import load_env_dataset
 
 ENV = "textenvs/Dialogue-v0"
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "start_postgres.sh"
@@ -59,18 +58,13 @@ def db_url(request, tmp_path):
     return request.getfixturevalue("postgres_url")
 
 
-@pytest.fixture(scope="module")
-def split():
-    return load_env_dataset(ENV, "test")
-
-
-def _body(split, agent, blank=0):
-    return {"env_id": ENV, "dataset_hash": split.content_hash, "metadata": {"agent": agent},
+def _body(test_split, agent, blank=0):
+    return {"env_id": ENV, "dataset_hash": test_split.content_hash, "metadata": {"agent": agent},
             "predictions": [{"id": e.id, "prediction": "" if i < blank else e.references[0]}
-                            for i, e in enumerate(split)]}
+                            for i, e in enumerate(test_split)]}
 
 
-def test_server_on_database(db_url, split):
+def test_server_on_database(db_url, test_split):
     run = uuid.uuid4().hex[:8]  # a PostgreSQL database may outlive one test run
     app = create_app(db_url)
     store = app.state.leaderboard.store
@@ -78,9 +72,9 @@ def test_server_on_database(db_url, split):
     assert authenticate(store, f"Bearer {token}").name == f"writer-{run}"
     with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
         rows = store.count()
-        weak = client.post("/submissions", json=_body(split, f"weak-{run}", blank=400))
-        strong = client.post("/submissions", json=_body(split, f"strong-{run}", blank=100))
-        again = client.post("/submissions", json=_body(split, f"weak-{run}", blank=400))
+        weak = client.post("/submissions", json=_body(test_split, f"weak-{run}", blank=400))
+        strong = client.post("/submissions", json=_body(test_split, f"strong-{run}", blank=100))
+        again = client.post("/submissions", json=_body(test_split, f"weak-{run}", blank=400))
         assert (weak.status_code, strong.status_code, again.status_code) == (201, 201, 200)
         assert again.json()["id"] == weak.json()["id"] and store.count() == rows + 2
         assert weak.json()["primary_score"] == pytest.approx(0.2)
@@ -100,12 +94,12 @@ def test_server_on_database(db_url, split):
     store.close()
 
 
-def test_concurrent_writers_lose_nothing_and_duplicate_nothing(db_url, split):
+def test_concurrent_writers_lose_nothing_and_duplicate_nothing(db_url, test_split):
     run = uuid.uuid4().hex[:8]
     leaderboard = Leaderboard(Store(db_url))
     rows = leaderboard.store.count()
-    bodies = [json.dumps(_body(split, f"distinct-{run}-{k}", blank=k)).encode() for k in range(8)]
-    bodies += [json.dumps(_body(split, f"same-{run}", blank=9)).encode()] * 8
+    bodies = [json.dumps(_body(test_split, f"distinct-{run}-{k}", blank=k)).encode() for k in range(8)]
+    bodies += [json.dumps(_body(test_split, f"same-{run}", blank=9)).encode()] * 8
     receipts, errors = [], []
     barrier = threading.Barrier(len(bodies))
 
@@ -124,7 +118,7 @@ def test_concurrent_writers_lose_nothing_and_duplicate_nothing(db_url, split):
     assert not errors
     assert leaderboard.store.count() == rows + 9
     assert len(receipts) == 16 and len({r.id for r in receipts}) == 9
-    copies = [r for r in receipts if r.metrics["token_f1"] == pytest.approx(1 - 9 / len(split))]
+    copies = [r for r in receipts if r.metrics["token_f1"] == pytest.approx(1 - 9 / len(test_split))]
     assert len(copies) == 8 and len({r.id for r in copies}) == 1 and sum(r.created for r in copies) == 1
     leaderboard.store.close()
 
