@@ -7,7 +7,7 @@
     textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --db sqlite:///leaderboard.db --agent ppo
     textenvs leaderboard verify <submission id> path/to/checkpoint --db sqlite:///leaderboard.db
 
-A predictions file is JSONL, one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
+A predictions file is JSONL (plain or gzip), one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
 so the records of :func:`textenvs.generate_split` can be written out as they are). A submission names the test split
 it answers by its content hash: ``--dataset-hash``, or a ``dataset_hash`` field in the records.
 """
