@@ -19,12 +19,12 @@ float32 logits. Logits keep the model's own width; callers slice them to the env
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 from torch import nn
-from transformers import DynamicCache, EncoderDecoderCache
+from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 
 
 def causal_position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -145,20 +145,22 @@ def policy_logits(logits: torch.Tensor, vocab_size: int, temperature: float = 1.
     return logits
 
 
-def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
-                  logprobs: torch.Tensor | None = None, shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
-    """Sample one token per row from ``softmax(logits)`` (top-k / top-p belong in the action mask, see
-    :func:`top_p_mask`, so that the sampled distribution is the one whose logprobs are stored).
+def sample_tokens_with_logprobs(logits: torch.Tensor, generator: torch.Generator | None,
+                                shard: tuple[int, int] = (0, 1)) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample one token per row from ``softmax(logits)``; returns the tokens and their logprobs (top-k / top-p belong
+    in the action mask, see :func:`top_p_mask`, so that the sampled distribution is the one whose logprobs are
+    stored).
 
-    Inverse-CDF sampling: one uniform number per row, located in the row's cumulative probabilities. (One scan and a
-    binary search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on
-    CPU.) Zero-probability tokens (masked) occupy empty intervals and are never chosen. ``logprobs``, when the caller
-    already has ``log_softmax(logits)``, saves computing the softmax again. ``shard=(rank, world_size)``: these rows
-    are process ``rank``'s of a global batch of ``world_size`` equal shards; the uniform numbers are drawn for the
-    global batch and sliced, so a row gets the same number whichever process samples it.
+    Inverse-CDF sampling, fused: one uniform number per row, located in the row's cumulative *unnormalized*
+    probabilities ``exp(logits - max)`` (normalizing is a division the search does not need). One scan and a binary
+    search: far cheaper than drawing a random number per vocabulary entry, and than ``torch.multinomial`` on CPU. The
+    logprob of the chosen token is ``logit - max - log(sum)``, the formula of ``log_softmax``, from the same scan.
+    Zero-probability tokens (masked) occupy empty intervals and are never chosen. ``shard=(rank, world_size)``: these
+    rows are process ``rank``'s of a global batch of ``world_size`` equal shards; the uniform numbers are drawn for
+    the global batch and sliced, so a row gets the same number whichever process samples it.
     """
-    probs = logprobs.exp() if logprobs is not None else torch.softmax(logits, dim=-1)
-    cumulative = probs.cumsum(dim=-1)
+    peak = logits.amax(dim=-1, keepdim=True)
+    cumulative = (logits - peak).exp_().cumsum_(dim=-1)
     total = cumulative[:, -1:]
     rank, world_size = shard
     rows = slice(rank * len(total), (rank + 1) * len(total))
@@ -166,7 +168,48 @@ def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
                          dtype=total.dtype)[rows]
     # u < 1, but u * total can round up to total; stay strictly below it so the search ends on a nonzero entry.
     target = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cumulative, target, right=True).squeeze(-1)
+    tokens = torch.searchsorted(cumulative, target, right=True)
+    logprobs = logits.gather(-1, tokens) - peak - total.log()
+    return tokens.squeeze(-1), logprobs.squeeze(-1)
+
+
+def sample_tokens(logits: torch.Tensor, generator: torch.Generator | None,
+                  shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
+    """One token per row sampled from ``softmax(logits)`` (:func:`sample_tokens_with_logprobs` without the
+    logprobs)."""
+    return sample_tokens_with_logprobs(logits, generator, shard)[0]
+
+
+DecodingBackend = Literal["eager", "static", "compiled", "cudagraphs"]
+DECODING_BACKENDS: tuple[str, ...] = get_args(DecodingBackend)
+
+
+def check_decoding_backend(backend: str) -> None:
+    """Raise ``ValueError`` naming ``backend`` when it is not one of :data:`DECODING_BACKENDS`."""
+    if backend not in DECODING_BACKENDS:
+        raise ValueError(f"decoding backend must be one of {DECODING_BACKENDS}, got {backend!r}.")
+
+
+def _static_step(lm: nn.Module, tokens: torch.Tensor, positions: torch.Tensor, attention_mask: torch.Tensor,
+                 cache: StaticCache) -> torch.Tensor:
+    """One cached decode step of a causal LM over a static cache: every shape is fixed for the whole decode (the
+    attention mask spans the cache's full length; the cache counts its own position), so a compiled version of it
+    is traced once per batch size and cache length and never recompiles between steps."""
+    hidden = base_model(lm).base_model(input_ids=tokens, attention_mask=attention_mask, position_ids=positions,
+                                       cache=cache, use_cache=True).last_hidden_state
+    return head_logits(lm, hidden[:, -1])
+
+
+# Compiled once per process and mode; dynamo guards (model, batch size, cache length) select the graph.
+_COMPILED_STEPS: dict[str, Any] = {}
+
+
+def _compiled_step(backend: str):
+    if backend not in _COMPILED_STEPS:
+        # "reduce-overhead" records CUDA graphs (GPU only); "default" fuses the step's kernels with inductor.
+        _COMPILED_STEPS[backend] = torch.compile(_static_step, dynamic=False, fullgraph=False,
+                                                 mode="reduce-overhead" if backend == "cudagraphs" else "default")
+    return _COMPILED_STEPS[backend]
 
 
 class CachedDecoder:
@@ -179,32 +222,66 @@ class CachedDecoder:
     ``decoder_start_token_id``. The causal attention mask is preallocated in blocks and the next positions are
     carried along, so a step adds no concatenation or reduction beyond the model's own.
 
+    Backends (causal LMs; seq2seq models decode eagerly):
+
+    - ``"eager"`` (default): ``DynamicCache``, the model run as is;
+    - ``"static"``: a ``StaticCache`` sized for ``max_new_tokens``, the attention mask built once for the whole
+      decode (the cache's causal mask hides the slots not yet written);
+    - ``"compiled"``: the static decode step compiled with ``torch.compile`` (inductor); it compiles once per
+      model, batch size and cache length (tens of seconds on a CPU), then never recompiles between steps;
+    - ``"cudagraphs"``: the same, compiled in ``"reduce-overhead"`` mode (CUDA graphs; CUDA devices only).
+
+    All backends produce the same logits up to float rounding (the compiled kernels sum in another order), hence the
+    same greedy tokens and, for the same generator state, the same samples but for near-ties (tested).
+
+    :param max_new_tokens: the most tokens :meth:`advance` will append (needed by the static backends).
     :ivar logits: float32 logits ``(B, model vocab)`` for the next token.
     """
 
     MASK_BLOCK = 64
 
-    def __init__(self, lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> None:
+    def __init__(self, lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, *,
+                 backend: DecodingBackend = "eager", max_new_tokens: int | None = None) -> None:
+        check_decoding_backend(backend)
         self.lm = lm
         self.model = model = base_model(lm)
+        self.backend = backend
         prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask.long())
         if is_encoder_decoder(model):
+            if backend != "eager":
+                raise ValueError(f"decoding backend {backend!r} supports causal LMs only; {type(model).__name__} is "
+                                 "an encoder-decoder model, use backend='eager'.")
             self.decoder = model.get_decoder()
             self.prompt_mask = prompt_mask
             self.encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
             self.cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
             start = torch.full_like(prompt_ids[:, :1], model.config.decoder_start_token_id)
             self._step(start)
-        else:
+            return
+        self.next_position = prompt_mask.sum(dim=1, keepdim=True)
+        if backend == "eager":
             self.cache = DynamicCache(config=model.config)
             self._mask_buffer = torch.cat([prompt_mask, torch.ones_like(prompt_mask[:, :1]).expand(
                 -1, self.MASK_BLOCK)], dim=1)
             self._length = prompt_mask.shape[1]
-            self.next_position = prompt_mask.sum(dim=1, keepdim=True)
-            hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                      position_ids=causal_position_ids(prompt_mask), cache=self.cache,
-                                      use_cache=True).last_hidden_state
-            self.logits = head_logits(lm, hidden[:, -1])
+        else:
+            if max_new_tokens is None or max_new_tokens < 1:
+                raise ValueError(f"decoding backend {backend!r} needs max_new_tokens >= 1 (the static cache's "
+                                 f"size), got {max_new_tokens}.")
+            if backend == "cudagraphs" and prompt_ids.device.type != "cuda":
+                raise ValueError(f"decoding backend 'cudagraphs' needs a CUDA device, the model is on "
+                                 f"{prompt_ids.device}.")
+            # Rounded up to a block so that nearby budgets share one compiled graph.
+            capacity = -(-(prompt_mask.shape[1] + max_new_tokens) // self.MASK_BLOCK) * self.MASK_BLOCK
+            self.cache = StaticCache(config=model.config, max_cache_len=capacity)
+            self._static_mask = torch.cat([prompt_mask, torch.ones_like(prompt_mask[:, :1]).expand(
+                -1, capacity - prompt_mask.shape[1])], dim=1)
+            self._steps_left = max_new_tokens
+            self._static_step = _static_step if backend == "static" else _compiled_step(backend)
+        hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                                  position_ids=causal_position_ids(prompt_mask), cache=self.cache,
+                                  use_cache=True).last_hidden_state
+        self.logits = head_logits(lm, hidden[:, -1])
 
     def _step(self, tokens: torch.Tensor) -> None:
         hidden = self.decoder(input_ids=tokens, encoder_hidden_states=self.encoded,
@@ -217,6 +294,16 @@ class CachedDecoder:
         tokens = tokens.view(-1, 1)
         if is_encoder_decoder(self.model):
             self._step(tokens)
+            return self.logits
+        if self.backend != "eager":
+            if self._steps_left < 1:
+                raise ValueError("The static cache is full: advance() was called more than max_new_tokens times; "
+                                 "make the decoder with a larger max_new_tokens.")
+            self._steps_left -= 1
+            logits = self._static_step(self.lm, tokens, self.next_position, self._static_mask, self.cache)
+            # CUDA graphs reuse their output buffer at the next replay.
+            self.logits = logits.clone() if self.backend == "cudagraphs" else logits
+            self.next_position = self.next_position + 1
             return self.logits
         self._length += 1
         if self._length > self._mask_buffer.shape[1]:

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Optional
 
+from textenvs.decoding import check_decoding_backend
+
 
 @dataclass
 class PPOConfig:
@@ -49,6 +51,9 @@ class PPOConfig:
     the reference model's top-p tokens"""
     nlpo_top_p: float = 0.9
     """probability mass of the reference model's nucleus used by action_mask=nlpo"""
+    decoding_backend: str = "eager"
+    """rollout decoding (textenvs.decoding.CachedDecoder): "eager" (DynamicCache), "static" (StaticCache), "compiled"
+    (static + torch.compile, compiles once per batch size), "cudagraphs" (compiled with CUDA graphs, CUDA only)"""
 
     # Policy and value
     value_model: str = "shared"
@@ -149,6 +154,7 @@ class PPOConfig:
         if minibatch % self.gradient_accumulation_steps:
             raise ValueError(f"The minibatch size {minibatch} must be divisible by gradient_accumulation_steps="
                              f"{self.gradient_accumulation_steps}.")
+        check_decoding_backend(self.decoding_backend)
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         if not 0 < self.top_p <= 1 or not 0 < self.nlpo_top_p <= 1:

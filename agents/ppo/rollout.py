@@ -11,8 +11,8 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from textenvs.decoding import (CachedDecoder, model_device, nlpo_mask, policy_logits, sample_tokens,
-                               trim_padding_columns, truncation_mask)
+from textenvs.decoding import (CachedDecoder, DecodingBackend, model_device, nlpo_mask, policy_logits,
+                               sample_tokens_with_logprobs, trim_padding_columns, truncation_mask)
 from textenvs.evaluation import EpisodeRecord
 from textenvs.vector import TextGenerationVectorEnv
 
@@ -47,7 +47,8 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
                     temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
                     generator: torch.Generator | None = None, reference: nn.Module | None = None,
                     nlpo_top_p: float = 1.0, shard: tuple[int, int] = (0, 1),
-                    lockstep: Callable[[bool], bool] | None = None) -> Rollout:
+                    lockstep: Callable[[bool], bool] | None = None,
+                    decoding_backend: DecodingBackend = "eager") -> Rollout:
     """Run one episode per sub-env on the given examples and return the finished batch.
 
     All episodes start together (``reset(options={"example_index": ...})``); each step feeds the chosen tokens to
@@ -72,19 +73,23 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
         whether a condition holds on every process (:meth:`agents.distributed.Distributed.all`). Decoding then runs
         the same forward passes on all, until every process's episodes have ended, and under ``no_grad`` (FSDP2's
         parameter buffers cannot be created in inference mode).
+    :param decoding_backend: the :class:`~textenvs.decoding.CachedDecoder` backend of the policy and the reference
+        (``"eager"``, ``"static"``, ``"compiled"``, ``"cudagraphs"``); every backend samples the same tokens up to
+        float rounding.
     """
     # Inference mode (cheaper per op than no_grad: no version counters, no view tracking) for the decoding; its
     # tensors are cloned on the way out, since the PPO update later feeds them to autograd.
     with torch.inference_mode() if lockstep is None else torch.no_grad():
         rollout = _decode(env, lm, example_indices, temperature, top_k, top_p, generator, reference,
-                          nlpo_top_p, shard, lockstep or bool)
+                          nlpo_top_p, shard, lockstep or bool, decoding_backend)
     return Rollout(**{key: value.clone() if isinstance(value, torch.Tensor) else value
                       for key, value in vars(rollout).items()})
 
 
 def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequence[int], temperature: float,
             top_k: int, top_p: float, generator: torch.Generator | None, reference: nn.Module | None,
-            nlpo_top_p: float, shard: tuple[int, int], every_process: Callable[[bool], bool]) -> Rollout:
+            nlpo_top_p: float, shard: tuple[int, int], every_process: Callable[[bool], bool],
+            decoding_backend: DecodingBackend) -> Rollout:
     env = env.unwrapped
     task = env.task
     vocab = task.vocab_size
@@ -98,9 +103,10 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     observation, _ = env.reset(options={"example_index": np.asarray(example_indices, dtype=np.int64)})
     prompt_ids = torch.as_tensor(observation["prompt_ids"], device=device)
     prompt_mask = torch.as_tensor(observation["prompt_mask"], device=device).long()
-    policy = CachedDecoder(lm, prompt_ids, prompt_mask)
-    nucleus_source = CachedDecoder(reference, prompt_ids, prompt_mask) if reference is not None and nlpo_top_p < 1 \
-        else None
+    decoding = {"backend": decoding_backend, "max_new_tokens": task.max_new_tokens}
+    policy = CachedDecoder(lm, prompt_ids, prompt_mask, **decoding)
+    nucleus_source = CachedDecoder(reference, prompt_ids, prompt_mask, **decoding) \
+        if reference is not None and nlpo_top_p < 1 else None
 
     # Token ids and logprobs stay on the model's device, one tensor per step; what the env reports (which episodes
     # are still running, rewards, terminations) stays in numpy and crosses over once at the end. The only sync per
@@ -128,10 +134,9 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         if truncated is not None:
             legal = truncated if legal is None else legal & truncated
             logits = policy_logits(policy.logits, vocab, temperature, legal)
-        logprobs = torch.log_softmax(logits, dim=-1)
-        tokens = sample_tokens(logits, generator, logprobs, shard)
+        tokens, token_logprobs = sample_tokens_with_logprobs(logits, generator, shard)
         step_tokens.append(tokens)
-        step_logprobs.append(logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1))
+        step_logprobs.append(token_logprobs)
         if legal is not None:
             step_masks.append(legal)
 

@@ -164,7 +164,8 @@ class PPOTrainer:
                     top_p=config.top_p, generator=self.sampler, reference=self.reference,
                     nlpo_top_p=config.nlpo_top_p if config.action_mask == "nlpo" else 1.0,
                     shard=(self.dist.rank, self.dist.world_size),
-                    lockstep=self.dist.all if self.dist.lockstep else None)
+                    lockstep=self.dist.all if self.dist.lockstep else None,
+                    decoding_backend=config.decoding_backend)
             mask = rollout.generated_mask.float()
 
             # 2. Logprobs (policy and reference) and values of the sampled tokens, teacher-forced in one pass each.
