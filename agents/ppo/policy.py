@@ -51,7 +51,11 @@ def gather_logprobs(logits: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     """Entropy of the categorical distribution of each row of ``logits``."""
-    logprobs = torch.log_softmax(logits, dim=-1)
+    return entropy_from_logprobs(torch.log_softmax(logits, dim=-1))
+
+
+def entropy_from_logprobs(logprobs: torch.Tensor) -> torch.Tensor:
+    """Entropy of each row of ``logprobs`` (a ``log_softmax``; masked entries at ``-inf``-like values contribute 0)."""
     return -(logprobs.exp() * logprobs).sum(dim=-1)
 
 

@@ -36,7 +36,7 @@ from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
 from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, enable_gradient_checkpointing,
-                               entropy_from_logits, frozen_copy, gather_logprobs)
+                               entropy_from_logprobs, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.run_logger import RunLogger
 from textenvs.decoding import policy_logits, token_logits
@@ -249,8 +249,9 @@ class PPOTrainer:
             logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature, legal)
             ref_logits = policy_logits(ref_raw_logits, self.task.vocab_size, config.temperature, legal)
             tokens = rollout.generated_ids[rows]
-            outputs.append((gather_logprobs(logits, tokens), gather_logprobs(ref_logits, tokens), values.float(),
-                            entropy_from_logits(logits)))
+            all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the chosen tokens and the entropy
+            outputs.append((all_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1),
+                            gather_logprobs(ref_logits, tokens), values.float(), entropy_from_logprobs(all_logprobs)))
         mask = rollout.generated_mask.float()
         return tuple(torch.cat(parts) * mask for parts in zip(*outputs))
 
@@ -311,13 +312,16 @@ class PPOTrainer:
                                                             batch["generated_ids"], mask.long())
                         logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
                                                batch.get("action_masks"))
-                        logprobs = gather_logprobs(logits, batch["generated_ids"])
+                        all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the ratio and the entropy
+                        logprobs = all_logprobs.gather(-1, batch["generated_ids"].unsqueeze(-1)).squeeze(-1)
                         # Clipped surrogate policy loss and clipped value loss, entropy bonus.
                         pg_loss, pg_stats = policy_loss(logprobs, batch["logprobs"], batch["advantages"], mask,
                                                         config.clip_coef, tokens)
                         v_loss, v_stats = value_loss(values, batch["values"], batch["returns"], mask,
                                                      config.clip_value, tokens)
-                        entropy = masked_mean(entropy_from_logits(logits), mask, tokens)
+                        # Without an entropy bonus the entropy is only logged: no gradient path through it.
+                        with torch.set_grad_enabled(config.entropy_coef != 0):
+                            entropy = masked_mean(entropy_from_logprobs(all_logprobs), mask, tokens)
                         loss = pg_loss + config.value_coef * v_loss - config.entropy_coef * entropy
                         self.dist.backward(loss)
 
