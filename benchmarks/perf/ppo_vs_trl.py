@@ -10,7 +10,8 @@ An iteration is: rollout (generation), scoring, reference and value passes, and 
 - the same prompts: the built-in translation train split as the env lays it out;
 - rollout batch B = TRL's per-device batch (gradient accumulation 1), split into the same number of minibatches.
 
-Target: ours <= 0.5x TRL's seconds per iteration. Install TRL for this benchmark only: ``pip install -e ".[perf]"``.
+Target: ours <= 0.5x TRL's seconds per iteration (wall and CPU seconds are both recorded; on a shared machine read
+the CPU ones). Install TRL for this benchmark only: ``pip install -e ".[perf]"``.
 
     python -m benchmarks.perf.ppo_vs_trl                                   # CPU: tiny GPT-2, batch 32, 32+32
     python -m benchmarks.perf.ppo_vs_trl --size gpt2-small --device cuda --dtype bf16 --batch 64 \
@@ -48,7 +49,24 @@ def save_reward_model(tokenizer, size: str, directory: str, seed: int = 0) -> st
     return directory
 
 
-def run_ours(args, tokenizer, model, reward_dir: str, value_model: str) -> list[float]:
+class Clock:
+    """Wall and CPU seconds of each iteration, from a stamp at the end of each (the first, a warm-up, dropped).
+
+    CPU seconds (this process, all its threads) are what the comparison reads on a shared machine: other processes'
+    load stretches the wall time of whichever system runs while it lasts, not the CPU time a system needs."""
+
+    def __init__(self) -> None:
+        self.stamps = [(time.perf_counter(), time.process_time())]
+
+    def stamp(self) -> None:
+        self.stamps.append((time.perf_counter(), time.process_time()))
+
+    def seconds(self) -> dict[str, list[float]]:
+        wall, cpu = np.diff(np.array(self.stamps), axis=0)[1:].T
+        return {"wall": wall.tolist(), "cpu": cpu.tolist()}
+
+
+def run_ours(args, tokenizer, model, reward_dir: str, value_model: str) -> dict[str, list[float]]:
     config = PPOConfig(
         env="textenvs/Translation-v0", seed=0, device=args.device, iterations=args.iterations + 1,
         num_envs=args.batch, update_epochs=args.epochs, num_minibatches=args.minibatches, value_model=value_model,
@@ -57,11 +75,12 @@ def run_ours(args, tokenizer, model, reward_dir: str, value_model: str) -> list[
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
                                       "device": args.device}})
-    history = PPOTrainer(config, model=model).train()
-    return [row["time/iteration_seconds"] for row in history[1:]]  # the first iteration warms up
+    clock = Clock()
+    PPOTrainer(config, model=model).train(callback=lambda _: clock.stamp())
+    return clock.seconds()
 
 
-def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[int]]) -> list[float]:
+def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[int]]) -> dict[str, list[float]]:
     os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
     import datasets
     from transformers import AutoModelForSequenceClassification, TrainerCallback
@@ -69,11 +88,8 @@ def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[
     from trl.experimental.ppo import PPOTrainer as TRLTrainer
 
     class IterationClock(TrainerCallback):
-        def __init__(self) -> None:
-            self.stamps = [time.perf_counter()]
-
         def on_step_end(self, *_, **__):
-            self.stamps.append(time.perf_counter())
+            clock.stamp()
 
     trl_tokenizer = tokenizer.__class__.from_pretrained(reward_dir)
     trl_tokenizer.padding_side = "left"
@@ -86,15 +102,14 @@ def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[
             temperature=1.0, kl_coef=0.05, stop_token="eos", report_to="none", save_strategy="no",
             num_sample_generations=0, logging_steps=10**9, seed=0, use_cpu=args.device == "cpu",
             bf16=args.dtype == "bf16", dataloader_drop_last=True)
-        clock = IterationClock()
         value_model = AutoModelForSequenceClassification.from_pretrained(reward_dir)
         reward_model = AutoModelForSequenceClassification.from_pretrained(reward_dir)
         trainer = TRLTrainer(args=config, processing_class=trl_tokenizer, model=model_factory(),
                              ref_model=model_factory(), reward_model=reward_model, value_model=value_model,
-                             train_dataset=dataset, callbacks=[clock])
-        clock.stamps = [time.perf_counter()]
+                             train_dataset=dataset, callbacks=[IterationClock()])
+        clock = Clock()
         trainer.train()
-    return list(np.diff(clock.stamps)[1:])
+    return clock.seconds()
 
 
 def main() -> None:
@@ -125,8 +140,9 @@ def main() -> None:
     runs = {"trl": lambda: run_trl(args, tokenizer, model_factory, reward_dir, prompts),
             "ours_separate_value": lambda: run_ours(args, tokenizer, model_factory(), reward_dir, "separate"),
             "ours_shared_value": lambda: run_ours(args, tokenizer, model_factory(), reward_dir, "shared")}
-    seconds: dict[str, list[float] | None] = {}
+    seconds: dict[str, dict[str, list[float]] | None] = {}
     peak_memory_gib: dict[str, float] = {}
+    load_average: dict[str, tuple[float, float, float]] = {}
     with tempfile.TemporaryDirectory() as reward_dir:
         save_reward_model(tokenizer, args.size, reward_dir)
         for name, run in runs.items():
@@ -137,26 +153,31 @@ def main() -> None:
                 seconds[name] = run()
             except torch.OutOfMemoryError:
                 seconds[name] = None  # recorded as out of memory, the comparison goes on
+            load_average[name] = os.getloadavg()
             if device.type == "cuda":
                 peak_memory_gib[name] = torch.cuda.max_memory_allocated() / 2**30
-    median = {name: float(np.median(values)) if values else None for name, values in seconds.items()}
-    ratios = {name: median[name] / median["trl"] for name in median
-              if name != "trl" and median[name] is not None and median["trl"] is not None}
+    median = {clock: {name: float(np.median(values[clock])) if values else None for name, values in seconds.items()}
+              for clock in ("wall", "cpu")}
+    ratios = {clock: {name: value / median[clock]["trl"] for name, value in median[clock].items()
+                      if name != "trl" and value is not None and median[clock]["trl"] is not None}
+              for clock in median}
     print(f"GPT-2 {args.size}, {device}, {args.dtype}, batch {args.batch}, prompt {args.prompt_tokens} + "
           f"{args.new_tokens}, {args.epochs} epochs x {args.minibatches} minibatches")
-    for name, value in median.items():
+    for name in runs:
         memory = f"   peak {peak_memory_gib[name]:.1f} GiB" if name in peak_memory_gib else ""
-        if value is None:
+        if seconds[name] is None:
             print(f"  {name:<22} out of memory{memory}")
-        else:
-            print(f"  {name:<22} {value:8.3f} s/iteration" + (f"   {ratios[name]:.2f}x TRL" if name in ratios else "")
-                  + memory)
+            continue
+        print(f"  {name:<22} {median['wall'][name]:7.3f} s/iteration wall, {median['cpu'][name]:7.3f} s CPU"
+              + (f"   {ratios['wall'][name]:.2f}x / {ratios['cpu'][name]:.2f}x TRL (wall / CPU)" if name != "trl"
+                 else "") + f"   load average {load_average[name][0]:.2f}" + memory)
     path = write_results(args.out, {
         "benchmark": "ppo_vs_trl", "model": f"gpt2-{args.size}", "device": str(device), "dtype": args.dtype,
         "batch": args.batch, "minibatches": args.minibatches, "epochs": args.epochs,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "iteration_seconds": seconds,
-        "median_seconds": median, "ratio_to_trl": ratios,
-        "peak_memory_gib": peak_memory_gib, "out_of_memory": [name for name, values in seconds.items() if values is None], "target": "ours <= 0.5x TRL"})
+        "median_seconds": median, "ratio_to_trl": ratios, "load_average_after": load_average,
+        "peak_memory_gib": peak_memory_gib, "out_of_memory": [name for name, values in seconds.items() if values is None],
+        "target": "ours <= 0.5x TRL"})
     print(f"wrote {path}")
 
 
