@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
 from agents.ppo.config import describe_config
-from textenvs.decoding import check_truncation
+from textenvs.decoding import check_decoding_backend, check_truncation
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo")
@@ -49,6 +49,9 @@ class GRPOConfig:
     entropy are those of the distribution sampled"""
     top_p: float = 1.0
     """sample only from the nucleus of this probability mass (1.0: off); part of the legal actions like top_k"""
+    decoding_backend: str = "eager"
+    """rollout decoding (textenvs.decoding.CachedDecoder): "eager" (DynamicCache), "static" (StaticCache), "compiled"
+    (static + torch.compile, compiles once per batch size), "cudagraphs" (compiled with CUDA graphs, CUDA only)"""
     lora_r: int = 0
     """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
     lora_alpha: int = 16
@@ -134,6 +137,7 @@ class GRPOConfig:
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         check_truncation(self.top_k, self.top_p)
+        check_decoding_backend(self.decoding_backend)
         if self.warmup_steps < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
         if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):

@@ -132,7 +132,8 @@ class GRPOTrainer:
                 rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations)[self.rows],
                                           temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
                                           generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
-                                          lockstep=self.dist.all if self.dist.lockstep else None)
+                                          lockstep=self.dist.all if self.dist.lockstep else None,
+                                          decoding_backend=config.decoding_backend)
             mask = rollout.generated_mask.float()
             # Every process's scores: a group's episodes may run on two processes.
             scores = self.dist.gather(rollout.env_rewards.sum(dim=1))

@@ -51,6 +51,7 @@ def run_ours(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
         env="textenvs/Translation-v0", seed=0, device="cpu", iterations=args.iterations + 1, num_envs=args.batch,
         num_generations=args.group, num_iterations=1, num_minibatches=1, beta=0.0, loss_type="grpo",
         scale_rewards="group", temperature=1.0, learning_rate=1e-6, progress=False, tensorboard=False,
+        decoding_backend=args.decoding_backend,
         env_kwargs={"tokenizer": tokenizer, "split": "train", "max_prompt_length": args.prompt_tokens,
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up)")
+    parser.add_argument("--decoding-backend", default="eager",
+                        help="our rollouts' CachedDecoder backend (compiled: compiles in the warm-up iteration)")
     parser.add_argument("--trl-path", default=None, help="directory with the TRL release to compare against")
     parser.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--reward-dir", help=argparse.SUPPRESS)
@@ -143,7 +146,8 @@ def main() -> None:
               for clock in ("wall", "cpu")}
     ratio = {clock: median[clock]["ours"] / median[clock]["trl"] for clock in median}
     print(f"GPT-2 {args.size}, cpu, {args.batch // args.group} prompts x {args.group} generations, prompt "
-          f"{args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL {results['trl']['trl_version']}")
+          f"{args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL {results['trl']['trl_version']}; our "
+          f"decoding backend {args.decoding_backend}")
     for name, result in results.items():
         print(f"  {name:<6} {median['wall'][name]:7.3f} s/iteration wall, {median['cpu'][name]:7.3f} s CPU, "
               f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average {result['load_average'][0]:.2f}")
@@ -151,7 +155,7 @@ def main() -> None:
     path = write_results(args.out, {
         "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": "cpu", "batch": args.batch,
         "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
-        "trl_version": results["trl"]["trl_version"], "systems": results, "median_seconds": median,
+        "trl_version": results["trl"]["trl_version"], "decoding_backend": args.decoding_backend, "systems": results, "median_seconds": median,
         "ours_over_trl": ratio, "target": "ours <= 0.5x TRL"})
     print(f"wrote {path}")
 

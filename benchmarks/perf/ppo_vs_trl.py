@@ -70,7 +70,7 @@ def run_ours(args, tokenizer, model, reward_dir: str, value_model: str) -> dict[
     config = PPOConfig(
         env="textenvs/Translation-v0", seed=0, device=args.device, iterations=args.iterations + 1,
         num_envs=args.batch, update_epochs=args.epochs, num_minibatches=args.minibatches, value_model=value_model,
-        progress=False, tensorboard=False,
+        progress=False, tensorboard=False, decoding_backend=args.decoding_backend,
         env_kwargs={"tokenizer": tokenizer, "split": "train", "max_prompt_length": args.prompt_tokens,
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
@@ -123,6 +123,8 @@ def main() -> None:
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up)")
+    parser.add_argument("--decoding-backend", default="eager",
+                        help="our rollouts' CachedDecoder backend (compiled: compiles in the warm-up iteration)")
     parser.add_argument("--out", default="benchmarks/perf/results/ppo_vs_trl_cpu.json")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
@@ -175,6 +177,7 @@ def main() -> None:
         "benchmark": "ppo_vs_trl", "model": f"gpt2-{args.size}", "device": str(device), "dtype": args.dtype,
         "batch": args.batch, "minibatches": args.minibatches, "epochs": args.epochs,
         "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "iteration_seconds": seconds,
+        "decoding_backend": args.decoding_backend,
         "median_seconds": median, "ratio_to_trl": ratios, "load_average_after": load_average,
         "peak_memory_gib": peak_memory_gib, "out_of_memory": [name for name, values in seconds.items() if values is None],
         "target": "ours <= 0.5x TRL"})
