@@ -230,7 +230,8 @@ class CachedDecoder:
     - ``"static"``: a ``StaticCache`` sized for ``max_new_tokens``, the attention mask built once for the whole
       decode (the cache's causal mask hides the slots not yet written);
     - ``"compiled"``: the static decode step compiled with ``torch.compile`` (inductor); it compiles once per
-      model, batch size and cache length (tens of seconds on a CPU), then never recompiles between steps;
+      model, batch size and cache length (tens of seconds on a CPU), then never recompiles between steps (dynamo
+      keeps up to ``torch._dynamo.config.recompile_limit`` such graphs, then runs the step eagerly);
     - ``"cudagraphs"``: the same, compiled in ``"reduce-overhead"`` mode (CUDA graphs; CUDA devices only).
 
     All backends produce the same logits up to float rounding (the compiled kernels sum in another order), hence the
@@ -279,7 +280,7 @@ class CachedDecoder:
             self._static_mask = torch.cat([prompt_mask, torch.ones_like(prompt_mask[:, :1]).expand(
                 -1, capacity - prompt_mask.shape[1])], dim=1)
             self._steps_left = max_new_tokens
-            self._static_step = _static_step if backend == "static" else _compiled_step(backend)
+            self._decode_step = _static_step if backend == "static" else _compiled_step(backend)
         hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
                                   position_ids=causal_position_ids(prompt_mask), cache=self.cache,
                                   use_cache=True).last_hidden_state
@@ -302,7 +303,7 @@ class CachedDecoder:
                 raise ValueError("The static cache is full: advance() was called more than max_new_tokens times; "
                                  "make the decoder with a larger max_new_tokens.")
             self._steps_left -= 1
-            logits = self._static_step(self.lm, tokens, self.next_position, self._static_mask, self.cache)
+            logits = self._decode_step(self.lm, tokens, self.next_position, self._static_mask, self.cache)
             # CUDA graphs reuse their output buffer at the next replay.
             self.logits = logits.clone() if self.backend == "cudagraphs" else logits
             self.next_position = self.next_position + 1
