@@ -190,7 +190,7 @@ def test_gradient_accumulation_gives_the_minibatch_token_mean_update():
     for run in runs:
         buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, mask, None,
                                logprobs * mask, ref_logprobs * mask, values * mask,
-                               torch.linspace(-1, 1, mask.numel()).view_as(mask) * mask)
+                               torch.linspace(-1, 1, mask.numel()).view_as(mask) * mask, mask)
         buffer.compute_advantages(1.0, 0.95, whiten=True)
         stats.append(run.update(buffer))
     assert stats[0]["losses/grad_norm"] == pytest.approx(stats[1]["losses/grad_norm"], rel=1e-5)

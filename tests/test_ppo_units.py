@@ -40,7 +40,7 @@ def test_buffer_whitens_advantages_over_valid_tokens_and_reshuffles():
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
     buffer = RolloutBuffer(torch.zeros(2, 2, dtype=torch.long), torch.ones(2, 2, dtype=torch.long),
                            torch.zeros(2, 3, dtype=torch.long), mask, None, torch.zeros(2, 3), torch.zeros(2, 3),
-                           torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 7.0], [0.0, 0.0, 2.0]]))
+                           torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 7.0], [0.0, 0.0, 2.0]]), mask)
     buffer.compute_advantages(gamma=1.0, gae_lambda=1.0, whiten=True)
     assert float(buffer.advantages[0, 2]) == 0.0
     assert abs(float(masked_mean(buffer.advantages, mask))) < 1e-6

@@ -319,6 +319,53 @@ class CachedDecoder:
         self.logits = head_logits(self.lm, hidden[:, -1])
         return self.logits
 
+    def extend(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Append a different number of tokens to each row (a causal model's multi-turn input: the user's reply
+        after the agent's turn); returns (and stores) the logits for the token after each row's last one.
+
+        :param tokens: ``(B, K)`` each row's new tokens first, then any padding.
+        :param mask: ``(B, K)`` 1 on the new tokens (a prefix of each row), 0 on the padding. A row without new
+            tokens keeps its logits.
+
+        The padding columns enter the cache masked out, and each row's positions continue from its own last real
+        token, so the cache holds what a teacher-forced forward over the unpadded sequence computes.
+        """
+        if is_encoder_decoder(self.model):
+            raise ValueError("CachedDecoder.extend is for causal models (a growing conversation); got a seq2seq "
+                             f"{type(self.model).__name__}.")
+        mask = mask.long()
+        width = tokens.shape[1]
+        counts = mask.sum(dim=1, keepdim=True)
+        if width == 0 or not bool(counts.any()):
+            return self.logits
+        end = self._length + width
+        if end > self._mask_buffer.shape[1]:
+            self._mask_buffer = torch.cat([self._mask_buffer, torch.ones_like(self._mask_buffer[:, :1]).expand(
+                -1, width + self.MASK_BLOCK)], dim=1)
+        # Later single-token steps read the buffer's ones beyond _length; only this block's padding is zeroed.
+        self._mask_buffer[:, self._length:end] = mask
+        self._length = end
+        positions = self.next_position + torch.arange(width, device=tokens.device)
+        hidden = self.model.base_model(input_ids=tokens, attention_mask=self._mask_buffer[:, :end],
+                                       position_ids=positions, cache=self.cache, use_cache=True).last_hidden_state
+        last = hidden[torch.arange(len(tokens), device=tokens.device), (counts.squeeze(1) - 1).clamp(min=0)]
+        self.logits = torch.where(counts.bool(), head_logits(self.lm, last), self.logits)
+        self.next_position = self.next_position + counts
+        return self.logits
+
+
+def appended_tokens(generated_ids: np.ndarray, start: np.ndarray, end: np.ndarray,
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each row's ``generated_ids[start:end]`` (e.g. the user reply a multi-turn env appended after the agent's
+    turn) as a right-padded block ``(B, K)`` and its mask, the input of :meth:`CachedDecoder.extend`. Rows with
+    ``end <= start`` get none."""
+    counts = np.clip(end - start, 0, None)
+    width = int(counts.max()) if len(counts) else 0
+    columns = np.minimum(start[:, None] + np.arange(width), generated_ids.shape[1] - 1)
+    mask = np.arange(width) < counts[:, None]
+    ids = np.where(mask, np.take_along_axis(np.asarray(generated_ids), columns, axis=1), 0)
+    return torch.as_tensor(ids, device=device).long(), torch.as_tensor(mask, device=device).long()
+
 
 def check_truncation(top_k: int, top_p: float) -> None:
     """Raise ``ValueError`` naming ``top_k`` / ``top_p`` when outside their legal ranges (``>= 0`` and ``(0, 1]``)."""
@@ -357,8 +404,9 @@ class DecodingPolicy:
     (``greedy=True``), or samples at ``temperature`` from the top-``top_k`` / top-``top_p`` set.
 
     When every sub-env has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it
-    feeds back the tokens it returned last. So episodes that start together, as in ``generate_split``, are decoded
-    exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
+    feeds back the tokens it returned last, and on a multi-turn env (observations with ``agent_mask``) the user
+    turns the env appended after them (:meth:`CachedDecoder.extend`). So episodes that start together, as in
+    ``generate_split``, are decoded exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
     ignores those episodes). It runs in float32 (autocast off, even inside a caller's autocast context), so a
     checkpoint's predictions are regenerated identically wherever it is evaluated on the same device type.
 
@@ -372,6 +420,7 @@ class DecodingPolicy:
         self.model, self.greedy, self.vocab_size, self.generator = model, greedy, vocab_size, generator
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
         self._decoder: CachedDecoder | None = None
+        self._fed = np.zeros(0, dtype=np.int64)
         self._last_actions: torch.Tensor | None = None
 
     @torch.inference_mode()
@@ -381,8 +430,15 @@ class DecodingPolicy:
             if self._decoder is None or not np.asarray(observation["generated_mask"]).any():
                 prompt_ids, prompt_mask, _, _ = observation_tensors(observation, device)
                 self._decoder = CachedDecoder(self.model, prompt_ids, prompt_mask)
+                self._fed = np.zeros(len(prompt_ids), dtype=np.int64)  # generated tokens in the cache, per row
             else:
                 self._decoder.advance(self._last_actions)
+                if "agent_mask" in observation:
+                    # A multi-turn env may have appended the user's reply after the agent's token: feed it too.
+                    self._fed += 1
+                    lengths = np.asarray(observation["generated_mask"]).sum(axis=1)
+                    self._decoder.extend(*appended_tokens(observation["generated_ids"], self._fed, lengths, device))
+                    self._fed = np.maximum(self._fed, lengths)
         self._last_actions = choose_tokens(self._decoder.logits, self.vocab_size or self._decoder.logits.shape[-1],
                                            self.greedy, self.temperature, self.top_k, self.top_p, self.generator)
         return self._last_actions.cpu().numpy()

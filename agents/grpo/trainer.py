@@ -134,7 +134,8 @@ class GRPOTrainer:
                                           generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
                                           lockstep=self.dist.all if self.dist.lockstep else None,
                                           decoding_backend=config.decoding_backend)
-            mask = rollout.generated_mask.float()
+            # The loss mask: the agent's tokens (a multi-turn env's user turns are attended to, never trained on).
+            mask = rollout.agent_mask.float()
             # Every process's scores: a group's episodes may run on two processes.
             scores = self.dist.gather(rollout.env_rewards.sum(dim=1))
 
@@ -231,7 +232,7 @@ class GRPOTrainer:
             ref = gather_logprobs(self.action_logits(self.reference, batch), tokens) if self.reference is not None \
                 else torch.zeros_like(tokens, dtype=torch.float32)
             parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
-        mask = rollout.generated_mask.float()
+        mask = rollout.agent_mask.float()
         logprobs, ref_logprobs, entropy = (torch.cat(part) * mask for part in zip(*parts))
         return logprobs, ref_logprobs if self.reference is not None else None, entropy
 
@@ -261,7 +262,10 @@ class GRPOTrainer:
                     mask = micro["mask"]
                     with self.dist.no_sync(self.model, sync=start + micro_size >= len(indices)):
                         logits = self.action_logits(self.model, micro)
-                        logprobs = gather_logprobs(logits, micro["generated_ids"])
+                        # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in:
+                        # no gradient there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
+                        logprobs = torch.where(mask.bool(), gather_logprobs(logits, micro["generated_ids"]),
+                                               micro["old_logprobs"])
                         per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"],
                                                                    micro["advantages"], mask, config.epsilon,
                                                                    config.clip_high, tokens)

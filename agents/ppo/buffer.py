@@ -32,6 +32,25 @@ def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
     return advantages, advantages + values
 
 
+def agent_gae(rewards: torch.Tensor, values: torch.Tensor, agent_mask: torch.Tensor, gamma: float,
+              gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`compute_gae` over each row's agent tokens only (``agent_mask`` = 1), as if the tokens between them
+    (a multi-turn env's user turns) were not there: the agent positions are moved to the front of their row in order,
+    GAE runs on that compacted sequence, and the results go back to their columns (0 elsewhere). So γ and λ discount
+    per agent action, never across a user turn, and a user token's value is never bootstrapped from.
+
+    When the agent tokens are a prefix of each row (single-turn envs) the compaction is the identity permutation and
+    the results are exactly :func:`compute_gae`'s.
+    """
+    # A stable sort of "not agent" puts each row's agent columns first, in their order.
+    order = torch.argsort((agent_mask == 0).to(torch.int8), dim=1, stable=True)
+    compact_mask = agent_mask.gather(1, order)
+    advantages, returns = compute_gae(rewards.gather(1, order), values.gather(1, order), compact_mask, gamma,
+                                      gae_lambda)
+    return (torch.zeros_like(advantages).scatter(1, order, advantages),
+            torch.zeros_like(returns).scatter(1, order, returns * compact_mask))
+
+
 class RunningMoments:
     """Running mean and standard deviation of a stream of scalars (parallel Welford update); normalizes rewards."""
 
@@ -63,12 +82,15 @@ class RolloutBuffer:
     :param prompt_ids: ``(B, P)`` prompt tokens in the env's layout.
     :param prompt_mask: ``(B, P)``.
     :param generated_ids: sampled tokens, pad after each episode's end.
-    :param generated_mask: float, 1 on every generated token (EOS included), 0 after the end.
+    :param generated_mask: 1 on every generated token (EOS included), 0 after the end: the attention mask.
     :param action_masks: ``(B, T, V)`` bool legal actions at each step, or None (no masking).
     :param logprobs: sampling policy's logprobs of the tokens (teacher-forced, no gradient).
     :param ref_logprobs: reference model's logprobs of the same tokens.
     :param values: value estimates of the states before each token.
     :param rewards: per-token rewards (score + KL penalty).
+    :param agent_mask: float, 1 on the tokens the agent chose: the loss mask (every loss, the entropy, the KL and the
+        advantage whitening average over it). ``generated_mask`` on single-turn envs; on a multi-turn env 0 on the
+        user's turns.
     """
 
     prompt_ids: torch.Tensor
@@ -80,15 +102,16 @@ class RolloutBuffer:
     ref_logprobs: torch.Tensor
     values: torch.Tensor
     rewards: torch.Tensor
+    agent_mask: torch.Tensor
     advantages: torch.Tensor | None = None
     returns: torch.Tensor | None = None
 
     def compute_advantages(self, gamma: float, gae_lambda: float, whiten: bool,
                            all_reduce: AllReduce = no_all_reduce) -> None:
-        """Fill :attr:`advantages` (GAE, optionally whitened over valid tokens: over the global batch's tokens with
-        ``all_reduce``, the sum over processes) and :attr:`returns`."""
-        advantages, self.returns = compute_gae(self.rewards, self.values, self.generated_mask, gamma, gae_lambda)
-        self.advantages = masked_whiten(advantages, self.generated_mask, all_reduce=all_reduce) if whiten \
+        """Fill :attr:`advantages` (GAE over the agent's tokens, optionally whitened over them: over the global
+        batch's tokens with ``all_reduce``, the sum over processes) and :attr:`returns`."""
+        advantages, self.returns = agent_gae(self.rewards, self.values, self.agent_mask, gamma, gae_lambda)
+        self.advantages = masked_whiten(advantages, self.agent_mask, all_reduce=all_reduce) if whiten \
             else advantages
 
     def __len__(self) -> int:

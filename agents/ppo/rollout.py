@@ -1,5 +1,12 @@
 """Rollouts: B episodes decoded together through the env's native vector API with the KV-cached decoder of
-:mod:`textenvs.decoding`."""
+:mod:`textenvs.decoding`.
+
+On a multi-turn env (observations with ``agent_mask``, e.g. ``textenvs/MultiTurnDialogue-v0``) the generated
+sequence is the env's whole conversation: after a step that appended a user reply, the reply's tokens are fed into
+each row's KV cache (:meth:`~textenvs.decoding.CachedDecoder.extend`), and each agent step's token, logprob, reward
+and action mask are placed at that step's column of the conversation. ``agent_mask`` (the loss mask) marks the
+agent's tokens; ``generated_mask`` (the attention mask) every token of the conversation.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +18,8 @@ import torch
 from gymnasium.vector import AutoresetMode
 from torch import nn
 
-from textenvs.decoding import (CachedDecoder, DecodingBackend, model_device, nlpo_mask, policy_logits,
-                               sample_tokens_with_logprobs, trim_padding_columns, truncation_mask)
+from textenvs.decoding import (CachedDecoder, DecodingBackend, appended_tokens, model_device, nlpo_mask,
+                               policy_logits, sample_tokens_with_logprobs, trim_padding_columns, truncation_mask)
 from textenvs.evaluation import EpisodeRecord
 from textenvs.vector import TextGenerationVectorEnv
 
@@ -22,12 +29,15 @@ class Rollout:
     """B finished episodes; token tensors are cut to the longest episode ``T`` and the prompt's all-padding
     columns are dropped.
 
-    :ivar generated_mask: 1 on each generated token (EOS included), 0 after the episode's end.
+    :ivar generated_mask: 1 on each generated token (EOS included), 0 after the episode's end: the attention mask.
+    :ivar agent_mask: 1 on the tokens the agent chose (the loss mask): ``generated_mask`` itself on single-turn envs;
+        on a multi-turn env 0 on the user turns the env appended.
     :ivar action_masks: ``(B, T, V)`` legal actions at each step (the env's mask, the NLPO nucleus and the top-k /
         top-p set), None when nothing was masked.
     :ivar sample_logprobs: logprobs of the tokens under the sampling distribution (temperature and masks applied),
-        from the cached decoding loop.
-    :ivar env_rewards: ``(B, T)`` the env's reward at each step (terminal mode: the score at the last step).
+        from the cached decoding loop (0 off ``agent_mask``).
+    :ivar env_rewards: ``(B, T)`` the env's reward at each step, at the column of the token that earned it
+        (terminal mode: the score at the last agent token).
     :ivar ended_with_eos: ``(B,)`` whether the episode ended with EOS (else at the ``max_new_tokens`` budget).
     :ivar records: one :class:`~textenvs.evaluation.EpisodeRecord` per episode (prediction, metrics).
     """
@@ -36,6 +46,7 @@ class Rollout:
     prompt_mask: torch.Tensor
     generated_ids: torch.Tensor
     generated_mask: torch.Tensor
+    agent_mask: torch.Tensor
     action_masks: torch.Tensor | None
     sample_logprobs: torch.Tensor
     env_rewards: torch.Tensor
@@ -112,6 +123,10 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     # are still running, rewards, terminations) stays in numpy and crosses over once at the end. The only sync per
     # step is the env's need for the actions on the host.
     batch, max_steps, pad = env.num_envs, task.max_new_tokens, task.pad_token_id
+    conversation = _ConversationColumns(batch, max_steps) if "agent_mask" in observation else None
+    if conversation is not None and every_process is not bool:
+        # Feeding the user's turns runs a forward only where some row has one: not in step with other processes.
+        raise ValueError("Multi-turn rollouts (an env with agent_mask) do not run in lockstep (FSDP2) yet.")
     step_tokens: list[torch.Tensor] = []
     step_logprobs: list[torch.Tensor] = []
     step_masks: list[torch.Tensor] = []
@@ -144,7 +159,9 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         # Queue the next forward pass before stepping the env: on a GPU it runs while the host steps and scores the
         # episodes. Rows that already ended are fed their (ignored) sampled token. Skipped when every episode is
         # certain to end at this step (EOS or the length limit), where it would be wasted.
-        if not (t == max_steps - 1 or every_process(bool((done | (actions == task.eos_token_id)).all()))):
+        # (On a multi-turn env EOS may only end a turn, and the user's reply comes next.)
+        if not (t == max_steps - 1 or every_process(
+                bool(conversation is None and (done | (actions == task.eos_token_id)).all()))):
             policy.advance(tokens)
             if nucleus_source is not None:
                 nucleus_source.advance(tokens)
@@ -153,6 +170,14 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
             observation, reward, step_terminated, step_truncated, info = env.step(actions)
             running[:, t] = ~done
             env_rewards[:, t] = reward  # 0 for the idle sub-envs whose episode ended earlier
+            if conversation is not None:
+                start, end = conversation.record(observation, running[:, t])
+                if t < max_steps - 1:
+                    # The user's replies the env appended go into the caches before the agent's next token.
+                    tokens_in, mask_in = appended_tokens(conversation.ids, start, end, device)
+                    policy.extend(tokens_in, mask_in)
+                    if nucleus_source is not None:
+                        nucleus_source.extend(tokens_in, mask_in)
             for slot in np.flatnonzero(step_terminated | step_truncated):
                 ended_with_eos[slot] = info["finish_reason"][slot] == "stop"
                 records[slot] = EpisodeRecord.from_step(info, slot, reward[slot], t + 1)
@@ -161,14 +186,80 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
             break
 
     length = t + 1
-    generated_mask = torch.as_tensor(running[:, :length], device=device).long()
-    generated_ids = torch.where(generated_mask.bool(), torch.stack(step_tokens, dim=1), pad)
     # Drop the prompt columns that are padding in every row (left for causal prompts, right for encoder inputs).
     prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask)
+    action_masks = torch.stack(step_masks, dim=1) if step_masks else None
+    if conversation is not None:
+        return conversation.rollout(prompt_ids, prompt_mask, running[:, :length], torch.stack(step_tokens, dim=1),
+                                    torch.stack(step_logprobs, dim=1), env_rewards[:, :length], action_masks,
+                                    ended_with_eos, records, pad)
+    generated_mask = torch.as_tensor(running[:, :length], device=device).long()
+    generated_ids = torch.where(generated_mask.bool(), torch.stack(step_tokens, dim=1), pad)
     return Rollout(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask,
-        generated_ids=generated_ids, generated_mask=generated_mask,
-        action_masks=torch.stack(step_masks, dim=1) if step_masks else None,
-        sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
+        generated_ids=generated_ids, generated_mask=generated_mask, agent_mask=generated_mask,
+        action_masks=action_masks, sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
         env_rewards=torch.as_tensor(env_rewards[:, :length], device=device),
         ended_with_eos=torch.as_tensor(ended_with_eos, device=device), records=records)
+
+
+class _ConversationColumns:
+    """A multi-turn env's conversations as the rollout sees them: the env's ids, attention and agent masks (copied
+    from each step's observation of the rows that stepped), and the column of each agent step's token.
+
+    :param batch: sub-envs.
+    :param budget: the env's conversation length ``max_new_tokens``.
+    """
+
+    def __init__(self, batch: int, budget: int) -> None:
+        self.ids = np.zeros((batch, budget), dtype=np.int64)
+        self.mask = np.zeros((batch, budget), dtype=np.int64)
+        self.agent_mask = np.zeros((batch, budget), dtype=np.int64)
+        self.next_column = np.zeros(batch, dtype=np.int64)
+        self.step_columns: list[np.ndarray] = []
+
+    def record(self, observation: dict[str, np.ndarray], stepped: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Take in the observation after a step of the rows ``stepped`` (still running before it); returns each
+        row's ``(start, end)`` columns of the tokens the env appended after the agent's (a user reply; none for the
+        rows that idle or whose episode ended)."""
+        self.step_columns.append(self.next_column.copy())
+        rows = np.flatnonzero(stepped)
+        for key, target in (("generated_ids", self.ids), ("generated_mask", self.mask),
+                            ("agent_mask", self.agent_mask)):
+            target[rows] = observation[key][rows]
+        start = self.next_column + 1
+        end = np.where(stepped, self.mask.sum(axis=1), start)
+        self.next_column = np.where(stepped, end, self.next_column)
+        return start, end
+
+    def rollout(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, running: np.ndarray,
+                step_tokens: torch.Tensor, step_logprobs: torch.Tensor, step_rewards: np.ndarray,
+                step_masks: torch.Tensor | None, ended_with_eos: np.ndarray, records: list[EpisodeRecord],
+                pad: int) -> Rollout:
+        """The :class:`Rollout` over the conversations: per-step values ``(B, S, ...)`` moved to their columns
+        (logprobs and rewards 0, action masks all legal, on the user's tokens)."""
+        device = step_tokens.device
+        length = int(self.mask.sum(axis=1).max())
+        rows, steps = np.nonzero(running)
+        columns = np.stack(self.step_columns, axis=1)[rows, steps]
+        if (self.agent_mask[rows, columns] != 1).any() or self.agent_mask.sum() != len(rows):
+            raise RuntimeError("The multi-turn env's agent_mask does not match the columns of the agent's tokens.")
+        index = (torch.as_tensor(rows, device=device), torch.as_tensor(columns, device=device))
+        step_index = (index[0], torch.as_tensor(steps, device=device))
+
+        def place(values: torch.Tensor, fill: float | bool) -> torch.Tensor:
+            placed = torch.full((len(running), length, *values.shape[2:]), fill, dtype=values.dtype, device=device)
+            placed[index] = values[step_index]
+            return placed
+
+        generated_mask = torch.as_tensor(self.mask[:, :length], device=device)
+        agent_mask = torch.as_tensor(self.agent_mask[:, :length], device=device)
+        generated_ids = torch.where(generated_mask.bool(), torch.as_tensor(self.ids[:, :length], device=device), pad)
+        if not torch.equal(generated_ids[index], step_tokens[step_index]):
+            raise RuntimeError("The multi-turn env's conversation does not hold the agent's tokens where it says.")
+        return Rollout(
+            prompt_ids=prompt_ids, prompt_mask=prompt_mask, generated_ids=generated_ids, generated_mask=generated_mask,
+            agent_mask=agent_mask, action_masks=place(step_masks, True) if step_masks is not None else None,
+            sample_logprobs=place(step_logprobs, 0.0),
+            env_rewards=place(torch.as_tensor(step_rewards, device=device), 0.0),
+            ended_with_eos=torch.as_tensor(ended_with_eos, device=device), records=records)

@@ -166,7 +166,9 @@ class PPOTrainer:
                     shard=(self.dist.rank, self.dist.world_size),
                     lockstep=self.dist.all if self.dist.lockstep else None,
                     decoding_backend=config.decoding_backend)
-            mask = rollout.generated_mask.float()
+            # Losses, entropy, KL and whitening average over the agent's tokens (a multi-turn env's user turns are
+            # context, attended to but never trained on); generated_mask stays the attention mask.
+            mask = rollout.agent_mask.float()
 
             # 2. Logprobs (policy and reference) and values of the sampled tokens, teacher-forced in one pass each.
             logprobs, ref_logprobs, values, entropy = self.score_tokens(rollout)
@@ -176,9 +178,10 @@ class PPOTrainer:
             kl = kl_estimate(logprobs, ref_logprobs, config.kl_estimator) * mask
             rewards = env_rewards - self.kl_controller.value * kl
 
-            # 4. Advantages: GAE over each episode's tokens (the state after its last token is worth 0).
-            buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, mask,
-                                   rollout.action_masks, logprobs, ref_logprobs, values, rewards)
+            # 4. Advantages: GAE over each episode's agent tokens (the state after its last token is worth 0).
+            buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
+                                   rollout.generated_mask, rollout.action_masks, logprobs, ref_logprobs, values,
+                                   rewards, mask)
             buffer.compute_advantages(config.gamma, config.gae_lambda, config.whiten_advantages, self.dist.sum)
 
             # 5. PPO epochs over reshuffled minibatches.
@@ -252,7 +255,7 @@ class PPOTrainer:
             all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the chosen tokens and the entropy
             outputs.append((all_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1),
                             gather_logprobs(ref_logits, tokens), values.float(), entropy_from_logprobs(all_logprobs)))
-        mask = rollout.generated_mask.float()
+        mask = rollout.agent_mask.float()
         return tuple(torch.cat(parts) * mask for parts in zip(*outputs))
 
     def normalize_rewards(self, rollout: Rollout) -> torch.Tensor:
@@ -262,8 +265,9 @@ class PPOTrainer:
         env_rewards = rollout.env_rewards.clone()
         global_scores = self.dist.gather(env_rewards.sum(dim=1))
         scores = global_scores[self.rows]
-        # Score shifts and penalties go on each episode's last token (where a terminal reward arrives).
-        last = (torch.arange(len(scores), device=scores.device), rollout.generated_mask.sum(dim=1) - 1)
+        # Score shifts and penalties go on each episode's last agent token (where a terminal reward arrives).
+        columns = torch.arange(rollout.agent_mask.shape[1], device=scores.device)
+        last = (torch.arange(len(scores), device=scores.device), (columns * rollout.agent_mask).argmax(dim=1))
         if config.reward_normalization == "running":
             self.reward_moments.update(global_scores.cpu().numpy())
             env_rewards = env_rewards / max(self.reward_moments.std, 1e-8)
@@ -298,22 +302,28 @@ class PPOTrainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 # Every loss is a token mean over the whole global minibatch however it is split into processes and
                 # micro-batches: each micro-batch's sum is divided by the global minibatch's token count, and the
-                # gradients add up (Distributed.backward).
-                tokens = self.dist.sum(minibatch["generated_mask"].sum()).clamp(min=1)
+                # gradients add up (Distributed.backward). Tokens: the agent's (the loss mask).
+                tokens = self.dist.sum(minibatch["agent_mask"].sum()).clamp(min=1)
                 shares = torch.zeros(len(keys), device=self.device)
                 size = len(minibatch["generated_ids"])
                 micro = size // config.gradient_accumulation_steps
                 for start in range(0, size, micro):
                     batch = {key: value[start:start + micro] for key, value in minibatch.items()}
-                    mask = batch["generated_mask"]
+                    mask = batch["agent_mask"]
                     with self.dist.no_sync(self.model, sync=start + micro >= size):
                         with autocast(self.device, config.mixed_precision):
                             raw_logits, values = self.model(batch["prompt_ids"], batch["prompt_mask"],
-                                                            batch["generated_ids"], mask.long())
+                                                            batch["generated_ids"], batch["generated_mask"].long())
                         logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
                                                batch.get("action_masks"))
                         all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the ratio and the entropy
-                        logprobs = all_logprobs.gather(-1, batch["generated_ids"].unsqueeze(-1)).squeeze(-1)
+                        # Off the loss mask (padding, a multi-turn env's user turns) the rollout's own logprobs and
+                        # values stand in: no gradient there, and no exp() overflow of a very unlikely token.
+                        masked = mask.bool()
+                        logprobs = torch.where(
+                            masked, all_logprobs.gather(-1, batch["generated_ids"].unsqueeze(-1)).squeeze(-1),
+                            batch["logprobs"])
+                        values = torch.where(masked, values, batch["values"])
                         # Clipped surrogate policy loss and clipped value loss, entropy bonus.
                         pg_loss, pg_stats = policy_loss(logprobs, batch["logprobs"], batch["advantages"], mask,
                                                         config.clip_coef, tokens)
