@@ -37,7 +37,7 @@ CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 """Shipped warm-start checkpoints, one directory per built-in task (``scripts/train_warm_starts.py``)."""
 
 TASK_NAMES: tuple[str, ...] = ("translation", "summarization", "dialogue", "translation-v1", "summarization-v1",
-                               "dialogue-v1")
+                               "dialogue-v1", "multiturn_dialogue")
 
 
 def build_causal_lm(tokenizer: Any, size: str = "tiny", **overrides: Any) -> GPT2LMHeadModel:
@@ -114,8 +114,8 @@ def default_checkpoint(task_name: str) -> Path:
     """Directory of the shipped warm-start checkpoint of a built-in task (load it with :func:`load_pretrained`;
     the tokenizer saved beside it is the built-in one).
 
-    :param task_name: a task's ``TaskSpec.name``: ``"translation"``, ``"summarization"``, ``"dialogue"`` (v0) or
-        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"``.
+    :param task_name: a task's ``TaskSpec.name``: ``"translation"``, ``"summarization"``, ``"dialogue"`` (v0),
+        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"`` or ``"multiturn_dialogue"``.
     """
     if task_name not in TASK_NAMES:
         raise ValueError(f"No default checkpoint for task {task_name!r}; available: {', '.join(TASK_NAMES)}.")

@@ -1,11 +1,13 @@
-"""Train the shipped warm-start checkpoints ``agents/checkpoints/<task>/`` (v0 and v1 tasks).
+"""Train the shipped warm-start checkpoints ``agents/checkpoints/<task>/`` (v0, v1 and multi-turn tasks).
 
-    python scripts/train_warm_starts.py                      # all six tasks, one after the other
+    python scripts/train_warm_starts.py                      # all seven tasks, one after the other
     python scripts/train_warm_starts.py --task translation   # one task
     python scripts/train_warm_starts.py --task translation-v1 --task dialogue-v1
 
 Each is a small GPT-2 trained by supervised warm start (:func:`agents.sft.train_sft`) on the task's built-in train
-split with the built-in tokenizer, then scored with greedy decoding on the whole built-in test split; the test
+split with the built-in tokenizer, then scored with greedy decoding on the whole built-in test split. The
+multi-turn dialogue's rows are conversations of an imperfect demonstration agent with the env's built-in user, one
+per train goal (:func:`agents.sft.conversations.simulate_conversations`), learned on the agent's tokens only. The test
 scores are added to the checkpoint's ``training_config.json`` and printed as a Markdown table for
 ``agents/checkpoints/README.md``. Training is deliberately short: the checkpoints are competent but leave the
 policy room to improve with RL. The v1 checkpoints are the opposite: trained to convergence on the v1
@@ -17,7 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -26,9 +28,11 @@ from gymnasium.vector import AutoresetMode
 
 from agents.models import CHECKPOINTS_DIR, build_causal_lm
 from agents.sft import SFTConfig, train_sft
+from agents.sft.conversations import BookingDemonstrator, simulate_conversations
 from textenvs.data.tokenizer import load_builtin_tokenizer
 from textenvs.decoding import DecodingPolicy
 from textenvs.evaluation import generate_split, summarize
+from textenvs.registration import load_env_dataset
 
 BASE = SFTConfig(learning_rate=3e-3, batch_size=64, warmup_steps=30, weight_decay=0.01, seed=0, device="cpu",
                  eval_every=100, eval_examples=200, log_every=25)
@@ -44,7 +48,14 @@ WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     "translation-v1": ("textenvs/Translation-v1", "tiny", replace(BASE, max_steps=400)),
     "summarization-v1": ("textenvs/Summarization-v1", "tiny", replace(BASE, max_steps=400)),
     "dialogue-v1": ("textenvs/Dialogue-v1", "tiny", replace(BASE, max_steps=1000)),
+    # Trained until the loss is flat, so the model holds the demonstrations' mixture of turns (RL then has to move
+    # probability towards the right turn; see DEMONSTRATORS). No validation split: its pairs are single replies.
+    "multiturn_dialogue": ("textenvs/MultiTurnDialogue-v0", "tiny", replace(BASE, max_steps=300, eval_split=None)),
 }
+
+DEMONSTRATORS = {"multiturn_dialogue": BookingDemonstrator(generic_rate=0.3, partial_rate=0.4)}
+"""Tasks trained on simulated conversations instead of the split's references: the demonstration agent of each
+(the v1 dialogue rates: the right turn 30%, the generic turn 30%, a confirmation missing its last slot 40%)."""
 
 
 def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
@@ -56,8 +67,14 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     torch.manual_seed(config.seed)
     model = build_causal_lm(tokenizer, size)
     started, started_cpu = time.perf_counter(), time.process_time()
+    demonstrations = None
+    if task in DEMONSTRATORS:
+        train_goals = range(len(load_env_dataset(env_id, "train")))
+        pairs, demonstrations = simulate_conversations(env_id, {"tokenizer": tokenizer, "split": "train"},
+                                                       DEMONSTRATORS[task], train_goals, seed=config.seed)
     model = train_sft(model, tokenizer, env_id, {}, config, callback=lambda record: print(json.dumps(record),
-                                                                                          flush=True))
+                                                                                          flush=True),
+                      train_pairs=pairs if demonstrations is not None else None)
     minutes, cpu_minutes = (time.perf_counter() - started) / 60, (time.process_time() - started_cpu) / 60
 
     model.eval()
@@ -71,6 +88,9 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     record["training_cpu_minutes"] = round(cpu_minutes, 1)  # summed over threads
     record["threads"] = torch.get_num_threads()
     record["test_greedy"] = test
+    if demonstrations is not None:
+        record["demonstrations"] = {**asdict(DEMONSTRATORS[task]), "seed": config.seed,
+                                    "conversations": len(pairs), "mean_metrics": demonstrations}
     record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return {"minutes": minutes, "cpu_minutes": cpu_minutes, "parameters": model.num_parameters(),
             "metric": env.task.scorer.primary, **test}

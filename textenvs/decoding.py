@@ -406,8 +406,8 @@ class DecodingPolicy:
     When every sub-env has just been reset (no generated token anywhere) it encodes the new prompts; otherwise it
     feeds back the tokens it returned last, and on a multi-turn env (observations with ``agent_mask``) the user
     turns the env appended after them (:meth:`CachedDecoder.extend`). So episodes that start together, as in
-    ``generate_split``, are decoded exactly; a sub-env auto-reset while others still run keeps decoding its previous sequence (``generate_split``
-    ignores those episodes). It runs in float32 (autocast off, even inside a caller's autocast context), so a
+    ``generate_split``, are decoded exactly; a sub-env auto-reset while others still run keeps decoding its
+    previous sequence (``generate_split`` ignores those episodes). It runs in float32 (autocast off, even inside a caller's autocast context), so a
     checkpoint's predictions are regenerated identically wherever it is evaluated on the same device type.
 
     :param model: a causal or seq2seq LM on its device; run in inference mode.

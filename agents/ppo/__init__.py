@@ -9,7 +9,7 @@ vector env, decoded by :mod:`textenvs.decoding`), ``kl``, ``buffer`` (GAE), ``lo
 ``agent``, ``cli``. Run logs and plots: :mod:`agents.run_logger`.
 """
 
-from agents.ppo.buffer import RolloutBuffer, compute_gae
+from agents.ppo.buffer import RolloutBuffer, agent_gae, compute_gae
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import AdaptiveKLController, FixedKLController, kl_estimate
 from agents.ppo.losses import policy_loss, value_loss
@@ -18,6 +18,6 @@ from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import PPOTrainer
 
 __all__ = [
-    "ActorCritic", "AdaptiveKLController", "FixedKLController", "PPOConfig", "PPOTrainer",
-    "Rollout", "RolloutBuffer", "collect_rollout", "compute_gae", "kl_estimate", "policy_loss", "value_loss",
+    "ActorCritic", "AdaptiveKLController", "FixedKLController", "PPOConfig", "PPOTrainer", "Rollout",
+    "RolloutBuffer", "agent_gae", "collect_rollout", "compute_gae", "kl_estimate", "policy_loss", "value_loss",
 ]

@@ -94,7 +94,10 @@ class SupervisedPairs:
     target_ids: np.ndarray
     """``(M, N)`` reference tokens then EOS, right-padded with the pad id."""
     target_mask: np.ndarray
-    """``(M, N)`` 1 on the reference and EOS tokens."""
+    """``(M, N)`` 1 on the reference and EOS tokens (the attention mask of the target)."""
+    loss_mask: np.ndarray | None = None
+    """``(M, N)`` 1 on the target tokens the loss trains on, e.g. a multi-turn conversation's agent tokens (its
+    user turns are attended to, never learned); None: every target token."""
 
     def __len__(self) -> int:
         return len(self.prompt_ids)
@@ -138,9 +141,10 @@ def make_batch(pairs: SupervisedPairs, rows: np.ndarray, model: PreTrainedModel)
     device = model.device
     prompt_ids, prompt_mask = torch.from_numpy(pairs.prompt_ids[rows]), torch.from_numpy(pairs.prompt_mask[rows]).long()
     target_ids, target_mask = torch.from_numpy(pairs.target_ids[rows]), torch.from_numpy(pairs.target_mask[rows]).long()
+    loss_mask = target_mask if pairs.loss_mask is None else torch.from_numpy(pairs.loss_mask[rows]).long()
     target_length = int(target_mask.sum(1).max())
     target_ids, target_mask = target_ids[:, :target_length], target_mask[:, :target_length]
-    labels = target_ids.masked_fill(target_mask == 0, IGNORE_INDEX)
+    labels = target_ids.masked_fill(loss_mask[:, :target_length] == 0, IGNORE_INDEX)
     if model.config.is_encoder_decoder:
         prompt_length = int(prompt_mask.sum(1).max())
         start = torch.full_like(target_ids[:, :1], model.config.decoder_start_token_id)
@@ -190,7 +194,8 @@ def evaluate(model: PreTrainedModel, env: Any, pairs: SupervisedPairs, indices: 
 
 def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id: str,
               env_kwargs: dict[str, Any] | None = None, config: SFTConfig | None = None,
-              callback: LearningCallback | None = None) -> PreTrainedModel:
+              callback: LearningCallback | None = None,
+              train_pairs: SupervisedPairs | None = None) -> PreTrainedModel:
     """Teacher-forced training of ``model`` on ``env_id``'s train split, in the env's layout.
 
     :param model: a causal or seq2seq Hugging Face LM, or a local checkpoint directory; the env's
@@ -201,6 +206,8 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     :param config: training settings (:class:`SFTConfig`).
     :param callback: receives every log record: first ``{"step": 0, "total_steps", "train_pairs", "batch_size"}``,
         then ``step`` with ``train/...`` or ``eval/...`` values.
+    :param train_pairs: the training rows, instead of the train split's (prompt, reference) pairs; e.g. simulated
+        multi-turn conversations (:func:`agents.sft.conversations.simulate_conversations`).
     :returns: the trained model (in train mode, on the training device).
     """
     config = config or SFTConfig()
@@ -214,7 +221,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
         raise ValueError(f"The model predicts {model_vocab} tokens but the tokenizer has {task.vocab_size}; build the "
                          "model for this tokenizer or call model.resize_token_embeddings(len(tokenizer)).")
     train_indices = range(min(len(task.dataset), config.max_train_examples or len(task.dataset)))
-    train = encode_pairs(task, train_indices, config.all_references)
+    train = encode_pairs(task, train_indices, config.all_references) if train_pairs is None else train_pairs
     batch_size = min(config.batch_size, len(train))
     steps_per_epoch = len(train) // batch_size
     total_steps = config.max_steps if config.max_steps is not None else max(1, round(config.epochs * steps_per_epoch))

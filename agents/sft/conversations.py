@@ -1,0 +1,112 @@
+"""Supervised data for the multi-turn dialogue env: whole conversations between a demonstration agent and the env's
+user simulator, recorded token by token in the env's own layout (``agent_mask`` marks the tokens the warm start
+learns; the user's turns are context only).
+
+The demonstrations are imperfect on purpose, as the v1 single-turn demonstrations are: RL can only improve on a
+warm start where the demonstrations leave the right turn probable, so a share of the turns are the right move and
+the rest are the two flawed modes a booking agent has.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from agents.sft.trainer import SupervisedPairs
+from textenvs.chat import Message
+from textenvs.data.generators.dialogue import _QUESTIONS
+from textenvs.data.dataset import Example
+
+GENERIC_TURN = "how can i help you ?"
+"""The flawed turn that moves nothing forward (the user answers that it does not understand)."""
+
+Demonstrator = Callable[[Example, list[Message], random.Random], str]
+"""``f(example, conversation so far, rng) -> the agent's next turn`` (it may read the example's hidden goal)."""
+
+
+@dataclass(frozen=True)
+class BookingDemonstrator:
+    """A booking agent that knows the user's goal and plays one of three turns, drawn afresh each turn:
+
+    - the right turn (probability ``1 - generic_rate - partial_rate``): the built-in question for the first goal slot
+      the user has not stated yet, or, once every slot is known, the full confirmation (``example.references[0]``,
+      which meets the goal);
+    - the generic turn ``"how can i help you ?"`` (``generic_rate``);
+    - a partial confirmation (``partial_rate``): the full confirmation without its last slot phrase (the time, a
+      taxi's ``leaving at`` / ``arriving by``, a hotel's start day), which the user corrects.
+
+    Both flawed turns are useless to the built-in user, who gives up after three. While ``partial_rate`` exceeds
+    the right turn's share, a model fit to these demonstrations prefers the partial confirmation at the point where
+    the two part, so greedy decoding rarely completes a booking though sampling often does.
+    """
+
+    generic_rate: float = 0.3
+    partial_rate: float = 0.4
+
+    def __post_init__(self) -> None:
+        for name in ("generic_rate", "partial_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}.")
+        if self.generic_rate + self.partial_rate > 1.0:
+            raise ValueError(f"generic_rate + partial_rate must be at most 1, got {self.generic_rate} + "
+                             f"{self.partial_rate}.")
+
+    def __call__(self, example: Example, conversation: list[Message], rng: random.Random) -> str:
+        draw = rng.random()
+        if draw < self.generic_rate:
+            return GENERIC_TURN
+        confirmation = example.references[0]
+        if draw < self.generic_rate + self.partial_rate:
+            cut = max(confirmation.rfind(phrase) for phrase in (" at ", " , ", " from "))
+            return confirmation[:cut] + " ."
+        intent, goal = example.metadata["intent"], example.metadata["goal"]
+        questions = {slot: _QUESTIONS[intent, slot][0] for slot in goal if (intent, slot) in _QUESTIONS}
+        told = set(example.metadata["opening"])
+        for turn in (message["content"] for message in conversation if message["role"] == "assistant"):
+            told.update(slot for slot, question in questions.items() if turn == question)
+            if "booked" in turn:  # the user corrects the first slot a confirmation misses, which tells it
+                told.update([slot for slot, said in zip(goal, example.metadata["slots"]) if said not in turn][:1])
+        return next((question for slot, question in questions.items() if slot not in told), confirmation)
+
+
+def simulate_conversations(env_id: str, env_kwargs: dict[str, Any], demonstrator: Demonstrator,
+                           indices: Sequence[int], seed: int = 0) -> tuple[SupervisedPairs, dict[str, float]]:
+    """Play ``demonstrator`` against the env's user on examples ``indices`` of the env's split and record each
+    conversation as a supervised row: the prompt, the conversation as ``target_ids`` (``target_mask``: every
+    token, the attention mask) and ``loss_mask`` = the env's ``agent_mask``.
+
+    :param env_id: a multi-turn env id (observations with ``agent_mask``), e.g. ``textenvs/MultiTurnDialogue-v0``.
+    :param env_kwargs: its keyword arguments (tokenizer, split, user simulator, limits).
+    :param demonstrator: chooses each agent turn (:class:`BookingDemonstrator`).
+    :param seed: seeds the demonstrator's draws (one ``random.Random(seed)`` for the whole run).
+    :returns: the rows and the demonstrations' means of the env's final metrics (``goal_completion``, ...) and
+        ``turns``.
+    """
+    env = gym.make(env_id, **env_kwargs).unwrapped
+    if "agent_mask" not in env.observation_space.spaces:
+        raise ValueError(f"{env_id} is not a multi-turn env (its observations have no agent_mask).")
+    rng = random.Random(seed)
+    rows: list[dict[str, np.ndarray]] = []
+    metrics: list[dict[str, float]] = []
+    for index in indices:
+        observation, _ = env.reset(options={"example_index": int(index)})
+        example = env.task.dataset[int(index)]
+        terminated = False
+        while not terminated:
+            text = demonstrator(example, env.messages(), rng)
+            for token in env.encode_agent_turn(text) + [env.end_of_turn_token_id]:
+                observation, _, terminated, _, info = env.step(token)
+                if terminated:
+                    break
+        rows.append(observation)
+        metrics.append({**info["metrics"], "turns": float(info["turns"])})
+    env.close()
+    stack = {key: np.stack([row[key] for row in rows]) for key in rows[0]}
+    pairs = SupervisedPairs(stack["prompt_ids"], stack["prompt_mask"], stack["generated_ids"],
+                            stack["generated_mask"], loss_mask=stack["agent_mask"])
+    return pairs, {key: float(np.mean([m[key] for m in metrics])) for key in metrics[0]}
