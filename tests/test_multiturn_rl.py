@@ -16,6 +16,8 @@ from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.buffer import RolloutBuffer, agent_gae, compute_gae
 from agents.ppo.kl import kl_estimate
 from agents.ppo.rollout import collect_rollout
+from agents.sft import make_batch
+from agents.sft.conversations import GENERIC_TURN, BookingDemonstrator, simulate_conversations
 from textenvs.data.tokenizer import load_builtin_tokenizer
 from textenvs.decoding import CachedDecoder, DecodingPolicy, causal_position_ids, next_token_logits
 
@@ -253,3 +255,23 @@ def test_one_training_iteration_on_the_multiturn_env(algorithm):
     assert losses and np.isfinite(losses).all()
     ratio = metrics["policy/first_ratio_deviation" if algorithm == "ppo" else "first_ratio_deviation"]
     assert ratio < 1e-4  # rollout (with the user turns in the cache) and update compute the same policy
+
+
+def test_simulated_conversations_train_on_agent_tokens_only():
+    tokenizer = load_builtin_tokenizer()
+    kwargs = {"tokenizer": tokenizer, "split": "train"}
+    perfect, metrics = simulate_conversations(ENV, kwargs, BookingDemonstrator(0.0, 0.0), range(8))
+    assert metrics["goal_completion"] == 1.0
+    flawed, flawed_metrics = simulate_conversations(ENV, kwargs, BookingDemonstrator(0.3, 0.4), range(40))
+    assert 0.0 < flawed_metrics["goal_completion"] < 1.0
+    decoded = [tokenizer.decode(ids[mask == 1]) for ids, mask in zip(flawed.target_ids, flawed.loss_mask)]
+    assert any(GENERIC_TURN in text for text in decoded)
+    # Labels: the agent's tokens only; the user's turns are attended to (attention mask) but carry no loss.
+    batch = make_batch(perfect, np.arange(8), tiny_model("causal", tokenizer))
+    labelled = (batch["labels"] != -100).sum(dim=1)
+    assert labelled.tolist() == perfect.loss_mask.sum(axis=1).tolist()
+    attended = batch["attention_mask"].sum(dim=1).numpy()
+    assert (attended == perfect.prompt_mask.sum(axis=1) + perfect.target_mask.sum(axis=1)).all()
+    assert (attended > labelled.numpy() + perfect.prompt_mask.sum(axis=1)).sum() >= 4  # user turns in most rows
+    with pytest.raises(ValueError, match="generic_rate"):
+        BookingDemonstrator(0.7, 0.4)
