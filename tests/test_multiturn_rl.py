@@ -220,7 +220,7 @@ def grpo_update(noise_at: str | None, loss_type: str) -> tuple[dict[str, float],
     scores = torch.arange(6, dtype=torch.float32)  # any advantages: the point is which tokens they reach
     batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
              "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-             "mask": rollout.agent_mask.float(), "old_logprobs": old_logprobs,
+             "mask": rollout.agent_mask.float(), "kept": torch.ones(6), "old_logprobs": old_logprobs,
              "advantages": scores - scores.mean(), "ref_logprobs": ref_logprobs}
     if noise_at is not None:
         noise = UserPositionNoise(rollout, at_user=noise_at == "user")
