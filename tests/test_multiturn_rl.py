@@ -68,6 +68,8 @@ def test_cached_decoder_extend_equals_a_full_forward():
             assert torch.allclose(decoder.logits[row], expected, atol=1e-5)
     with pytest.raises(ValueError, match="causal"):
         CachedDecoder(tiny_model("seq2seq", tokenizer), prompt_ids, prompt_mask).extend(block, block_mask)
+    with pytest.raises(ValueError, match="'eager' decoding backend only"):
+        CachedDecoder(model, prompt_ids, prompt_mask, backend="static", max_new_tokens=4).extend(block, block_mask)
 
 
 def test_rollout_is_the_conversation_and_matches_a_teacher_forced_forward():

@@ -333,6 +333,9 @@ class CachedDecoder:
         if is_encoder_decoder(self.model):
             raise ValueError("CachedDecoder.extend is for causal models (a growing conversation); got a seq2seq "
                              f"{type(self.model).__name__}.")
+        if self.backend != "eager":
+            raise ValueError(f"CachedDecoder.extend runs on the 'eager' decoding backend only (a static cache holds "
+                             f"one token per step); this decoder uses {self.backend!r}.")
         mask = mask.long()
         width = tokens.shape[1]
         counts = mask.sum(dim=1, keepdim=True)
