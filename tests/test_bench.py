@@ -137,10 +137,11 @@ def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path, toy_env_kwa
 # Aggregation, ranking and plots on hand-made results.
 
 
-def fake_result(env_id: str, agent: str, seed: int, chrf: float, curve: list[dict[str, float]] = ()) -> RunResult:
+def fake_result(env_id: str, agent: str, seed: int, chrf: float, curve: list[dict[str, float]] = (),
+                env_kwargs: dict[str, Any] | None = None) -> RunResult:
     return RunResult(
         run=f"{env_id.split('/')[-1]}__{agent}__seed{seed}",
-        env=EnvInfo(id=env_id, version=0, kwargs={}, task={}),
+        env=EnvInfo(id=env_id, version=0, kwargs=env_kwargs or {}, task={}),
         dataset=DatasetInfo(name="toy", split="test", content_hash="0" * 64, size=5, evaluated=5, complete=True),
         scorer={"name": "chrf", "primary": "chrf"}, agent=AgentInfo(name=agent, config={}), seed=seed,
         budget_env_steps=100, env_steps=int(curve[-1]["env_steps"]) if curve else 0, primary_metric="chrf",
@@ -194,6 +195,30 @@ def test_summary_ranks_agents_per_env(tmp_path):
 
     with pytest.raises(ValueError, match="several results for one seed"):
         summarize_runs(results + [fake_result(TRANSLATION, "ppo", 0, 0.1)])
+
+
+def test_gap_closed_is_reported_where_the_env_has_a_ceiling(tmp_path):
+    v1 = "textenvs/Translation-v1"  # reward ceiling 1.0 (TaskSpec.reward_ceiling); v0 has none
+    results = [fake_result(v1, "greedy", seed, 0.6) for seed in range(3)]
+    results += [fake_result(v1, "ppo", seed, value) for seed, value in enumerate([0.9, 1.0, 0.95])]
+    results += [fake_result(v1, "random", seed, 0.0) for seed in range(3)]
+    results += [fake_result(TRANSLATION, agent, 0, value) for agent, value in (("greedy", 0.5), ("ppo", 0.6))]
+    summaries = {(s.env_id, s.agent): s for s in summarize_runs(results)}
+    # per seed (x - 0.6) / (1 - 0.6) = 0.75, 1.0, 0.875: mean 0.875, s = 0.125, t(0.975, 2) * 0.125 / √3 = 0.310517
+    gap = summaries[(v1, "ppo")].metrics["gap_closed"]
+    assert gap.mean == pytest.approx(0.875) and gap.half_width == pytest.approx(0.310517, abs=1e-6)
+    assert summaries[(v1, "greedy")].metrics["gap_closed"].mean == 0.0
+    assert summaries[(v1, "random")].metrics["gap_closed"].mean == pytest.approx(-1.5)
+    assert "gap_closed" not in summaries[(TRANSLATION, "ppo")].metrics
+
+    markdown = write_markdown(list(summaries.values()), tmp_path / "summary.md").read_text()
+    v0_part, v1_part = markdown.split(f"## {TRANSLATION}")[1].split(f"## {v1}")
+    assert "| gap closed |" in v1_part and "| 87.5% ± 31.1 |" in v1_part and "gap closed" not in v0_part
+
+    # Another dataset or scorer: the canonical outputs behind the ceiling are not what is scored.
+    elsewhere = [fake_result(v1, agent, 0, value, env_kwargs={"dataset": "data/mine"})
+                 for agent, value in (("greedy", 0.6), ("ppo", 0.9))]
+    assert all("gap_closed" not in s.metrics for s in summarize_runs(elsewhere))
 
 
 def test_plots_are_written(tmp_path):

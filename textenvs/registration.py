@@ -54,6 +54,15 @@ def load_env_scorer(env_id: str, **env_kwargs: Any):
     return make_scorer(scorer if scorer is not None else task.default_scorer, **(kwargs.get("scorer_kwargs") or {}))
 
 
+def env_reward_ceiling(env_id: str, **env_kwargs: Any) -> float | None:
+    """The best score ``env_id`` made with ``env_kwargs`` can give (its task's ``reward_ceiling``), or None where it
+    is unknown: the task has none, or the kwargs replace the dataset or the scorer the ceiling was shown for."""
+    kwargs = _env_kwargs(env_id, env_kwargs)
+    if any(kwargs.get(name) is not None for name in ("dataset", "scorer", "scorer_kwargs")):
+        return None
+    return env_class(env_id).task_spec.reward_ceiling
+
+
 def _env_kwargs(env_id: str, env_kwargs: dict[str, Any]) -> dict[str, Any]:
     """The registered kwargs of ``env_id`` updated with ``env_kwargs``, after refusing names the env does not accept
     (those of :class:`~textenvs.core.GenerationTask` and the env class's own, e.g. a multi-turn env's

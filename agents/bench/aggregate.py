@@ -3,6 +3,10 @@ mean of the env's primary metric, rendered as terminal tables (rich), markdown a
 
 The interval is Student's t: ``mean ± t(0.975, n-1) · s / √n`` with ``s`` the sample standard deviation over the
 ``n`` seeds; with one seed there is no interval (shown as ``—``, empty in the CSV).
+
+Where the env's reward ceiling is known (:func:`textenvs.env_reward_ceiling`: the v1 tasks, 1.0) and the warm start
+(agent ``greedy``) ran, each agent's *gap closed* is ``(score - warm start) / (ceiling - warm start)`` per seed, with
+its interval the same way: 0 is the warm start, 1 the ceiling, below 0 worse than the warm start.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from agents.bench.results import RunResult
 from textenvs.metrics import CORPUS_PREFIX
 
 CONFIDENCE = 0.95
+WARM_START_AGENT = "greedy"
+"""The agent whose score is the warm start: the shipped checkpoint, greedy decoding."""
+GAP_CLOSED = "gap_closed"
+"""Name of the gap-closed fraction among the summary's metrics (tables, CSV)."""
 
 
 @dataclass
@@ -41,6 +49,11 @@ class Estimate:
     @property
     def high(self) -> float | None:
         return None if self.half_width is None else self.mean + self.half_width
+
+    def format_percent(self, digits: int = 1) -> str:
+        if self.half_width is None:
+            return f"{100 * self.mean:.{digits}f}%"
+        return f"{100 * self.mean:.{digits}f}% ± {100 * self.half_width:.{digits}f}"
 
     def format(self, digits: int = 4) -> str:
         if self.half_width is None:
@@ -109,6 +122,7 @@ def summarize_runs(results: Sequence[RunResult]) -> list[GroupSummary]:
             metrics={key: estimate([run.metrics[key] for run in runs]) for key in sorted(shared)},
             wall_time=estimate([run.wall_time_s.total for run in runs]),
             env_steps=estimate([run.env_steps for run in runs]), runs=runs))
+    _add_gap_closed(summaries)
     registered = list(ENV_IDS)
 
     def env_position(env_id: str) -> tuple[int, str]:
@@ -124,6 +138,22 @@ def summarize_runs(results: Sequence[RunResult]) -> list[GroupSummary]:
     return ranked
 
 
+def _add_gap_closed(summaries: Sequence[GroupSummary]) -> None:
+    """Add :data:`GAP_CLOSED` to the metrics of every group whose env has a known ceiling and a warm-start group."""
+    from textenvs import env_reward_ceiling
+
+    warm = {s.env_id: s.primary.mean for s in summaries if s.agent == WARM_START_AGENT}
+    for summary in summaries:
+        if summary.env_id not in warm:
+            continue
+        ceiling = env_reward_ceiling(summary.env_id, **summary.runs[0].env.kwargs)
+        if ceiling is None or ceiling <= warm[summary.env_id]:
+            continue
+        gap = ceiling - warm[summary.env_id]
+        summary.metrics[GAP_CLOSED] = estimate(
+            [(run.metrics[summary.primary_metric] - warm[summary.env_id]) / gap for run in summary.runs])
+
+
 def mean_ranks(summaries: Sequence[GroupSummary]) -> list[tuple[str, float, int]]:
     """``(agent, mean rank over envs, envs)`` sorted best first: the overall ranking across envs."""
     ranks: dict[str, list[int]] = defaultdict(list)
@@ -134,18 +164,25 @@ def mean_ranks(summaries: Sequence[GroupSummary]) -> list[tuple[str, float, int]
 
 
 def _columns(summary: GroupSummary) -> list[str]:
-    """Metrics shown in tables: the primary metric, its corpus value and the episode length (the mean reward
-    equals the mean primary metric, so it is left to the CSV)."""
+    """Metrics shown in tables: the primary metric, its corpus value, the gap closed (where known) and the episode
+    length (the mean reward equals the mean primary metric, so it is left to the CSV)."""
     primary = summary.primary_metric
-    return [key for key in (primary, CORPUS_PREFIX + primary, "length") if key in summary.metrics]
+    return [key for key in (primary, CORPUS_PREFIX + primary, GAP_CLOSED, "length") if key in summary.metrics]
+
+
+def _format(key: str, value: Estimate) -> str:
+    if key == GAP_CLOSED:
+        return value.format_percent()
+    return value.format(1 if key == "length" else 4)
 
 
 def _rows(summaries: Sequence[GroupSummary], env_id: str) -> tuple[list[str], list[list[str]]]:
     in_env = [summary for summary in summaries if summary.env_id == env_id]
-    columns = _columns(in_env[0])
-    header = ["rank", "agent", *columns, "seeds", "env steps", "wall s"]
+    columns = _columns(next((s for s in in_env if GAP_CLOSED in s.metrics), in_env[0]))
+    header = ["rank", "agent", *[key.replace("_", " ") if key == GAP_CLOSED else key for key in columns],
+              "seeds", "env steps", "wall s"]
     rows = [[str(s.rank), s.agent,
-             *[s.metrics[key].format(1 if key == "length" else 4) if key in s.metrics else "—" for key in columns],
+             *[_format(key, s.metrics[key]) if key in s.metrics else "—" for key in columns],
              str(len(s.seeds)), f"{s.env_steps.mean:.0f}", f"{s.wall_time.mean:.1f}"] for s in in_env]
     return header, rows
 

@@ -24,6 +24,10 @@ class TaskSpec:
     :param prompt_truncation: which end of an over-long prompt is cut by default: ``"right"`` keeps the
         beginning (documents), ``"left"`` keeps the end (dialogue history), ``"error"`` refuses.
     :param turn_separator: how a list-valued prompt (dialogue turns) is joined into one prompt string.
+    :param reward_ceiling: the best score the default scorer can give on the default dataset, reached by every
+        example's canonical output (1.0 for the v1 tasks); None where no output is known to reach a ceiling
+        (v0: one human-style reference among many acceptable outputs). Results report the fraction of the
+        warm-start-to-ceiling gap closed against it.
     """
 
     name: str
@@ -35,6 +39,7 @@ class TaskSpec:
     max_new_tokens: int
     prompt_truncation: TruncationSide
     turn_separator: str = "\n"
+    reward_ceiling: float | None = None
 
     def format_prompt(self, value: Any) -> str:
         """Turn a row's prompt field into the prompt string (lists of turns are joined by ``turn_separator``)."""

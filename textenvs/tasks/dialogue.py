@@ -51,6 +51,7 @@ DIALOGUE_V1 = TaskSpec(
     max_new_tokens=20,
     prompt_truncation="left",
     turn_separator="\n",
+    reward_ceiling=1.0,
 )
 
 

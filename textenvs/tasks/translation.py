@@ -49,6 +49,7 @@ TRANSLATION_V1 = TaskSpec(
     max_prompt_length=16,
     max_new_tokens=16,
     prompt_truncation="right",
+    reward_ceiling=1.0,
 )
 
 
