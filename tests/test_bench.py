@@ -22,7 +22,7 @@ from agents.bench.plots import plot_learning_curves, plot_primary_bars
 from agents.bench.results import AgentInfo, DatasetInfo, EnvInfo, Hardware, RunResult, WallTime, load_results
 from agents.bench.runner import plan, run_benchmark, unavailable_agents
 from tests.helpers import TOY_PAIRS, word_tokenizer
-from textenvs import load_env_dataset
+from textenvs import env_reward_ceiling, load_env_dataset
 from textenvs.core import load_tokenizer
 
 try:
@@ -272,6 +272,10 @@ def test_config_file_and_command_line_override(tmp_path):
     assert (options["seeds"], options["eval_examples"], options["budget"]) == ([3, 4], 7, 10)
     quick = cli.resolve_options(cli.build_parser().parse_args(["--quick"]))
     assert quick["skip_unavailable"] and len(quick["envs"]) == 3 and "greedy" in quick["agents"]
+    # The quick start shows the gap closed: its envs have a known ceiling and the warm start runs beside the RL
+    # agents, each of which has its settings in the config.
+    assert all(env_reward_ceiling(env_id) == 1.0 for env_id in quick["envs"])
+    assert set(quick["agent_config"]) == set(quick["agents"]) - {"random", "greedy"}
     config.write_text(json.dumps({"env": TRANSLATION}))
     with pytest.raises(ValueError, match="Unknown option 'env'"):
         cli.resolve_options(args)

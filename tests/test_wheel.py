@@ -163,14 +163,14 @@ def test_quick_start_settings_and_checkpoints_come_from_the_installed_package(in
     project, env = installed["project"], installed["env"]
     # The quick start through `python -m textenvs`, cut to a few examples and no training: its settings and the
     # greedy agent's warm start are read from site-packages.
-    _run([str(installed["bin"] / "python"), "-m", "textenvs", "bench", "--quick", "--envs", "textenvs/Translation-v0",
+    _run([str(installed["bin"] / "python"), "-m", "textenvs", "bench", "--quick", "--envs", "textenvs/Translation-v1",
           "--agents", "random,greedy", "--seeds", "0", "--budget", "0", "--eval-examples", "4", "--workers", "1",
           "--no-progress", "--out", "results"], project, env)
     site_packages = Path(in_the_virtualenv["site_packages"])
     quick = json.loads((site_packages / "agents" / "bench" / "quick_config.json").read_text())
     options = json.loads((project / "results" / "bench_config.json").read_text())
     assert options["eval_batch"] == quick["eval_batch"] and options["eval_examples"] == 4
-    run = json.loads((project / "results" / "runs" / "Translation-v0__greedy__seed0.json").read_text())
+    run = json.loads((project / "results" / "runs" / "Translation-v1__greedy__seed0.json").read_text())
     assert Path(run["agent"]["config"]["model_source"]).is_relative_to(site_packages / "agents" / "checkpoints")
     assert run["versions"]["textenvs"] == installed["wheel"].name.split("-")[1]
     assert "textenvs_commit" not in run["versions"]  # the user's repository is not textenvs' checkout
