@@ -85,17 +85,22 @@ def warm_start(args: argparse.Namespace, run_dir: Path) -> str:
 
 def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any]) -> dict[str, float]:
     """Greedy decoding on the fixed evaluation subset: corpus metric and mean reward."""
+    from textenvs.metrics import CORPUS_PREFIX, prediction_metrics
     from textenvs.scorers import make_scorer
 
     # The evaluation env reads the model's own tokenizer (the one the warm start was trained with).
     env = gym.make_vec(args.env, num_envs=args.eval_batch, vectorization_mode="vector_entry_point",
                        autoreset_mode=AutoresetMode.DISABLED,
                        **{**env_kwargs, "split": args.eval_split, "tokenizer": agent.trainer.tokenizer}).unwrapped
-    indices = list(range(min(args.eval_examples, len(env.task.dataset))))
+    dataset = env.task.dataset
+    indices = list(range(min(args.eval_examples, len(dataset))))
     records = agent.generate(env, indices)
     scorer = make_scorer(args.eval_scorer) if args.eval_scorer else env.task.scorer
-    corpus = scorer.corpus_score([r.prediction for r in records], [r.references for r in records])
-    return {f"corpus_{scorer.primary}": float(corpus[scorer.primary]),
+    # Scored from the examples themselves: metadata scorers (the v1 rewards, key_fact_recall, slot_coverage) read
+    # each example's metadata and prompt, not only its references.
+    metrics = prediction_metrics(scorer, [dataset[r.example_index] for r in records], [r.prediction for r in records])
+    primary = CORPUS_PREFIX + scorer.primary
+    return {primary: metrics[primary],
             "mean_reward": float(np.mean([r.reward for r in records])),
             "mean_length": float(np.mean([r.length for r in records])),
             "examples": len(records), "sample": records[0].prediction}
