@@ -37,7 +37,7 @@ def print_run_figures(metrics_path: Path) -> None:
 
 def print_ceiling_table(results: list[dict]) -> None:
     """Experiments with a known ceiling (the v1 tasks), one row per task and agent."""
-    print("| task | agent | env steps | metric (split, examples) | warm start | mean ± 95% CI (seeds 0, 1, 2) | "
+    print("| task | agent | budget (env steps) | metric (split, examples) | warm start | mean ± 95% CI (seeds 0, 1, 2) | "
           "seeds won | mean gain | gap closed |")
     print("|---|---|---|---|---|---|---|---|---|")
     order = {agent: position for position, agent in enumerate(AGENT_ORDER)}
