@@ -158,6 +158,9 @@ def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     assert main(cli_arguments(whole, model_dir, data, "--iterations", "3", "--loss-type", "dapo")) == 0
     assert main(cli_arguments(split, model_dir, data, "--iterations", "2", "--loss-type", "dapo")) == 0
     assert main(["grpo", "--out", str(split), "--resume", "--iterations", "3", "--no-progress"]) == 0
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[-2].startswith("iteration 3: reward ") and " reward_std " in summary[-2]
+    assert summary[-1].startswith(f"model: {split / 'model'}   logs: {split / 'metrics.jsonl'}")
 
     expected = torch.load(whole / "checkpoints/iteration_000003.pt", weights_only=False)
     resumed = torch.load(split / "checkpoints/iteration_000003.pt", weights_only=False)

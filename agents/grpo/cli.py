@@ -14,10 +14,8 @@ value, except the settings that shape the checkpoint (``env``, ``env_kwargs``, `
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from agents.grpo.config import GRPOConfig
-from agents.ppo.cli import build_parser, parse_config
+from agents.ppo.cli import build_parser, parse_config, train_and_report
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,18 +25,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from agents.grpo.trainer import GRPOTrainer
 
-    trainer = GRPOTrainer(config)
-    if not trainer.dist.is_main:
-        trainer.train()
-        return 0
-    print(config.describe())
-    print(trainer.dist.describe(config.num_envs))
-    history = trainer.train()
-    if history:
-        last = history[-1]
-        print(f"iteration {last['iteration']}: reward {last['reward']:.4f}  reward_std {last['reward_std']:.4f}  "
-              f"entropy {last['entropy']:.3f}")
-    if config.out:
-        print(f"model: {Path(config.out) / 'model'}   logs: {Path(config.out) / 'metrics.jsonl'}   "
-              f"plot: {Path(config.out) / 'learning_curve.png'}")
-    return 0
+    return train_and_report(GRPOTrainer(config), config, lambda last: (
+        f"iteration {last['iteration']}: reward {last['reward']:.4f}  reward_std {last['reward_std']:.4f}  "
+        f"entropy {last['entropy']:.3f}"))

@@ -19,7 +19,7 @@ import sys
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agents.ppo.config import PPOConfig, field_docs
 
@@ -78,7 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from agents.ppo.trainer import PPOTrainer
 
-    trainer = PPOTrainer(config)
+    return train_and_report(PPOTrainer(config), config, lambda last: (
+        f"iteration {last['iteration']}: reward {last['charts/reward']:.4f}  kl {last['objective/kl']:.4f}  "
+        f"entropy {last['policy/entropy']:.3f}"))
+
+
+def train_and_report(trainer: Any, config: Any, summarize: Callable[[dict[str, Any]], str]) -> int:
+    """Run ``trainer.train()``; on the main process, print the settings and distributed layout first and, after,
+    ``summarize(last history record)`` and where the model, logs and plot went. Every rank returns 0."""
     if not trainer.dist.is_main:
         trainer.train()
         return 0
@@ -86,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     print(trainer.dist.describe(config.num_envs))
     history = trainer.train()
     if history:
-        last = history[-1]
-        print(f"iteration {last['iteration']}: reward {last['charts/reward']:.4f}  kl {last['objective/kl']:.4f}  "
-              f"entropy {last['policy/entropy']:.3f}")
+        print(summarize(history[-1]))
     if config.out:
         print(f"model: {Path(config.out) / 'model'}   logs: {Path(config.out) / 'metrics.jsonl'}   "
               f"plot: {Path(config.out) / 'learning_curve.png'}")

@@ -1,7 +1,9 @@
-"""What every perf benchmark records beside its figures: hardware, versions, date, the command."""
+"""What the perf benchmarks share: the model/shape flags, and what every one records beside its figures (hardware,
+versions, date, the command)."""
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import json
 import os
@@ -43,3 +45,23 @@ def write_results(path: str | Path, figures: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"environment": environment_record(), **figures}, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags choosing the benchmark model and the shape of its prompts: ``--size``, ``--device``, ``--dtype``,
+    ``--prompt-tokens``, ``--new-tokens``; read ``--dtype`` back with :func:`torch_dtype`."""
+    parser.add_argument("--size", default="tiny", help="GPT-2 size from agents.models.CAUSAL_SIZES")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default="fp32", choices=tuple(_DTYPES))
+    parser.add_argument("--prompt-tokens", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=32)
+
+
+def torch_dtype(name: str) -> Any:
+    """The torch dtype a ``--dtype`` value names (``fp32`` or ``bf16``)."""
+    import torch
+
+    return getattr(torch, _DTYPES[name])
+
+
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16"}

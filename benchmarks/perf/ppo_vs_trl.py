@@ -31,7 +31,7 @@ import torch
 
 from agents.ppo.config import PPOConfig
 from agents.ppo.trainer import PPOTrainer
-from benchmarks.perf.common import write_results
+from benchmarks.perf.common import add_model_arguments, torch_dtype, write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch
 
 
@@ -114,14 +114,10 @@ def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="tiny")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    add_model_arguments(parser)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--minibatches", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--prompt-tokens", type=int, default=32)
-    parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up)")
     parser.add_argument("--decoding-backend", default="eager",
                         help="our rollouts' CachedDecoder backend (compiled: compiles in the warm-up iteration)")
@@ -130,7 +126,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    dtype = torch_dtype(args.dtype)
     tokenizer, _ = benchmark_model(args.size, device, dtype)
     env = make_env(args.batch * (args.iterations + 1), args.prompt_tokens, args.new_tokens, tokenizer, split="train")
     prompt_ids, prompt_mask, _ = prompt_batch(env, env.num_envs, torch.device("cpu"))

@@ -17,24 +17,21 @@ import pstats
 import torch
 
 from agents.ppo.rollout import collect_rollout
+from benchmarks.perf.common import add_model_arguments, torch_dtype
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
 from benchmarks.perf.rollout_throughput import cached_loop
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="tiny")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    add_model_arguments(parser)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--prompt-tokens", type=int, default=32)
-    parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    tokenizer, model = benchmark_model(args.size, device, torch.bfloat16 if args.dtype == "bf16" else torch.float32)
+    tokenizer, model = benchmark_model(args.size, device, torch_dtype(args.dtype))
     env = make_env(args.batch, args.prompt_tokens, args.new_tokens, tokenizer)
     prompt_ids, prompt_mask, indices = prompt_batch(env, args.batch, device)
     generator = torch.Generator(device=device).manual_seed(0)

@@ -37,7 +37,7 @@ import torch
 import torch._dynamo
 
 from agents.ppo.rollout import collect_rollout
-from benchmarks.perf.common import write_results
+from benchmarks.perf.common import add_model_arguments, torch_dtype, write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
 from textenvs.decoding import (DECODING_BACKENDS, CachedDecoder, causal_position_ids, check_decoding_backend,
                                sample_tokens)
@@ -95,12 +95,8 @@ def timed_round_robin(functions: dict[str, Callable[[], None]], device: torch.de
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="tiny", help="GPT-2 size from agents.models.CAUSAL_SIZES")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"))
+    add_model_arguments(parser)
     parser.add_argument("--batch", default="32", help="comma-separated batch sizes")
-    parser.add_argument("--prompt-tokens", type=int, default=32)
-    parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-reforward", action="store_true", help="skip the slow cache-less contrast")
     parser.add_argument("--scorer-workers", type=int, default=0,
@@ -111,7 +107,7 @@ def main() -> None:
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
+    dtype = torch_dtype(args.dtype)
     tokenizer, model = benchmark_model(args.size, device, dtype)
     parameters = sum(p.numel() for p in model.parameters())
     backends = args.backends.split(",")
