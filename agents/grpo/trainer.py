@@ -31,23 +31,21 @@ from torch import nn
 
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
-from agents.distributed import Distributed, episode_seed, stratified_minibatches
-from agents.models import load_pretrained, resolve_model_source
+from agents.distributed import episode_seed, stratified_minibatches
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
-from agents.ppo.policy import (TokenLogits, apply_lora, autocast, disable_dropout, enable_gradient_checkpointing,
+from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
                                entropy_from_logits, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
-from agents.ppo.trainer import (CHECKPOINT_PATTERN, export_policy, latest_checkpoint, make_env, random_states,
-                                restore_random_states, scheduled_learning_rate, seed_everything)
-from agents.run_logger import RunLogger
+from agents.ppo.trainer import (CHECKPOINT_PATTERN, LMTrainer, export_policy, random_states,
+                                restore_random_states, scheduled_learning_rate)
 from textenvs.decoding import policy_logits
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
                ("entropy", "entropy (per token)"))
 
 
-class GRPOTrainer:
+class GRPOTrainer(LMTrainer):
     """Owns the env, the policy, the optional frozen reference, the optimizer and the run directory.
 
     :param config: every setting (see :class:`GRPOConfig`).
@@ -56,20 +54,7 @@ class GRPOTrainer:
 
     def __init__(self, config: GRPOConfig, model: nn.Module | None = None) -> None:
         self.config = config
-        # The processes of a launch (one without a launcher); bad splits and differing configs fail here, before any
-        # model is loaded.
-        self.dist = Distributed(config.device, config.strategy)
-        self.dist.check_batch(config.num_envs, config.num_minibatches, config.gradient_accumulation_steps)
-        self.dist.check_same_config(config.to_dict())
-        seed_everything(config.seed)
-        self.device = self.dist.device
-        lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
-        disable_dropout(lm)
-        # This process's episodes: its rows of the global batch of num_envs.
-        self.rows = self.dist.shard(config.num_envs)
-        self.env = make_env(config, lm, num_envs=config.num_envs // self.dist.world_size)
-        self.task = self.env.unwrapped.task
-        self.tokenizer = self.task.tokenizer
+        lm = self._start(model)
 
         # The KL reference (the initial policy) costs a model copy and a forward per batch: only when beta > 0.
         self.reference = self.dist.prepare(TokenLogits(frozen_copy(lm))) if config.beta > 0 else None
@@ -82,34 +67,9 @@ class GRPOTrainer:
         self.model = self.dist.prepare(TokenLogits(self.lm))
         self.optimizer = torch.optim.AdamW([p for p in self.lm.parameters() if p.requires_grad],
                                            lr=config.learning_rate, eps=1e-5)
-        # Prompt draws and minibatch shuffles, the same on every process; token sampling has its own generator on the
-        # model's device, re-seeded per rollout.
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
-
-        self.iteration = 0
-        self.env_steps = 0
-        self.optimizer_steps = 0
-        self.max_env_steps: int | None = None
-        self.history: list[dict[str, float]] = []
-        self.out = Path(config.out) if config.out else None
-        if config.resume:
-            self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
-            if self.out and self.dist.is_main else None
+        self._start_run_state()
 
     # ---------------------------------------------------------------- the loop
-    def train(self, max_env_steps: int | None = None,
-              callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: a linear learning-rate
-        schedule is sized on it); returns the per-iteration metrics.
-
-        The env is closed when training ends, normally or not (as PPO's: its scorer's workers stop)."""
-        try:
-            return self._train(max_env_steps, callback)
-        finally:
-            self.env.close()
-
     def _train(self, max_env_steps: int | None,
                callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
         from tqdm.auto import tqdm

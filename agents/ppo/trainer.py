@@ -65,18 +65,18 @@ def make_env(config: PPOConfig, lm: nn.Module, num_envs: int | None = None) -> g
                         **env_kwargs)
 
 
-class PPOTrainer:
-    """Owns the env, the policy/value model, the frozen reference, the optimizer and the run directory.
+class LMTrainer:
+    """What the PPO and GRPO trainers share: the launch and model setup (:meth:`_start`), the run state and its
+    resume (:meth:`_start_run_state`) and :meth:`train`. A subclass defines ``_train`` and ``load_checkpoint``."""
 
-    :param config: every setting (see :class:`PPOConfig`).
-    :param model: an in-memory Hugging Face LM to fine-tune instead of loading ``config.model``.
-    """
+    config: Any
 
-    def __init__(self, config: PPOConfig, model: nn.Module | None = None) -> None:
-        self.config = config
-        # The processes of a launch (one without a launcher); bad splits and differing configs fail here, before any
-        # model is loaded. A separate value trunk has weights its loss never uses, so DDP must allow unused ones.
-        self.dist = Distributed(config.device, config.strategy, find_unused_parameters=config.value_model == "separate")
+    def _start(self, model: nn.Module | None, find_unused_parameters: bool = False) -> nn.Module:
+        """Join the processes of the launch, seed, load the LM (dropout off) and make this process's env; returns
+        the LM. Bad splits and differing configs fail here, before any model is loaded."""
+        config = self.config
+        # The processes of a launch (one without a launcher).
+        self.dist = Distributed(config.device, config.strategy, find_unused_parameters=find_unused_parameters)
         self.dist.check_batch(config.num_envs, config.num_minibatches, config.gradient_accumulation_steps)
         self.dist.check_same_config(config.to_dict())
         seed_everything(config.seed)
@@ -88,6 +88,51 @@ class PPOTrainer:
         self.env = make_env(config, lm, num_envs=config.num_envs // self.dist.world_size)
         self.task = self.env.unwrapped.task
         self.tokenizer = self.task.tokenizer
+        return lm
+
+    def _start_run_state(self) -> None:
+        """Counters, generators and run directory; with ``config.resume``, restored from the latest checkpoint."""
+        config = self.config
+        # Prompt draws and minibatch shuffles, the same on every process; token sampling has its own generator on the
+        # model's device, re-seeded per rollout. (Prompts are chosen by the trainer and passed to reset(), so the
+        # env's own generators are never used.)
+        self.rng = np.random.default_rng(config.seed)
+        self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
+        self.iteration = 0
+        self.env_steps = 0
+        self.optimizer_steps = 0
+        self.max_env_steps: int | None = None
+        self.history: list[dict[str, float]] = []
+        self.out = Path(config.out) if config.out else None
+        if config.resume:
+            self.load_checkpoint(latest_checkpoint(self.out))
+        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
+            if self.out and self.dist.is_main else None
+
+    def train(self, max_env_steps: int | None = None,
+              callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
+        """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
+        schedule is sized on it); returns the per-iteration metrics.
+
+        The env is closed when training ends, normally or not (its scorer's worker processes stop; a later call
+        restarts them)."""
+        try:
+            return self._train(max_env_steps, callback)
+        finally:
+            self.env.close()
+
+
+class PPOTrainer(LMTrainer):
+    """Owns the env, the policy/value model, the frozen reference, the optimizer and the run directory.
+
+    :param config: every setting (see :class:`PPOConfig`).
+    :param model: an in-memory Hugging Face LM to fine-tune instead of loading ``config.model``.
+    """
+
+    def __init__(self, config: PPOConfig, model: nn.Module | None = None) -> None:
+        self.config = config
+        # A separate value trunk has weights its loss never uses, so DDP must allow unused ones.
+        lm = self._start(model, find_unused_parameters=config.value_model == "separate")
         vocab_size = self.task.vocab_size
 
         # The frozen reference is the initial policy; eval mode everywhere (dropout is off anyway), so the policy,
@@ -105,22 +150,7 @@ class PPOTrainer:
         self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=1e-5)
         self.kl_controller = make_kl_controller(config.kl_coef, config.adaptive_kl_target, config.adaptive_kl_horizon)
         self.reward_moments = RunningMoments()
-        # Prompt draws and minibatch shuffles, the same on every process; token sampling has its own generator on the
-        # model's device, re-seeded per rollout. (Prompts are chosen here and passed to reset(), so the env's own
-        # generators are never used.)
-        self.rng = np.random.default_rng(config.seed)
-        self.sampler = torch.Generator(device=self.device).manual_seed(config.seed)
-
-        self.iteration = 0
-        self.env_steps = 0
-        self.optimizer_steps = 0
-        self.max_env_steps: int | None = None
-        self.history: list[dict[str, float]] = []
-        self.out = Path(config.out) if config.out else None
-        if config.resume:
-            self.load_checkpoint(latest_checkpoint(self.out))
-        self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
-            if self.out and self.dist.is_main else None
+        self._start_run_state()
 
     def learning_rate(self) -> float:
         """Learning rate of the next optimizer step (:func:`scheduled_learning_rate`)."""
@@ -128,18 +158,6 @@ class PPOTrainer:
                                        self.max_env_steps)
 
     # ---------------------------------------------------------------- the loop
-    def train(self, max_env_steps: int | None = None,
-              callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
-        """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
-        schedule is sized on it); returns the per-iteration metrics.
-
-        The env is closed when training ends, normally or not (its scorer's worker processes stop; a later call
-        restarts them)."""
-        try:
-            return self._train(max_env_steps, callback)
-        finally:
-            self.env.close()
-
     def _train(self, max_env_steps: int | None,
                callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
         from tqdm.auto import tqdm
