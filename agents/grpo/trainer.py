@@ -20,7 +20,6 @@ processes (except with ``loss_type="bnpo"``, a token mean per micro-batch by def
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -37,8 +36,7 @@ from agents.ppo.losses import masked_mean
 from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
                                entropy_from_logits, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
-from agents.ppo.trainer import (CHECKPOINT_PATTERN, LMTrainer, export_policy, random_states,
-                                restore_random_states, scheduled_learning_rate)
+from agents.ppo.trainer import LMTrainer, export_policy, scheduled_learning_rate
 from textenvs.decoding import policy_logits
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
@@ -267,24 +265,9 @@ class GRPOTrainer(LMTrainer):
         Called on every process (the full states are gathered from all); the main process writes. Every piece of
         state is the same on all processes, so the checkpoint resumes on any number of them."""
         policy, optimizer = self.dist.state_dict(self.lm, self.optimizer)
-        path = self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt"
-        if not self.dist.is_main:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
-                 "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
-                 "policy": policy, "optimizer": optimizer, "optimizer_steps": self.optimizer_steps,
-                 "rng": random_states(self.rng, self.sampler)}
-        temporary = path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        temporary.replace(path)
-        for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
-            old.unlink()
-        return path
+        return self._write_checkpoint({"policy": policy, "optimizer": optimizer})
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.dist.load_state_dict(self.lm, state["policy"], self.optimizer, state["optimizer"])
-        self.optimizer_steps = state["optimizer_steps"]
-        restore_random_states(state["rng"], self.rng, self.sampler)
-        self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
+        self._restore_run_state(state)

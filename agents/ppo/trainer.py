@@ -109,6 +109,30 @@ class LMTrainer:
         self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
             if self.out and self.dist.is_main else None
 
+    def _write_checkpoint(self, state: dict[str, Any]) -> Path:
+        """Write ``state`` (already gathered from every process) with the run state every trainer has (counters,
+        metrics, config, random states) to ``out/checkpoints``, atomically, on the main process; older checkpoints
+        beyond ``keep_checkpoints`` go. Returns the checkpoint's path on every process."""
+        path = self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt"
+        if not self.dist.is_main:
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
+                 "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
+                 "optimizer_steps": self.optimizer_steps, "rng": random_states(self.rng, self.sampler), **state}
+        temporary = path.with_suffix(".tmp")
+        torch.save(state, temporary)
+        temporary.replace(path)
+        for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
+            old.unlink()
+        return path
+
+    def _restore_run_state(self, state: dict[str, Any]) -> None:
+        """The counters, metrics and random states a :meth:`_write_checkpoint` checkpoint saved."""
+        self.optimizer_steps = state["optimizer_steps"]
+        restore_random_states(state["rng"], self.rng, self.sampler)
+        self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
+
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
         """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
@@ -390,33 +414,17 @@ class PPOTrainer(LMTrainer):
         state is the same on all processes or global, so the checkpoint resumes on any number of them."""
         policy, optimizer = self.dist.state_dict(self.policy, self.optimizer)
         reference, _ = self.dist.state_dict(self.reference)
-        path = self.out / "checkpoints" / f"iteration_{self.iteration:06d}.pt"
-        if not self.dist.is_main:
-            return path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        state = {
-            "iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
-            "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
-            "policy": policy, "reference": reference, "optimizer": optimizer, "optimizer_steps": self.optimizer_steps,
-            "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict(),
-            "rng": random_states(self.rng, self.sampler),
-        }
-        temporary = path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        temporary.replace(path)
-        for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
-            old.unlink()
-        return path
+        return self._write_checkpoint({
+            "policy": policy, "reference": reference, "optimizer": optimizer,
+            "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict()})
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.dist.load_state_dict(self.policy, state["policy"], self.optimizer, state["optimizer"])
         self.dist.load_state_dict(self.reference, state["reference"])
-        self.optimizer_steps = state["optimizer_steps"]
         self.kl_controller.load_state_dict(state["kl_controller"])
         self.reward_moments.load_state_dict(state["reward_moments"])
-        restore_random_states(state["rng"], self.rng, self.sampler)
-        self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
+        self._restore_run_state(state)
 
     def export_model(self, directory: Path) -> Path:
         """The policy as a plain Hugging Face checkpoint (LoRA merged) with the env's tokenizer beside it."""
