@@ -63,6 +63,21 @@ def tiny_model(kind: str, tokenizer, seed: int = 0):
     return build(tokenizer, "tiny", **TINY_MODELS[kind])
 
 
+def saved_model_and_data(directory) -> tuple:
+    """A tiny causal model with its tokenizer saved in ``directory/model`` and the toy pairs as
+    ``directory/pairs.jsonl``: what a CLI or a spawned trainer process loads. Returns both paths."""
+    import json
+
+    tokenizer = word_tokenizer()
+    model_dir = directory / "model"
+    tiny_model("causal", tokenizer).save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    data = directory / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"id": str(i), "source": s, "target": t}) + "\n"
+                            for i, (s, t) in enumerate(TOY_PAIRS)))
+    return model_dir, data
+
+
 def rollout_env_kwargs(tokenizer, **overrides):
     """Env kwargs of the PPO rollout tests: the toy data, chrF, short prompts and episodes, and the vector env without
     autoreset that rollouts need."""

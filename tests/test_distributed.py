@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from helpers import TOY_PAIRS, tiny_model, word_tokenizer
+from helpers import saved_model_and_data
 
 from agents.distributed import Distributed, episode_seed, stratified_minibatches
 from agents.ppo.losses import masked_whiten
@@ -129,17 +129,6 @@ def test_collectives_over_two_processes_give_the_global_statistics(tmp_path):
 
 
 # ---------------------------------------------------------------- PPO: 2 processes == 1 process, checkpoints 2 -> 1
-def make_model_and_data(directory: Path) -> tuple[Path, Path]:
-    tokenizer = word_tokenizer()
-    model_dir = directory / "model"
-    tiny_model("causal", tokenizer).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data = directory / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "source": s, "target": t}) + "\n"
-                            for i, (s, t) in enumerate(TOY_PAIRS)))
-    return model_dir, data
-
-
 def ppo_arguments(out: Path, model_dir: Path, data: Path, *extra: str) -> list[str]:
     env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
     # Everything that is a statistic of the batch is on: group baselines (the second prompt's 4 samples straddle the
@@ -176,7 +165,7 @@ def assert_same_parameters(expected: dict, actual: dict) -> None:
 def test_ppo_on_two_processes_matches_one_process_and_resumes_on_one(tmp_path):
     from agents.cli import main
 
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     one, two, resumed = tmp_path / "one", tmp_path / "two", tmp_path / "resumed"
     # A separate value model: a second trunk beside the policy's, in the same DDP wrapper.
     separate = ("--iterations", "2", "--value-model", "separate")
@@ -210,7 +199,7 @@ def test_ppo_on_two_processes_matches_one_process_and_resumes_on_one(tmp_path):
 def test_gradient_checkpointing_and_bf16_train_the_same_model(tmp_path):
     from agents.ppo import PPOConfig, PPOTrainer
 
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
 
     def trained(**options):
@@ -237,7 +226,7 @@ def assert_same_parameters_within(expected: dict, actual: dict, atol: float) -> 
 def test_ppo_sharded_with_fsdp2_matches_one_process(tmp_path):
     from agents.cli import main
 
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     one, sharded = tmp_path / "one", tmp_path / "fsdp"
     # The reference and a separate value trunk are sharded like the policy.
     options = ("--iterations", "1", "--value-model", "separate")
@@ -256,7 +245,7 @@ def test_ppo_sharded_with_fsdp2_matches_one_process(tmp_path):
 def test_grpo_with_lora_on_two_processes_matches_one_process(tmp_path):
     from agents.cli import main
 
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
     # The second prompt's group straddles the processes; LoRA adapters under DDP, the k3 KL against a frozen
     # reference, per-episode means over the global minibatch (loss_type="grpo"), dynamic sampling's mask.
@@ -283,7 +272,7 @@ def test_grpo_with_lora_on_two_processes_matches_one_process(tmp_path):
 def test_grpo_sharded_with_fsdp2_matches_one_process(tmp_path):
     from agents.cli import main
 
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     env_kwargs = {"dataset": str(data), "scorer": "chrf", "max_prompt_length": 10, "max_new_tokens": 6}
     arguments = ["--env", "textenvs/Translation-v0", "--model", str(model_dir), "--env-kwargs", json.dumps(env_kwargs),
                  "--num-envs", "8", "--num-generations", "4", "--num-minibatches", "2", "--beta", "0.05",

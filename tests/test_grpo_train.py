@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import TOY_PAIRS, toy_dataset, word_tokenizer
+from helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.grpo import GRPOConfig, GRPOTrainer
 from agents.grpo.agent import DrGRPOAgent, GRPOAgent, RLOOAgent
@@ -146,14 +146,7 @@ def cli_arguments(out, model_dir, data, *extra):
 def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     from agents.cli import main
 
-    tokenizer = word_tokenizer()
-    torch.manual_seed(0)
-    model_dir = tmp_path / "model"
-    build_causal_lm(tokenizer, "tiny", **TINY).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "source": s, "target": t}) + "\n"
-                            for i, (s, t) in enumerate(TOY_PAIRS)))
+    model_dir, data = saved_model_and_data(tmp_path)
     whole, split = tmp_path / "whole", tmp_path / "split"
     assert main(cli_arguments(whole, model_dir, data, "--iterations", "3", "--loss-type", "dapo")) == 0
     assert main(cli_arguments(split, model_dir, data, "--iterations", "2", "--loss-type", "dapo")) == 0

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from helpers import TOY_PAIRS, toy_dataset, word_tokenizer
+from helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.models import build_causal_lm
 from agents.ppo import PPOConfig, PPOTrainer
@@ -42,18 +42,6 @@ def test_ppo_raises_a_trivially_learnable_reward():
             "losses/explained_variance", "policy/entropy"} <= set(history[-1])
 
 
-def make_model_and_data(tmp_path: Path) -> tuple[Path, Path]:
-    tokenizer = word_tokenizer()
-    torch.manual_seed(0)
-    model_dir = tmp_path / "model"
-    build_causal_lm(tokenizer, "tiny", **TINY).save_pretrained(model_dir)
-    tokenizer.save_pretrained(model_dir)
-    data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"id": str(i), "source": s, "target": t}) + "\n"
-                            for i, (s, t) in enumerate(TOY_PAIRS)))
-    return model_dir, data
-
-
 def cli(out: Path, *extra: str, model_dir: Path | None = None, data: Path | None = None) -> list[str]:
     arguments = ["--out", str(out), *extra]
     if model_dir is not None:
@@ -75,7 +63,7 @@ def metrics(out: Path) -> list[dict]:
 
 
 def test_cli_run_killed_with_sigkill_resumes_identically(tmp_path):
-    model_dir, data = make_model_and_data(tmp_path)
+    model_dir, data = saved_model_and_data(tmp_path)
     iterations = "5"
     uninterrupted, interrupted = tmp_path / "uninterrupted", tmp_path / "interrupted"
     # The reference run goes in-process (same code, one torch thread like the subprocesses).
