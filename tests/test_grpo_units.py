@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from agents.grpo import GRPOConfig, aggregate_loss, clipped_token_loss, group_advantages, informative_groups
+from agents.ppo.config import field_docs
 
 # One group of four episodes: mean 2, deviations (-2, -1, 0, 3), unbiased std sqrt(14 / 3).
 SCORES = torch.tensor([0.0, 1.0, 2.0, 5.0])
@@ -125,6 +126,10 @@ def test_config_validates_and_accepts_trl_booleans_for_scale_rewards():
     assert GRPOConfig(epsilon=0.2).clip_high == 0.2 and GRPOConfig(epsilon_high=0.28).clip_high == 0.28
     with pytest.raises(ValueError, match="loss_type"):
         GRPOConfig(loss_type="ppo")
+    # The experiment settings come from RunConfig, shared with PPOConfig: documented and checked all the same.
+    assert set(field_docs(GRPOConfig)) == set(GRPOConfig.__dataclass_fields__)
+    with pytest.raises(ValueError, match=r"GRPOConfig\.device must be one of"):
+        GRPOConfig(device="tpu")
     with pytest.raises(ValueError, match="num_generations"):
         GRPOConfig(num_envs=10, num_generations=4)
     with pytest.raises(ValueError, match="num_generations"):

@@ -4,10 +4,10 @@ checkpoints. Names follow TRL's ``GRPOConfig`` where the idea is the same (``los
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Optional
 
-from agents.ppo.config import describe_config
+from agents.ppo.config import RunConfig
 from textenvs.decoding import check_decoding_backend, check_truncation
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
@@ -16,26 +16,7 @@ SCALE_REWARDS = ("group", "batch", "none")
 
 
 @dataclass
-class GRPOConfig:
-    # Experiment
-    env: str = "textenvs/Translation-v0"
-    """registered textenvs environment id"""
-    env_kwargs: dict = field(default_factory=dict)
-    """keyword arguments for gymnasium.make_vec (dataset, scorer, tokenizer, max_new_tokens, ...)"""
-    model: str = "default"
-    """policy: a local Hugging Face model directory, or "default" for the task's shipped warm-start checkpoint"""
-    out: Optional[str] = None
-    """run directory for logs, plots and checkpoints (None: nothing is written)"""
-    seed: int = 0
-    """seeds python, numpy, torch, the prompt draws and the token sampling"""
-    device: str = "auto"
-    """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
-    iterations: int = 100
-    """number of iterations (one rollout batch + its updates each)"""
-    strategy: str = "ddp"
-    """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
-    gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
-
+class GRPOConfig(RunConfig):
     # Rollouts
     num_envs: int = 16
     """episodes per rollout batch (sub-envs of the native vector env, decoded together); with W processes, the
@@ -116,11 +97,11 @@ class GRPOConfig:
     """write TensorBoard event files to out/tensorboard"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if isinstance(self.scale_rewards, bool):
             self.scale_rewards = "group" if self.scale_rewards else "none"
         choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
                    "scale_rewards": SCALE_REWARDS, "lr_schedule": ("constant", "linear"),
-                   "device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp"),
                    "mixed_precision": ("auto", "bf16", "no")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
@@ -155,9 +136,3 @@ class GRPOConfig:
     def clip_high(self) -> float:
         """The upper clipping epsilon in force (``epsilon_high``, or ``epsilon`` when it is None)."""
         return self.epsilon if self.epsilon_high is None else self.epsilon_high
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        return describe_config(self)

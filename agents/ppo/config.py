@@ -13,7 +13,10 @@ from textenvs.decoding import check_decoding_backend
 
 
 @dataclass
-class PPOConfig:
+class RunConfig:
+    """The experiment settings every language-model trainer's config starts with (:class:`PPOConfig`,
+    ``GRPOConfig``), their checks, and the ways a config is printed and saved."""
+
     # Experiment
     env: str = "textenvs/Translation-v0"
     """registered textenvs environment id"""
@@ -28,11 +31,25 @@ class PPOConfig:
     device: str = "auto"
     """"auto" (CUDA if available, else CPU), "cpu" or "cuda"; bf16 autocast is used on CUDA"""
     iterations: int = 100
-    """number of PPO iterations (one rollout batch + its updates each)"""
+    """number of iterations (one rollout batch + its updates each)"""
     strategy: str = "ddp"
     """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
     gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
 
+    def __post_init__(self) -> None:
+        for name, legal in {"device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp")}.items():
+            if getattr(self, name) not in legal:
+                raise ValueError(f"{type(self).__name__}.{name} must be one of {legal}, got {getattr(self, name)!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return describe_config(self)
+
+
+@dataclass
+class PPOConfig(RunConfig):
     # Rollouts
     num_envs: int = 16
     """episodes per rollout batch B (sub-envs of the native vector env, decoded together); with W processes, the
@@ -135,10 +152,10 @@ class PPOConfig:
     """write TensorBoard event files to out/tensorboard"""
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         choices = {"action_mask": ("env", "nlpo"), "value_model": ("shared", "separate"),
                    "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch", "group"),
-                   "lr_schedule": ("linear", "constant"), "device": ("auto", "cpu", "cuda"),
-                   "strategy": ("ddp", "fsdp"), "mixed_precision": ("auto", "bf16", "no")}
+                   "lr_schedule": ("linear", "constant"), "mixed_precision": ("auto", "bf16", "no")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"PPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -168,12 +185,6 @@ class PPOConfig:
         if self.resume and self.out is None:
             raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def describe(self) -> str:
-        return describe_config(self)
-
 
 def describe_config(config: Any) -> str:
     """One line per field of a config dataclass: name, value and its docstring."""
@@ -183,12 +194,15 @@ def describe_config(config: Any) -> str:
 
 @lru_cache(maxsize=None)
 def field_docs(config_class: type = PPOConfig) -> dict[str, str]:
-    """The docstring line under each field of a config dataclass (read from the source, as CleanRL/tyro do)."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(config_class)))
-    body = tree.body[0].body
+    """The docstring line under each field of a config dataclass and of the dataclasses it extends (read from the
+    source, as CleanRL/tyro do)."""
     docs: dict[str, str] = {}
-    for node, following in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) \
-                and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
-            docs[node.target.id] = " ".join(following.value.value.split())
+    for owner in reversed(config_class.__mro__):
+        if "__dataclass_fields__" not in vars(owner):
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(owner))).body[0].body
+        for node, following in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(following, ast.Expr) \
+                    and isinstance(following.value, ast.Constant) and isinstance(following.value.value, str):
+                docs[node.target.id] = " ".join(following.value.value.split())
     return docs
