@@ -70,14 +70,10 @@ class GRPOTrainer(LMTrainer):
     # ---------------------------------------------------------------- the loop
     def _train(self, max_env_steps: int | None,
                callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
-        from tqdm.auto import tqdm
-
         config = self.config
         self.max_env_steps = max_env_steps
         saved = False
-        progress = tqdm(total=config.iterations, initial=self.iteration,
-                        disable=not (config.progress and self.dist.is_main),
-                        desc=config.advantage_estimator.upper(), dynamic_ncols=True)
+        progress = self._progress_bar(config.advantage_estimator.upper())
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 

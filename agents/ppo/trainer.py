@@ -133,6 +133,14 @@ class LMTrainer:
         restore_random_states(state["rng"], self.rng, self.sampler)
         self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
 
+    def _progress_bar(self, description: str) -> Any:
+        """The run's tqdm bar over ``config.iterations``, from the current iteration; shown on the main process when
+        ``config.progress``."""
+        from tqdm.auto import tqdm
+
+        return tqdm(total=self.config.iterations, initial=self.iteration,
+                    disable=not (self.config.progress and self.dist.is_main), desc=description, dynamic_ncols=True)
+
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
         """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
@@ -184,14 +192,10 @@ class PPOTrainer(LMTrainer):
     # ---------------------------------------------------------------- the loop
     def _train(self, max_env_steps: int | None,
                callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
-        from tqdm.auto import tqdm
-
         config = self.config
         self.max_env_steps = max_env_steps
         saved = False
-        progress = tqdm(total=config.iterations, initial=self.iteration,
-                        disable=not (config.progress and self.dist.is_main),
-                        desc="PPO", dynamic_ncols=True)
+        progress = self._progress_bar("PPO")
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
