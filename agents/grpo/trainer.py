@@ -142,19 +142,9 @@ class GRPOTrainer(LMTrainer):
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["reward"],
                           **({"kl": metrics["kl"]} if "kl" in metrics else {})})
-            saved = config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0
-            if self.out and saved:
-                self.save_checkpoint()
+            saved = self._checkpoint_if_due()
         progress.close()
-        if self.out:
-            if not (self.history and saved):
-                self.save_checkpoint()
-            export_policy(self.lm, self.tokenizer, self.config, self.out / "model", "grpo_config.json", self.dist)
-            if self.logger:
-                self.logger.plot(self.history, PLOT_PANELS)
-        # No process returns (and e.g. reads the run directory) before the main one has written it.
-        self.dist.barrier()
-        return self.history
+        return self._finish_run(saved, PLOT_PANELS)
 
     # ---------------------------------------------------------------- steps of the loop
     def action_logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -262,6 +252,10 @@ class GRPOTrainer(LMTrainer):
         state is the same on all processes, so the checkpoint resumes on any number of them."""
         policy, optimizer = self.dist.state_dict(self.lm, self.optimizer)
         return self._write_checkpoint({"policy": policy, "optimizer": optimizer})
+
+    def export_model(self, directory: Path) -> Path:
+        """The policy as a plain Hugging Face checkpoint (LoRA merged) with the env's tokenizer beside it."""
+        return export_policy(self.lm, self.tokenizer, self.config, directory, "grpo_config.json", self.dist)
 
     def load_checkpoint(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)

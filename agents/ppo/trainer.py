@@ -141,6 +141,28 @@ class LMTrainer:
         return tqdm(total=self.config.iterations, initial=self.iteration,
                     disable=not (self.config.progress and self.dist.is_main), desc=description, dynamic_ncols=True)
 
+    def _checkpoint_if_due(self) -> bool:
+        """Save a checkpoint (with a run directory) when the iteration just ended is a multiple of
+        ``config.checkpoint_every``; returns whether it was one."""
+        due = self.config.checkpoint_every > 0 and self.iteration % self.config.checkpoint_every == 0
+        if self.out and due:
+            self.save_checkpoint()
+        return due
+
+    def _finish_run(self, saved: bool,
+                    plot_panels: tuple[tuple[str, str], ...] | None = None) -> list[dict[str, float]]:
+        """End of training: with a run directory, the final checkpoint (unless the last iteration ``saved`` one), the
+        exported model and the learning-curve plot; then wait for every process. Returns the metrics history."""
+        if self.out:
+            if not (self.history and saved):
+                self.save_checkpoint()
+            self.export_model(self.out / "model")
+            if self.logger:
+                self.logger.plot(self.history, plot_panels)
+        # No process returns (and e.g. reads the run directory) before the main one has written it.
+        self.dist.barrier()
+        return self.history
+
     def train(self, max_env_steps: int | None = None,
               callback: Callable[[dict[str, float]], None] | None = None) -> list[dict[str, float]]:
         """Run until ``config.iterations`` (or ``max_env_steps`` tokens, whichever comes first: the learning-rate
@@ -264,19 +286,9 @@ class PPOTrainer(LMTrainer):
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["charts/reward"],
                           "kl": metrics["objective/kl"]})
-            saved = config.checkpoint_every > 0 and self.iteration % config.checkpoint_every == 0
-            if self.out and saved:
-                self.save_checkpoint()
+            saved = self._checkpoint_if_due()
         progress.close()
-        if self.out:
-            if not (self.history and saved):
-                self.save_checkpoint()
-            self.export_model(self.out / "model")
-            if self.logger:
-                self.logger.plot(self.history)
-        # No process returns (and e.g. reads the run directory) before the main one has written it.
-        self.dist.barrier()
-        return self.history
+        return self._finish_run(saved)
 
     # ---------------------------------------------------------------- steps of the loop
     @torch.no_grad()
