@@ -29,4 +29,6 @@ fi
 
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 RAY_AUTH_MODE=disabled
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MPLBACKEND=Agg
+# The compiled decoding backend is tested in CI too (about a minute of compiling on 2 cores).
+export TEXTENVS_COMPILE_TESTS=${TEXTENVS_COMPILE_TESTS:-1}
 python -m pytest -q "$@"
