@@ -5,16 +5,22 @@ from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
+# How a row of any dialogue dataset becomes a prompt and references: the family's data schema, the same for
+# every version (each version's tuning, below, stays its own).
+DIALOGUE_SCHEMA = dict(
+    prompt_field="context",
+    reference_field="response",
+    prompt_truncation="left",
+    turn_separator="\n",
+)
+
 DIALOGUE = TaskSpec(
     name="dialogue",
     default_dataset="synthetic-dialogue",
     default_scorer="token_f1",
-    prompt_field="context",
-    reference_field="response",
     max_prompt_length=128,
     max_new_tokens=40,
-    prompt_truncation="left",
-    turn_separator="\n",
+    **DIALOGUE_SCHEMA,
 )
 
 
@@ -35,23 +41,14 @@ class DialogueEnv(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
-class DialogueVectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`DialogueEnv` (``gymnasium.make_vec("textenvs/Dialogue-v0", num_envs=B)``)."""
-
-    task_spec = DIALOGUE
-
-
 DIALOGUE_V1 = TaskSpec(
     name="dialogue-v1",
     default_dataset="synthetic-dialogue-v1",
     default_scorer="dialogue_slots",
-    prompt_field="context",
-    reference_field="response",
     max_prompt_length=32,
     max_new_tokens=20,
-    prompt_truncation="left",
-    turn_separator="\n",
     reward_ceiling=1.0,
+    **DIALOGUE_SCHEMA,
 )
 
 
@@ -97,7 +94,6 @@ class DialogueV1Env(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V1_HISTORY
 
 
-class DialogueV1VectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`DialogueV1Env` (``gymnasium.make_vec("textenvs/Dialogue-v1", num_envs=B)``)."""
-
-    task_spec = DIALOGUE_V1
+# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
+DialogueVectorEnv = TextGenerationVectorEnv.for_env(DialogueEnv)
+DialogueV1VectorEnv = TextGenerationVectorEnv.for_env(DialogueV1Env)

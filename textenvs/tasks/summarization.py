@@ -5,15 +5,21 @@ from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
+# How a row of any summarization dataset becomes a prompt and references: the family's data schema, the same for
+# every version (each version's tuning, below, stays its own).
+SUMMARIZATION_SCHEMA = dict(
+    prompt_field="document",
+    reference_field="summary",
+    prompt_truncation="right",
+)
+
 SUMMARIZATION = TaskSpec(
     name="summarization",
     default_dataset="synthetic-summarization",
     default_scorer="rougeL",
-    prompt_field="document",
-    reference_field="summary",
     max_prompt_length=192,
     max_new_tokens=48,
-    prompt_truncation="right",
+    **SUMMARIZATION_SCHEMA,
 )
 
 
@@ -34,22 +40,14 @@ class SummarizationEnv(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
-class SummarizationVectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`SummarizationEnv` (``gymnasium.make_vec("textenvs/Summarization-v0", num_envs=B)``)."""
-
-    task_spec = SUMMARIZATION
-
-
 SUMMARIZATION_V1 = TaskSpec(
     name="summarization-v1",
     default_dataset="synthetic-summarization-v1",
     default_scorer="summary_facts",
-    prompt_field="document",
-    reference_field="summary",
     max_prompt_length=48,
     max_new_tokens=16,
-    prompt_truncation="right",
     reward_ceiling=1.0,
+    **SUMMARIZATION_SCHEMA,
 )
 
 
@@ -96,7 +94,6 @@ class SummarizationV1Env(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V1_HISTORY
 
 
-class SummarizationV1VectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`SummarizationV1Env` (``gymnasium.make_vec("textenvs/Summarization-v1", num_envs=B)``)."""
-
-    task_spec = SUMMARIZATION_V1
+# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
+SummarizationVectorEnv = TextGenerationVectorEnv.for_env(SummarizationEnv)
+SummarizationV1VectorEnv = TextGenerationVectorEnv.for_env(SummarizationV1Env)

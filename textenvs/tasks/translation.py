@@ -5,15 +5,21 @@ from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
 from textenvs.vector import TextGenerationVectorEnv
 
+# How a row of any translation dataset becomes a prompt and references: the family's data schema, the same for
+# every version (each version's tuning, below, stays its own).
+TRANSLATION_SCHEMA = dict(
+    prompt_field="source",
+    reference_field="target",
+    prompt_truncation="right",
+)
+
 TRANSLATION = TaskSpec(
     name="translation",
     default_dataset="synthetic-translation",
     default_scorer="chrf",
-    prompt_field="source",
-    reference_field="target",
     max_prompt_length=64,
     max_new_tokens=48,
-    prompt_truncation="right",
+    **TRANSLATION_SCHEMA,
 )
 
 
@@ -34,22 +40,14 @@ class TranslationEnv(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V0_HISTORY
 
 
-class TranslationVectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`TranslationEnv` (``gymnasium.make_vec("textenvs/Translation-v0", num_envs=B)``)."""
-
-    task_spec = TRANSLATION
-
-
 TRANSLATION_V1 = TaskSpec(
     name="translation-v1",
     default_dataset="synthetic-translation-v1",
     default_scorer="translation_agreement",
-    prompt_field="source",
-    reference_field="target",
     max_prompt_length=16,
     max_new_tokens=16,
-    prompt_truncation="right",
     reward_ceiling=1.0,
+    **TRANSLATION_SCHEMA,
 )
 
 
@@ -95,7 +93,6 @@ class TranslationV1Env(TextGenerationEnv):
     __doc__ += COMMON_MANUAL + V1_HISTORY
 
 
-class TranslationV1VectorEnv(TextGenerationVectorEnv):
-    """Native batched :class:`TranslationV1Env` (``gymnasium.make_vec("textenvs/Translation-v1", num_envs=B)``)."""
-
-    task_spec = TRANSLATION_V1
+# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
+TranslationVectorEnv = TextGenerationVectorEnv.for_env(TranslationEnv)
+TranslationV1VectorEnv = TextGenerationVectorEnv.for_env(TranslationV1Env)
