@@ -33,16 +33,6 @@ class GRPOConfig(RunConfig):
     decoding_backend: str = "eager"
     """rollout decoding (textenvs.decoding.CachedDecoder): "eager" (DynamicCache), "static" (StaticCache), "compiled"
     (static + torch.compile, compiles once per batch size), "cudagraphs" (compiled with CUDA graphs, CUDA only)"""
-    lora_r: int = 0
-    """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
-    lora_alpha: int = 16
-    """LoRA scaling numerator"""
-    mixed_precision: str = "auto"
-    """precision of the forward passes: "auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" (bf16 autocast on any
-    device) or "no" (float32)"""
-    gradient_checkpointing: bool = False
-    """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
-    more forward pass per update)"""
 
     # Advantages
     advantage_estimator: str = "grpo"
@@ -72,46 +62,23 @@ class GRPOConfig(RunConfig):
     num_minibatches: int = 1
     """minibatches per pass (one optimizer step each), drawn by a stratified shuffle: each run of num_minibatches
     consecutive episodes sends one episode to every minibatch"""
-    gradient_accumulation_steps: int = 1
-    """micro-batches (per process) per minibatch whose gradients are accumulated before the step"""
-    learning_rate: float = 1e-5
-    """AdamW learning rate"""
-    lr_schedule: str = "constant"
-    """"constant" or "linear" (decay to 0 over the run: iterations or the env-step budget, whichever ends it), after
-    warmup"""
-    warmup_steps: int = 0
-    """optimizer steps of linear learning-rate warmup"""
-    max_grad_norm: float = 1.0
-    """global gradient norm clipping"""
-
-    # Logging and checkpoints
-    checkpoint_every: int = 10
-    """iterations between checkpoints (also written at the end; needs out)"""
-    keep_checkpoints: int = 2
-    """most recent checkpoints kept on disk"""
-    resume: bool = False
-    """continue from the latest checkpoint in out"""
-    progress: bool = True
-    """show a progress bar with reward and entropy"""
-    tensorboard: bool = True
-    """write TensorBoard event files to out/tensorboard"""
+    lr_schedule: str = "constant"  # RunConfig's field (documented and placed there), with GRPO's default
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.scale_rewards, bool):
             self.scale_rewards = "group" if self.scale_rewards else "none"
         choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
-                   "scale_rewards": SCALE_REWARDS, "lr_schedule": ("constant", "linear"),
-                   "mixed_precision": ("auto", "bf16", "no")}
+                   "scale_rewards": SCALE_REWARDS}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
         if self.num_generations < 2 or self.num_envs % self.num_generations:
             raise ValueError(f"num_envs={self.num_envs} must be a multiple of num_generations="
                              f"{self.num_generations} (>= 2: a group needs two episodes to compare).")
-        if self.num_minibatches < 1 or self.gradient_accumulation_steps < 1 or self.num_iterations < 1:
-            raise ValueError("num_minibatches, gradient_accumulation_steps and num_iterations must be >= 1, got "
-                             f"{self.num_minibatches}, {self.gradient_accumulation_steps}, {self.num_iterations}.")
+        if self.num_minibatches < 1 or self.num_iterations < 1:
+            raise ValueError(f"num_minibatches and num_iterations must be >= 1, got {self.num_minibatches} and "
+                             f"{self.num_iterations}.")
         if self.num_envs % (self.num_minibatches * self.gradient_accumulation_steps):
             raise ValueError(f"num_envs={self.num_envs} must be divisible by num_minibatches * "
                              f"gradient_accumulation_steps = {self.num_minibatches * self.gradient_accumulation_steps}.")
@@ -119,18 +86,11 @@ class GRPOConfig(RunConfig):
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
         check_truncation(self.top_k, self.top_p)
         check_decoding_backend(self.decoding_backend)
-        if self.warmup_steps < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {self.warmup_steps}.")
         if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError(f"epsilon must lie in [0, 1) and epsilon_high be >= 0 or None, got {self.epsilon} and "
                              f"{self.epsilon_high}.")
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}.")
-        if self.strategy == "fsdp" and self.lora_r > 0:
-            raise ValueError("strategy='fsdp' with lora_r > 0 is not supported (the merged LoRA export needs whole "
-                             "weights): train LoRA with strategy='ddp', whose frozen base is not sharded anyway.")
-        if self.resume and self.out is None:
-            raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 
     @property
     def clip_high(self) -> float:

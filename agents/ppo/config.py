@@ -14,8 +14,9 @@ from textenvs.decoding import check_decoding_backend
 
 @dataclass
 class RunConfig:
-    """The experiment settings every language-model trainer's config starts with (:class:`PPOConfig`,
-    ``GRPOConfig``), their checks, and the ways a config is printed and saved."""
+    """The settings every language-model trainer's config starts with (:class:`PPOConfig`, ``GRPOConfig``): the
+    experiment, the model, the optimizer, logging and checkpoints; their checks, and the ways a config is printed and
+    saved. A subclass may give one of these fields its own default by declaring it again (it keeps its place)."""
 
     # Experiment
     env: str = "textenvs/Translation-v0"
@@ -36,10 +37,57 @@ class RunConfig:
     """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
     gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
 
+    # Model
+    lora_r: int = 0
+    """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
+    lora_alpha: int = 16
+    """LoRA scaling numerator"""
+    mixed_precision: str = "auto"
+    """precision of the forward passes: "auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" (bf16 autocast on any
+    device) or "no" (float32)"""
+    gradient_checkpointing: bool = False
+    """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
+    more forward pass per update)"""
+
+    # Optimizer
+    learning_rate: float = 1e-5
+    """AdamW learning rate"""
+    lr_schedule: str = "linear"
+    """"linear" (decay to 0 over the run: iterations or the env-step budget, whichever ends it) or "constant", after
+    warmup"""
+    warmup_steps: int = 0
+    """optimizer steps of linear learning-rate warmup"""
+    gradient_accumulation_steps: int = 1
+    """micro-batches (per process) per minibatch whose gradients are accumulated before the step"""
+    max_grad_norm: float = 1.0
+    """global gradient norm clipping"""
+
+    # Logging and checkpoints
+    checkpoint_every: int = 10
+    """iterations between checkpoints (also written at the end; needs out)"""
+    keep_checkpoints: int = 2
+    """most recent checkpoints kept on disk"""
+    resume: bool = False
+    """continue from the latest checkpoint in out"""
+    progress: bool = True
+    """show a progress bar with the iteration's reward and main statistics"""
+    tensorboard: bool = True
+    """write TensorBoard event files to out/tensorboard"""
+
     def __post_init__(self) -> None:
-        for name, legal in {"device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp")}.items():
+        choices = {"device": ("auto", "cpu", "cuda"), "strategy": ("ddp", "fsdp"),
+                   "mixed_precision": ("auto", "bf16", "no"), "lr_schedule": ("linear", "constant")}
+        for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"{type(self).__name__}.{name} must be one of {legal}, got {getattr(self, name)!r}.")
+        if self.gradient_accumulation_steps < 1 or self.warmup_steps < 0:
+            raise ValueError("gradient_accumulation_steps must be >= 1 and warmup_steps >= 0, got "
+                             f"{self.gradient_accumulation_steps} and {self.warmup_steps}.")
+        if self.strategy == "fsdp" and self.lora_r > 0:
+            raise ValueError("strategy='fsdp' with lora_r > 0 is not supported (the merged LoRA export needs whole "
+                             "weights): train LoRA with strategy='ddp', whose frozen base is not sharded anyway.")
+        if self.resume and self.out is None:
+            raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -76,16 +124,6 @@ class PPOConfig(RunConfig):
     value_model: str = "shared"
     """"shared": a zero-initialized linear value head on the policy's last hidden state; "separate": a copy of the
     initial model with its own zero-initialized head"""
-    lora_r: int = 0
-    """LoRA rank (peft) for the policy's linear layers; 0 trains every weight"""
-    lora_alpha: int = 16
-    """LoRA scaling numerator"""
-    mixed_precision: str = "auto"
-    """precision of the forward passes: "auto" (bf16 autocast on CUDA, float32 on CPU), "bf16" (bf16 autocast on any
-    device) or "no" (float32)"""
-    gradient_checkpointing: bool = False
-    """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
-    more forward pass per update)"""
 
     # Rewards
     kl_coef: float = 0.05
@@ -117,14 +155,6 @@ class PPOConfig(RunConfig):
     num_minibatches: int = 4
     """minibatches per epoch (one optimizer step each), drawn by a stratified shuffle: each run of num_minibatches
     consecutive episodes sends one episode to every minibatch"""
-    gradient_accumulation_steps: int = 1
-    """micro-batches (per process) per minibatch whose gradients are accumulated before the step"""
-    learning_rate: float = 1e-5
-    """AdamW learning rate"""
-    lr_schedule: str = "linear"
-    """"linear" (decay to 0 over the run) or "constant", after warmup"""
-    warmup_steps: int = 0
-    """optimizer steps of linear learning-rate warmup"""
     clip_coef: float = 0.2
     """policy ratio clipping"""
     clip_value: float = 0.2
@@ -133,29 +163,14 @@ class PPOConfig(RunConfig):
     """value loss coefficient"""
     entropy_coef: float = 0.0
     """entropy bonus coefficient"""
-    max_grad_norm: float = 1.0
-    """global gradient norm clipping"""
     target_kl: Optional[float] = None
     """stop an iteration's update epochs once the approximate KL to the rollout policy (losses/approx_kl of the
     epoch's last minibatch) exceeds this (CleanRL's target_kl); None never stops early"""
 
-    # Logging and checkpoints
-    checkpoint_every: int = 10
-    """iterations between checkpoints (also written at the end; needs out)"""
-    keep_checkpoints: int = 2
-    """most recent checkpoints kept on disk"""
-    resume: bool = False
-    """continue from the latest checkpoint in out"""
-    progress: bool = True
-    """show a progress bar with reward, KL and entropy"""
-    tensorboard: bool = True
-    """write TensorBoard event files to out/tensorboard"""
-
     def __post_init__(self) -> None:
         super().__post_init__()
         choices = {"action_mask": ("env", "nlpo"), "value_model": ("shared", "separate"),
-                   "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch", "group"),
-                   "lr_schedule": ("linear", "constant"), "mixed_precision": ("auto", "bf16", "no")}
+                   "kl_estimator": ("k1", "k3"), "reward_normalization": ("none", "running", "batch", "group")}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"PPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -179,11 +194,6 @@ class PPOConfig(RunConfig):
         for name in ("adaptive_kl_target", "target_kl"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)}.")
-        if self.strategy == "fsdp" and self.lora_r > 0:
-            raise ValueError("strategy='fsdp' with lora_r > 0 is not supported (the merged LoRA export needs whole "
-                             "weights): train LoRA with strategy='ddp', whose frozen base is not sharded anyway.")
-        if self.resume and self.out is None:
-            raise ValueError("resume=True needs out (the run directory holding the checkpoints).")
 
 
 def describe_config(config: Any) -> str:
