@@ -6,12 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PPO=${PPO:-'{"num_envs": 128, "samples_per_prompt": 4, "reward_normalization": "group", "num_minibatches": 2, "update_epochs": 2, "learning_rate": 3e-5, "lr_schedule": "constant", "temperature": 0.7, "kl_coef": 0.05}'}
-for task in ${TASKS:-translation summarization dialogue}; do
-  case $task in
-    translation) env=textenvs/Translation-v0 ;;
-    summarization) env=textenvs/Summarization-v0 ;;
-    dialogue) env=textenvs/Dialogue-v0 ;;
-  esac
-  python benchmarks/learning/ppo_vs_warm_start.py --name "builtin-$task" --env $env --warm-start default \
-    --ppo "$PPO" --iterations "${ITERATIONS:-60}" --eval-split test --eval-examples 500
+for task in ${TASKS:-translation summarization dialogue}; do  # the env of task "x" is textenvs/X-v0
+  python benchmarks/learning/ppo_vs_warm_start.py --name "builtin-$task" --env "textenvs/${task^}-v0" \
+    --warm-start default --ppo "$PPO" --iterations "${ITERATIONS:-60}" --eval-split test --eval-examples 500
 done

@@ -7,53 +7,45 @@ cd "$(dirname "$0")/../.."
 SCRIPT=benchmarks/learning/ppo_vs_warm_start.py
 PPO='{"num_envs": 32, "num_minibatches": 4, "update_epochs": 2, "learning_rate": 1e-4, "kl_coef": 0.02, "lr_schedule": "constant"}'
 PPO_GROUP='{"num_envs": 128, "samples_per_prompt": 4, "reward_normalization": "group", "num_minibatches": 2, "update_epochs": 2, "learning_rate": 3e-5, "lr_schedule": "constant", "temperature": 0.7, "kl_coef": 0.05}'
+# Each data set's env and env kwargs (scorer, prompt and generation budgets), the same in all its experiments.
+MULTI30K=(--env textenvs/Translation-v0 --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}')
+SAMSUM=(--env textenvs/Summarization-v0 --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}')
+DAILYDIALOG=(--env textenvs/Dialogue-v0 --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}')
 case "$1" in
   multi30k)
-    python $SCRIPT --name multi30k --env textenvs/Translation-v0 \
-      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}' \
-      --train-tokenizer 3000 --tokenizer-texts 29000 \
+    python $SCRIPT --name multi30k "${MULTI30K[@]}" --train-tokenizer 3000 --tokenizer-texts 29000 \
       --sft '{"max_steps": 500, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 50}' \
       --ppo "$PPO" --iterations 15 --eval-split test --eval-examples 200 --eval-scorer bleu ;;
   multi30k-long)
     # Same warm start as multi30k (reused from runs/multi30k/warm_start), 4x the PPO iterations, sampling at T=0.7.
-    python $SCRIPT --name multi30k-long --env textenvs/Translation-v0 \
-      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}' \
-      --warm-start benchmarks/learning/runs/multi30k/warm_start \
+    python $SCRIPT --name multi30k-long "${MULTI30K[@]}" --warm-start benchmarks/learning/runs/multi30k/warm_start \
       --ppo '{"num_envs": 32, "num_minibatches": 4, "update_epochs": 4, "learning_rate": 2e-4, "kl_coef": 0.02, "lr_schedule": "linear", "temperature": 0.7}' \
       --iterations 60 --eval-split test --eval-examples 200 --eval-scorer bleu ;;
   samsum)
-    python $SCRIPT --name samsum --env textenvs/Summarization-v0 \
-      --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}' \
-      --train-tokenizer 3000 --tokenizer-texts 14731 \
+    python $SCRIPT --name samsum "${SAMSUM[@]}" --train-tokenizer 3000 --tokenizer-texts 14731 \
       --sft '{"max_steps": 300, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 30}' \
       --ppo "$PPO" --iterations 10 --eval-split test --eval-examples 100 --eval-scorer rougeL ;;
   dailydialog)
-    python $SCRIPT --name dailydialog --env textenvs/Dialogue-v0 \
-      --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}' \
-      --train-tokenizer 3000 --tokenizer-texts 20000 \
+    python $SCRIPT --name dailydialog "${DAILYDIALOG[@]}" --train-tokenizer 3000 --tokenizer-texts 20000 \
       --sft '{"max_steps": 300, "learning_rate": 3e-3, "warmup_steps": 30, "eval_every": 0, "eval_examples": 30, "max_train_examples": 20000}' \
       --ppo "$PPO" --iterations 10 --eval-split test --eval-examples 100 ;;
   # The group-baseline PPO settings of run_builtin.sh on the warm starts trained by the cases above
   # (runs/<name>/warm_start; run those first on a fresh checkout).
   multi30k-group)
-    python $SCRIPT --name multi30k-group --env textenvs/Translation-v0 \
-      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}' \
+    python $SCRIPT --name multi30k-group "${MULTI30K[@]}" \
       --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
       --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
   multi30k-group-bleu)
     # The same with sentence BLEU as the reward, i.e. the evaluation metric itself.
-    python $SCRIPT --name multi30k-group-bleu --env textenvs/Translation-v0 \
-      --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "bleu", "max_prompt_length": 48, "max_new_tokens": 40}' \
+    python $SCRIPT --name multi30k-group-bleu "${MULTI30K[@]/chrf/bleu}" \
       --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
       --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
   samsum-group)
-    python $SCRIPT --name samsum-group --env textenvs/Summarization-v0 \
-      --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}' \
+    python $SCRIPT --name samsum-group "${SAMSUM[@]}" \
       --warm-start benchmarks/learning/runs/samsum/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
       --eval-split test --eval-examples 200 --eval-scorer rougeL ;;
   dailydialog-group)
-    python $SCRIPT --name dailydialog-group --env textenvs/Dialogue-v0 \
-      --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}' \
+    python $SCRIPT --name dailydialog-group "${DAILYDIALOG[@]}" \
       --warm-start benchmarks/learning/runs/dailydialog/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
       --eval-split test --eval-examples 200 ;;
   *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
