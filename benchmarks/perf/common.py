@@ -47,14 +47,17 @@ def write_results(path: str | Path, figures: dict[str, Any]) -> Path:
     return path
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags choosing the benchmark model and the shape of its prompts: ``--size``, ``--device``, ``--dtype``,
-    ``--prompt-tokens``, ``--new-tokens``; read ``--dtype`` back with :func:`torch_dtype`."""
+def model_argument_parser(description: str | None) -> argparse.ArgumentParser:
+    """A perf script's parser (``description``: its module docstring, shown as written) with the flags choosing the
+    benchmark model and the shape of its prompts: ``--size``, ``--device``, ``--dtype``, ``--prompt-tokens``,
+    ``--new-tokens``; read ``--dtype`` back with :func:`torch_dtype`. The script adds its own flags."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="tiny", help="GPT-2 size from agents.models.CAUSAL_SIZES")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="fp32", choices=tuple(_DTYPES))
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
+    return parser
 
 
 def torch_dtype(name: str) -> Any:

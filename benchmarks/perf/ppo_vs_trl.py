@@ -20,7 +20,6 @@ the CPU ones). Install TRL for this benchmark only: ``pip install -e ".[perf]"``
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
@@ -31,7 +30,7 @@ import torch
 
 from agents.ppo.config import PPOConfig
 from agents.ppo.trainer import PPOTrainer
-from benchmarks.perf.common import add_model_arguments, torch_dtype, write_results
+from benchmarks.perf.common import model_argument_parser, torch_dtype, write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch
 
 
@@ -113,8 +112,7 @@ def run_trl(args, tokenizer, model_factory, reward_dir: str, prompts: list[list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
+    parser = model_argument_parser(__doc__)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--minibatches", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=4)

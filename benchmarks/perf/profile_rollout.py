@@ -9,7 +9,6 @@ that explains a gap to the limit.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import io
 import pstats
@@ -17,14 +16,13 @@ import pstats
 import torch
 
 from agents.ppo.rollout import collect_rollout
-from benchmarks.perf.common import add_model_arguments, torch_dtype
+from benchmarks.perf.common import model_argument_parser, torch_dtype
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
 from benchmarks.perf.rollout_throughput import cached_loop
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
+    parser = model_argument_parser(__doc__)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--top", type=int, default=30)

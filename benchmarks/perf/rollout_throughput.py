@@ -27,7 +27,6 @@ Ratios: ``ours / limit`` with the limit the faster of ``generate`` and the eager
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from functools import partial
@@ -37,7 +36,7 @@ import torch
 import torch._dynamo
 
 from agents.ppo.rollout import collect_rollout
-from benchmarks.perf.common import add_model_arguments, torch_dtype, write_results
+from benchmarks.perf.common import model_argument_parser, torch_dtype, write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch, synchronize
 from textenvs.decoding import (DECODING_BACKENDS, CachedDecoder, causal_position_ids, check_decoding_backend,
                                sample_tokens)
@@ -94,8 +93,7 @@ def timed_round_robin(functions: dict[str, Callable[[], None]], device: torch.de
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_model_arguments(parser)
+    parser = model_argument_parser(__doc__)
     parser.add_argument("--batch", default="32", help="comma-separated batch sizes")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--skip-reforward", action="store_true", help="skip the slow cache-less contrast")
