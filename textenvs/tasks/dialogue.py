@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any dialogue dataset becomes a prompt and references: the family's data schema, the same for
@@ -31,14 +31,12 @@ class DialogueEnv(TextGenerationEnv):
     The prompt is the dialogue history (a list of turns is joined with newlines, one turn per line); the policy
     writes the reply. The built-in data (``synthetic-dialogue``) is task-oriented: the reply must address the user's
     request (``metadata["slots"]``, scored by ``slot_coverage``). Real data: rows with ``context`` (list of turns or
-    a string) and ``response`` fields, such as DailyDialog's JSONL files.
-
-    Defaults: scorer ``token_f1`` (unigram F1 against the best reference), ``max_prompt_length=128``,
-    ``max_new_tokens=40``, over-long histories keep their latest turns (``prompt_truncation="left"``).
+    a string) and ``response`` fields, such as DailyDialog's JSONL files. The default reward is the unigram F1
+    against the best reference; over-long histories keep their latest turns.
     """
 
     task_spec = DIALOGUE
-    __doc__ += COMMON_MANUAL + V0_HISTORY
+    __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
 DIALOGUE_V1 = TaskSpec(
@@ -66,8 +64,6 @@ class DialogueV1Env(TextGenerationEnv):
     model fit to them confirms only two slots under greedy decoding, but samples the full confirmation about
     30% of the time. Validation and test references are canonical.
 
-    Defaults: scorer ``dialogue_slots``, ``max_prompt_length=32``, ``max_new_tokens=20``.
-
     ## Task reward (``dialogue_slots``)
     ``slot_coverage × precision``: the fraction of slots the reply states (contiguous spans, articles and
     punctuation ignored) times the fraction of the reply's tokens that the canonical reply accounts for (each
@@ -91,7 +87,7 @@ class DialogueV1Env(TextGenerationEnv):
     """
 
     task_spec = DIALOGUE_V1
-    __doc__ += COMMON_MANUAL + V1_HISTORY
+    __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).

@@ -1,5 +1,7 @@
 """The parts of every text environment's manual that are the same for all tasks (appended to each task docstring)."""
 
+from textenvs.tasks.base import TaskSpec
+
 COMMON_MANUAL = """
     ## Action Space
     ``Discrete(V)`` with ``V = len(tokenizer)``: an action is the id of the next token. Taking EOS ends the episode.
@@ -67,3 +69,17 @@ V1_HISTORY = """
       knobs (``dataset_options``) and its own warm start (``agents/checkpoints/<task>-v1``).
     * v0: initial release (still registered, its data and rewards unchanged).
 """
+
+
+_TRUNCATION = {"right": "over-long prompts keep their beginning", "left": "over-long prompts keep their end",
+               "error": "over-long prompts are refused"}
+
+
+def task_manual(spec: TaskSpec, history: str) -> str:
+    """What a task env's docstring ends with: :data:`COMMON_MANUAL`, the env's defaults read from its ``spec`` (so
+    the manual cannot drift from them) and its version ``history``."""
+    return COMMON_MANUAL + f"""
+    This env's defaults (its ``task_spec``): ``dataset="{spec.default_dataset}"``, ``scorer="{spec.default_scorer}"``,
+    ``max_prompt_length={spec.max_prompt_length}``, ``max_new_tokens={spec.max_new_tokens}``,
+    ``prompt_truncation="{spec.prompt_truncation}"`` ({_TRUNCATION[spec.prompt_truncation]}).
+""" + history

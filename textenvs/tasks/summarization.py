@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any summarization dataset becomes a prompt and references: the family's data schema, the same for
@@ -30,14 +30,11 @@ class SummarizationEnv(TextGenerationEnv):
     The prompt is a document; the policy writes a summary one token per step. The built-in data
     (``synthetic-summarization``) mixes the key facts of an event with distractor sentences; the summary must state
     the key facts (``metadata["key_facts"]``, scored by ``key_fact_recall``). Real data: rows with
-    ``document``/``summary`` fields, such as SAMSum's JSONL files.
-
-    Defaults: scorer ``rougeL`` (ROUGE-L F-measure), ``max_prompt_length=192``, ``max_new_tokens=48``,
-    over-long documents cut at the end (``prompt_truncation="right"``).
+    ``document``/``summary`` fields, such as SAMSum's JSONL files. The default reward is the ROUGE-L F-measure.
     """
 
     task_spec = SUMMARIZATION
-    __doc__ += COMMON_MANUAL + V0_HISTORY
+    __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
 SUMMARIZATION_V1 = TaskSpec(
@@ -65,8 +62,6 @@ class SummarizationV1Env(TextGenerationEnv):
     apples on friday .``). A model fit to them ends the summary early under greedy decoding but samples the
     complete summary about 35% of the time. Validation and test references are canonical.
 
-    Defaults: scorer ``summary_facts``, ``max_prompt_length=48``, ``max_new_tokens=16``.
-
     ## Task reward (``summary_facts``)
     ``key_fact_recall × precision``: the fraction of key facts stated (contiguous spans, articles and
     punctuation ignored) times the fraction of the summary's tokens that the canonical summary accounts for
@@ -91,7 +86,7 @@ class SummarizationV1Env(TextGenerationEnv):
     """
 
     task_spec = SUMMARIZATION_V1
-    __doc__ += COMMON_MANUAL + V1_HISTORY
+    __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).

@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import COMMON_MANUAL, V0_HISTORY, V1_HISTORY
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any translation dataset becomes a prompt and references: the family's data schema, the same for
@@ -31,13 +31,11 @@ class TranslationEnv(TextGenerationEnv):
     (``synthetic-translation``) is a generated language pair with a lexicon, reordering and inflection rules (see
     ``textenvs/data/README.md``). Real data: aligned line files such as Multi30k
     (``dataset="path/to/multi30k", dataset_languages=("de", "en")``) or rows with ``source``/``target`` fields.
-
-    Defaults: scorer ``chrf`` (sentence chrF in [0, 1]), ``max_prompt_length=64``, ``max_new_tokens=48``,
-    over-long prompts cut at the end (``prompt_truncation="right"``).
+    The default reward is sentence chrF in [0, 1].
     """
 
     task_spec = TRANSLATION
-    __doc__ += COMMON_MANUAL + V0_HISTORY
+    __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
 TRANSLATION_V1 = TaskSpec(
@@ -65,8 +63,6 @@ class TranslationV1Env(TextGenerationEnv):
     reinforcement learning with the task reward can move it to the canonical translation. Validation and test
     references are canonical; ``metadata["canonical"]`` always is.
 
-    Defaults: scorer ``translation_agreement``, ``max_prompt_length=16``, ``max_new_tokens=16``.
-
     ## Task reward (``translation_agreement``)
     ``LCS(prediction, canonical) / max(len(prediction), len(canonical))`` over whitespace tokens (punctuation
     counts): 1.0 exactly for the canonical translation, 0.0 for an empty one. Every wrong, missing, extra or
@@ -90,7 +86,7 @@ class TranslationV1Env(TextGenerationEnv):
     """
 
     task_spec = TRANSLATION_V1
-    __doc__ += COMMON_MANUAL + V1_HISTORY
+    __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
