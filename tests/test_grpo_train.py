@@ -173,3 +173,44 @@ def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     assert "textenvs train grpo: --resume cannot change" in capsys.readouterr().err
     assert main(["grpo", "--top-k", "-1"]) == 2
     assert "textenvs train grpo: top_k must be >= 0, got -1." in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("settings", [{}, {"beta": 0.1, "gradient_accumulation_steps": 2}, {"top_k": 3}])
+def test_one_step_per_rollout_reuses_the_update_forward_with_the_scoring_pass_result(settings, monkeypatch):
+    # num_iterations = num_minibatches = 1: the update's own detached logprobs replace the scoring pass (no forward of
+    # the policy before the update). Same rollout (same seed): the same step, loss, entropy and parameters as with
+    # the pass, and the first ratio, now against the rollout's logprobs, is still 1.
+    settings = dict(iterations=2, num_minibatches=1, num_iterations=1, **settings)
+    reusing = trainer(**settings)
+    assert reusing.single_step
+    scored_calls = []
+    score_tokens = GRPOTrainer.score_tokens
+    monkeypatch.setattr(GRPOTrainer, "score_tokens",
+                        lambda self, rollout, policy=True: scored_calls.append(policy) or score_tokens(self, rollout,
+                                                                                                       policy))
+    reused = reusing.train()
+    assert scored_calls == [False, False]
+    monkeypatch.setattr(GRPOTrainer, "single_step", property(lambda self: False))
+    scoring = trainer(**settings)
+    scored = scoring.train()
+    assert scored_calls[2:] == [True, True]
+    for a, b in zip(reused, scored):
+        assert a["first_ratio_deviation"] < 1e-5 and b["first_ratio_deviation"] < 1e-5
+        for key in ("loss", "entropy", "grad_norm", "reward", "approx_kl", *(("kl",) if "beta" in settings else ())):
+            assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    for (name, a), b in zip(reusing.lm.named_parameters(), scoring.lm.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_one_step_per_rollout_with_no_informative_group_still_logs_the_entropy():
+    # Dynamic sampling drops every group of a constant reward: no update, and the entropy comes from the scoring pass.
+    history = trainer(scorer=constant, iterations=1, num_minibatches=1, dynamic_sampling=True).train()
+    assert history[0]["num_episodes_trained"] == 0 and history[0]["entropy"] > 0
+
+
+def test_trainers_fuse_the_models_activations_unless_told_not_to():
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    assert any(isinstance(m, GELUTanh) for m in trainer(iterations=1).lm.modules())
+    assert not any(isinstance(m, NewGELUActivation) for m in trainer(iterations=1).lm.modules())
+    assert any(isinstance(m, NewGELUActivation) for m in trainer(iterations=1, fused_activations=False).lm.modules())

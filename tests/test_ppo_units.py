@@ -183,3 +183,29 @@ def test_config_validates_and_documents_every_field():
         PPOConfig(num_envs=16, samples_per_prompt=3)
     with pytest.raises(ValueError, match="samples_per_prompt >= 2"):
         PPOConfig(reward_normalization="group")
+
+
+def test_fused_activations_replace_python_gelu_with_the_same_function():
+    # GPT-2's gelu_new, six Python-level ops, becomes PyTorch's fused tanh GELU: the same logits and gradients up to
+    # float rounding; the trainers apply it unless fused_activations=False.
+    from transformers.activations import GELUTanh, NewGELUActivation
+
+    from agents.models import build_causal_lm
+    from agents.ppo.policy import fuse_activations
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+
+    torch.manual_seed(0)
+    model = build_causal_lm(load_builtin_tokenizer(), "tiny")
+    fused = __import__("copy").deepcopy(model)
+    assert fuse_activations(fused) == model.config.n_layer
+    assert not any(isinstance(m, NewGELUActivation) for m in fused.modules())
+    assert sum(isinstance(m, GELUTanh) for m in fused.modules()) == model.config.n_layer
+    ids = torch.randint(0, 100, (3, 12))
+    expected, got = model(ids).logits, fused(ids).logits
+    assert torch.allclose(expected, got, atol=1e-5)
+    expected.logsumexp(-1).sum().backward()
+    got.logsumexp(-1).sum().backward()
+    for (name, a), b in zip(model.named_parameters(), fused.parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-4, rtol=1e-4), name
+    assert fuse_activations(fused) == 0  # idempotent
+    assert PPOConfig().fused_activations

@@ -34,7 +34,7 @@ from agents.distributed import episode_seed, stratified_minibatches
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
 from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
-                               entropy_from_logits, frozen_copy, gather_logprobs)
+                               entropy_from_logits, entropy_from_logprobs, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import LMTrainer, export_policy, scheduled_learning_rate
 from textenvs.decoding import policy_logits
@@ -100,19 +100,28 @@ class GRPOTrainer(LMTrainer):
             keep = (informative if config.dynamic_sampling else torch.ones_like(informative))[self.rows]
 
             # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
-            old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout)
+            #    With one optimizer step per rollout the update's own forward, detached, gives the policy's (TRL's
+            #    shortcut, ratio 1 by construction): only the reference, if any, is scored here.
+            trained = int(self.dist.sum(keep.sum()))
+            reuse = self.single_step and trained > 0
+            old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout, policy=not reuse)
 
             # 4. Updates: the dropped episodes' tokens are masked out of every loss and count.
             batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
                      "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "old_logprobs": old_logprobs,
-                     "advantages": advantages}
+                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "advantages": advantages}
+            if reuse:
+                # The update checks its logprobs against the rollout's and measures the entropy on the agent mask.
+                batch.update(sample_logprobs=rollout.sample_logprobs, agent_mask=mask)
+            else:
+                batch["old_logprobs"] = old_logprobs
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks
             if ref_logprobs is not None:
                 batch["ref_logprobs"] = ref_logprobs
-            trained = int(self.dist.sum(keep.sum()))
             update_stats = self.update(batch) if trained else {}
+            entropy_mean = update_stats.pop("entropy") if reuse else \
+                float(masked_mean(entropy, mask, all_reduce=self.dist.sum))
 
             # 5. Metrics (TRL's names) over the global batch, logging, checkpoint.
             lengths, clipped = self.dist.gather(torch.stack([mask.sum(dim=1), (~rollout.ended_with_eos).float()],
@@ -129,7 +138,7 @@ class GRPOTrainer(LMTrainer):
                 "completions/mean_length": float(lengths.mean()),
                 "completions/clipped_ratio": float(clipped.mean()),
                 "learning_rate": self.optimizer.param_groups[0]["lr"],
-                "entropy": float(masked_mean(entropy, mask, all_reduce=self.dist.sum)),
+                "entropy": entropy_mean,
                 "num_episodes_trained": trained,
                 **update_stats,
                 "time/iteration_seconds": time.perf_counter() - started,
@@ -157,38 +166,61 @@ class GRPOTrainer(LMTrainer):
                                batch["generated_mask"])
         return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, batch.get("action_masks"))
 
+    @property
+    def single_step(self) -> bool:
+        """One optimizer step per rollout (one pass, one minibatch): the update's first forward is then the sampling
+        policy's, and the scoring pass of the policy is not needed."""
+        return self.config.num_iterations == 1 and self.config.num_minibatches == 1
+
     @torch.no_grad()
-    def score_tokens(self, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """Logprobs of the rollout's tokens under the policy and the reference (None without one), and the policy's
-        entropies, ``(N, T)``, in chunks of a micro-batch."""
+    def score_tokens(self, rollout: Rollout, policy: bool = True
+                     ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+        """Logprobs of the rollout's tokens under the policy (None with ``policy=False``) and the reference (None
+        without one), and the policy's entropies (None with ``policy=False``), ``(N, T)``, in chunks of a
+        micro-batch."""
         config = self.config
         size = len(rollout.generated_ids)
         chunk = size // (config.num_minibatches * config.gradient_accumulation_steps)
         parts: list[tuple[torch.Tensor, ...]] = []
+        if not policy and self.reference is None:
+            return None, None, None
         for start in range(0, size, chunk):
             rows = slice(start, start + chunk)
             batch = {"prompt_ids": rollout.prompt_ids[rows], "prompt_mask": rollout.prompt_mask[rows],
                      "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
             if rollout.action_masks is not None:
                 batch["action_masks"] = rollout.action_masks[rows]
-            logits = self.action_logits(self.model, batch)
             tokens = batch["generated_ids"]
+            empty = torch.zeros_like(tokens, dtype=torch.float32)
             ref = gather_logprobs(self.action_logits(self.reference, batch), tokens) if self.reference is not None \
-                else torch.zeros_like(tokens, dtype=torch.float32)
-            parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
+                else empty
+            if policy:
+                logits = self.action_logits(self.model, batch)
+                parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
+            else:
+                parts.append((empty, ref, empty))
         mask = rollout.agent_mask.float()
         logprobs, ref_logprobs, entropy = (torch.cat(part) * mask for part in zip(*parts))
-        return logprobs, ref_logprobs if self.reference is not None else None, entropy
+        return (logprobs if policy else None, ref_logprobs if self.reference is not None else None,
+                entropy if policy else None)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         """``num_iterations`` passes over the batch in reshuffled minibatches, one optimizer step each (gradients
         accumulated over ``gradient_accumulation_steps`` micro-batches). Losses and diagnostics are each process's and
         micro-batch's shares of the global minibatch's: token means are divided by the global minibatch's token count,
         episode means by its count of kept episodes, as PPO's. A minibatch that dynamic sampling left without
-        episodes takes no step."""
+        episodes takes no step.
+
+        Without ``old_logprobs`` in ``batch`` (one optimizer step per rollout: :attr:`single_step`) the ratio's
+        denominator is the update's own logprobs, detached (ratio 1, the same gradient as with a scoring pass), and
+        ``batch`` holds ``sample_logprobs`` and ``agent_mask``: ``first_ratio_deviation`` then compares the update's
+        logprobs with the rollout's (cached decoding vs teacher forcing), and the stats include the policy's mean
+        ``entropy`` over ``agent_mask`` (from the same forward)."""
         config = self.config
         totals: dict[str, list[float]] = {}
         first_ratio_deviation = None
+        reuse = "old_logprobs" not in batch
+        entropy_totals = torch.zeros(2, device=self.device)
         # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
         self.model.train(config.gradient_checkpointing)
         for _ in range(config.num_iterations):
@@ -206,10 +238,17 @@ class GRPOTrainer(LMTrainer):
                     mask = micro["mask"]
                     with self.dist.no_sync(self.model, sync=start + micro_size >= len(indices)):
                         logits = self.action_logits(self.model, micro)
+                        all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the tokens and the entropy
+                        token_logprobs = all_logprobs.gather(-1, micro["generated_ids"].unsqueeze(-1)).squeeze(-1)
+                        if reuse:
+                            micro["old_logprobs"] = token_logprobs.detach() * micro["agent_mask"]
+                            with torch.no_grad():
+                                entropy_totals += torch.stack([
+                                    (entropy_from_logprobs(all_logprobs) * micro["agent_mask"]).sum(),
+                                    micro["agent_mask"].sum()])
                         # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in:
                         # no gradient there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
-                        logprobs = torch.where(mask.bool(), gather_logprobs(logits, micro["generated_ids"]),
-                                               micro["old_logprobs"])
+                        logprobs = torch.where(mask.bool(), token_logprobs, micro["old_logprobs"])
                         per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"],
                                                                    micro["advantages"], mask, config.epsilon,
                                                                    config.clip_high, tokens)
@@ -221,7 +260,8 @@ class GRPOTrainer(LMTrainer):
                                               tokens, episodes)
                         self.dist.backward(loss)
                     if first_ratio_deviation is None:
-                        ratio = torch.exp(logprobs.detach() - micro["old_logprobs"])[mask.bool()]
+                        reference = micro["sample_logprobs"] if reuse else micro["old_logprobs"]
+                        ratio = torch.exp(logprobs.detach() - reference)[mask.bool()]
                         first_ratio_deviation = float(self.dist.max(
                             (ratio - 1).abs().max() if ratio.numel() else torch.zeros((), device=self.device)))
                     stats["loss"] = loss.detach()
@@ -241,6 +281,9 @@ class GRPOTrainer(LMTrainer):
         stats = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first micro-batch: not ~0 would mean rollout and update compute different policies.
         stats["first_ratio_deviation"] = first_ratio_deviation
+        if reuse:
+            entropy_sum, entropy_count = self.dist.sum(entropy_totals)
+            stats["entropy"] = float(entropy_sum / entropy_count.clamp(min=1))
         return stats
 
     # ---------------------------------------------------------------- checkpoints

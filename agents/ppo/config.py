@@ -36,6 +36,9 @@ class RunConfig:
     strategy: str = "ddp"
     """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
     gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
+    fused_activations: bool = True
+    """run a model's Python-composed tanh GELU (GPT-2's gelu_new, gelu_fast) as PyTorch's fused kernel of the same
+    formula (equal up to float rounding, ~4x faster; agents.ppo.policy.fuse_activations)"""
 
     # Model
     lora_r: int = 0

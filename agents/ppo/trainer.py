@@ -36,7 +36,7 @@ from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
 from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, enable_gradient_checkpointing,
-                               entropy_from_logprobs, frozen_copy, gather_logprobs)
+                               entropy_from_logprobs, frozen_copy, fuse_activations, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.run_logger import RunLogger
 from textenvs.decoding import policy_logits, token_logits
@@ -83,6 +83,8 @@ class LMTrainer:
         self.device = self.dist.device
         lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
         disable_dropout(lm)
+        if config.fused_activations:
+            fuse_activations(lm)  # before the reference and value copies are made, so they run the same kernels
         # This process's episodes: its rows of the global batch of num_envs.
         self.rows = self.dist.shard(config.num_envs)
         self.env = make_env(config, lm, num_envs=config.num_envs // self.dist.world_size)
