@@ -214,3 +214,5 @@ def test_trainers_fuse_the_models_activations_unless_told_not_to():
     assert any(isinstance(m, GELUTanh) for m in trainer(iterations=1).lm.modules())
     assert not any(isinstance(m, NewGELUActivation) for m in trainer(iterations=1).lm.modules())
     assert any(isinstance(m, NewGELUActivation) for m in trainer(iterations=1, fused_activations=False).lm.modules())
+    # And AdamW runs fused (one kernel per step; the transformers Trainer's default).
+    assert trainer(iterations=1).optimizer.defaults["fused"]

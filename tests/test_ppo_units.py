@@ -209,3 +209,23 @@ def test_fused_activations_replace_python_gelu_with_the_same_function():
         assert torch.allclose(a.grad, b.grad, atol=1e-4, rtol=1e-4), name
     assert fuse_activations(fused) == 0  # idempotent
     assert PPOConfig().fused_activations
+
+
+def test_trim_prompt_drops_the_minibatchs_padding_columns_and_keeps_the_logits():
+    # A minibatch whose prompts are all shorter than the rollout's longest runs on fewer columns, same logits.
+    from agents.models import build_causal_lm
+    from agents.ppo.buffer import trim_prompt
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+    from textenvs.decoding import token_logits
+
+    torch.manual_seed(0)
+    model = build_causal_lm(load_builtin_tokenizer(), "tiny").eval()
+    prompt_mask = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 1, 1, 1]])
+    batch = {"prompt_ids": torch.randint(5, 100, (2, 5)) * prompt_mask, "prompt_mask": prompt_mask,
+             "generated_ids": torch.randint(5, 100, (2, 4)), "generated_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
+    trimmed = trim_prompt(batch)
+    assert trimmed["prompt_ids"].shape == (2, 3) and torch.equal(trimmed["prompt_mask"], prompt_mask[:, 2:])
+    assert trimmed["generated_ids"] is batch["generated_ids"]
+    full, short = (token_logits(model, b["prompt_ids"], b["prompt_mask"], b["generated_ids"], b["generated_mask"])
+                   for b in (batch, trimmed))
+    assert torch.allclose(full, short, atol=1e-5)

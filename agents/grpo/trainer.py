@@ -31,6 +31,7 @@ from torch import nn
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
 from agents.distributed import episode_seed, stratified_minibatches
+from agents.ppo.buffer import trim_prompt
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
 from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
@@ -63,8 +64,7 @@ class GRPOTrainer(LMTrainer):
         # Gradient passes go through self.model (the LM's token logits as a forward, wrapped by DDP or sharded by
         # FSDP2); decoding and scoring use self.lm, the same parameters.
         self.model = self.dist.prepare(TokenLogits(self.lm))
-        self.optimizer = torch.optim.AdamW([p for p in self.lm.parameters() if p.requires_grad],
-                                           lr=config.learning_rate, eps=1e-5)
+        self.optimizer = self._optimizer([p for p in self.lm.parameters() if p.requires_grad])
         self._start_run_state()
 
     # ---------------------------------------------------------------- the loop
@@ -234,7 +234,7 @@ class GRPOTrainer(LMTrainer):
                 shares: dict[str, torch.Tensor] = {}
                 micro_size = len(indices) // config.gradient_accumulation_steps
                 for start in range(0, len(indices), micro_size):
-                    micro = {key: value[start:start + micro_size] for key, value in minibatch.items()}
+                    micro = trim_prompt({key: value[start:start + micro_size] for key, value in minibatch.items()})
                     mask = micro["mask"]
                     with self.dist.no_sync(self.model, sync=start + micro_size >= len(indices)):
                         logits = self.action_logits(self.model, micro)

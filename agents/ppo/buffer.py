@@ -10,6 +10,7 @@ import torch
 
 from agents.distributed import stratified_minibatches
 from agents.ppo.losses import AllReduce, masked_whiten, no_all_reduce
+from textenvs.decoding import trim_padding_columns
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
@@ -127,3 +128,11 @@ class RolloutBuffer:
 
     def select(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
         return {f.name: getattr(self, f.name)[indices] for f in fields(self) if getattr(self, f.name) is not None}
+
+
+def trim_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``batch`` with the prompt columns that are padding in all of its rows dropped (a minibatch's prompts are
+    often shorter than the rollout's longest): the same forward under the attention mask and the position ids
+    (:func:`textenvs.decoding.trim_padding_columns`), on fewer tokens."""
+    prompt_ids, prompt_mask = trim_padding_columns(batch["prompt_ids"], batch["prompt_mask"])
+    return {**batch, "prompt_ids": prompt_ids, "prompt_mask": prompt_mask}

@@ -31,7 +31,7 @@ from torch import nn
 
 from agents.distributed import Distributed, episode_seed
 from agents.models import env_kwargs_for_model, load_pretrained, observation_mode, resolve_model_source
-from agents.ppo.buffer import RolloutBuffer, RunningMoments
+from agents.ppo.buffer import RolloutBuffer, RunningMoments, trim_prompt
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
@@ -91,6 +91,13 @@ class LMTrainer:
         self.task = self.env.unwrapped.task
         self.tokenizer = self.task.tokenizer
         return lm
+
+    def _optimizer(self, parameters: list[nn.Parameter]) -> torch.optim.AdamW:
+        """AdamW over ``parameters`` (eps 1e-5), fused into one kernel per step where torch has one (CPU and CUDA
+        tensors, not FSDP2's sharded ones): the same update as the per-parameter loop up to float rounding, ~4x
+        cheaper on a CPU, and what the transformers Trainer (TRL) uses by default."""
+        fused = not any(hasattr(parameter, "full_tensor") for parameter in parameters)
+        return torch.optim.AdamW(parameters, lr=self.config.learning_rate, eps=1e-5, fused=fused or None)
 
     def _start_run_state(self) -> None:
         """Counters, generators and run directory; with ``config.resume``, restored from the latest checkpoint."""
@@ -203,7 +210,7 @@ class PPOTrainer(LMTrainer):
         self.model = self.dist.prepare(self.policy)
 
         trainable = [p for p in self.policy.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(trainable, lr=config.learning_rate, eps=1e-5)
+        self.optimizer = self._optimizer(trainable)
         self.kl_controller = make_kl_controller(config.kl_coef, config.adaptive_kl_target, config.adaptive_kl_horizon)
         self.reward_moments = RunningMoments()
         self._start_run_state()
@@ -368,7 +375,7 @@ class PPOTrainer(LMTrainer):
                 size = len(minibatch["generated_ids"])
                 micro = size // config.gradient_accumulation_steps
                 for start in range(0, size, micro):
-                    batch = {key: value[start:start + micro] for key, value in minibatch.items()}
+                    batch = trim_prompt({key: value[start:start + micro] for key, value in minibatch.items()})
                     mask = batch["agent_mask"]
                     with self.dist.no_sync(self.model, sync=start + micro >= size):
                         with autocast(self.device, config.mixed_precision):
