@@ -98,3 +98,34 @@ def test_one_kv_cached_decoding_loop():
     sources = [path for package in ("textenvs", "agents", "leaderboard") for path in (ROOT / package).rglob("*.py")]
     cached = sorted(str(path.relative_to(ROOT)) for path in sources if "use_cache=True" in path.read_text())
     assert cached == ["textenvs/decoding.py"]
+
+
+def test_rows_sharing_a_prompt_run_it_once_with_the_same_hidden_states_and_gradients():
+    # A GRPO batch: 3 prompts (left-padded, different lengths) x 4 samples. Sharing the prompt's forward gives the
+    # plain forward's hidden states and, through the copied keys and values, its gradients.
+    import copy
+
+    from agents.models import build_causal_lm
+    from textenvs.decoding import shared_prompts
+
+    torch.manual_seed(0)
+    model = build_causal_lm(word_tokenizer(), "tiny", n_layer=2, n_embd=32, n_head=2)
+    prompt_mask = torch.tensor([[0, 0, 1, 1, 1], [1, 1, 1, 1, 1], [0, 0, 0, 1, 1]]).repeat_interleave(4, dim=0)
+    prompt_ids = torch.randint(3, 20, (3, 5)).repeat_interleave(4, dim=0) * prompt_mask
+    generated_ids = torch.randint(3, 20, (12, 6))
+    generated_mask = torch.ones_like(generated_ids)
+    generated_mask[5, 3:] = 0
+    unique_ids, unique_mask, inverse = shared_prompts(prompt_ids, prompt_mask)
+    assert len(unique_ids) == 3 and torch.equal(unique_ids[inverse], prompt_ids)
+    assert torch.equal(unique_mask[inverse], prompt_mask)
+    assert shared_prompts(prompt_ids[::4], prompt_mask[::4]) is None
+    results = []
+    for share in (True, False):
+        copy_ = copy.deepcopy(model)
+        hidden = token_hidden_states(copy_, prompt_ids, prompt_mask, generated_ids, generated_mask, share)
+        (head_logits(copy_, hidden).logsumexp(-1)[:, :-1] * generated_mask).sum().backward()
+        results.append((hidden.detach(), [p.grad for p in copy_.parameters()]))
+    (shared, shared_grads), (plain, plain_grads) = results
+    assert torch.allclose(shared, plain, atol=1e-5)
+    for a, b in zip(shared_grads, plain_grads):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)

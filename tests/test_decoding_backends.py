@@ -89,3 +89,20 @@ def test_fused_sampler_logprobs_are_log_softmax_and_masked_tokens_never_drawn():
     assert (tokens >= 10).all()
     expected = torch.log_softmax(logits, -1).gather(-1, tokens[:, None]).squeeze(-1)
     torch.testing.assert_close(logprobs, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", ["eager", *BACKENDS])
+@torch.inference_mode()
+def test_rows_repeating_a_prompt_decode_as_the_prompt_alone(backend):
+    # A GRPO batch repeats each prompt (adjacent or not): the decoder encodes each distinct prompt once and copies its
+    # keys and values; every row then decodes exactly as its prompt decoded on its own.
+    tokenizer = word_tokenizer()
+    model = tiny_model("causal", tokenizer).eval()
+    _, prompt_ids, prompt_mask = prompts(tokenizer, 3)
+    order = torch.tensor([0, 0, 1, 2, 1, 2, 2, 0])
+    alone = greedy(model, prompt_ids, prompt_mask, 8, "eager")
+    repeated = CachedDecoder(model, prompt_ids[order], prompt_mask[order], backend=backend, max_new_tokens=8)
+    single = CachedDecoder(model, prompt_ids, prompt_mask)
+    torch.testing.assert_close(repeated.logits, single.logits[order], rtol=0, atol=1e-5)
+    torch.testing.assert_close(greedy(model, prompt_ids[order], prompt_mask[order], 8, backend), alone[order],
+                               rtol=0, atol=0)

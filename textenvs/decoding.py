@@ -62,10 +62,27 @@ def head_logits(lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         return logits + bias if bias is not None else logits
 
 
+def shared_prompts(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
+    """``(unique_ids, unique_mask, inverse)`` when some rows hold the same prompt (a GRPO group's samples):
+    the distinct prompts and, for each row, the index of its prompt among them; None when every row differs."""
+    rows = torch.cat([prompt_ids, prompt_mask.to(prompt_ids.dtype)], dim=1)
+    unique, inverse = torch.unique(rows, dim=0, return_inverse=True)
+    if len(unique) == len(rows):
+        return None
+    width = prompt_ids.shape[1]
+    return unique[:, :width], unique[:, width:].to(prompt_mask.dtype), inverse
+
+
 def token_hidden_states(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
-                        generated_ids: torch.Tensor, generated_mask: torch.Tensor) -> torch.Tensor:
+                        generated_ids: torch.Tensor, generated_mask: torch.Tensor,
+                        share_prompts: bool = True) -> torch.Tensor:
     """One teacher-forced forward without cache: the final hidden states ``(B, T + 1, H)`` that predict each of the
-    ``T`` generated tokens and, last, the token after them (the next action of an unfinished episode)."""
+    ``T`` generated tokens and, last, the token after them (the next action of an unfinished episode).
+
+    With ``share_prompts`` a causal LM whose rows repeat a prompt (a GRPO group) runs each distinct prompt once and
+    gives every row a copy of its prompt's keys and values for the generated tokens: the same function and, through
+    the copies, the same gradients (summed over the rows that share the prompt), for a fraction of the prompt's
+    compute. (Not under gradient checkpointing, which turns the cache off.)"""
     model = base_model(lm)
     prompt_mask, generated_mask = prompt_mask.long(), generated_mask.long()
     if is_encoder_decoder(model):
@@ -77,8 +94,22 @@ def token_hidden_states(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: to
             attention_mask=torch.cat([torch.ones_like(start), generated_mask], dim=1),
             encoder_hidden_states=encoded, encoder_attention_mask=prompt_mask, use_cache=False).last_hidden_state
     attention = torch.cat([prompt_mask, generated_mask], dim=1)
+    positions = causal_position_ids(attention)
+    shared = shared_prompts(prompt_ids, prompt_mask) \
+        if share_prompts and not getattr(model, "is_activation_checkpointing", False) else None
+    if shared is not None:
+        unique_ids, unique_mask, inverse = shared
+        cache = DynamicCache(config=model.config)
+        prompt_hidden = model.base_model(input_ids=unique_ids, attention_mask=unique_mask,
+                                         position_ids=causal_position_ids(unique_mask), cache=cache,
+                                         use_cache=True).last_hidden_state
+        cache.batch_select_indices(inverse)  # each row's copy of its prompt's keys and values
+        hidden = model.base_model(input_ids=generated_ids, attention_mask=attention,
+                                  position_ids=positions[:, prompt_ids.shape[1]:], cache=cache,
+                                  use_cache=True).last_hidden_state
+        return torch.cat([prompt_hidden[inverse, -1:], hidden], dim=1)
     hidden = model.base_model(input_ids=torch.cat([prompt_ids, generated_ids], dim=1), attention_mask=attention,
-                              position_ids=causal_position_ids(attention), use_cache=False).last_hidden_state
+                              position_ids=positions, use_cache=False).last_hidden_state
     # The token at position P + t is predicted by the hidden state at position P + t - 1.
     return hidden[:, prompt_ids.shape[1] - 1:]
 
@@ -281,9 +312,25 @@ class CachedDecoder:
                 -1, capacity - prompt_mask.shape[1])], dim=1)
             self._steps_left = max_new_tokens
             self._decode_step = _static_step if backend == "static" else _compiled_step(backend)
-        hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
-                                  position_ids=causal_position_ids(prompt_mask), cache=self.cache,
-                                  use_cache=True).last_hidden_state
+        shared = shared_prompts(prompt_ids, prompt_mask)
+        if shared is None:
+            hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                                      position_ids=causal_position_ids(prompt_mask), cache=self.cache,
+                                      use_cache=True).last_hidden_state
+        else:
+            # Rows that repeat a prompt (a GRPO group): each distinct prompt is encoded once, every row gets a copy
+            # of its prompt's keys and values.
+            unique_ids, unique_mask, inverse = shared
+            prefix = DynamicCache(config=model.config)
+            hidden = model.base_model(input_ids=unique_ids, attention_mask=unique_mask,
+                                      position_ids=causal_position_ids(unique_mask), cache=prefix,
+                                      use_cache=True).last_hidden_state[inverse]
+            if backend == "eager":
+                prefix.batch_select_indices(inverse)
+                self.cache = prefix
+            else:
+                for index, layer in enumerate(prefix.layers):
+                    self.cache.update(layer.keys[inverse], layer.values[inverse], index)
         self.logits = head_logits(lm, hidden[:, -1])
 
     def _step(self, tokens: torch.Tensor) -> None:
