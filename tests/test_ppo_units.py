@@ -191,7 +191,7 @@ def test_fused_activations_replace_python_gelu_with_the_same_function():
     from transformers.activations import GELUTanh, NewGELUActivation
 
     from agents.models import build_causal_lm
-    from agents.ppo.policy import fuse_activations
+    from textenvs.decoding import fuse_activations
     from textenvs.data.tokenizer import load_builtin_tokenizer
 
     torch.manual_seed(0)
@@ -222,7 +222,8 @@ def test_trim_prompt_drops_the_minibatchs_padding_columns_and_keeps_the_logits()
     model = build_causal_lm(load_builtin_tokenizer(), "tiny").eval()
     prompt_mask = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 1, 1, 1]])
     batch = {"prompt_ids": torch.randint(5, 100, (2, 5)) * prompt_mask, "prompt_mask": prompt_mask,
-             "generated_ids": torch.randint(5, 100, (2, 4)), "generated_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
+             "generated_ids": torch.randint(5, 100, (2, 4)),
+             "generated_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
     trimmed = trim_prompt(batch)
     assert trimmed["prompt_ids"].shape == (2, 3) and torch.equal(trimmed["prompt_mask"], prompt_mask[:, 2:])
     assert trimmed["generated_ids"] is batch["generated_ids"]

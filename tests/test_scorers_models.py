@@ -207,6 +207,13 @@ def test_reward_model_on_prompt_pairs_and_causal_lm_without_pad_token(reward_mod
     gpt2 = scorers.get("reward_model", model_path=str(reward_models["gpt2"]), batch_size=4, device="cpu")
     np.testing.assert_allclose(gpt2(PREDICTIONS[:3])["reward_model"],
                                _direct_scores(reward_models["gpt2"], PREDICTIONS[:3]), atol=1e-5)
+    # The fused tanh GELU (textenvs.decoding.fuse_activations): the same rewards up to rounding, its own cached model.
+    fused = scorers.get("reward_model", model_path=str(reward_models["gpt2"]), batch_size=4, device="cpu",
+                        fused_activations=True)
+    assert fused.model is not gpt2.model and fused.config()["fused_activations"]
+    assert "fused_activations" not in gpt2.config()
+    np.testing.assert_allclose(fused(PREDICTIONS[:3])["reward_model"], gpt2(PREDICTIONS[:3])["reward_model"],
+                               atol=1e-5)
 
 
 # --- METEOR ------------------------------------------------------------------------------------------------------------

@@ -46,6 +46,23 @@ def model_device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def fuse_activations(model: nn.Module) -> int:
+    """Replace the tanh-approximated GELU that some Hugging Face models compose from Python ops (GPT-2's and T5
+    v1.1's ``gelu_new``, ``gelu_fast``: six element-wise kernels forward and as many backward) by PyTorch's fused
+    kernel of the same formula (``F.gelu(approximate="tanh")``, transformers' ``GELUTanh``). The function is the same
+    up to float rounding (max difference ~2e-7 in float32; transformers calls them equivalent); forward and backward
+    run ~4x faster, which on a CPU is ~20% of a small model's training step. The modules hold no weights, so
+    checkpoints and the exported model (whose config still names its own activation) are unchanged. Returns the
+    number of modules replaced."""
+    from transformers.activations import FastGELUActivation, GELUTanh, NewGELUActivation
+
+    targets = [(parent, name) for parent in model.modules() for name, child in parent.named_children()
+               if type(child) in (NewGELUActivation, FastGELUActivation)]
+    for parent, name in targets:
+        setattr(parent, name, GELUTanh())
+    return len(targets)
+
+
 def head_logits(lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Float32 logits from final hidden states: the output head run in float32, outside any autocast context.
 

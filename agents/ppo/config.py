@@ -38,7 +38,7 @@ class RunConfig:
     gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
     fused_activations: bool = True
     """run a model's Python-composed tanh GELU (GPT-2's gelu_new, gelu_fast) as PyTorch's fused kernel of the same
-    formula (equal up to float rounding, ~4x faster; agents.ppo.policy.fuse_activations)"""
+    formula (equal up to float rounding, ~4x faster; textenvs.decoding.fuse_activations)"""
 
     # Model
     lora_r: int = 0

@@ -36,10 +36,10 @@ from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
 from agents.ppo.losses import explained_variance, masked_mean, policy_loss, value_loss
 from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, enable_gradient_checkpointing,
-                               entropy_from_logprobs, frozen_copy, fuse_activations, gather_logprobs)
+                               entropy_from_logprobs, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.run_logger import RunLogger
-from textenvs.decoding import policy_logits, token_logits
+from textenvs.decoding import fuse_activations, policy_logits, token_logits
 
 CHECKPOINT_PATTERN = "iteration_*.pt"
 

@@ -55,7 +55,7 @@ def run_ours(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
         env_kwargs={"tokenizer": tokenizer, "split": "train", "max_prompt_length": args.prompt_tokens,
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
-                                      "device": "cpu"}})
+                                      "device": "cpu", "fused_activations": args.fused_reward_model}})
     clock = Clock()
     GRPOTrainer(config, model=benchmark_model(args.size, torch.device("cpu"))[1]).train(
         callback=lambda _: clock.stamp())
@@ -83,7 +83,8 @@ def run_trl(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
             num_generations=args.group, max_completion_length=args.new_tokens, num_iterations=1, beta=0.0,
             loss_type="grpo", scale_rewards="group", temperature=1.0, top_p=1.0, top_k=0, learning_rate=1e-6,
             max_steps=args.iterations + 1, report_to="none", save_strategy="no", logging_steps=10**9, seed=0,
-            use_cpu=True, bf16=False, dataloader_drop_last=True, use_vllm=False)
+            use_cpu=True, bf16=False, dataloader_drop_last=True, use_vllm=False,
+            gradient_checkpointing=not args.trl_no_gradient_checkpointing)
         # Every prompt repeated so that each of the (iterations + 1) batches draws args.batch / group of them.
         dataset = datasets.Dataset.from_dict({"prompt": prompts * (args.iterations + 2)})
         trainer = GRPOTrainer(model=benchmark_model(args.size, torch.device("cpu"))[1], args=config,
@@ -117,6 +118,11 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up)")
     parser.add_argument("--decoding-backend", default="eager",
                         help="our rollouts' CachedDecoder backend (compiled: compiles in the warm-up iteration)")
+    parser.add_argument("--fused-reward-model", action="store_true",
+                        help="our env's reward-model scorer runs the model's tanh GELU fused (fused_activations=True; "
+                             "rewards equal up to rounding); TRL runs the model as loaded")
+    parser.add_argument("--trl-no-gradient-checkpointing", action="store_true",
+                        help="TRL without gradient checkpointing (its GRPOConfig default is on: one more forward)")
     parser.add_argument("--trl-path", default=None, help="directory with the TRL release to compare against")
     parser.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--reward-dir", help=argparse.SUPPRESS)
@@ -146,8 +152,10 @@ def main() -> None:
               for clock in ("wall", "cpu")}
     ratio = {clock: median[clock]["ours"] / median[clock]["trl"] for clock in median}
     print(f"GPT-2 {args.size}, cpu, {args.batch // args.group} prompts x {args.group} generations, prompt "
-          f"{args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL {results['trl']['trl_version']}; our "
-          f"decoding backend {args.decoding_backend}")
+          f"{args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL {results['trl']['trl_version']} "
+          f"(gradient checkpointing {'off' if args.trl_no_gradient_checkpointing else 'on, its default'}); our "
+          f"decoding backend {args.decoding_backend}, reward model "
+          f"{'fused' if args.fused_reward_model else 'as loaded'}")
     for name, result in results.items():
         print(f"  {name:<6} {median['wall'][name]:7.3f} s/iteration wall, {median['cpu'][name]:7.3f} s CPU, "
               f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average {result['load_average'][0]:.2f}")
@@ -155,7 +163,10 @@ def main() -> None:
     path = write_results(args.out, {
         "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": "cpu", "batch": args.batch,
         "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
-        "trl_version": results["trl"]["trl_version"], "decoding_backend": args.decoding_backend, "systems": results, "median_seconds": median,
+        "trl_version": results["trl"]["trl_version"],
+        "trl_gradient_checkpointing": not args.trl_no_gradient_checkpointing,
+        "decoding_backend": args.decoding_backend, "fused_reward_model": args.fused_reward_model,
+        "systems": results, "median_seconds": median,
         "ours_over_trl": ratio, "target": "ours <= 0.5x TRL"})
     print(f"wrote {path}")
 

@@ -12,8 +12,10 @@ from textenvs.scorers.semantic_similarity import default_device, local_model_dir
 
 
 @functools.lru_cache(maxsize=None)
-def load_reward_model(path: str, device: str) -> tuple[Any, Any]:
-    """The process-wide ``(tokenizer, model)`` for ``(path, device)``: each model is loaded once.
+def load_reward_model(path: str, device: str, fused_activations: bool = False) -> tuple[Any, Any]:
+    """The process-wide ``(tokenizer, model)`` for ``(path, device, fused_activations)``: each model is loaded once
+    (with ``fused_activations``, its Python tanh GELU runs as PyTorch's fused kernel:
+    :func:`textenvs.decoding.fuse_activations`).
 
     Tokenizers without a pad token (GPT-2) pad with their EOS token (the usual convention), and the model is told
     so, since sequence-classification heads on causal models read the last non-pad position. A tokenizer that
@@ -24,6 +26,10 @@ def load_reward_model(path: str, device: str) -> tuple[Any, Any]:
     path = local_model_dir(path, "Reward model")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     model = AutoModelForSequenceClassification.from_pretrained(path, local_files_only=True).to(device).eval()
+    if fused_activations:
+        from textenvs.decoding import fuse_activations
+
+        fuse_activations(model)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ValueError(f"Reward model tokenizer at {path!r} has neither a pad nor an EOS token to pad with.")
@@ -47,6 +53,9 @@ class RewardModelScorer(Scorer):
     :param batch_size: texts per forward pass.
     :param max_length: truncate inputs to this many tokens (and to the model's own limit).
     :param device: torch device (default: cuda when available, else cpu).
+    :param fused_activations: run the model's Python-composed tanh GELU (GPT-2's ``gelu_new``) as PyTorch's fused
+        kernel of the same formula (:func:`textenvs.decoding.fuse_activations`): rewards equal up to float rounding
+        (~1e-7), the forward ~1.5x faster on a CPU for a small GPT-2. Off by default, so rewards stay bit-identical.
     """
 
     name = "reward_model"
@@ -54,10 +63,12 @@ class RewardModelScorer(Scorer):
     requires_references = False
 
     def __init__(self, model_path: str, label: int | str | None = None, use_prompt: bool = False,
-                 batch_size: int = 32, max_length: int = 512, device: str | None = None) -> None:
+                 batch_size: int = 32, max_length: int = 512, device: str | None = None,
+                 fused_activations: bool = False) -> None:
         self.model_path = str(model_path)
         self.device = device or default_device()
-        self.tokenizer, self.model = load_reward_model(self.model_path, self.device)
+        self.fused_activations = fused_activations
+        self.tokenizer, self.model = load_reward_model(self.model_path, self.device, fused_activations)
         self.use_prompt, self.batch_size = use_prompt, batch_size
         self.max_length = min(max_length, self.tokenizer.model_max_length)
         self.num_labels = self.model.config.num_labels
@@ -97,4 +108,4 @@ class RewardModelScorer(Scorer):
 
     def config(self):
         return {"name": self.name, "primary": self.primary, "model_path": self.model_path, "label": self.label,
-                "use_prompt": self.use_prompt}
+                "use_prompt": self.use_prompt, **({"fused_activations": True} if self.fused_activations else {})}
