@@ -24,6 +24,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from transformers import DynamicCache, EncoderDecoderCache, StaticCache
 
 
@@ -250,6 +251,17 @@ def _static_step(lm: nn.Module, tokens: torch.Tensor, positions: torch.Tensor, a
     return head_logits(lm, hidden[:, -1])
 
 
+def _static_step_to_compile(lm: nn.Module, tokens: torch.Tensor, positions: torch.Tensor,
+                            attention_mask: torch.Tensor, cache: StaticCache) -> torch.Tensor:
+    """:func:`_static_step` as compiled. On a CPU its attention (one query over the cache) runs as SDPA's math
+    formulation, which inductor fuses: the flash kernel for CPU, made for long queries, was ~30% of a compiled step
+    at batch 32 (the step ~13% faster without it; the same logits up to rounding, ~1e-6)."""
+    if tokens.device.type != "cpu":
+        return _static_step(lm, tokens, positions, attention_mask, cache)
+    with sdpa_kernel([SDPBackend.MATH]):
+        return _static_step(lm, tokens, positions, attention_mask, cache)
+
+
 # Compiled once per process and mode; dynamo guards (model, batch size, cache length) select the graph.
 _COMPILED_STEPS: dict[str, Any] = {}
 
@@ -257,7 +269,7 @@ _COMPILED_STEPS: dict[str, Any] = {}
 def _compiled_step(backend: str):
     if backend not in _COMPILED_STEPS:
         # "reduce-overhead" records CUDA graphs (GPU only); "default" fuses the step's kernels with inductor.
-        _COMPILED_STEPS[backend] = torch.compile(_static_step, dynamic=False, fullgraph=False,
+        _COMPILED_STEPS[backend] = torch.compile(_static_step_to_compile, dynamic=False, fullgraph=False,
                                                  mode="reduce-overhead" if backend == "cudagraphs" else "default")
     return _COMPILED_STEPS[backend]
 
