@@ -106,3 +106,21 @@ def test_rows_repeating_a_prompt_decode_as_the_prompt_alone(backend):
     torch.testing.assert_close(repeated.logits, single.logits[order], rtol=0, atol=1e-5)
     torch.testing.assert_close(greedy(model, prompt_ids[order], prompt_mask[order], 8, backend), alone[order],
                                rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@torch.inference_mode()
+def test_interleaved_decoders_of_two_models_each_decode_their_own_tokens(backend):
+    # A policy and a reference (NLPO) step by turns through the same compiled step with equal shapes; after its first
+    # step a compiled decoder evaluates only the guards that tell graphs apart: each still runs its own model.
+    tokenizer = word_tokenizer()
+    models = [tiny_model("causal", tokenizer, seed=seed).eval() for seed in (0, 1)]
+    _, prompt_ids, prompt_mask = prompts(tokenizer, 4)
+    decoders = {name: [CachedDecoder(model, prompt_ids, prompt_mask, backend=name, max_new_tokens=8)
+                       for model in models] for name in ("eager", backend)}
+    tokens = torch.tensor([3, 4, 5, 6])
+    for step in range(8):
+        logits = {name: [decoder.advance(tokens + step) for decoder in pair] for name, pair in decoders.items()}
+        for got, expected in zip(logits[backend], logits["eager"]):
+            torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)
+        assert not torch.allclose(logits["eager"][0], logits["eager"][1], atol=1e-3)

@@ -15,10 +15,13 @@ Each system runs in a child process so that its peak memory (max RSS, the whole 
 models) is its own, and so that TRL can be a different release than the ``perf`` extra's ``trl==1.12.0`` (PPO):
 ``--trl-path DIR`` puts a directory holding another TRL first on the child's path, e.g.
 ``pip install --no-deps --target /tmp/trl_1_16 trl==1.16.0`` (its other requirements are this project's). Wall and
-CPU seconds per iteration are both recorded (first iteration dropped); on a shared machine read the CPU ones.
-Target: ours <= 0.5x TRL.
+CPU seconds per iteration are both recorded (first iteration of each run dropped); on a shared machine read the CPU
+ones. The systems alternate for ``--rounds`` runs each, and the medians are over all their timed iterations.
+TRL runs with its defaults (its ``GRPOConfig`` turns gradient checkpointing on: one more forward per update;
+``--trl-no-gradient-checkpointing`` turns it off). Target: ours <= 0.5x TRL.
 
     python -m benchmarks.perf.grpo_vs_trl --trl-path /tmp/trl_1_16        # CPU: tiny GPT-2, 8 prompts x 4, 32+32
+    python -m benchmarks.perf.grpo_vs_trl --trl-path /tmp/trl_1_16 --decoding-backend compiled --fused-reward-model
 """
 
 from __future__ import annotations
@@ -115,7 +118,9 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=4, help="generations per prompt")
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
-    parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up)")
+    parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up) per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each system, alternating (iteration times pooled; peak RSS the largest)")
     parser.add_argument("--decoding-backend", default="eager",
                         help="our rollouts' CachedDecoder backend (compiled: compiles in the warm-up iteration)")
     parser.add_argument("--fused-reward-model", action="store_true",
@@ -132,11 +137,12 @@ def main() -> None:
         child(args)
         return
 
-    results = {}
+    results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as reward_dir:
         tokenizer, _ = benchmark_model(args.size, torch.device("cpu"))
         save_reward_model(tokenizer, args.size, reward_dir)
-        for system in SYSTEMS:
+        # The systems alternate, round after round: a load that drifts during the run weighs on both.
+        for system in [name for _ in range(args.rounds) for name in SYSTEMS]:
             environment = dict(os.environ)
             if system == "trl" and args.trl_path:
                 environment["PYTHONPATH"] = os.pathsep.join(filter(None, [args.trl_path,
@@ -147,7 +153,15 @@ def main() -> None:
                                       cwd=Path(__file__).resolve().parents[2])
             if finished.returncode:
                 raise RuntimeError(f"{system} failed:\n{finished.stderr[-4000:]}")
-            results[system] = json.loads(finished.stdout.strip().splitlines()[-1])
+            run = json.loads(finished.stdout.strip().splitlines()[-1])
+            if system not in results:
+                results[system] = {**run, "rounds": []}
+            pooled = results[system]
+            pooled["rounds"].append(run)
+            pooled["seconds"] = {clock: [s for r in pooled["rounds"] for s in r["seconds"][clock]]
+                                 for clock in ("wall", "cpu")}
+            pooled["peak_rss_gib"] = max(r["peak_rss_gib"] for r in pooled["rounds"])
+            pooled["load_average"] = [r["load_average"] for r in pooled["rounds"]]
     median = {clock: {name: float(np.median(result["seconds"][clock])) for name, result in results.items()}
               for clock in ("wall", "cpu")}
     ratio = {clock: median[clock]["ours"] / median[clock]["trl"] for clock in median}
@@ -158,11 +172,13 @@ def main() -> None:
           f"{'fused' if args.fused_reward_model else 'as loaded'}")
     for name, result in results.items():
         print(f"  {name:<6} {median['wall'][name]:7.3f} s/iteration wall, {median['cpu'][name]:7.3f} s CPU, "
-              f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average {result['load_average'][0]:.2f}")
+              f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average "
+              f"{'/'.join(f'{load[0]:.2f}' for load in result['load_average'])}")
     print(f"  ours / TRL: {ratio['wall']:.2f}x wall, {ratio['cpu']:.2f}x CPU (target <= 0.5x)")
     path = write_results(args.out, {
         "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": "cpu", "batch": args.batch,
         "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+        "iterations_per_round": args.iterations, "rounds": args.rounds,
         "trl_version": results["trl"]["trl_version"],
         "trl_gradient_checkpointing": not args.trl_no_gradient_checkpointing,
         "decoding_backend": args.decoding_backend, "fused_reward_model": args.fused_reward_model,
