@@ -139,6 +139,32 @@ def test_chrf_equals_sacrebleu():
         assert scorer.corpus_score(PREDICTIONS, REFERENCES) == {"chrf": corpus}
 
 
+def test_chrf_with_cached_references_is_sacrebleus_to_the_last_bit():
+    # Random word salads (empty, punctuation, repeated words) against 1-3 references, chrF and chrF++, scored twice:
+    # with the references' n-grams extracted, then from the cache; a cache of 2 drops the least recently used.
+    import pickle
+    import random
+
+    rng = random.Random(0)
+    words = [w for refs in REFERENCES for ref in refs for w in ref.split()] + ["(hi)", "x,", "!", "é", ".."]
+    predictions = [" ".join(rng.choice(words) for _ in range(rng.randint(0, 12))) for _ in range(60)] + PREDICTIONS
+    references = [[" ".join(rng.choice(words) for _ in range(rng.randint(1, 10)))
+                   for _ in range(rng.randint(1, 3))] for _ in range(60)] + REFERENCES
+    for word_order in (0, 2):
+        scorer = scorers.get("chrf", word_order=word_order)
+        expected = [sacrebleu.sentence_chrf(p, refs, word_order=word_order).score / 100
+                    for p, refs in zip(predictions, references)]
+        assert scorer(predictions, references)["chrf"].tolist() == expected
+        assert scorer(predictions, references)["chrf"].tolist() == expected
+        copy = pickle.loads(pickle.dumps(scorer))
+        assert not copy._references and len(scorer._references) == len({r for refs in references for r in refs})
+        assert copy(predictions, references)["chrf"].tolist() == expected
+    small = scorers.get("chrf")
+    small.REFERENCE_CACHE_SIZE = 2
+    small(["a b", "c d", "e f"], [["a b"], ["c d"], ["e f"]])
+    assert list(small._references) == ["c d", "e f"]
+
+
 def test_ter_equals_sacrebleu_and_rewards_its_negation():
     scores = scorers.get("ter")(PREDICTIONS, REFERENCES)
     expected = [sacrebleu.sentence_ter(p, refs).score / 100 for p, refs in zip(PREDICTIONS, REFERENCES)]
