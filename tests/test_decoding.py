@@ -129,3 +129,7 @@ def test_rows_sharing_a_prompt_run_it_once_with_the_same_hidden_states_and_gradi
     assert torch.allclose(shared, plain, atol=1e-5)
     for a, b in zip(shared_grads, plain_grads):
         assert torch.allclose(a, b, atol=1e-5, rtol=1e-4)
+    # Before the first generated token (a stateless agent's first step): the prompts' last hidden states.
+    first = [token_hidden_states(model, prompt_ids, prompt_mask, generated_ids[:, :0], generated_mask[:, :0], share)
+             for share in (True, False)]
+    assert first[0].shape == (12, 1, 32) and torch.allclose(first[0], first[1], atol=1e-5)

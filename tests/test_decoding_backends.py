@@ -31,8 +31,10 @@ def prompts(tokenizer, num_envs: int):
     return env, torch.as_tensor(observation["prompt_ids"]), torch.as_tensor(observation["prompt_mask"])
 
 
-def greedy(model, prompt_ids, prompt_mask, new_tokens: int, backend: str) -> torch.Tensor:
-    decoder = CachedDecoder(model, prompt_ids, prompt_mask, backend=backend, max_new_tokens=new_tokens)
+def greedy(model, prompt_ids, prompt_mask, new_tokens: int, backend: str, share_prompts: bool = False
+           ) -> torch.Tensor:
+    decoder = CachedDecoder(model, prompt_ids, prompt_mask, backend=backend, max_new_tokens=new_tokens,
+                            share_prompts=share_prompts)
     tokens = [decoder.logits.argmax(-1)]
     for _ in range(new_tokens - 1):
         tokens.append(decoder.advance(tokens[-1]).argmax(-1))
@@ -101,11 +103,12 @@ def test_rows_repeating_a_prompt_decode_as_the_prompt_alone(backend):
     _, prompt_ids, prompt_mask = prompts(tokenizer, 3)
     order = torch.tensor([0, 0, 1, 2, 1, 2, 2, 0])
     alone = greedy(model, prompt_ids, prompt_mask, 8, "eager")
-    repeated = CachedDecoder(model, prompt_ids[order], prompt_mask[order], backend=backend, max_new_tokens=8)
+    repeated = CachedDecoder(model, prompt_ids[order], prompt_mask[order], backend=backend, max_new_tokens=8,
+                             share_prompts=True)
     single = CachedDecoder(model, prompt_ids, prompt_mask)
     torch.testing.assert_close(repeated.logits, single.logits[order], rtol=0, atol=1e-5)
-    torch.testing.assert_close(greedy(model, prompt_ids[order], prompt_mask[order], 8, backend), alone[order],
-                               rtol=0, atol=0)
+    torch.testing.assert_close(greedy(model, prompt_ids[order], prompt_mask[order], 8, backend, True),
+                               alone[order], rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

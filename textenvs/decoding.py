@@ -121,6 +121,8 @@ def token_hidden_states(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: to
         prompt_hidden = model.base_model(input_ids=unique_ids, attention_mask=unique_mask,
                                          position_ids=causal_position_ids(unique_mask), cache=cache,
                                          use_cache=True).last_hidden_state
+        if generated_ids.shape[1] == 0:  # nothing generated yet (a stateless agent's first step)
+            return prompt_hidden[inverse, -1:]
         cache.batch_select_indices(inverse)  # each row's copy of its prompt's keys and values
         hidden = model.base_model(input_ids=generated_ids, attention_mask=attention,
                                   position_ids=positions[:, prompt_ids.shape[1]:], cache=cache,
@@ -155,7 +157,9 @@ def next_token_hidden(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torc
     prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask)
     lengths = generated_mask.long().sum(dim=1)
     longest = int(lengths.max()) if len(lengths) else 0
-    hidden = token_hidden_states(lm, prompt_ids, prompt_mask, generated_ids[:, :longest], generated_mask[:, :longest])
+    # (Not sharing repeated prompts: acting, evaluation and the env-side masks keep their exact computation.)
+    hidden = token_hidden_states(lm, prompt_ids, prompt_mask, generated_ids[:, :longest], generated_mask[:, :longest],
+                                 share_prompts=False)
     return hidden[torch.arange(len(lengths), device=hidden.device), lengths]
 
 
@@ -298,13 +302,17 @@ class CachedDecoder:
     same greedy tokens and, for the same generator state, the same samples but for near-ties (tested).
 
     :param max_new_tokens: the most tokens :meth:`advance` will append (needed by the static backends).
+    :param share_prompts: encode each distinct prompt once and give the rows that repeat it (a GRPO group) a copy of
+        its keys and values: the same cache up to float rounding, for a fraction of the prompt pass (off by default,
+        so evaluation's regenerated predictions stay bit-identical to earlier releases').
     :ivar logits: float32 logits ``(B, model vocab)`` for the next token.
     """
 
     MASK_BLOCK = 64
 
     def __init__(self, lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, *,
-                 backend: DecodingBackend = "eager", max_new_tokens: int | None = None) -> None:
+                 backend: DecodingBackend = "eager", max_new_tokens: int | None = None,
+                 share_prompts: bool = False) -> None:
         check_decoding_backend(backend)
         self.lm = lm
         self.model = model = base_model(lm)
@@ -342,7 +350,7 @@ class CachedDecoder:
             self._steps_left = max_new_tokens
             self._guarded = False
             self._decode_step = _static_step if backend == "static" else _compiled_step(backend)
-        shared = shared_prompts(prompt_ids, prompt_mask)
+        shared = shared_prompts(prompt_ids, prompt_mask) if share_prompts else None
         if shared is None:
             hidden = model.base_model(input_ids=prompt_ids, attention_mask=prompt_mask,
                                       position_ids=causal_position_ids(prompt_mask), cache=self.cache,

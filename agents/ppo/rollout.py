@@ -114,7 +114,7 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     observation, _ = env.reset(options={"example_index": np.asarray(example_indices, dtype=np.int64)})
     prompt_ids = torch.as_tensor(observation["prompt_ids"], device=device)
     prompt_mask = torch.as_tensor(observation["prompt_mask"], device=device).long()
-    decoding = {"backend": decoding_backend, "max_new_tokens": task.max_new_tokens}
+    decoding = {"backend": decoding_backend, "max_new_tokens": task.max_new_tokens, "share_prompts": True}
     policy = CachedDecoder(lm, prompt_ids, prompt_mask, **decoding)
     nucleus_source = CachedDecoder(reference, prompt_ids, prompt_mask, **decoding) \
         if reference is not None and nlpo_top_p < 1 else None
