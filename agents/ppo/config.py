@@ -36,9 +36,6 @@ class RunConfig:
     strategy: str = "ddp"
     """how the processes of a multi-process launch (accelerate launch, torchrun) hold the model: "ddp" (a copy each,
     gradients averaged) or "fsdp" (FSDP2: parameters, gradients and optimizer state sharded over the processes)"""
-    fused_activations: bool = True
-    """run a model's Python-composed tanh GELU (GPT-2's gelu_new, gelu_fast) as PyTorch's fused kernel of the same
-    formula (equal up to float rounding, ~4x faster; textenvs.decoding.fuse_activations)"""
 
     # Model
     lora_r: int = 0
@@ -51,6 +48,9 @@ class RunConfig:
     gradient_checkpointing: bool = False
     """recompute activations in the backward pass instead of storing them (less memory for long sequences, about one
     more forward pass per update)"""
+    fused_activations: bool = True
+    """run a model's Python-composed tanh GELU (GPT-2's gelu_new, gelu_fast) as PyTorch's fused kernel of the same
+    formula (equal up to float rounding, ~4x faster; textenvs.decoding.fuse_activations)"""
 
     # Optimizer
     learning_rate: float = 1e-5
