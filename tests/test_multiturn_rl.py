@@ -3,6 +3,8 @@ agent's tokens only (user tokens are context: attended to, never in a loss)."""
 
 from __future__ import annotations
 
+import random
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -276,4 +278,22 @@ def test_simulated_conversations_train_on_agent_tokens_only():
     assert (attended == perfect.prompt_mask.sum(axis=1) + perfect.target_mask.sum(axis=1)).all()
     assert (attended > labelled.numpy() + perfect.prompt_mask.sum(axis=1)).sum() >= 4  # user turns in most rows
     with pytest.raises(ValueError, match="generic_rate"):
-        BookingDemonstrator(0.7, 0.4)
+        BookingDemonstrator(1.5, 0.4)
+
+
+def test_demonstrator_states_only_what_the_user_told():
+    """The demonstrator asks for every slot the user has not given before it confirms, so a model fit to its
+    conversations can learn each value it writes from the conversation; partial confirmations never meet a goal."""
+    tokenizer = load_builtin_tokenizer()
+    env = gym.make(ENV, tokenizer=tokenizer, split="train").unwrapped
+    goals = [index for index in range(40)
+             if len(env.task.dataset[index].metadata["opening"]) < len(env.task.dataset[index].metadata["goal"])]
+    assert goals
+    for index in goals:
+        env.reset(options={"example_index": index})
+        example = env.task.dataset[index]
+        first = BookingDemonstrator(0.0, 1.0)(example, env.messages(), random.Random(0))
+        assert "booked" not in first and first.endswith("?")
+    kwargs = {"tokenizer": tokenizer, "split": "train"}
+    _, always_partial = simulate_conversations(ENV, kwargs, BookingDemonstrator(0.0, 1.0), range(20))
+    assert always_partial["goal_completion"] == 0.0 and always_partial["slot_accuracy"] > 0.5
