@@ -314,3 +314,25 @@ def test_a_custom_scorer_gets_validation_and_corpus_scores_for_free():
     scorer = Vowels()
     assert scorer(["banana", "xyz"])["vowels"].tolist() == [3.0, 0.0]
     assert scorer.corpus_score(["banana", "xyz"]) == {"vowels": 1.5}
+
+
+def test_chrf_prefix_filtered_matching_on_repetitive_strings_is_sacrebleus_to_the_last_bit():
+    # Small alphabets make many overlapping and repeated n-grams (where str.count-style shortcuts go wrong) and
+    # hypotheses shorter and longer than the orders; several orders, betas and 1-3 references.
+    import random
+
+    from sacrebleu.metrics import CHRF
+
+    rng = random.Random(1)
+
+    def text(alphabet: str) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+
+    for char_order, word_order, beta in ((6, 0, 2), (3, 0, 1), (4, 2, 3)):
+        scorer = scorers.get("chrf", char_order=char_order, word_order=word_order, beta=beta)
+        reference_metric = CHRF(char_order=char_order, word_order=word_order, beta=beta)
+        predictions = [text(rng.choice(["ab", "ab ", "aab c.", "xyz"])) for _ in range(200)]
+        references = [[text(rng.choice(["ab", "ab ", "aab c.", "b"])) or "a" for _ in range(rng.randint(1, 3))]
+                      for _ in range(200)]
+        expected = [reference_metric.sentence_score(p, refs).score / 100 for p, refs in zip(predictions, references)]
+        assert scorer(predictions, references)["chrf"].tolist() == expected

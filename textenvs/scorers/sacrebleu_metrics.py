@@ -7,8 +7,10 @@ Values are sacrebleu's own (``sentence_bleu``/``corpus_bleu``, ...) divided by 1
 from __future__ import annotations
 
 from abc import abstractmethod
+from bisect import bisect_right
 from collections import Counter, OrderedDict
-from typing import Any
+from itertools import compress
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -19,6 +21,35 @@ def reference_streams(references: list[list[str]]) -> list[list[str | None]]:
     """Transpose per-example reference lists into sacrebleu's reference streams, padding with ``None``."""
     width = max(len(refs) for refs in references)
     return [[refs[k] if k < len(refs) else None for refs in references] for k in range(width)]
+
+
+def character_matches(characters: str, reference_ngrams: list[tuple[Counter, int]]) -> list[int]:
+    """sacrebleu's chrF statistics ``[hypothesis n-grams, reference n-grams, matches]`` of each character order
+    (``reference_ngrams``: the reference's counts and total per order, from 1 up), for the hypothesis
+    ``characters`` (preprocessed, whitespace removed as the metric does).
+
+    The same integers as sacrebleu's ``_get_match_statistics`` over the hypothesis's full n-gram counts, with far
+    fewer lookups: a hypothesis n-gram can only be in the reference when its first ``n - 1`` characters are (every
+    prefix of a reference n-gram is a reference (n-1)-gram), so order ``n`` looks only at the positions whose
+    (n-1)-gram matched, and counts only the n-grams that match. The hypothesis's n-gram total is its number of
+    positions, ``len - n + 1``."""
+    length = len(characters)
+    positions: Sequence[int] = range(length)
+    stats: list[int] = []
+    for n, (ref_counts, ref_total) in enumerate(reference_ngrams, start=1):
+        matches = 0
+        if positions:
+            if positions[-1] > length - n:  # an n-gram starting there would run past the end
+                positions = positions[:bisect_right(positions, length - n)]
+            grams = list(characters) if n == 1 else [characters[i:i + n] for i in positions]
+            found = list(map(ref_counts.__contains__, grams))
+            positions = list(compress(positions, found))
+            for gram, count in Counter(compress(grams, found)).items():
+                reference_count = ref_counts[gram]
+                matches += count if count < reference_count else reference_count
+        # As sacrebleu: the hypothesis's n-grams count only against a non-empty reference order.
+        stats.extend((max(length - n + 1, 0) if ref_total else 0, ref_total, matches))
+    return stats
 
 
 class _SacreBLEUScorer(Scorer):
@@ -132,18 +163,28 @@ class ChrFScorer(_SacreBLEUScorer):
 
     def compute(self, predictions, references, prompts, metadata):
         """sacrebleu's ``sentence_score`` for each prediction, to the last bit (tested), computed faster: each
-        reference's n-grams come from a cache, the hypothesis's are extracted and summed once for all its
-        references, and the matching loop is sacrebleu's without its per-call recounting of the reference."""
+        reference's n-grams come from a cache, the hypothesis's character n-grams are looked up only where they can
+        match (:func:`character_matches`) and its word n-grams are extracted once for all its references, and the
+        score is the best reference's f-score itself (what sacrebleu's score object holds)."""
+        from sacrebleu.metrics.helpers import extract_word_ngrams
+
         metric = self._sentence_metric
+        char_order, word_order = metric.char_order, metric.word_order
         scores = np.empty(len(predictions))
         for row, (prediction, refs) in enumerate(zip(predictions, references)):
-            hypothesis = self._ngrams(prediction)
-            best_stats: list[int] = []
+            text = metric._preprocess_segment(prediction)
+            characters = text if metric.whitespace else "".join(text.split())
+            hypothesis_words = []
+            if word_order > 0:
+                words = metric._remove_punctuation(text)
+                hypothesis_words = [(counts, sum(counts.values()))
+                                    for counts in (extract_word_ngrams(words, n) for n in range(1, word_order + 1))]
             best_f_score = -1.0
             for reference in refs:
-                stats = []
-                for (hyp_counts, hyp_total), (ref_counts, ref_total) in zip(hypothesis,
-                                                                            self._reference_ngrams(reference)):
+                reference_ngrams = self._reference_ngrams(reference)
+                stats = character_matches(characters, reference_ngrams[:char_order])
+                for (hyp_counts, hyp_total), (ref_counts, ref_total) in zip(hypothesis_words,
+                                                                            reference_ngrams[char_order:]):
                     matches = 0
                     in_reference = ref_counts.get
                     for ngram, count in hyp_counts.items():
@@ -154,8 +195,9 @@ class ChrFScorer(_SacreBLEUScorer):
                     stats.extend((hyp_total if ref_total else 0, ref_total, matches))
                 f_score = metric._compute_f_score(stats)
                 if f_score > best_f_score:
-                    best_f_score, best_stats = f_score, stats
-            scores[row] = metric._compute_score_from_stats(best_stats).score / 100.0
+                    best_f_score = f_score
+            # sacrebleu's sentence score is _compute_f_score of the best reference's statistics: this very value.
+            scores[row] = best_f_score / 100.0
         return {"chrf": scores}
 
     def config(self):
