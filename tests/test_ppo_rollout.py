@@ -3,6 +3,8 @@ forward, EOS and padding are handled, and the PPO invariants hold at initializat
 
 from __future__ import annotations
 
+import copy
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -112,6 +114,59 @@ def test_rollout_scores_each_episode_once_and_never_a_leftover(reward_mode):
     assert sorted(finals) == sorted(scorer.scored) if reward_mode == "terminal" else set(finals) <= set(scorer.scored)
     scores = torch.tensor([record.metrics["chrf"] for record in rollout.records])
     assert torch.allclose(rollout.env_rewards.sum(1), scores.to(rollout.env_rewards.dtype), atol=1e-6)
+
+
+@pytest.mark.parametrize("kind,reward_mode,nlpo", [("causal", "terminal", False), ("causal", "incremental", False),
+                                                     ("seq2seq", "terminal", False), ("causal", "terminal", True)])
+def test_deferred_env_steps_give_the_interleaved_rollout(kind, reward_mode, nlpo):
+    # The env stepped after the decoding loop (the CPU default) or with every token: the same tokens, logprobs,
+    # rewards, records and masks, the same steps decoded (the generator ends in the same state), the same scores.
+    tokenizer = word_tokenizer()
+    model = tiny_model(kind, tokenizer).eval()
+    with torch.no_grad():  # make EOS likely so that episodes end at different steps
+        boost = 0.2 if kind == "seq2seq" else 0.5
+        model.lm_head.weight[tokenizer.eos_token_id] += boost * model.get_input_embeddings().weight.mean(0) / 1e-2
+    reference = tiny_model(kind, tokenizer).eval() if nlpo else None
+    results = {}
+    for stepping in ("interleaved", "deferred", "auto"):
+        scorer = CountingChrF()
+        env = gym.make_vec(ENV, num_envs=8, vectorization_mode="vector_entry_point",
+                           **env_kwargs(tokenizer, scorer=scorer, reward_mode=reward_mode))
+        generator = torch.Generator().manual_seed(3)
+        rollout = collect_rollout(env, model, list(range(5)) + [0, 1, 2], generator=generator, env_stepping=stepping,
+                                  reference=reference, nlpo_top_p=0.8 if nlpo else 1.0)
+        results[stepping] = (rollout, scorer.scored, torch.rand(1, generator=generator))
+    rollout, scored, after = results["interleaved"]
+    lengths = rollout.generated_mask.sum(1)
+    assert len(set(lengths.tolist())) > 1 and rollout.ended_with_eos.any()
+    for stepping in ("deferred", "auto"):
+        other, other_scored, other_after = results[stepping]
+        for key, value in vars(rollout).items():
+            if isinstance(value, torch.Tensor):
+                assert torch.equal(value, getattr(other, key)), key
+            elif key == "records":
+                assert value == other.records
+        assert other_scored == scored and torch.equal(other_after, after)
+
+
+def test_deferred_env_steps_refused_where_decoding_reads_the_env_and_checked_against_its_ends():
+    tokenizer = word_tokenizer()
+    model = tiny_model("causal", tokenizer).eval()
+    masked = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point",
+                          **env_kwargs(tokenizer, action_mask=list(range(4, 20))))
+    with pytest.raises(ValueError, match="env_stepping='deferred' needs an env without action mask"):
+        collect_rollout(masked, model, [0, 1], env_stepping="deferred")
+    with pytest.raises(ValueError, match="env_stepping must be one of"):
+        collect_rollout(masked, model, [0, 1], env_stepping="later")
+    env = gym.make_vec(ENV, num_envs=2, vectorization_mode="vector_entry_point", **env_kwargs(tokenizer))
+    # An env whose episodes end before EOS or the budget the rollout sees breaks the rule deferring relies on:
+    # refused after the fact, not silently decoded past.
+    episodes = env.unwrapped._episodes
+    episodes.task = copy.copy(episodes.task)
+    episodes.task.max_new_tokens = 2
+    assert env.unwrapped.task.max_new_tokens > 2
+    with pytest.raises(RuntimeError, match="did not end at EOS or the token budget"):
+        collect_rollout(env, model, [0, 1], env_stepping="deferred")
 
 
 def test_rollout_refuses_an_env_that_autoresets():
