@@ -305,7 +305,7 @@ class EpisodeBatch:
         actions = np.asarray(actions)
         if actions.shape != (len(slots),):
             raise InvalidAction(f"Expected {len(slots)} action(s) of shape ({len(slots)},), got shape {actions.shape}.")
-        if not np.issubdtype(actions.dtype, np.integer):
+        if actions.dtype.kind not in "iu":  # integer dtypes (np.issubdtype(dtype, np.integer))
             raise InvalidAction(f"Actions must be integer token ids, got dtype {actions.dtype}: {actions!r:.100}")
         bad = (actions < 0) | (actions >= self.task.vocab_size)
         if bad.any():
@@ -327,7 +327,7 @@ class EpisodeBatch:
         stopped = actions == self.task.eos_token_id
         # The token budget is part of the task: the text is final and fully scored at that step, nothing follows and
         # the observation shows the tokens left, so it is a terminal state (no bootstrapping), not a truncation.
-        done = terminated = stopped | (self.lengths[slots] >= self.task.max_new_tokens)
+        done = terminated = stopped | (position + 1 >= self.task.max_new_tokens)
         truncated = np.zeros(len(slots), dtype=bool)
         self.finished[slots] = done
         rewards = np.zeros(len(slots), dtype=np.float64)

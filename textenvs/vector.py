@@ -100,21 +100,25 @@ class TextGenerationVectorEnv(VectorEnv):
         return self._episodes.observation(), infos
 
     def step(self, actions):
+        running = self._episodes.running
         if self.autoreset_mode is AutoresetMode.DISABLED:
-            if not self._episodes.running.any():
+            if not running.any():
                 raise ResetNeeded("No episode is running (all have ended or none was started); call reset(), or "
                                   "reset(options={'reset_mask': mask}) for some sub-envs, before step().")
+            resetting = ()  # (``_autoreset`` stays False)
         elif not self._episodes.started.all():
             raise ResetNeeded("Call reset() before step().")
+        else:
+            resetting = np.flatnonzero(self._autoreset)
         actions = np.asarray(actions)
         if actions.shape != (self.num_envs,):
             raise InvalidAction(f"Expected actions of shape ({self.num_envs},), one token id per sub-env; "
                                 f"got shape {actions.shape}.")
-        resetting = np.flatnonzero(self._autoreset)
-        stepping = np.flatnonzero(self._episodes.running)
+        stepping = np.flatnonzero(running)
         # Sub-envs that ended on the previous step are reset now and their actions ignored (next-step autoreset);
-        # with autoreset disabled they idle instead (``_autoreset`` stays False).
-        checked = self._episodes.check_actions(actions[stepping], stepping)
+        # with autoreset disabled they idle instead.
+        checked = self._episodes.check_actions(actions if len(stepping) == self.num_envs else actions[stepping],
+                                               stepping)
         rewards = np.zeros(self.num_envs, dtype=np.float64)
         terminated = np.zeros(self.num_envs, dtype=bool)
         truncated = np.zeros(self.num_envs, dtype=bool)
@@ -122,9 +126,9 @@ class TextGenerationVectorEnv(VectorEnv):
         if len(stepping):
             step_rewards, step_terminated, step_truncated, step_infos = self._episodes.append(stepping, checked)
             rewards[stepping], terminated[stepping], truncated[stepping] = step_rewards, step_terminated, step_truncated
-            for slot, info in zip(stepping, step_infos):
-                if info:
-                    infos = self._add_info(infos, info, int(slot))
+            # Only the episodes that ended on this step have an info.
+            for position in np.flatnonzero(step_terminated | step_truncated):
+                infos = self._add_info(infos, step_infos[position], int(stepping[position]))
         for slot in resetting:
             infos = self._add_info(infos, self._episodes.start(int(slot), self._draw_example(int(slot))), int(slot))
         if self.autoreset_mode is AutoresetMode.NEXT_STEP:
