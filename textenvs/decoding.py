@@ -192,7 +192,8 @@ def policy_logits(logits: torch.Tensor, vocab_size: int, temperature: float = 1.
                   action_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Float32 logits over the env's ``vocab_size`` actions, divided by ``temperature``, illegal actions set to the
     smallest float (probability exactly 0, and ``0 * logprob`` stays finite in the entropy)."""
-    logits = logits[..., :vocab_size].float()
+    if logits.shape[-1] != vocab_size or logits.dtype != torch.float32:  # (two ops a decoding step saves)
+        logits = logits[..., :vocab_size].float()
     if temperature != 1.0:  # skipped at 1: a copy (and in an update, a backward op) that changes nothing
         logits = logits / temperature
     if action_mask is not None:

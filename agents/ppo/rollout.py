@@ -145,7 +145,6 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         raise ValueError("env_stepping='deferred' needs an env without action mask, single-turn, and no lockstep: "
                          "the decoding reads each step's masks or user turns from the env.")
     deferred = env_stepping == "deferred" or (env_stepping == "auto" and independent and device.type == "cpu")
-    pending: list[np.ndarray] = []  # deferred: each step's actions, stepped after the loop
     ending = np.zeros(batch, dtype=bool)  # deferred: the episodes that chose EOS
     eos = task.eos_token_id
     step_tokens: list[torch.Tensor] = []
@@ -195,18 +194,22 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         if legal is not None:
             step_masks.append(legal)
 
-        actions = tokens.cpu().numpy()
         if deferred:
             # Decoding stops where every episode is certain to have ended (EOS or the length limit); rows that
-            # ended earlier are fed their (ignored) sampled token.
-            pending.append(actions)
-            ending |= actions == eos
-            if t == max_steps - 1 or ending.all():
+            # ended earlier are fed their (ignored) sampled token. (As little as possible runs here, between the
+            # forward passes: the actions are read once, after the loop.)
+            if t == max_steps - 1:
                 break
+            chosen = tokens.tolist()
+            if eos in chosen:
+                ending |= np.asarray(chosen) == eos
+                if ending.all():
+                    break
             policy.advance(tokens)
             if nucleus_source is not None:
                 nucleus_source.advance(tokens)
             continue
+        actions = tokens.cpu().numpy()
         # Queue the next forward pass before stepping the env: on a GPU it runs while the host steps and scores the
         # episodes. Rows that already ended are fed their (ignored) sampled token. Skipped when every episode is
         # certain to end at this step (EOS or the length limit), where it would be wasted.
@@ -222,13 +225,14 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         if every_process(bool(done.all())):
             break
     if deferred:
+        pending = torch.stack(step_tokens).cpu().numpy()  # (steps, B)
         for step, actions in enumerate(pending):
             if done.all():
                 break
             step_env(step, actions)
         # The decoding stopped where the interleaved loop would have only if every episode ended where predicted:
         # at its first EOS, else at the last step.
-        chose_eos = np.stack(pending, axis=1) == eos
+        chose_eos = pending.T == eos
         predicted_steps = np.where(chose_eos.any(axis=1), chose_eos.argmax(axis=1) + 1, len(pending))
         if not done.all() or not np.array_equal(running.sum(axis=1), predicted_steps):
             raise RuntimeError("The env's episodes did not end at EOS or the token budget, which "
