@@ -31,3 +31,15 @@ def test_evaluate_passes_example_metadata_to_the_scorer() -> None:
     assert scores["examples"] == 6
     assert 0.0 < scores["mean_reward"] < 1.0  # the warm start is imperfect: a score of 0 would hide a broken scorer
     assert scores["corpus_summary_facts"] == pytest.approx(scores["mean_reward"])
+
+
+def test_seed_summary_student_t_half_width() -> None:
+    # Three seeds: half-width = t(0.975, 2) * sample std / sqrt(3), with t = 4.303; one seed has no interval.
+    script = load_script()
+    summary = script.seed_summary("corpus_bleu", 0.20, [0.21, 0.215, 0.19])
+    std = ((0.005 ** 2 + 0.015 ** 2 + 0.01 ** 2) / 2) ** 0.5  # deviations from the mean 0.205
+    assert summary["ppo_mean"] == pytest.approx(0.205)
+    assert summary["ppo_ci95_half_width"] == pytest.approx(4.303 * std / 3 ** 0.5)
+    assert summary["gain"] == pytest.approx(0.005)
+    assert summary["seeds_above_warm_start"] == 2
+    assert script.seed_summary("corpus_bleu", 0.20, [0.21])["ppo_ci95_half_width"] is None

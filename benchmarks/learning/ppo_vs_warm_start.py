@@ -30,6 +30,11 @@ import torch
 from gymnasium.vector import AutoresetMode
 
 HERE = Path(__file__).resolve().parent
+# Student-t 0.975 quantiles for 1..10 degrees of freedom (95% two-sided interval of a mean over up to 11 seeds).
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+# Per-iteration training metrics kept in the results (one value per PPO iteration).
+HISTORY_KEYS = ("charts/reward", "objective/kl", "losses/approx_kl", "losses/clipfrac", "charts/episode_length",
+                "time/iteration_seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,6 +111,18 @@ def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any]) -
             "examples": len(records), "sample": records[0].prediction}
 
 
+def seed_summary(metric: str, warm_start: float, values: list[float]) -> dict[str, Any]:
+    """Mean over seeds, its 95% Student-t half-width (sample std, n - 1 degrees of freedom; None for one seed or
+    more than 11), the gain over the warm start and how many seeds beat it."""
+    half_width = (float(T975[len(values) - 1] * np.std(values, ddof=1) / np.sqrt(len(values)))
+                  if len(values) - 1 in T975 else None)
+    return {"metric": metric, "warm_start": warm_start,
+            "ppo_mean": float(np.mean(values)), "ppo_std": float(np.std(values)), "ppo_ci95_half_width": half_width,
+            "gain": float(np.mean(values) - warm_start),
+            "seeds_above_warm_start": int(sum(value > warm_start for value in values)),
+            "ppo_beats_warm_start": bool(np.mean(values) > warm_start)}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -135,23 +152,22 @@ def main(argv: list[str] | None = None) -> int:
 
     results["ppo"] = []
     for seed in args.seeds:
-        seed_started = time.time()
+        seed_started, seed_cpu_started = time.time(), time.process_time()
         agent = PPOAgent(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
                          **settings)
         history = agent.trainer.train()
         scores = evaluate(agent, args, env_kwargs)
         scores.update({"seed": seed, "train_reward_first": history[0]["charts/reward"],
                        "train_reward_last": history[-1]["charts/reward"], "final_kl": history[-1]["objective/kl"],
-                       "seconds": round(time.time() - seed_started, 1)})
+                       "seconds": round(time.time() - seed_started, 1),
+                       "cpu_seconds": round(time.process_time() - seed_cpu_started, 1),
+                       "history": {key: [round(float(record[key]), 5) for record in history]
+                                   for key in HISTORY_KEYS if all(key in record for record in history)}})
         results["ppo"].append(scores)
         print(f"seed {seed}:", json.dumps(scores), flush=True)
 
     metric = next(key for key in results["warm_start"] if key.startswith("corpus_"))
-    ppo_values = [run[metric] for run in results["ppo"]]
-    results["summary"] = {"metric": metric, "warm_start": results["warm_start"][metric],
-                          "ppo_mean": float(np.mean(ppo_values)), "ppo_std": float(np.std(ppo_values)),
-                          "gain": float(np.mean(ppo_values) - results["warm_start"][metric]),
-                          "ppo_beats_warm_start": bool(np.mean(ppo_values) > results["warm_start"][metric])}
+    results["summary"] = seed_summary(metric, results["warm_start"][metric], [run[metric] for run in results["ppo"]])
     results["total_seconds"] = round(time.time() - started, 1)
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / f"{args.name}.json").write_text(json.dumps(results, indent=2, default=repr) + "\n")

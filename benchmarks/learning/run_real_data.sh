@@ -8,7 +8,8 @@ SCRIPT=benchmarks/learning/ppo_vs_warm_start.py
 PPO='{"num_envs": 32, "num_minibatches": 4, "update_epochs": 2, "learning_rate": 1e-4, "kl_coef": 0.02, "lr_schedule": "constant"}'
 PPO_GROUP='{"num_envs": 128, "samples_per_prompt": 4, "reward_normalization": "group", "num_minibatches": 2, "update_epochs": 2, "learning_rate": 3e-5, "lr_schedule": "constant", "temperature": 0.7, "kl_coef": 0.05}'
 # Each data set's env and env kwargs (scorer, prompt and generation budgets), the same in all its experiments.
-MULTI30K=(--env textenvs/Translation-v0 --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}')
+# MULTI30K_DATA: the Multi30k directory (default: ../shared/data/multi30k, the shared data seen from /work/main).
+MULTI30K=(--env textenvs/Translation-v0 --env-kwargs '{"dataset": "'"${MULTI30K_DATA:-../shared/data/multi30k}"'", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}')
 SAMSUM=(--env textenvs/Summarization-v0 --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}')
 DAILYDIALOG=(--env textenvs/Dialogue-v0 --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}')
 case "$1" in
@@ -40,6 +41,15 @@ case "$1" in
     python $SCRIPT --name multi30k-group-bleu "${MULTI30K[@]/chrf/bleu}" \
       --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
       --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
+  multi30k-sft1600-group-bleu)
+    # Sentence-BLEU reward from the stronger 1,600-step warm start (22.1 BLEU), trained first with
+    #   python benchmarks/learning/multi30k_warm_start.py --steps 1600 --dataset "$MULTI30K_DATA"
+    # PPO_GROUP with lr 5e-5 and temperature 0.5 (LR, TEMPERATURE override them; see the README section).
+    ppo=${PPO_GROUP/'"learning_rate": 3e-5'/'"learning_rate": '${LR:-5e-5}}
+    ppo=${ppo/'"temperature": 0.7'/'"temperature": '${TEMPERATURE:-0.5}}
+    python $SCRIPT --name multi30k-sft1600-group-bleu "${MULTI30K[@]/chrf/bleu}" \
+      --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$ppo" \
+      --iterations "${ITERATIONS:-50}" --eval-split test --eval-examples 1000 --eval-scorer bleu --eval-batch 100 ;;
   samsum-group)
     python $SCRIPT --name samsum-group "${SAMSUM[@]}" \
       --warm-start benchmarks/learning/runs/samsum/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
@@ -48,5 +58,5 @@ case "$1" in
     python $SCRIPT --name dailydialog-group "${DAILYDIALOG[@]}" \
       --warm-start benchmarks/learning/runs/dailydialog/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
       --eval-split test --eval-examples 200 ;;
-  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
+  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|multi30k-sft1600-group-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
 esac
