@@ -44,10 +44,11 @@ case "$1" in
   multi30k-sft1600-group-bleu)
     # Sentence-BLEU reward from the stronger 1,600-step warm start (22.1 BLEU), trained first with
     #   python benchmarks/learning/multi30k_warm_start.py --steps 1600 --dataset "$MULTI30K_DATA"
-    # PPO_GROUP with lr 5e-5 and temperature 0.5 (LR, TEMPERATURE override them, NAME the results name; see the
+    # PPO_GROUP with lr 5e-5 and temperature 0.5 (LR, TEMPERATURE, NUM_ENVS override them, NAME the results name; see the
     # README section "Real data (issue 12, section 5)").
     ppo=${PPO_GROUP/'"learning_rate": 3e-5'/'"learning_rate": '${LR:-5e-5}}
     ppo=${ppo/'"temperature": 0.7'/'"temperature": '${TEMPERATURE:-0.5}}
+    ppo=${ppo/'"num_envs": 128'/'"num_envs": '${NUM_ENVS:-128}}
     python $SCRIPT --name "${NAME:-multi30k-sft1600-group-bleu}" "${MULTI30K[@]/chrf/bleu}" \
       --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$ppo" \
       --iterations "${ITERATIONS:-50}" --eval-split test --eval-examples 1000 --eval-scorer bleu --eval-batch 100 ;;
