@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -43,3 +44,20 @@ def test_seed_summary_student_t_half_width() -> None:
     assert summary["gain"] == pytest.approx(0.005)
     assert summary["seeds_above_warm_start"] == 2
     assert script.seed_summary("corpus_bleu", 0.20, [0.21])["ppo_ci95_half_width"] is None
+
+
+def test_grpo_agent_trains_from_the_warm_start_and_records_its_metrics(tmp_path) -> None:
+    # --agent grpo: the same protocol with the GRPO trainer; its reward and KL (TRL's names) fill the per-seed fields.
+    script = load_script()
+    assert script.main(["--name", "grpo-smoke", "--agent", "grpo", "--env", "textenvs/Translation-v0",
+                        "--warm-start", "default", "--ppo", '{"num_envs": 8, "num_generations": 4, "beta": 0.04}',
+                        "--iterations", "2", "--seeds", "0", "--eval-examples", "8", "--eval-batch", "8",
+                        "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "grpo-smoke.json").read_text())
+    assert results["agent"] == "grpo" and results["ppo_config"]["num_generations"] == 4
+    run = results["ppo"][0]
+    # (the history is rounded to 5 decimals)
+    assert run["train_reward_first"] == pytest.approx(run["history"]["reward"][0], abs=1e-5)
+    assert run["final_kl"] == pytest.approx(run["history"]["kl"][-1], abs=1e-5) and run["final_kl"] >= 0
+    assert len(run["history"]["completions/mean_length"]) == 2
+    assert results["summary"]["metric"] == "corpus_chrf" and run["examples"] == 8

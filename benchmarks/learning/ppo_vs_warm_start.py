@@ -1,11 +1,13 @@
-"""Learning benchmark: does PPO after a supervised warm start beat the warm start alone on held-out data?
+"""Learning benchmark: does PPO (or a GRPO-family agent, ``--agent``) after a supervised warm start beat the warm
+start alone on held-out data?
 
 Protocol (one experiment = one env + dataset):
 1. warm start: a given checkpoint directory (``--warm-start``), or trained here: a BPE tokenizer fit on the train
    split (``--train-tokenizer VOCAB``) and a small GPT-2 trained with ``agents.sft.train_sft`` (``--sft JSON``);
 2. evaluate the warm start with greedy decoding on the first ``--eval-examples`` examples of ``--eval-split``;
-3. for each seed: PPO from the warm start on the train split (the env's reward scorer), then the same evaluation;
-4. write ``results/<name>.json``: command, settings, the warm start's and every seed's scores, mean and gain.
+3. for each seed: RL from the warm start on the train split (the env's reward scorer), then the same evaluation;
+4. write ``results/<name>.json``: command, settings, the warm start's and every seed's scores, mean and gain (the
+   keys say ``ppo`` whichever agent trained; ``agent`` names it).
 
 The evaluation metric is the corpus-level value of ``--eval-scorer`` (e.g. corpus BLEU), defaulting to the env's
 reward scorer; the mean per-episode reward is recorded too.
@@ -32,9 +34,13 @@ from gymnasium.vector import AutoresetMode
 HERE = Path(__file__).resolve().parent
 # Student-t 0.975 quantiles for 1..10 degrees of freedom (95% two-sided interval of a mean over up to 11 seeds).
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
-# Per-iteration training metrics kept in the results (one value per PPO iteration).
+# Per-iteration training metrics kept in the results (one value per iteration), by trainer: PPO's names, and the
+# GRPO family's (TRL's names; "kl", the per-token KL to the reference, only with beta > 0).
 HISTORY_KEYS = ("charts/reward", "objective/kl", "losses/approx_kl", "losses/clipfrac", "charts/episode_length",
-                "time/iteration_seconds")
+                "time/iteration_seconds", "reward", "kl", "clip_ratio/region_mean", "completions/mean_length")
+# The training reward and KL of each trainer's history: (reward key, KL key).
+REWARD_AND_KL = {"ppo": ("charts/reward", "objective/kl"), "grpo": ("reward", "kl")}
+RL_AGENTS = ("ppo", "grpo", "dr-grpo", "rloo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,8 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tokenizer-texts", type=int, default=20000, help="train examples the tokenizer reads")
     parser.add_argument("--model-size", default="tiny", help="agents.models.CAUSAL_SIZES key of the SFT model")
     parser.add_argument("--sft", type=json.loads, default={}, help="SFTConfig overrides (JSON)")
-    parser.add_argument("--ppo", type=json.loads, default={}, help="PPOConfig overrides (JSON)")
-    parser.add_argument("--iterations", type=int, default=30, help="PPO iterations per seed")
+    parser.add_argument("--agent", default="ppo", choices=RL_AGENTS, help="the RL agent trained from the warm start")
+    parser.add_argument("--ppo", type=json.loads, default={},
+                        help="the agent's config overrides (JSON): PPOConfig, or GRPOConfig for the GRPO family")
+    parser.add_argument("--iterations", type=int, default=30, help="RL iterations per seed")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-split", default="test")
     parser.add_argument("--eval-examples", type=int, default=200)
@@ -58,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-batch", type=int, default=50, help="episodes decoded together at evaluation")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs", default=str(HERE / "runs"), help="where models and logs go (not committed)")
+    parser.add_argument("--results", default=str(HERE / "results"), help="where <name>.json goes")
     return parser
 
 
@@ -126,8 +135,9 @@ def seed_summary(metric: str, warm_start: float, values: list[float]) -> dict[st
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
-    from agents.ppo.agent import PPOAgent
+    from agents.registry import agent_class
 
+    agent_type = agent_class(args.agent)
     run_dir = Path(args.runs) / args.name
     run_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
@@ -136,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"iterations": args.iterations, "progress": False, "checkpoint_every": 0, **args.ppo}
     env_kwargs = {key: value for key, value in args.env_kwargs.items() if key != "split"}
 
-    baseline = PPOAgent(args.env, env_kwargs, seed=0, model=model_dir, **{**settings, "iterations": 0})
+    baseline = agent_type(args.env, env_kwargs, seed=0, model=model_dir, **{**settings, "iterations": 0})
+    trainer_config = baseline.ppo_config if args.agent == "ppo" else baseline.grpo_config
+    reward_key, kl_key = REWARD_AND_KL["ppo" if args.agent == "ppo" else "grpo"]
     results: dict[str, Any] = {
-        "name": args.name, "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "name": args.name, "command": "python " + " ".join(shlex.quote(a) for a in sys.argv), "agent": args.agent,
         "env": args.env, "env_kwargs": env_kwargs, "warm_start_model": model_dir,
         "model_parameters": sum(p.numel() for p in baseline.model.parameters()),
-        "ppo_config": {k: v for k, v in baseline.ppo_config.to_dict().items() if k not in ("env_kwargs",)},
+        "ppo_config": {k: v for k, v in trainer_config.to_dict().items() if k not in ("env_kwargs",)},
         "eval": {"split": args.eval_split, "examples": args.eval_examples,
                  "scorer": args.eval_scorer or baseline.trainer.task.scorer.name, "decoding": "greedy"},
         "seeds": args.seeds, "sft_seconds": round(sft_seconds, 1),
@@ -153,12 +165,12 @@ def main(argv: list[str] | None = None) -> int:
     results["ppo"] = []
     for seed in args.seeds:
         seed_started, seed_cpu_started = time.time(), time.process_time()
-        agent = PPOAgent(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
-                         **settings)
+        agent = agent_type(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
+                           **settings)
         history = agent.trainer.train()
         scores = evaluate(agent, args, env_kwargs)
-        scores.update({"seed": seed, "train_reward_first": history[0]["charts/reward"],
-                       "train_reward_last": history[-1]["charts/reward"], "final_kl": history[-1]["objective/kl"],
+        scores.update({"seed": seed, "train_reward_first": history[0][reward_key],
+                       "train_reward_last": history[-1][reward_key], "final_kl": history[-1].get(kl_key),
                        "seconds": round(time.time() - seed_started, 1),
                        "cpu_seconds": round(time.process_time() - seed_cpu_started, 1),
                        "history": {key: [round(float(record[key]), 5) for record in history]
@@ -169,8 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     metric = next(key for key in results["warm_start"] if key.startswith("corpus_"))
     results["summary"] = seed_summary(metric, results["warm_start"][metric], [run[metric] for run in results["ppo"]])
     results["total_seconds"] = round(time.time() - started, 1)
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / f"{args.name}.json").write_text(json.dumps(results, indent=2, default=repr) + "\n")
+    Path(args.results).mkdir(parents=True, exist_ok=True)
+    (Path(args.results) / f"{args.name}.json").write_text(json.dumps(results, indent=2, default=repr) + "\n")
     print(json.dumps(results["summary"]), flush=True)
     return 0
 

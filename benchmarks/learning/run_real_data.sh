@@ -52,6 +52,14 @@ case "$1" in
     python $SCRIPT --name "${NAME:-multi30k-sft1600-group-bleu}" "${MULTI30K[@]/chrf/bleu}" \
       --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$ppo" \
       --iterations "${ITERATIONS:-50}" --eval-split test --eval-examples 1000 --eval-scorer bleu --eval-batch 100 ;;
+  multi30k-sft1600-grpo-bleu)
+    # GRPO (agents.grpo, TRL's loss; KL penalty beta 0.04) from the same warm start with the same reward, prompts per
+    # iteration and optimizer steps per iteration as the NUM_ENVS=512 PPO runs: 128 prompts x 4 generations, 2
+    # passes (num_iterations) x 2 minibatches. LR, TEMPERATURE, NUM_ENVS, NAME as above.
+    grpo='{"num_envs": '${NUM_ENVS:-512}', "num_generations": 4, "num_iterations": 2, "num_minibatches": 2, "learning_rate": '${LR:-1e-4}', "lr_schedule": "constant", "temperature": '${TEMPERATURE:-0.5}', "beta": 0.04}'
+    python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-bleu}" --agent grpo "${MULTI30K[@]/chrf/bleu}" \
+      --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$grpo" \
+      --iterations "${ITERATIONS:-50}" --eval-split test --eval-examples 1000 --eval-scorer bleu --eval-batch 100 ;;
   samsum-group)
     python $SCRIPT --name samsum-group "${SAMSUM[@]}" \
       --warm-start benchmarks/learning/runs/samsum/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
@@ -60,5 +68,5 @@ case "$1" in
     python $SCRIPT --name dailydialog-group "${DAILYDIALOG[@]}" \
       --warm-start benchmarks/learning/runs/dailydialog/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
       --eval-split test --eval-examples 200 ;;
-  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|multi30k-sft1600-group-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
+  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|multi30k-sft1600-group-bleu|multi30k-sft1600-grpo-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
 esac
