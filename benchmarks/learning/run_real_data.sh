@@ -42,7 +42,7 @@ case "$1" in
       --warm-start benchmarks/learning/runs/multi30k/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-40}" \
       --eval-split test --eval-examples 1000 --eval-scorer bleu ;;
   multi30k-sft1600-group-bleu)
-    # Sentence-BLEU reward from the stronger 1,600-step warm start (22.1 BLEU), trained first with
+    # Sentence-BLEU reward from the stronger 1,600-step warm start (22.3 BLEU), trained first with
     #   python benchmarks/learning/multi30k_warm_start.py --steps 1600 --dataset "$MULTI30K_DATA"
     # PPO_GROUP with lr 5e-5 and temperature 0.5 (LR, TEMPERATURE, NUM_ENVS override them, NAME the results name; see the
     # README section "Real data (issue 12, section 5)").
