@@ -55,8 +55,8 @@ case "$1" in
   multi30k-sft1600-grpo-bleu)
     # GRPO (agents.grpo, TRL's loss; KL penalty beta 0.04) from the same warm start with the same reward, prompts per
     # iteration and optimizer steps per iteration as the NUM_ENVS=512 PPO runs: 128 prompts x 4 generations, 2
-    # passes (num_iterations) x 2 minibatches. LR, TEMPERATURE, NUM_ENVS, NAME as above.
-    grpo='{"num_envs": '${NUM_ENVS:-512}', "num_generations": 4, "num_iterations": 2, "num_minibatches": 2, "learning_rate": '${LR:-1e-4}', "lr_schedule": "constant", "temperature": '${TEMPERATURE:-0.5}', "beta": 0.04}'
+    # passes (num_iterations) x 2 minibatches. LR, TEMPERATURE, NUM_ENVS, NAME as above; GENERATIONS the group size.
+    grpo='{"num_envs": '${NUM_ENVS:-512}', "num_generations": '${GENERATIONS:-4}', "num_iterations": 2, "num_minibatches": 2, "learning_rate": '${LR:-1e-4}', "lr_schedule": "constant", "temperature": '${TEMPERATURE:-0.5}', "beta": 0.04}'
     python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-bleu}" --agent grpo "${MULTI30K[@]/chrf/bleu}" \
       --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$grpo" \
       --iterations "${ITERATIONS:-50}" --eval-split test --eval-examples 1000 --eval-scorer bleu --eval-batch 100 ;;
