@@ -22,6 +22,10 @@ TRL runs with its defaults (its ``GRPOConfig`` turns gradient checkpointing on: 
 
     python -m benchmarks.perf.grpo_vs_trl --trl-path /tmp/trl_1_16        # CPU: tiny GPT-2, 8 prompts x 4, 32+32
     python -m benchmarks.perf.grpo_vs_trl --trl-path /tmp/trl_1_16 --decoding-backend compiled --fused-reward-model
+    python -m benchmarks.perf.grpo_vs_trl --trl-path /tmp/trl_1_16 --size gpt2-small --device cuda --dtype bf16 \
+        --batch 64 --prompt-tokens 64 --new-tokens 64                   # GPU (read the wall seconds there)
+
+On CUDA the peak GPU memory of each system (``torch.cuda.max_memory_allocated``) is recorded beside its RSS.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.perf.common import write_results
+from benchmarks.perf.common import model_argument_parser, torch_dtype, write_results
 from benchmarks.perf.models import benchmark_model, make_env, prompt_batch
 from benchmarks.perf.ppo_vs_trl import Clock, save_reward_model
 
@@ -51,16 +55,17 @@ def run_ours(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
     from agents.grpo.trainer import GRPOTrainer
 
     config = GRPOConfig(
-        env="textenvs/Translation-v0", seed=0, device="cpu", iterations=args.iterations + 1, num_envs=args.batch,
+        env="textenvs/Translation-v0", seed=0, device=args.device, iterations=args.iterations + 1, num_envs=args.batch,
         num_generations=args.group, num_iterations=1, num_minibatches=1, beta=0.0, loss_type="grpo",
         scale_rewards="group", temperature=1.0, learning_rate=1e-6, progress=False, tensorboard=False,
         decoding_backend=args.decoding_backend,
         env_kwargs={"tokenizer": tokenizer, "split": "train", "max_prompt_length": args.prompt_tokens,
                     "max_new_tokens": args.new_tokens, "scorer": "reward_model",
                     "scorer_kwargs": {"model_path": reward_dir, "use_prompt": True, "batch_size": args.batch,
-                                      "device": "cpu", "fused_activations": args.fused_reward_model}})
+                                      "device": args.device, "fused_activations": args.fused_reward_model}})
     clock = Clock()
-    GRPOTrainer(config, model=benchmark_model(args.size, torch.device("cpu"))[1]).train(
+    model = benchmark_model(args.size, torch.device(args.device), torch_dtype(args.dtype))[1]
+    GRPOTrainer(config, model=model).train(
         callback=lambda _: clock.stamp())
     return clock.seconds()
 
@@ -86,11 +91,12 @@ def run_trl(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
             num_generations=args.group, max_completion_length=args.new_tokens, num_iterations=1, beta=0.0,
             loss_type="grpo", scale_rewards="group", temperature=1.0, top_p=1.0, top_k=0, learning_rate=1e-6,
             max_steps=args.iterations + 1, report_to="none", save_strategy="no", logging_steps=10**9, seed=0,
-            use_cpu=True, bf16=False, dataloader_drop_last=True, use_vllm=False,
+            use_cpu=args.device == "cpu", bf16=args.dtype == "bf16", dataloader_drop_last=True, use_vllm=False,
             gradient_checkpointing=not args.trl_no_gradient_checkpointing)
         # Every prompt repeated so that each of the (iterations + 1) batches draws args.batch / group of them.
         dataset = datasets.Dataset.from_dict({"prompt": prompts * (args.iterations + 2)})
-        trainer = GRPOTrainer(model=benchmark_model(args.size, torch.device("cpu"))[1], args=config,
+        model = benchmark_model(args.size, torch.device(args.device), torch_dtype(args.dtype))[1]
+        trainer = GRPOTrainer(model=model, args=config,
                               reward_funcs=AutoModelForSequenceClassification.from_pretrained(reward_dir),
                               reward_processing_classes=trl_tokenizer, train_dataset=dataset,
                               processing_class=trl_tokenizer, callbacks=[IterationClock()])
@@ -106,18 +112,17 @@ def child(args) -> None:
     seconds = (run_trl if args.system == "trl" else run_ours)(args, tokenizer, args.reward_dir)
     import importlib.metadata
 
+    cuda = torch.device(args.device).type == "cuda"
     print(json.dumps({"seconds": seconds, "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+                      "peak_gpu_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None,
                       "trl_version": importlib.metadata.version("trl") if args.system == "trl" else None,
                       "load_average": os.getloadavg()}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--size", default="tiny")
+    parser = model_argument_parser(__doc__)
     parser.add_argument("--batch", type=int, default=32, help="completions per iteration")
     parser.add_argument("--group", type=int, default=4, help="generations per prompt")
-    parser.add_argument("--prompt-tokens", type=int, default=32)
-    parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=4, help="timed iterations (after one warm-up) per round")
     parser.add_argument("--rounds", type=int, default=3,
                         help="runs of each system, alternating (iteration times pooled; peak RSS the largest)")
@@ -161,22 +166,28 @@ def main() -> None:
             pooled["seconds"] = {clock: [s for r in pooled["rounds"] for s in r["seconds"][clock]]
                                  for clock in ("wall", "cpu")}
             pooled["peak_rss_gib"] = max(r["peak_rss_gib"] for r in pooled["rounds"])
+            if run.get("peak_gpu_gib") is not None:
+                pooled["peak_gpu_gib"] = max(r["peak_gpu_gib"] for r in pooled["rounds"])
             pooled["load_average"] = [r["load_average"] for r in pooled["rounds"]]
     median = {clock: {name: float(np.median(result["seconds"][clock])) for name, result in results.items()}
               for clock in ("wall", "cpu")}
     ratio = {clock: median[clock]["ours"] / median[clock]["trl"] for clock in median}
-    print(f"GPT-2 {args.size}, cpu, {args.batch // args.group} prompts x {args.group} generations, prompt "
-          f"{args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL {results['trl']['trl_version']} "
+    print(f"GPT-2 {args.size}, {args.device}, {args.dtype}, {args.batch // args.group} prompts x {args.group} "
+          f"generations, prompt {args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL "
+          f"{results['trl']['trl_version']} "
           f"(gradient checkpointing {'off' if args.trl_no_gradient_checkpointing else 'on, its default'}); our "
           f"decoding backend {args.decoding_backend}, reward model "
           f"{'fused' if args.fused_reward_model else 'as loaded'}")
     for name, result in results.items():
         print(f"  {name:<6} {median['wall'][name]:7.3f} s/iteration wall, {median['cpu'][name]:7.3f} s CPU, "
-              f"peak RSS {result['peak_rss_gib']:.2f} GiB, load average "
+              f"peak RSS {result['peak_rss_gib']:.2f} GiB"
+              + (f", peak GPU {result['peak_gpu_gib']:.2f} GiB" if result.get("peak_gpu_gib") is not None else "")
+              + ", load average "
               f"{'/'.join(f'{load[0]:.2f}' for load in result['load_average'])}")
     print(f"  ours / TRL: {ratio['wall']:.2f}x wall, {ratio['cpu']:.2f}x CPU (target <= 0.5x)")
     path = write_results(args.out, {
-        "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": "cpu", "batch": args.batch,
+        "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": args.device, "dtype": args.dtype,
+        "batch": args.batch,
         "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "iterations_per_round": args.iterations, "rounds": args.rounds,
         "trl_version": results["trl"]["trl_version"],
