@@ -65,8 +65,7 @@ def run_ours(args, tokenizer, reward_dir: str) -> dict[str, list[float]]:
                                       "device": args.device, "fused_activations": args.fused_reward_model}})
     clock = Clock()
     model = benchmark_model(args.size, torch.device(args.device), torch_dtype(args.dtype))[1]
-    GRPOTrainer(config, model=model).train(
-        callback=lambda _: clock.stamp())
+    GRPOTrainer(config, model=model).train(callback=lambda _: clock.stamp())
     return clock.seconds()
 
 
@@ -174,8 +173,8 @@ def main() -> None:
     ratio = {clock: median[clock]["ours"] / median[clock]["trl"] for clock in median}
     print(f"GPT-2 {args.size}, {args.device}, {args.dtype}, {args.batch // args.group} prompts x {args.group} "
           f"generations, prompt {args.prompt_tokens} + {args.new_tokens}, 1 epoch, 1 minibatch; TRL "
-          f"{results['trl']['trl_version']} "
-          f"(gradient checkpointing {'off' if args.trl_no_gradient_checkpointing else 'on, its default'}); our "
+          f"{results['trl']['trl_version']} (gradient checkpointing "
+          f"{'off' if args.trl_no_gradient_checkpointing else 'on, its default'}); our "
           f"decoding backend {args.decoding_backend}, reward model "
           f"{'fused' if args.fused_reward_model else 'as loaded'}")
     for name, result in results.items():
@@ -187,8 +186,7 @@ def main() -> None:
     print(f"  ours / TRL: {ratio['wall']:.2f}x wall, {ratio['cpu']:.2f}x CPU (target <= 0.5x)")
     path = write_results(args.out, {
         "benchmark": "grpo_vs_trl", "model": f"gpt2-{args.size}", "device": args.device, "dtype": args.dtype,
-        "batch": args.batch,
-        "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
+        "batch": args.batch, "group": args.group, "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens,
         "iterations_per_round": args.iterations, "rounds": args.rounds,
         "trl_version": results["trl"]["trl_version"],
         "trl_gradient_checkpointing": not args.trl_no_gradient_checkpointing,
