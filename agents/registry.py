@@ -3,11 +3,11 @@ load only when that agent runs."""
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
 from agents.base import Agent
+from textenvs.validation import did_you_mean
 
 AGENTS: dict[str, str] = {
     "ppo": "agents.ppo.agent:PPOAgent",                      # ours: transformer PPO from the warm start
@@ -36,9 +36,7 @@ def agent_class(name: str) -> type[Agent]:
     :raises TypeError: ``module:Class`` names something that is not an ``Agent`` subclass.
     """
     if ":" not in name and name not in AGENTS:
-        close = difflib.get_close_matches(name, AGENTS, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"Unknown agent {name!r}.{hint} Available: {', '.join(available())}.")
+        raise KeyError(f"Unknown agent {name!r}.{did_you_mean(name, AGENTS)} Available: {', '.join(available())}.")
     module, _, attribute = AGENTS.get(name, name).partition(":")
     try:
         cls = getattr(importlib.import_module(module), attribute)

@@ -201,7 +201,7 @@ def test_step_after_episode_end_and_before_reset():
 def test_unknown_names_list_what_exists():
     with pytest.raises(gym.error.Error, match="Translation"):
         gym.make("textenvs/Translaton-v0")
-    with pytest.raises(KeyError, match="Available: .*chrf"):
+    with pytest.raises(ValueError, match="Available: .*chrf"):
         gym.make("textenvs/Translation-v0", **toy_kwargs(scorer="blue"))
     with pytest.raises(ValueError, match="synthetic-translation"):
         gym.make("textenvs/Translation-v0", **toy_kwargs(dataset="no-such-dataset"))

@@ -171,7 +171,7 @@ def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     capsys.readouterr()
     assert main(["grpo", "--out", str(split), "--resume", "--lora-r", "4", "--no-progress"]) == 2
     assert "textenvs train grpo: --resume cannot change" in capsys.readouterr().err
-    assert main(["grpo", "--top-k", "-1"]) == 2
+    assert main(["grpo", "--env", ENV, "--no-save", "--top-k", "-1"]) == 2
     assert "textenvs train grpo: top_k must be >= 0, got -1." in capsys.readouterr().err
 
 

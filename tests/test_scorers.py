@@ -40,8 +40,28 @@ def test_registry_lists_every_shipped_scorer():
 
 
 def test_unknown_name_lists_what_exists():
-    with pytest.raises(KeyError, match="Unknown scorer 'rogue'.*Did you mean 'rouge'.*Available: bertscore, bleu"):
+    with pytest.raises(ValueError, match="Unknown scorer 'rogue'.*Did you mean 'rouge'.*Available: bertscore, bleu"):
         scorers.get("rogue")
+
+
+def test_unknown_name_is_a_value_error_printed_without_quotes_and_case_slips_get_a_suggestion():
+    with pytest.raises(ValueError) as caught:
+        scorers.get("bleu4")
+    assert not isinstance(caught.value, KeyError), "a KeyError prints its message inside quotes"
+    assert str(caught.value).startswith("Unknown scorer 'bleu4'. Did you mean 'bleu'?")
+    with pytest.raises(ValueError, match=r"Unknown scorer 'BLEU'\. Did you mean 'bleu'\?"):
+        scorers.get("BLEU")
+    with pytest.raises(ValueError, match=r"Unknown scorer 'ROUGE2'\. Did you mean 'rouge2'"):
+        scorers.make_scorer("ROUGE2")
+
+
+def test_check_scorer_refuses_names_and_kwargs_without_building_the_scorer():
+    scorers.check_scorer("rouge", {"primary": "rouge2"})
+    with pytest.raises(ValueError, match="Unknown scorer 'Chrf'. Did you mean 'chrf'"):
+        scorers.check_scorer("Chrf")
+    with pytest.raises(TypeError, match="Unknown scorer_kwargs for scorer 'chrf': 'word_ordr' "
+                                        r"\(did you mean 'word_order'\?\)"):
+        scorers.check_scorer("chrf", {"word_ordr": 2})
 
 
 def test_make_scorer_accepts_name_object_and_callable():
@@ -299,7 +319,7 @@ def test_composite_rejects_bad_weights_and_duplicate_labels():
         CompositeScorer({"chrf": float("nan")})
     with pytest.raises(ValueError, match="labelled 'rouge'"):
         CompositeScorer({"rouge": 1.0, scorers.get("rougeL"): 1.0})
-    with pytest.raises(KeyError, match="Unknown scorer 'nope'"):
+    with pytest.raises(ValueError, match="Unknown scorer 'nope'"):
         CompositeScorer({"nope": 1.0})
 
 

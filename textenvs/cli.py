@@ -7,7 +7,7 @@ import importlib
 import sys
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("agents.cli", "train a policy: `textenvs train sft|ppo --env ID ...`"),
+    "train": ("agents.cli", "train a policy: `textenvs train sft|ppo|grpo --env ID --out DIR ...`"),
     "bench": ("agents.bench.cli", "run envs x agents x seeds and rank them: `textenvs bench --envs ... --agents ...`"),
     "leaderboard": ("leaderboard.cli", "serve, submit to and administer the leaderboard"),
 }

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
@@ -29,8 +29,37 @@ def register_envs() -> None:
 def env_class(env_id: str) -> Any:
     """The single-env class registered as ``env_id``; unknown ids list what exists."""
     if env_id not in ENV_IDS:
-        raise gym.error.NameNotFound(f"Unknown textenvs environment {env_id!r}; available: {', '.join(ENV_IDS)}.")
+        from textenvs.validation import did_you_mean
+
+        raise gym.error.NameNotFound(f"Unknown textenvs environment {env_id!r}.{did_you_mean(env_id, ENV_IDS, n=1)} "
+                                     f"Available: {', '.join(ENV_IDS)}.")
     return load_env_creator(gym.spec(env_id).entry_point)
+
+
+def check_env_arguments(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Refuse, before anything is loaded, the mistakes that would make ``gymnasium.make(env_id, **env_kwargs)`` fail
+    on a name: an unknown env id, keyword arguments the env does not take, arguments of the wrong type, an unknown
+    scorer name or ``scorer_kwargs`` that scorer does not take. Loads no data, tokenizer or model, so the training
+    commands and ``textenvs bench`` run it on every setting before the first run starts.
+
+    :raises gymnasium.error.NameNotFound: unknown ``env_id`` (with the closest registered id).
+    :raises TypeError: an unknown argument name (with the closest valid one) or a wrongly typed argument.
+    :raises ValueError: an unknown scorer name (with the closest registered names).
+    """
+    from textenvs.scorers import check_scorer
+    from textenvs.validation import task_arguments
+
+    if env_kwargs is not None and not isinstance(env_kwargs, Mapping):
+        raise TypeError(f"env_kwargs for {env_id} must be a dict of keyword arguments, got "
+                        f"{type(env_kwargs).__name__}: {env_kwargs!r:.100}.")
+    kwargs = _env_kwargs(env_id, dict(env_kwargs or {}))
+    task_arguments(kwargs.get("split", "train"), kwargs.get("dataset_fields"), kwargs.get("dataset_languages"),
+                   kwargs.get("scorer_kwargs"))
+    scorer = kwargs.get("scorer")
+    if scorer is None:
+        scorer = env_class(env_id).task_spec.default_scorer
+    if isinstance(scorer, str):  # Scorer objects and callables are checked when they score
+        check_scorer(scorer, kwargs.get("scorer_kwargs") or {})
 
 
 def load_env_dataset(env_id: str, split: str = "test", **env_kwargs: Any):

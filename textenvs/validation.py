@@ -31,6 +31,22 @@ def positive_int(name: str, value: Any, default: int) -> int:
     return int(value)
 
 
+def close_matches(name: Any, candidates: Iterable[str], n: int = 3) -> list[str]:
+    """The ``candidates`` closest to ``name``, best first, compared case-insensitively (``"BLEU"`` finds ``"bleu"``,
+    which a plain ``difflib`` comparison scores as no match at all)."""
+    by_lower: dict[str, str] = {}
+    for candidate in candidates:
+        by_lower.setdefault(candidate.lower(), candidate)
+    return [by_lower[match] for match in difflib.get_close_matches(str(name).lower(), by_lower, n=n)]
+
+
+def did_you_mean(name: Any, candidates: Iterable[str], n: int = 3) -> str:
+    """``" Did you mean 'a', 'b'?"`` for the candidates close to ``name`` (:func:`close_matches`), or ``""``: the one
+    wording of the hint every unknown-name error (envs, scorers, agents, arguments) appends."""
+    close = close_matches(name, candidates, n=n)
+    return f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+
+
 def unknown_keys(what: str, given: Iterable[str], known: Iterable[str]) -> None:
     """Raise ``TypeError`` naming every key of ``given`` not in ``known``, with the closest known name for each."""
     known = list(known)
@@ -39,7 +55,7 @@ def unknown_keys(what: str, given: Iterable[str], known: Iterable[str]) -> None:
         return
     hints = []
     for key in unknown:
-        close = difflib.get_close_matches(str(key), known, n=1)
+        close = close_matches(key, known, n=1)
         hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
     raise TypeError(f"Unknown {what}: {', '.join(hints)}; accepted: {', '.join(sorted(known))}.")
 

@@ -5,7 +5,6 @@ JSON and one predictions file per run. What one run does is :mod:`agents.bench.e
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -17,6 +16,7 @@ from agents.bench.backends import run_local, run_pool
 from agents.bench.execution import RunOutput, RunSpec
 from agents.bench.results import write_run
 from agents.registry import agent_class
+from textenvs.validation import close_matches
 
 BACKENDS = ("local", "ray")
 
@@ -36,7 +36,7 @@ def check_env_ids(env_ids: Sequence[str]) -> None:
     unknown = [env_id for env_id in env_ids if env_id not in ENV_IDS]
     if unknown:
         hints = "".join(f" {env_id!r}: did you mean {close[0]!r}?" for env_id in unknown
-                        if (close := difflib.get_close_matches(env_id, ENV_IDS, n=1)))
+                        if (close := close_matches(env_id, ENV_IDS, n=1)))
         raise ValueError(f"Unknown env id(s) {', '.join(map(repr, unknown))}.{hints} "
                          f"Available: {', '.join(ENV_IDS)}.")
 

@@ -6,6 +6,10 @@ the help text.
         --env-kwargs '{"dataset": "../shared/data/multi30k", "dataset_languages": ["de", "en"]}'
     textenvs train ppo --out runs/ppo-translation --resume      # continue from the latest checkpoint
 
+``--env`` and ``--out`` are required (``--no-save`` instead of ``--out`` trains without writing anything);
+``--scorer NAME`` is short for ``--env-kwargs '{"scorer": "NAME"}'``. A misspelled env id, env argument or scorer
+name, or a ``--model`` that is not a checkpoint directory, ends in one line naming it before any model is loaded.
+
 A resumed run keeps the settings saved in ``<out>/config.json``; every flag given explicitly overrides its saved
 value (listed when the run starts), except the settings that shape the checkpoint (:data:`RESUME_FIXED`), which a
 resume refuses to change.
@@ -21,8 +25,12 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, Callable
 
+import gymnasium as gym
+
 from agents.ppo.config import PPOConfig, field_docs
 
+REQUIRED_HELP = {"env": "(required)", "out": "(required, unless --no-save)"}
+"""What the help shows instead of a default for the config fields the command requires."""
 RESUME_FIXED = ("env", "env_kwargs", "model", "value_model", "lora_r", "lora_alpha")
 """Settings a checkpoint's weights and optimizer state depend on: ``--resume`` refuses to change them (those of them
 the config class has: the same rule serves ``textenvs train grpo``)."""
@@ -47,7 +55,9 @@ def build_parser(config_class: type = PPOConfig, prog: str = "textenvs train ppo
         flag = _flag(field.name)
         default = defaults[field.name]
         kind = hints[field.name]
-        help_text = f"{docs.get(field.name, '')} (default: {default!r})".replace("%", "%%")
+        # The command requires these although the config class has defaults (a library caller may rely on those).
+        shown = REQUIRED_HELP.get(field.name, f"(default: {default!r})")
+        help_text = f"{docs.get(field.name, '')} {shown}".replace("%", "%%")
         if kind is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=help_text)
         elif kind is dict:
@@ -57,6 +67,12 @@ def build_parser(config_class: type = PPOConfig, prog: str = "textenvs train ppo
             parse = (lambda text, base=base: None if text.lower() == "none" else base(text))
             parser.add_argument(flag, type=parse if base is not kind else base, default=argparse.SUPPRESS,
                                 help=help_text)
+    # Command-line conveniences that are not config fields: parse_config folds them into the config.
+    parser.add_argument("--no-save", action="store_true", default=argparse.SUPPRESS,
+                        help="train without --out: write no model, logs, plot or checkpoints (for a quick try)")
+    parser.add_argument("--scorer", metavar="NAME", default=argparse.SUPPRESS,
+                        help='reward scorer, a registered name (short for --env-kwargs \'{"scorer": "NAME"}\'; '
+                             "default: the env's own)")
     return parser
 
 
@@ -65,11 +81,65 @@ def parse_config(parser: argparse.ArgumentParser, argv: list[str] | None, config
     flags applied); None after printing the mistake in one line (``<prog>: <error>``) when the flags are invalid."""
     given = vars(parser.parse_args(argv))
     try:
-        arguments = _resumed(given, config_class) if given.get("resume") else {**_defaults(config_class), **given}
-        return config_class(**arguments)
-    except (UsageError, ValueError) as error:
+        no_save = given.pop("no_save", False)
+        scorer = given.pop("scorer", None)
+        if given.get("resume"):
+            arguments = _resumed(given, config_class, scorer)
+        else:
+            _require_env_and_out(given, no_save)
+            if scorer is not None:
+                given["env_kwargs"] = _with_scorer(given.get("env_kwargs", {}), scorer)
+            arguments = {**_defaults(config_class), **given}
+        config = config_class(**arguments)
+        check_run_inputs(config)
+        return config
+    except (UsageError, ValueError, TypeError, gym.error.Error) as error:
         print(f"{parser.prog}: {error}", file=sys.stderr)
         return None
+
+
+def check_run_inputs(config: Any) -> None:
+    """Refuse a run whose env id, env arguments, scorer or model cannot work, before any model or data is loaded:
+    these are the typos a run would otherwise report only as a traceback from deep inside the trainer.
+
+    :raises gymnasium.error.NameNotFound: unknown env id (with the closest registered one).
+    :raises TypeError: an env argument or scorer argument the env or scorer does not take (with the closest name).
+    :raises ValueError: an unknown scorer name (with the closest names).
+    :raises UsageError: ``model`` is neither ``"default"`` nor a Hugging Face checkpoint directory.
+    """
+    from textenvs import check_env_arguments
+
+    check_env_arguments(config.env, config.env_kwargs)
+    if config.model != "default":
+        path = Path(config.model).expanduser()
+        if not (path / "config.json").is_file():
+            why = ("the directory has no config.json" if path.is_dir()
+                   else "it is a file, not a directory" if path.exists() else "no such directory")
+            raise UsageError(f"--model {config.model!r}: not a Hugging Face checkpoint directory ({why}). Give a "
+                             "directory written by save_pretrained (e.g. <sft run>/model), or 'default' for the "
+                             "env's shipped warm start.")
+
+
+def _require_env_and_out(given: dict[str, Any], no_save: bool) -> None:
+    """A new run names its env and where it goes: a forgotten --env would quietly train on the config's default
+    env, and a forgotten --out would train and then save nothing."""
+    from textenvs import ENV_IDS
+
+    if "env" not in given:
+        raise UsageError(f"--env is required: the environment to train on, one of {', '.join(ENV_IDS)}.")
+    if no_save and given.get("out") is not None:
+        raise UsageError("--no-save and --out contradict each other: give one of them.")
+    if not no_save and given.get("out") is None:
+        raise UsageError("--out is required: the run directory for the model, logs, plot and checkpoints (or "
+                         "--no-save to train without writing anything).")
+
+
+def _with_scorer(env_kwargs: dict[str, Any], scorer: str) -> dict[str, Any]:
+    """``env_kwargs`` with ``--scorer`` applied; a different scorer in both places is refused, not silently chosen."""
+    if env_kwargs.get("scorer", scorer) != scorer:
+        raise UsageError(f"--scorer {scorer!r} and --env-kwargs' scorer {env_kwargs['scorer']!r} disagree: give "
+                         "the scorer once.")
+    return {**env_kwargs, "scorer": scorer}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,8 +182,9 @@ def _json_object(text: str) -> dict:
     return value
 
 
-def _resumed(given: dict[str, Any], config_class: type = PPOConfig) -> dict[str, Any]:
-    """The saved settings of the run in ``--out`` with every explicitly given flag applied (see module docstring)."""
+def _resumed(given: dict[str, Any], config_class: type = PPOConfig, scorer: str | None = None) -> dict[str, Any]:
+    """The saved settings of the run in ``--out`` with every explicitly given flag applied (see module docstring);
+    ``scorer`` (``--scorer``) is applied to the given ``--env-kwargs``, or else to the saved ones."""
     if not given.get("out"):
         raise UsageError("--resume needs --out, the run directory holding the checkpoints.")
     out = Path(given["out"])
@@ -129,6 +200,9 @@ def _resumed(given: dict[str, Any], config_class: type = PPOConfig) -> dict[str,
         saved = json.loads(saved_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"--resume: cannot read {saved_path}: {error}") from None
+    if scorer is not None:  # against the saved env kwargs it is a change (refused below), not a contradiction
+        given["env_kwargs"] = (_with_scorer(given["env_kwargs"], scorer) if "env_kwargs" in given
+                               else {**(saved.get("env_kwargs") or {}), "scorer": scorer})
     defaults = _defaults(config_class)
     unknown = sorted(set(saved) - set(defaults))
     if unknown:

@@ -41,7 +41,8 @@ from textenvs.scorers.key_fact_recall import KeyFactRecallScorer
 from textenvs.scorers.length_penalty import LengthPenaltyScorer
 from textenvs.scorers.meteor import MeteorScorer
 from textenvs.scorers.parallel import ParallelScorer
-from textenvs.scorers.registry import CallableScorer, ScorerSpec, available, get, make_scorer, register
+from textenvs.scorers.registry import (CallableScorer, ScorerSpec, available, check_scorer, get, make_scorer,
+                                      register)
 from textenvs.scorers.repetition_penalty import RepetitionPenaltyScorer
 from textenvs.scorers.reward_model import RewardModelScorer
 from textenvs.scorers.rouge import RougeScorer
@@ -80,7 +81,7 @@ register("evaluate", EvaluateScorer)
 register("parallel", ParallelScorer)
 
 __all__ = [
-    "Scorer", "Scores", "CallableScorer", "ScorerSpec", "MissingMetadataError", "available", "get",
+    "Scorer", "Scores", "CallableScorer", "ScorerSpec", "MissingMetadataError", "available", "check_scorer", "get",
     "make_scorer", "register", "evaluate_module_path", "available_modules",
     "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
     "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",

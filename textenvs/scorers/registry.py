@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
 from textenvs.scorers.base import Scorer
-from textenvs.validation import unknown_keys
+from textenvs.validation import did_you_mean, unknown_keys
 
 ScorerFactory = Callable[..., Scorer]
 ScorerSpec = Union[str, Scorer, Callable[..., Any]]
@@ -30,19 +29,32 @@ def available() -> list[str]:
 
 
 def get(name: str, /, **kwargs: Any) -> Scorer:
-    """Build the scorer registered as ``name`` with constructor ``kwargs``."""
+    """Build the scorer registered as ``name`` with constructor ``kwargs``.
+
+    :raises ValueError: ``name`` is not registered (the message suggests close names, case-insensitively, and lists
+        the registered ones).
+    :raises TypeError: ``kwargs`` names an argument the scorer's constructor does not take.
+    """
+    check_scorer(name, kwargs)
+    return _REGISTRY[name](**kwargs)
+
+
+def check_scorer(name: str, kwargs: Mapping[str, Any] | None = None, /) -> None:
+    """Refuse an unknown scorer ``name`` or constructor ``kwargs`` it does not take, without building the scorer
+    (some load models): what :func:`get` checks first, for callers that validate settings before a run starts.
+
+    :raises ValueError: ``name`` is not registered. :raises TypeError: an unknown keyword argument.
+    """
     if name not in _REGISTRY:
-        close = difflib.get_close_matches(name, _REGISTRY, n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(f"Unknown scorer {name!r}.{hint} Available: {', '.join(available())}.")
-    factory = _REGISTRY[name]
+        # ValueError, not KeyError: a KeyError prints its message inside quotes.
+        raise ValueError(f"Unknown scorer {name!r}.{did_you_mean(name, _REGISTRY)} Available: "
+                         f"{', '.join(available())}.")
     try:
-        parameters = inspect.signature(factory).parameters
+        parameters = inspect.signature(_REGISTRY[name]).parameters
     except (TypeError, ValueError):  # no introspectable signature: let the constructor judge
         parameters = {}
     if parameters and not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        unknown_keys(f"scorer_kwargs for scorer {name!r}", kwargs, [p for p in parameters if p != "self"])
-    return factory(**kwargs)
+        unknown_keys(f"scorer_kwargs for scorer {name!r}", kwargs or {}, [p for p in parameters if p != "self"])
 
 
 class CallableScorer(Scorer):
