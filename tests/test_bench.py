@@ -125,11 +125,11 @@ def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
 
 def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path, toy_env_kwargs):
     specs = plan([TRANSLATION], [WORD_AGENT, "random"], seeds=[0], budget=0, eval_examples=2,
-                 env_kwargs=toy_env_kwargs, agent_config={WORD_AGENT: {"no_such_option": 1}})
+                 env_kwargs=toy_env_kwargs, agent_config={WORD_AGENT: {"words": 123}})  # fails when built
     outcome = run_benchmark(specs, tmp_path, progress=False)
     assert list(outcome.written) == [specs[1].name]
     assert list(outcome.failures) == [specs[0].name]
-    assert "TypeError" in outcome.failures[specs[0].name] and "no_such_option" in outcome.failures[specs[0].name]
+    assert "ValueError: text input must be of type `str`" in outcome.failures[specs[0].name]
     assert not (tmp_path / "runs" / f"{specs[0].name}.json").exists()
 
 
@@ -299,6 +299,42 @@ def test_bad_input_names_what_exists(args, message, tmp_path, capsys):
     assert cli.main(args + ["--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--envs", f"{TRANSLATION},textenvs/Dialogue-v0", "--agents", "random,greedy", "--seeds", "0,1,2",
+      "--env-kwargs", '{"max_new_tokns": 8}'],
+     "env_kwargs of textenvs/Translation-v0: Unknown env argument(s): 'max_new_tokns' "
+     "(did you mean 'max_new_tokens'?)"),
+    (["--envs", f"{TRANSLATION},textenvs/Dialogue-v0", "--agents", "random", "--env-kwargs",
+      '{"textenvs/Dialogue-v0": {"scorer": "BLEU"}}'],
+     "env_kwargs of textenvs/Dialogue-v0: Unknown scorer 'BLEU'. Did you mean 'bleu'?"),
+    (["--envs", TRANSLATION, "--agents", "random", "--env-kwargs", '{"scorer": "chrf", "scorer_kwargs": '
+                                                                   '{"word_ordr": 2}}'],
+     "Unknown scorer_kwargs for scorer 'chrf': 'word_ordr' (did you mean 'word_order'?)"),
+    (["--envs", TRANSLATION, "--agents", "random,ppo", "--agent-config", '{"ppo": {"num_env": 8}}'],
+     "Unknown agent_config key(s) for agent 'ppo': 'num_env' (did you mean 'num_envs'?)"),
+    (["--envs", TRANSLATION, "--agents", "random,grpo", "--agent-config", '{"grpo": {"temperature": 0}}'],
+     "agent_config for agent 'grpo': temperature must be > 0"),
+    (["--envs", TRANSLATION, "--agents", "greedy", "--agent-config", '{"greedy": {"modle": "default"}}'],
+     "Unknown agent_config key(s) for agent 'greedy': 'modle' (did you mean 'model'?)"),
+])
+def test_bad_env_kwargs_scorer_or_agent_config_stop_the_bench_before_any_run(args, message, tmp_path, capsys):
+    assert cli.main(args + ["--out", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not any(tmp_path.iterdir()), "nothing ran and nothing was written"
+
+
+def test_valid_agent_configs_pass_the_check_without_building_the_agent():
+    from agents.registry import check_agent_config
+
+    check_agent_config("ppo", {"num_envs": 8, "model": "default", "learning_rate": 3e-5})
+    check_agent_config("rloo", {"num_generations": 2})
+    check_agent_config("sb3-ppo", {"n_steps": 8, "num_envs": 2})
+    check_agent_config(WORD_AGENT, {"words": "a cat"})  # a module:Class agent: its constructor's names
+    with pytest.raises(TypeError, match="Unknown agent_config key.*'word' \\(did you mean 'words'\\?\\)"):
+        check_agent_config(WORD_AGENT, {"word": "a cat"})
 
 
 def test_unknown_agent_lists_registry_and_aggregate_needs_results(tmp_path, capsys):

@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agents.bench.backends import run_local, run_pool
 from agents.bench.execution import RunOutput, RunSpec
 from agents.bench.results import write_run
-from agents.registry import agent_class
+from agents.registry import agent_class, check_agent_config
 from textenvs.validation import close_matches
 
 BACKENDS = ("local", "ray")
@@ -84,10 +84,34 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     if stray:
         raise ValueError(f"agent_config names agent(s) {stray} that are not benchmarked ({', '.join(agents)}); "
                          "it maps agent names to their constructor kwargs.")
+    per_env = {env_id: {**shared, **(env_kwargs.get(env_id) or {})} for env_id in env_ids}
+    check_run_settings(per_env, {agent: agent_config.get(agent, {}) for agent in agents})
     return [RunSpec(env_id=env_id, agent=agent, seed=int(seed), budget=int(budget), eval_examples=eval_examples,
-                    eval_batch=eval_batch, env_kwargs={**shared, **env_kwargs.get(env_id, {})},
+                    eval_batch=eval_batch, env_kwargs=dict(per_env[env_id]),
                     agent_config=dict(agent_config.get(agent, {})))
             for env_id in env_ids for agent in agents for seed in seeds]
+
+
+def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
+                       agent_config: Mapping[str, Mapping[str, Any]]) -> None:
+    """Check every env's kwargs (argument names and types, the scorer's name and kwargs) and every agent's config
+    (setting names and values) before any run starts, so one typo is one error naming the env or agent it belongs
+    to, not one failed run per seed. Loads no data or model.
+
+    :raises ValueError: the first bad setting, prefixed with the env id or agent name it belongs to.
+    """
+    from textenvs import check_env_arguments
+
+    for env_id, kwargs in env_kwargs.items():
+        try:
+            check_env_arguments(env_id, kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"env_kwargs of {env_id}: {error}") from error
+    for agent, config in agent_config.items():
+        try:
+            check_agent_config(agent, config)
+        except TypeError as error:
+            raise ValueError(str(error)) from error
 
 
 class ProgressDisplay:
