@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from agents.grpo import GRPOConfig, aggregate_loss, clipped_token_loss, group_advantages, informative_groups
+from agents.grpo import (GRPOConfig, aggregate_loss, clipped_token_loss, group_advantages, informative_groups,
+                         sequence_clipped_loss)
 from agents.ppo.config import field_docs
 
 # One group of four episodes: mean 2, deviations (-2, -1, 0, 3), unbiased std sqrt(14 / 3).
@@ -94,6 +95,87 @@ def test_micro_batch_shares_add_up_to_the_minibatch_loss(loss_type):
     parts = sum(aggregate_loss(per_token[i:i + 1], MASK[i:i + 1], loss_type, 4, float(MASK.sum()), 2)
                 for i in range(2))
     assert float(parts) == pytest.approx(float(whole))
+
+
+def test_bnpo_share_counts_only_the_episodes_dynamic_sampling_kept():
+    # Two kept episodes of one token each (loss 1) and two dropped ones (mask 0), in two micro-batches. Whether the
+    # dropped episodes sit beside the kept ones or together, the minibatch's loss is the kept tokens' mean: 1.
+    per_token = torch.ones(4, 1)
+    mask = torch.tensor([[1.0], [0.0], [1.0], [0.0]])
+    for order in ([0, 1, 2, 3], [0, 2, 1, 3]):
+        micro_batches = (order[:2], order[2:])
+        loss = sum(aggregate_loss(per_token[rows], mask[rows], "bnpo", 4, 2.0, minibatch_episodes=2)
+                   for rows in micro_batches)
+        assert float(loss) == pytest.approx(1.0), order
+        # The trainer says which episodes were kept; the same share.
+        kept = mask.squeeze(1)
+        loss = sum(aggregate_loss(per_token[rows], mask[rows], "bnpo", 4, 2.0, 2, kept[rows]) for rows in micro_batches)
+        assert float(loss) == pytest.approx(1.0), order
+
+
+# Three episodes of one group, lengths 3, 1 and 2 over a vocabulary of 5: RLOO weighs each episode A_i / N whatever
+# its length, GRPO's token mean A_i / (N |y_i|).
+RLOO_MASK = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+RLOO_TOKENS = torch.tensor([[0, 3, 1], [4, 0, 0], [2, 2, 1]])
+RLOO_SCORES = torch.tensor([1.0, 0.0, 4.0])
+
+
+def rloo_logits() -> torch.Tensor:
+    return torch.linspace(-2.0, 2.0, 45).reshape(3, 3, 5).sin().mul(3.0).requires_grad_()
+
+
+def sequence_logprobs(logits: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(logits, dim=-1).gather(-1, RLOO_TOKENS.unsqueeze(-1)).squeeze(-1)
+
+
+def test_rloo_gradient_is_the_sequence_reinforce_gradient():
+    advantages = group_advantages(RLOO_SCORES, 3, "rloo", "none")
+    assert torch.allclose(advantages, torch.tensor([1 - 2.0, 0 - 2.5, 4 - 0.5]))
+    logits = rloo_logits()
+    logprobs = sequence_logprobs(logits)
+    loss, stats = sequence_clipped_loss(logprobs, logprobs.detach(), advantages, RLOO_MASK, torch.ones(3), 0.2, 0.2)
+    loss.backward()
+    # Closed form: -Σ_i A_i ∇ log π(y_i) / N, log π(y_i) the sum of the episode's token logprobs.
+    closed_form_logits = rloo_logits()
+    sequence_logprob = (sequence_logprobs(closed_form_logits) * RLOO_MASK).sum(dim=1)
+    (-(advantages * sequence_logprob).sum() / 3).backward()
+    assert torch.allclose(logits.grad, closed_form_logits.grad, atol=1e-6)
+    assert float(loss.detach()) == pytest.approx(float(-advantages.mean()), abs=1e-6)  # ratio 1: -Σ A_i / N
+    assert stats["ratio"] == pytest.approx(1.0) and stats["clipfrac"] == 0.0
+    # GRPO's per-episode token mean is another gradient on these unequal lengths.
+    token_logits = rloo_logits()
+    token_logprobs = sequence_logprobs(token_logits)
+    per_token, _ = clipped_token_loss(token_logprobs, token_logprobs.detach(), advantages, RLOO_MASK, 0.2, 0.2)
+    aggregate_loss(per_token, RLOO_MASK, "grpo", 3, float(RLOO_MASK.sum())).backward()
+    assert not torch.allclose(token_logits.grad, closed_form_logits.grad, atol=1e-3)
+
+
+def test_rloo_clips_the_ratio_of_the_whole_sequence():
+    # Two tokens each at ratio e^0.1 ≈ 1.105 (inside [0.8, 1.2]): the episode's ratio e^0.2 ≈ 1.221 is outside, so
+    # A = +1 is clipped (loss -1.2, no gradient). Episode 1: ratio e^-0.3 ≈ 0.741 with A = -2: clipped low, loss
+    # -min(-1.482, -1.6) = 1.6. Episode 2: ratio e^0.05 with A = +1, inside: loss -e^0.05, gradient -e^0.05 per token.
+    log_ratios = torch.tensor([[0.1, 0.1], [-0.1, -0.2], [0.05, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0]])
+    advantages = torch.tensor([1.0, -2.0, 1.0])
+    loss, stats = sequence_clipped_loss(log_ratios, torch.zeros(3, 2), advantages, mask, torch.ones(3), 0.2, 0.2)
+    assert float(loss.detach()) == pytest.approx((-1.2 + 1.6 - math.exp(0.05)) / 3, abs=1e-6)
+    loss.backward()
+    expected = torch.tensor([[0.0, 0.0], [0.0, 0.0], [-math.exp(0.05) / 3, 0.0]])
+    assert torch.allclose(log_ratios.grad, expected, atol=1e-6)
+    assert stats["clip_ratio/high_mean"] == pytest.approx(1 / 3)
+    assert stats["clip_ratio/low_mean"] == pytest.approx(1 / 3)
+    assert stats["ratio"] == pytest.approx((math.exp(0.2) + math.exp(-0.3) + math.exp(0.05)) / 3, abs=1e-6)
+
+
+def test_rloo_micro_batch_shares_add_up_and_dropped_episodes_weigh_nothing():
+    logprobs = torch.tensor([[0.1, 0.1], [-0.1, -0.2], [0.05, 0.0], [0.3, 0.0]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 0.0]])  # episode 3 dropped: no valid token
+    advantages, kept = torch.tensor([1.0, -2.0, 1.0, 5.0]), torch.tensor([1.0, 1.0, 1.0, 0.0])
+    whole, _ = sequence_clipped_loss(logprobs, torch.zeros(4, 2), advantages, mask, kept, 0.2, 0.2)
+    parts = sum(sequence_clipped_loss(logprobs[rows], torch.zeros(2, 2), advantages[rows], mask[rows], kept[rows],
+                                      0.2, 0.2, minibatch_episodes=3)[0] for rows in (slice(0, 2), slice(2, 4)))
+    assert float(parts) == pytest.approx(float(whole)) and float(whole) == pytest.approx(
+        (-1.2 + 1.6 - math.exp(0.05)) / 3, abs=1e-6)
 
 
 def ratio_gradient(ratio: float, advantage: float, epsilon_high: float) -> tuple[float, float]:

@@ -1,7 +1,11 @@
-"""Group-relative advantages and the clipped policy loss of the GRPO family, as pure functions over tensors.
+"""Group-relative advantages and the clipped policy losses of the GRPO family, as pure functions over tensors.
 
 Scores are ``(N,)`` with the ``G = num_generations`` episodes of each prompt adjacent; token tensors are ``(N, T)``
 with ``mask`` = 1 on generated tokens (EOS included) and 0 on the padding after an episode's end.
+
+Two surrogates: :func:`clipped_token_loss` (GRPO, Dr. GRPO, DAPO, BNPO: one ratio per token, reduced by
+:func:`aggregate_loss`) and :func:`sequence_clipped_loss` (RLOO as TRL's ``RLOOTrainer``: one ratio per episode,
+the ratio of its sequence probabilities, and the mean over episodes).
 """
 
 from __future__ import annotations
@@ -81,27 +85,73 @@ def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advan
 
 
 def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: str, max_new_tokens: int,
-                   minibatch_tokens: float | torch.Tensor, minibatch_episodes: int | None = None) -> torch.Tensor:
+                   minibatch_tokens: float | torch.Tensor, minibatch_episodes: int | torch.Tensor | None = None,
+                   kept: torch.Tensor | None = None) -> torch.Tensor:
     """Reduce a micro-batch's per-token loss to its share of the minibatch's loss (TRL's ``loss_type``): the
     micro-batches' shares add up to the loss of the whole minibatch, so gradient accumulation changes nothing.
 
     ``"grpo"``: each episode's token mean, then the mean over the minibatch's episodes (short episodes weigh more
-    per token). ``"bnpo"``: the token mean over the micro-batch, weighted by its share of the minibatch's episodes.
-    ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``, a constant, so no length bias. ``"dapo"``: the
-    token sum over ``minibatch_tokens``, the number of valid tokens in the whole minibatch (all its micro-batches),
-    so every token of an optimizer step weighs the same.
+    per token). ``"bnpo"``: the token mean over the micro-batch, weighted by its share of the minibatch's kept
+    episodes. ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``, a constant, so no length bias.
+    ``"dapo"``: the token sum over ``minibatch_tokens``, the number of valid tokens in the whole minibatch (all its
+    micro-batches), so every token of an optimizer step weighs the same.
 
-    :param minibatch_episodes: episodes in the whole minibatch (None: this micro-batch is the minibatch).
+    :param minibatch_episodes: episodes that count in the whole minibatch (None: this micro-batch is the minibatch
+        and its ``kept`` episodes are they).
+    :param kept: ``(N,)``, 1 for this micro-batch's episodes that count (those dynamic sampling kept; their sum over
+        the minibatch's micro-batches is ``minibatch_episodes``). None: the episodes with a valid token in ``mask``.
     """
     masked = per_token_loss * mask
-    episodes = per_token_loss.shape[0] if minibatch_episodes is None else minibatch_episodes
-    share = per_token_loss.shape[0] / episodes
+    if kept is None:
+        kept = (mask.sum(dim=1) > 0).float()
+    micro_episodes = kept.sum()
+    episodes = micro_episodes.clamp(min=1) if minibatch_episodes is None else minibatch_episodes
     if loss_type == "grpo":
         return (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).sum() / episodes
     if loss_type == "bnpo":
-        return masked_mean(per_token_loss, mask) * share
+        # The share counts kept episodes only: with dropped rows counted, the same kept tokens would weigh up to
+        # twice as much in a micro-batch that also holds dropped ones.
+        return masked_mean(per_token_loss, mask) * (micro_episodes / episodes)
     if loss_type == "dr_grpo":
         return masked.sum() / (episodes * max_new_tokens)
     if loss_type == "dapo":
         return masked_mean(per_token_loss, mask, torch.as_tensor(minibatch_tokens).clamp(min=1))
     raise ValueError(f"loss_type must be one of 'grpo', 'dr_grpo', 'dapo', 'bnpo', got {loss_type!r}.")
+
+
+def sequence_clipped_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
+                          mask: torch.Tensor, kept: torch.Tensor, epsilon: float, epsilon_high: float,
+                          minibatch_episodes: float | torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """RLOO's clipped surrogate on whole episodes (Ahmadian et al., 2024, as TRL 1.16's ``RLOOTrainer`` computes it):
+    per episode ``-min(ρ A, clip(ρ, 1 - ε, 1 + ε_high) A)`` with ``ρ = exp(Σ_t mask (log π - log π_old))``, the
+    ratio of the episode's sequence probabilities, then the mean over the minibatch's kept episodes.
+
+    At ``ρ = 1`` (the first step on a rollout) the gradient is ``Σ_i A_i ∇ log π(y_i) / N``: the REINFORCE
+    gradient of the sequence log-probability, each episode weighing ``A_i / N`` whatever its length (GRPO's token
+    mean per episode weighs each token ``A_i / (N |y_i|)`` instead). Like TRL, the ratio is not bounded before the
+    clip: a sequence's log-ratio sums its tokens'.
+
+    :param advantages: ``(N,)``, one per episode.
+    :param kept: ``(N,)``, 1 for the episodes that count (dynamic sampling's kept), 0 for the others.
+    :param minibatch_episodes: kept episodes in the whole minibatch, the mean's divisor (gradient accumulation: each
+        micro-batch returns its share). None: this micro-batch's.
+    :returns: the micro-batch's share of the minibatch loss and diagnostics, means over kept episodes of the
+        sequence ratio: ``clip_ratio/low_mean``, ``clip_ratio/high_mean``, ``clip_ratio/region_mean`` (TRL's),
+        ``clipfrac``, ``approx_kl`` (k3 of the sequence ratio) and ``ratio``.
+    """
+    episodes = kept.sum().clamp(min=1) if minibatch_episodes is None else minibatch_episodes
+    log_ratio = ((logprobs - old_logprobs) * mask).sum(dim=1)
+    ratio = torch.exp(log_ratio)
+    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon_high)
+    per_episode_loss = -torch.min(ratio * advantages, clipped * advantages)
+    loss = (per_episode_loss * kept).sum() / episodes
+    with torch.no_grad():
+        low = (ratio < 1.0 - epsilon) & (advantages < 0)
+        high = (ratio > 1.0 + epsilon_high) & (advantages > 0)
+        outside = (ratio < 1.0 - epsilon) | (ratio > 1.0 + epsilon_high)
+        stats = {"clip_ratio/low_mean": low.float(), "clip_ratio/high_mean": high.float(),
+                 "clip_ratio/region_mean": (low | high).float(), "clipfrac": outside.float(),
+                 "approx_kl": (ratio - 1) - log_ratio, "ratio": ratio}
+        stats = {key: (value * kept).sum() / episodes for key, value in stats.items()}
+    return loss, stats
