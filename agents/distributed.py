@@ -108,10 +108,12 @@ def stratified_minibatches(global_size: int, num_minibatches: int, rng: np.rando
     return [np.flatnonzero(local == minibatch) for minibatch in range(num_minibatches)]
 
 
-def episode_seed(seed: int, iteration: int) -> int:
+def episode_seed(seed: int, iteration: int, sampling_round: int = 0) -> int:
     """The token-sampling seed of one iteration's rollout, derived from the run's seed and the iteration (the
-    sampler is re-seeded per rollout, so processes that decoded different numbers of steps stay in step)."""
-    return int(np.random.SeedSequence([seed, iteration]).generate_state(1, dtype=np.uint64)[0] >> 1)
+    sampler is re-seeded per rollout, so processes that decoded different numbers of steps stay in step), and, for
+    the further rollouts of an iteration (DAPO's dynamic sampling), the round."""
+    entropy = [seed, iteration] + ([sampling_round] if sampling_round else [])
+    return int(np.random.SeedSequence(entropy).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
 class Distributed:
@@ -158,6 +160,12 @@ class Distributed:
         """Whether this process writes the run's files (logs, checkpoints, the exported model)."""
         return self.rank == 0
 
+    def launch_record(self, num_envs: int) -> dict[str, Any]:
+        """How a run was launched, for its run directory (``launch.json``) and checkpoints: the number of processes,
+        the strategy, each process's share of the global batch of ``num_envs`` episodes and the device type."""
+        return {"world_size": self.world_size, "strategy": self.strategy,
+                "per_process_batch": num_envs // self.world_size, "device": self.device.type}
+
     def describe(self, num_envs: int) -> str:
         return (f"training on {self.world_size} process{'es' if self.world_size > 1 else ''} ({self.strategy}), "
                 f"{num_envs // self.world_size} episodes each, on {self.device.type}")
@@ -195,6 +203,28 @@ class Distributed:
         if self.world_size == 1:
             return tensor
         return self.accelerator.gather(tensor.contiguous())
+
+    def gather_rollout(self, rollout: Any, pad_id: int, left_padded_prompt: bool) -> Any:
+        """Every process's episodes of a :class:`~agents.ppo.rollout.Rollout` (its tensors padded to the widest
+        process's with :func:`~agents.ppo.rollout.pad_rollout`, then concatenated in rank order), on every process;
+        the episode records stay each process's own (the result holds none)."""
+        if self.world_size == 1:
+            return rollout
+        from agents.ppo.rollout import Rollout, pad_rollout
+
+        support = rollout.sampling_support
+        widths = self.max(torch.tensor([rollout.prompt_ids.shape[1], rollout.generated_ids.shape[1],
+                                        support.shape[2] if support is not None else 0], device=self.device))
+        padded = pad_rollout(rollout, *(int(width) for width in widths), pad_id, left_padded_prompt)
+
+        def gather(value: torch.Tensor | None) -> torch.Tensor | None:
+            if value is None:
+                return None
+            # (booleans travel as integers: not every backend gathers bool tensors)
+            return self.gather(value.long()).bool() if value.dtype == torch.bool else self.gather(value)
+
+        return Rollout(**{name: gather(getattr(padded, name)) for name in Rollout.__dataclass_fields__
+                          if name != "records"}, records=[])
 
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
         """The elementwise sum of ``tensor`` over the processes."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from torch import nn
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM, GPT2Config, GPT2LMHeadModel,
                           PreTrainedModel, T5Config, T5ForConditionalGeneration)
 
@@ -102,6 +103,19 @@ def load_pretrained(path_or_model: str | Path | PreTrainedModel, kind: ModelKind
     if kind != "auto" and model.config.is_encoder_decoder != (kind == "seq2seq"):
         raise ValueError(f"Expected a {kind} model, got {type(model).__name__} "
                          f"(is_encoder_decoder={model.config.is_encoder_decoder}).")
+    return model
+
+
+def float32_master_weights(model: nn.Module) -> nn.Module:
+    """Cast ``model``'s floating-point parameters and buffers to float32, in place, when any are stored in another
+    precision (most modern checkpoints are bf16, and transformers 5 loads weights in their stored dtype): a trained
+    model keeps float32 master weights, so AdamW's small updates are not rounded away, and the compute precision is
+    the trainer's autocast setting (``mixed_precision``), not the checkpoint's. Frozen models (a reward or user model)
+    may stay in their stored precision: :func:`textenvs.decoding.head_logits` reads them in float32. Returns
+    ``model``."""
+    if any(tensor.is_floating_point() and tensor.dtype != torch.float32
+           for tensor in (*model.parameters(), *model.buffers())):
+        model.to(torch.float32)
     return model
 
 

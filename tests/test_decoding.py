@@ -13,7 +13,7 @@ import torch
 from helpers import rollout_env_kwargs, tiny_model, word_tokenizer
 
 from agents.ppo.rollout import collect_rollout
-from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, token_hidden_states
+from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, sampling_mask, token_hidden_states
 from textenvs.masks import TopPMask
 
 ENV = "textenvs/Translation-v0"
@@ -80,6 +80,7 @@ def test_ppo_nlpo_masks_are_the_env_top_p_masks(kind):
     rollout = collect_rollout(env, model, [0, 1, 2, 3, 4], temperature=0.5, reference=model, nlpo_top_p=0.6,
                               generator=torch.Generator().manual_seed(0))
     provider = TopPMask(model, top_p=0.6)
+    sampled = sampling_mask(rollout.action_masks, rollout.sampling_support, len(tokenizer))
     compared = 0
     for t in range(rollout.generated_ids.shape[1]):
         running = rollout.generated_mask[:, t].bool().numpy()
@@ -87,10 +88,10 @@ def test_ppo_nlpo_masks_are_the_env_top_p_masks(kind):
         expected = provider(rollout.prompt_ids.numpy(), rollout.prompt_mask.numpy(), generated,
                             np.ones_like(generated))
         expected[:, tokenizer.eos_token_id] = True  # the env always allows EOS
-        np.testing.assert_array_equal(rollout.action_masks[running, t].numpy(), expected[running])
+        np.testing.assert_array_equal(sampled[running, t].numpy(), expected[running])
         compared += int(running.sum())
     assert compared > 5
-    assert not rollout.action_masks[rollout.generated_mask.bool()].all(-1).any(), "the masks should restrict"
+    assert not sampled[rollout.generated_mask.bool()].all(-1).any(), "the masks should restrict"
 
 
 def test_one_kv_cached_decoding_loop():

@@ -173,6 +173,11 @@ def test_ppo_on_two_processes_matches_one_process_and_resumes_on_one(tmp_path):
     result = launch(2, ppo_arguments(two, model_dir, data, *separate))
     assert result.returncode == 0, result.stderr[-3000:]
     assert "training on 2 processes (ddp), 6 episodes each" in result.stdout
+    # The run directory and its checkpoints say how it was produced (issue 22).
+    launched = {"world_size": 2, "strategy": "ddp", "per_process_batch": 6, "device": "cpu"}
+    assert json.loads((two / "launch.json").read_text()) == launched
+    assert checkpoint(two, 2)["launch"] == launched
+    assert json.loads((one / "launch.json").read_text())["world_size"] == 1
 
     for iteration in (1, 2):
         expected, actual = checkpoint(one, iteration), checkpoint(two, iteration)
@@ -267,6 +272,30 @@ def test_grpo_with_lora_on_two_processes_matches_one_process(tmp_path):
     reference = [json.loads(line) for line in (one / "metrics.jsonl").read_text().splitlines()]
     for key in ("reward", "reward_std", "env_steps", "num_episodes_trained", "kl", "loss"):
         assert logged[-1][key] == pytest.approx(reference[-1][key], rel=1e-4, abs=1e-6), key
+
+
+def test_grpo_dynamic_sampling_refill_on_two_processes_matches_one_process(tmp_path):
+    """DAPO's refill picks the informative groups from the global batch of every round (gathered from both
+    processes, with their top-k supports), so the run is the one-process run."""
+    model_dir, data = saved_model_and_data(tmp_path)
+    script = str(REPO_ROOT / "tests" / "refill_run.py")
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
+                   "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
+    one, two = tmp_path / "one.pt", tmp_path / "two.pt"
+    single = subprocess.run([sys.executable, script, str(model_dir), str(data), str(one)], env=environment,
+                            capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
+    assert single.returncode == 0, single.stderr[-3000:]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+               "--main_process_port", str(free_port()), script, str(model_dir), str(data), str(two)]
+    result = subprocess.run(command, env=environment, capture_output=True, text=True, timeout=240, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected, actual = torch.load(one, weights_only=False), torch.load(two, weights_only=False)
+    assert max(m["sampling_rounds"] for m in expected["history"]) > 1, "the test must exercise the refill"
+    for mine, theirs in zip(expected["history"], actual["history"]):
+        for key in ("sampling_rounds", "num_episodes_trained", "env_steps", "reward", "loss", "kl"):
+            assert theirs[key] == pytest.approx(mine[key], rel=1e-4, abs=1e-6), key
+    assert_same_parameters(expected["policy"], actual["policy"])
 
 
 def test_grpo_sharded_with_fsdp2_matches_one_process(tmp_path):

@@ -185,8 +185,11 @@ def ppo_update(noise_at: str | None) -> tuple[dict[str, float], list[torch.Tenso
     mask = rollout.agent_mask.float()
     kl = kl_estimate(logprobs, ref_logprobs, config.kl_estimator) * mask
     rewards = trainer.normalize_rewards(rollout) - trainer.kl_controller.value * kl
-    buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, rollout.generated_mask,
-                           None, logprobs, ref_logprobs, values, rewards, mask)
+    buffer = RolloutBuffer(prompt_ids=rollout.prompt_ids, prompt_mask=rollout.prompt_mask,
+                           generated_ids=rollout.generated_ids, generated_mask=rollout.generated_mask,
+                           action_masks=rollout.action_masks, sampling_support=rollout.sampling_support,
+                           logprobs=logprobs, ref_logprobs=ref_logprobs, values=values, rewards=rewards,
+                           agent_mask=mask)
     buffer.compute_advantages(config.gamma, config.gae_lambda, whiten=True)
     if noise_at is not None:
         noise = UserPositionNoise(rollout, at_user=noise_at == "user")

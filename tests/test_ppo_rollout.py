@@ -15,7 +15,7 @@ from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
 from agents.ppo.buffer import RolloutBuffer
 from agents.ppo.rollout import collect_rollout
-from textenvs.decoding import CachedDecoder, causal_position_ids
+from textenvs.decoding import CachedDecoder, causal_position_ids, sampling_mask, token_logits
 
 ENV = "textenvs/Translation-v0"
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA"))]
@@ -181,19 +181,58 @@ def test_rollout_refuses_an_env_that_autoresets():
     ("causal", {}),
     ("seq2seq", {}),
     ("causal", {"value_model": "separate", "kl_estimator": "k3"}),
-    ("causal", {"action_mask": "nlpo", "nlpo_top_p": 0.5}),
     ("seq2seq", {"env_kwargs": {"action_mask": list(range(4, 20))}}),
     ("causal", {"lora_r": 4, "adaptive_kl_target": 1.0}),
-    ("causal", {"top_k": 3, "temperature": 0.7}),
-    ("seq2seq", {"top_p": 0.6}),
-    ("causal", {"top_k": 4, "top_p": 0.8, "action_mask": "nlpo", "nlpo_top_p": 0.7}),
 ])
 def test_init_invariants_kl_zero_and_first_ratio_one(kind, config):
+    """Smoke test (it checks no formula): untruncated sampling from the reference itself has KL 0 and ratio 1."""
     run = trainer(kind, **config)
     metrics = run.train()[0]
     assert metrics["objective/kl"] == 0.0
     assert metrics["policy/first_ratio_deviation"] <= 1e-5
     assert metrics["losses/approx_kl"] >= 0
+
+
+TRUNCATIONS = [
+    ("causal", {"top_k": 1}),
+    ("causal", {"top_k": 3, "temperature": 0.7}),
+    ("seq2seq", {"top_p": 0.6}),
+    ("causal", {"action_mask": "nlpo", "nlpo_top_p": 0.5}),
+    ("causal", {"top_k": 4, "top_p": 0.8, "action_mask": "nlpo", "nlpo_top_p": 0.7}),
+    ("seq2seq", {"top_k": 2, "env_kwargs": {"action_mask": list(range(4, 20))}}),
+]
+
+
+@pytest.mark.parametrize("kind,config", TRUNCATIONS)
+def test_kl_to_the_reference_is_over_the_env_legal_vocabulary_not_the_sampling_truncation(kind, config):
+    """Issue 22, defect 1: the reference's logprobs are its own distribution over the env's legal actions, not
+    renormalized over the policy's top-k / top-p / NLPO set. At initialization (policy = reference) the k1 KL of a
+    token sampled from the truncated set S is then exactly -log pi_ref(S) > 0, the policy's support loss; it was 0."""
+    run = trainer(kind, **config)
+    rollout = collect_rollout(run.env, run.policy.lm, list(range(5)) + [0, 1, 2], generator=run.sampler,
+                              temperature=run.config.temperature, top_k=run.config.top_k, top_p=run.config.top_p,
+                              reference=run.reference,
+                              nlpo_top_p=run.config.nlpo_top_p if run.config.action_mask == "nlpo" else 1.0)
+    assert rollout.sampling_support is not None
+    logprobs, ref_logprobs, _, _ = run.score_tokens(rollout)
+    mask = rollout.generated_mask.bool()
+    vocab = run.task.vocab_size
+    # The reference's distribution, computed here from the model alone: temperature, then the env's mask only.
+    inputs = (rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, rollout.generated_mask)
+    with torch.no_grad():
+        ref_logits = token_logits(run.reference, *inputs)[..., :vocab].float() / run.config.temperature
+    if rollout.action_masks is not None:
+        ref_logits = ref_logits.masked_fill(~rollout.action_masks, torch.finfo(torch.float32).min)
+    expected_ref = torch.log_softmax(ref_logits, -1).gather(-1, rollout.generated_ids.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(ref_logprobs[mask], expected_ref[mask], atol=1e-5, rtol=1e-5)
+    # k1 at initialization: log pi_trunc(a) - log pi_ref(a) = -log pi_ref(S), the same for every token of a step.
+    support = sampling_mask(rollout.action_masks, rollout.sampling_support, vocab)
+    support_mass = torch.logsumexp(torch.log_softmax(ref_logits, -1).masked_fill(~support, -torch.inf), -1)
+    torch.testing.assert_close((logprobs - ref_logprobs)[mask], -support_mass[mask], atol=1e-4, rtol=1e-4)
+    assert float((logprobs - ref_logprobs)[mask].mean()) > 1e-3
+    metrics = run.train()[0]
+    assert metrics["objective/kl"] > 0.0
+    assert metrics["policy/first_ratio_deviation"] <= 1e-5
 
 
 @pytest.mark.parametrize("truncation", [{"top_k": 1}, {"top_p": 1e-6}])
@@ -204,7 +243,8 @@ def test_top_k_top_p_sampled_distribution_is_the_optimized_one(truncation):
     rollout = collect_rollout(run.env, run.policy.lm, list(range(5)) + [0, 1, 2], generator=run.sampler,
                               **truncation)
     mask = rollout.generated_mask.bool()
-    assert rollout.action_masks is not None and (rollout.action_masks[mask].sum(-1) == 1).all()
+    support = sampling_mask(rollout.action_masks, rollout.sampling_support, run.task.vocab_size)
+    assert rollout.action_masks is None and (support[mask].sum(-1) == 1).all()
     assert (rollout.sample_logprobs[mask] == 0).all()
     logprobs, _, _, entropy = run.score_tokens(rollout)
     assert (logprobs[mask] == 0).all() and (entropy[mask] == 0).all()
@@ -243,9 +283,11 @@ def test_gradient_accumulation_gives_the_minibatch_token_mean_update():
     mask = (torch.arange(rollout.generated_ids.shape[1]) < lengths).float()
     stats = []
     for run in runs:
-        buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids, mask, None,
-                               logprobs * mask, ref_logprobs * mask, values * mask,
-                               torch.linspace(-1, 1, mask.numel()).view_as(mask) * mask, mask)
+        buffer = RolloutBuffer(prompt_ids=rollout.prompt_ids, prompt_mask=rollout.prompt_mask,
+                               generated_ids=rollout.generated_ids, generated_mask=mask, action_masks=None,
+                               sampling_support=None, logprobs=logprobs * mask, ref_logprobs=ref_logprobs * mask,
+                               values=values * mask,
+                               rewards=torch.linspace(-1, 1, mask.numel()).view_as(mask) * mask, agent_mask=mask)
         buffer.compute_advantages(1.0, 0.95, whiten=True)
         stats.append(run.update(buffer))
     assert stats[0]["losses/grad_norm"] == pytest.approx(stats[1]["losses/grad_norm"], rel=1e-5)

@@ -38,9 +38,11 @@ def test_gae_ignores_padding_after_the_episode_and_discounts():
 
 def test_buffer_whitens_advantages_over_valid_tokens_and_reshuffles():
     mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
-    buffer = RolloutBuffer(torch.zeros(2, 2, dtype=torch.long), torch.ones(2, 2, dtype=torch.long),
-                           torch.zeros(2, 3, dtype=torch.long), mask, None, torch.zeros(2, 3), torch.zeros(2, 3),
-                           torch.zeros(2, 3), torch.tensor([[0.0, 1.0, 7.0], [0.0, 0.0, 2.0]]), mask)
+    buffer = RolloutBuffer(prompt_ids=torch.zeros(2, 2, dtype=torch.long),
+                           prompt_mask=torch.ones(2, 2, dtype=torch.long), generated_ids=torch.zeros(2, 3, dtype=torch.long), generated_mask=mask, action_masks=None,
+                           sampling_support=None, logprobs=torch.zeros(2, 3), ref_logprobs=torch.zeros(2, 3),
+                           values=torch.zeros(2, 3), rewards=torch.tensor([[0.0, 1.0, 7.0], [0.0, 0.0, 2.0]]),
+                           agent_mask=mask)
     buffer.compute_advantages(gamma=1.0, gae_lambda=1.0, whiten=True)
     assert float(buffer.advantages[0, 2]) == 0.0
     assert abs(float(masked_mean(buffer.advantages, mask))) < 1e-6

@@ -75,9 +75,16 @@ def head_logits(lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
         hidden = hidden.float()
         if is_encoder_decoder(model) and getattr(model.config, "scale_decoder_outputs", False):
             hidden = hidden * model.config.d_model ** -0.5
-        logits = model.get_output_embeddings()(hidden)
+        head = model.get_output_embeddings()
+        if head.weight.dtype != torch.float32:
+            # A checkpoint kept in bf16 / fp16 (a frozen reference, reward or user model): its head's weights are
+            # cast for this product instead of the float32 hidden state being cast down.
+            bias = head.bias.float() if getattr(head, "bias", None) is not None else None
+            logits = torch.nn.functional.linear(hidden, head.weight.float(), bias)
+        else:
+            logits = head(hidden)
         bias = getattr(model, "final_logits_bias", None)
-        return logits + bias if bias is not None else logits
+        return logits + bias.float() if bias is not None else logits
 
 
 def shared_prompts(prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> tuple[torch.Tensor, ...] | None:
@@ -176,16 +183,21 @@ def next_token_logits(lm: nn.Module, observation: dict[str, Any]) -> torch.Tenso
 
 
 def top_p_mask(logits: torch.Tensor, top_p: float, top_k: int = 0) -> torch.Tensor:
-    """Boolean mask ``(B, V)`` of each row's nucleus under ``softmax(logits)``: the most likely tokens whose
-    cumulative probability reaches ``top_p`` (always at least the argmax), capped at ``top_k`` when ``top_k > 0``."""
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
-    probs = sorted_logits.softmax(dim=-1)
-    mass_before = probs.cumsum(dim=-1) - probs
-    keep_sorted = mass_before < top_p
-    if top_k > 0:
-        keep_sorted[:, top_k:] = False
-    keep_sorted[:, 0] = True
-    return torch.zeros_like(keep_sorted).scatter(1, order, keep_sorted)
+    """Boolean mask ``(B, V)`` of each row's top-k / top-p set, in the order Hugging Face's logits processors and
+    vLLM apply them: the ``top_k`` most likely tokens (all when ``top_k == 0``), then, under the distribution
+    renormalized over those, the most likely ones whose cumulative probability reaches ``top_p`` (always at least
+    the argmax). So the same settings sample the same set here, in ``generate()`` and in a vLLM run."""
+    if 0 < top_k < logits.shape[-1]:
+        sorted_logits, order = torch.topk(logits, top_k, dim=-1)
+    else:
+        sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    keep_sorted = torch.ones_like(sorted_logits, dtype=torch.bool)
+    if top_p < 1.0:
+        probs = sorted_logits.softmax(dim=-1)
+        mass_before = probs.cumsum(dim=-1) - probs
+        keep_sorted = mass_before < top_p
+        keep_sorted[:, 0] = True
+    return torch.zeros_like(logits, dtype=torch.bool).scatter(1, order, keep_sorted)
 
 
 def policy_logits(logits: torch.Tensor, vocab_size: int, temperature: float = 1.0,
@@ -477,6 +489,35 @@ def truncation_mask(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Ten
     """The legal set of top-k / top-p sampling from ``logits`` (already temperature-scaled and masked), or None
     when neither is set."""
     return top_p_mask(logits, top_p, top_k) if top_k > 0 or top_p < 1.0 else None
+
+
+def support_indices(legal: torch.Tensor) -> torch.Tensor:
+    """The legal set of a truncated sampling step, ``(B, V)`` bool, as the token ids it holds ``(B, K)``, ``K`` the
+    largest set of the batch; a smaller set repeats its first id (so :func:`support_mask` needs no padding value).
+
+    A rollout stores its top-k / top-p / NLPO sets this way instead of as dense ``(B, T, V)`` masks: ``K`` ids per
+    step where the vocabulary may be 150k (a 64 x 512-token batch with top-k 50 holds 6.5 MB instead of ~5 GB)."""
+    counts = legal.sum(dim=-1, keepdim=True)
+    # topk of the 0/1 mask: the first `count` ids of each row are its legal ones (any order; it is a set).
+    ids = torch.topk(legal.to(torch.uint8), int(counts.max()), dim=-1, sorted=True).indices
+    columns = torch.arange(ids.shape[1], device=ids.device)
+    return torch.where(columns < counts, ids, ids[:, :1]).to(torch.int32)
+
+
+def support_mask(support: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Dense bool mask ``(..., vocab_size)`` of the token ids in ``support`` ``(..., K)`` (:func:`support_indices`);
+    made per micro-batch where the logits it masks are made anyway."""
+    mask = torch.zeros((*support.shape[:-1], vocab_size), dtype=torch.bool, device=support.device)
+    return mask.scatter_(-1, support.long(), True)
+
+
+def sampling_mask(action_masks: torch.Tensor | None, sampling_support: torch.Tensor | None,
+                  vocab_size: int) -> torch.Tensor | None:
+    """The legal set of the distribution a rollout *sampled* from at each step: its truncated support (top-k, top-p,
+    NLPO; a subset of the env's legal actions) when sampling was truncated, else the env's ``action_masks``; None when
+    neither restricted anything. A reference model is scored over ``action_masks`` only (its own full distribution
+    over what the env allows), so a KL to it sees the policy moving its support."""
+    return action_masks if sampling_support is None else support_mask(sampling_support, vocab_size)
 
 
 def nlpo_mask(reference_logits: torch.Tensor, vocab_size: int, top_p: float, top_k: int = 0) -> torch.Tensor:

@@ -76,15 +76,18 @@ class RunningMoments:
         self.mean, self.var, self.count = state["mean"], state["var"], state["count"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RolloutBuffer:
-    """Tensors of one rollout batch, all ``(B, T)`` over generated tokens unless noted.
+    """Tensors of one rollout batch, all ``(B, T)`` over generated tokens unless noted. Keyword arguments only: ten
+    tensors of the same shape would be too easy to swap by position.
 
     :param prompt_ids: ``(B, P)`` prompt tokens in the env's layout.
     :param prompt_mask: ``(B, P)``.
     :param generated_ids: sampled tokens, pad after each episode's end.
     :param generated_mask: 1 on every generated token (EOS included), 0 after the end: the attention mask.
-    :param action_masks: ``(B, T, V)`` bool legal actions at each step, or None (no masking).
+    :param action_masks: ``(B, T, V)`` bool, the env's legal actions at each step, or None (no masking).
+    :param sampling_support: ``(B, T, K)`` ids of the truncated set each token was sampled from (top-k / top-p /
+        NLPO; see :class:`~agents.ppo.rollout.Rollout`), or None.
     :param logprobs: sampling policy's logprobs of the tokens (teacher-forced, no gradient).
     :param ref_logprobs: reference model's logprobs of the same tokens.
     :param values: value estimates of the states before each token.
@@ -99,6 +102,7 @@ class RolloutBuffer:
     generated_ids: torch.Tensor
     generated_mask: torch.Tensor
     action_masks: torch.Tensor | None
+    sampling_support: torch.Tensor | None
     logprobs: torch.Tensor
     ref_logprobs: torch.Tensor
     values: torch.Tensor

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from functools import lru_cache
 from typing import Any, Optional
 
-from textenvs.decoding import check_decoding_backend
+from textenvs.decoding import check_decoding_backend, check_truncation
 
 
 @dataclass
@@ -192,8 +192,9 @@ class PPOConfig(RunConfig):
         check_decoding_backend(self.decoding_backend)
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
-        if not 0 < self.top_p <= 1 or not 0 < self.nlpo_top_p <= 1:
-            raise ValueError(f"top_p and nlpo_top_p must lie in (0, 1], got {self.top_p} and {self.nlpo_top_p}.")
+        check_truncation(self.top_k, self.top_p)  # the GRPO family's check too
+        if not 0 < self.nlpo_top_p <= 1:
+            raise ValueError(f"nlpo_top_p must lie in (0, 1], got {self.nlpo_top_p}.")
         for name in ("adaptive_kl_target", "target_kl"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0 or None, got {getattr(self, name)}.")

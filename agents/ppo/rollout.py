@@ -19,7 +19,8 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from textenvs.decoding import (CachedDecoder, DecodingBackend, appended_tokens, model_device, nlpo_mask,
-                               policy_logits, sample_tokens_with_logprobs, trim_padding_columns, truncation_mask)
+                               policy_logits, sample_tokens_with_logprobs, support_indices, trim_padding_columns,
+                               truncation_mask)
 from textenvs.evaluation import EpisodeRecord
 from textenvs.vector import TextGenerationVectorEnv
 
@@ -34,8 +35,12 @@ class Rollout:
     :ivar generated_mask: 1 on each generated token (EOS included), 0 after the episode's end: the attention mask.
     :ivar agent_mask: 1 on the tokens the agent chose (the loss mask): ``generated_mask`` itself on single-turn envs;
         on a multi-turn env 0 on the user turns the env appended.
-    :ivar action_masks: ``(B, T, V)`` legal actions at each step (the env's mask, the NLPO nucleus and the top-k /
-        top-p set), None when nothing was masked.
+    :ivar action_masks: ``(B, T, V)`` the env's legal actions at each step (its ``action_masks()``), None when the env
+        masks nothing: the vocabulary a reference model's distribution (the KL) is taken over.
+    :ivar sampling_support: ``(B, T, K)`` int32 token ids of the truncated set each token was sampled from (top-k,
+        top-p and the NLPO nucleus, within the env's legal actions; :func:`textenvs.decoding.support_indices`), None
+        when sampling was not truncated: the policy's logprobs, ratio and entropy are those of the distribution over
+        this set (:func:`textenvs.decoding.sampling_mask`).
     :ivar sample_logprobs: logprobs of the tokens under the sampling distribution (temperature and masks applied),
         from the cached decoding loop (0 off ``agent_mask``).
     :ivar env_rewards: ``(B, T)`` the env's reward at each step, at the column of the token that earned it
@@ -50,6 +55,7 @@ class Rollout:
     generated_mask: torch.Tensor
     agent_mask: torch.Tensor
     action_masks: torch.Tensor | None
+    sampling_support: torch.Tensor | None
     sample_logprobs: torch.Tensor
     env_rewards: torch.Tensor
     ended_with_eos: torch.Tensor
@@ -74,9 +80,9 @@ def collect_rollout(env: TextGenerationVectorEnv, lm: nn.Module, example_indices
     :param lm: the policy's language model (its logits are sliced to the env's vocabulary).
     :param temperature: the logits are divided by it (for sampling and for the stored logprobs).
     :param top_k: sample among the k most likely tokens (0: off).
-    :param top_p: sample from the nucleus of this probability mass (1.0: off). The top-k / top-p set is part of the
-        step's action mask, so the stored logprobs (and, through ``action_masks``, the PPO ratio, KL and entropy) are
-        those of the distribution actually sampled. (Greedy decoding for evaluation:
+    :param top_p: sample from the nucleus of this probability mass (1.0: off). The top-k / top-p set is stored
+        (``sampling_support``), so the stored logprobs (and, through it, the PPO ratio and entropy) are those of the
+        distribution actually sampled, while a reference's logprobs (the KL) are over the env's legal actions. (Greedy decoding for evaluation:
         :class:`textenvs.decoding.DecodingPolicy`.)
     :param reference: with ``nlpo_top_p < 1``, restrict each step to this model's top-p tokens
         (:func:`textenvs.decoding.nlpo_mask`, NLPO masking).
@@ -149,7 +155,8 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     eos = task.eos_token_id
     step_tokens: list[torch.Tensor] = []
     step_logprobs: list[torch.Tensor] = []
-    step_masks: list[torch.Tensor] = []
+    step_masks: list[torch.Tensor] = []  # the env's legal actions
+    step_supports: list[torch.Tensor] = []  # the truncated sets sampled from (top-k / top-p / NLPO)
     running = np.zeros((batch, max_steps), dtype=bool)
     env_rewards = np.zeros((batch, max_steps), dtype=np.float32)
     ended_with_eos = np.zeros(batch, dtype=bool)
@@ -175,15 +182,16 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
             done[slot] = True
 
     for t in range(max_steps):
-        legal = torch.as_tensor(env.action_masks(), device=device) if task.action_mask is not None else None
+        env_legal = torch.as_tensor(env.action_masks(), device=device) if task.action_mask is not None else None
+        legal = env_legal
         if nucleus_source is not None:
             # NLPO: only the reference model's top-p tokens (and EOS, which the env always allows) are legal.
             nucleus = nlpo_mask(nucleus_source.logits, vocab, nlpo_top_p)
             nucleus[:, task.eos_token_id] = True
             legal = nucleus if legal is None else legal & nucleus
         logits = policy_logits(policy.logits, vocab, temperature, legal)
-        # Top-k / top-p sampling restricts the legal set: the mask carries it into the logprobs stored here and into
-        # the update, which then optimizes the very distribution that was sampled.
+        # Top-k / top-p sampling restricts the legal set: its ids carry it into the logprobs stored here and into the
+        # update, which then optimizes the very distribution that was sampled.
         truncated = truncation_mask(logits, top_k, top_p)
         if truncated is not None:
             legal = truncated if legal is None else legal & truncated
@@ -191,8 +199,10 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
         tokens, token_logprobs = sample_tokens_with_logprobs(logits, generator, shard)
         step_tokens.append(tokens)
         step_logprobs.append(token_logprobs)
-        if legal is not None:
-            step_masks.append(legal)
+        if env_legal is not None:
+            step_masks.append(env_legal)
+        if legal is not env_legal:
+            step_supports.append(support_indices(legal))
 
         if deferred:
             # Decoding stops where every episode is certain to have ended (EOS or the length limit); rows that
@@ -242,18 +252,86 @@ def _decode(env: TextGenerationVectorEnv, lm: nn.Module, example_indices: Sequen
     # Drop the prompt columns that are padding in every row (left for causal prompts, right for encoder inputs).
     prompt_ids, prompt_mask = trim_padding_columns(prompt_ids, prompt_mask)
     action_masks = torch.stack(step_masks, dim=1) if step_masks else None
+    sampling_support = stack_supports(step_supports) if step_supports else None
     if conversation is not None:
         return conversation.rollout(prompt_ids, prompt_mask, running[:, :length], torch.stack(step_tokens, dim=1),
                                     torch.stack(step_logprobs, dim=1), env_rewards[:, :length], action_masks,
-                                    ended_with_eos, records, pad)
+                                    sampling_support, ended_with_eos, records, pad)
     generated_mask = torch.as_tensor(running[:, :length], device=device).long()
     generated_ids = torch.where(generated_mask.bool(), torch.stack(step_tokens, dim=1), pad)
     return Rollout(
         prompt_ids=prompt_ids, prompt_mask=prompt_mask,
         generated_ids=generated_ids, generated_mask=generated_mask, agent_mask=generated_mask,
-        action_masks=action_masks, sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
+        action_masks=action_masks, sampling_support=sampling_support,
+        sample_logprobs=torch.stack(step_logprobs, dim=1) * generated_mask,
         env_rewards=torch.as_tensor(env_rewards[:, :length], device=device),
         ended_with_eos=torch.as_tensor(ended_with_eos, device=device), records=records)
+
+
+def pad_rollout(rollout: Rollout, prompt_width: int, length: int, support_width: int, pad_id: int,
+                left_padded_prompt: bool) -> Rollout:
+    """``rollout`` widened to ``prompt_width`` prompt columns (on the left of a causal prompt, the right of an encoder
+    input), ``length`` generated columns and ``support_width`` support ids, with what each field holds where nothing
+    happens: pad ids, 0 masks, logprobs and rewards, all-legal action masks, the pad id as the support. The result is
+    the same batch to every computation (every new column is masked out), in shapes another batch can be stacked
+    with (:func:`concatenate_rollouts`)."""
+
+    def widen(tensor: torch.Tensor, width: int, fill: float | int | bool, dim: int = 1,
+              left: bool = False) -> torch.Tensor:
+        missing = width - tensor.shape[dim]
+        if missing <= 0:
+            return tensor
+        shape = list(tensor.shape)
+        shape[dim] = missing
+        block = torch.full(shape, fill, dtype=tensor.dtype, device=tensor.device)
+        return torch.cat([block, tensor] if left else [tensor, block], dim=dim)
+
+    support = rollout.sampling_support
+    if support is not None:
+        extra = support_width - support.shape[2]
+        if extra > 0:  # repeating the first id keeps each step's set (support_indices' padding convention)
+            support = torch.cat([support, support[..., :1].expand(*support.shape[:2], extra)], dim=2)
+        support = widen(support, length, pad_id)
+    return Rollout(
+        prompt_ids=widen(rollout.prompt_ids, prompt_width, pad_id, left=left_padded_prompt),
+        prompt_mask=widen(rollout.prompt_mask, prompt_width, 0, left=left_padded_prompt),
+        generated_ids=widen(rollout.generated_ids, length, pad_id),
+        generated_mask=widen(rollout.generated_mask, length, 0),
+        agent_mask=widen(rollout.agent_mask, length, 0),
+        action_masks=widen(rollout.action_masks, length, True) if rollout.action_masks is not None else None,
+        sampling_support=support,
+        sample_logprobs=widen(rollout.sample_logprobs, length, 0.0),
+        env_rewards=widen(rollout.env_rewards, length, 0.0),
+        ended_with_eos=rollout.ended_with_eos, records=rollout.records)
+
+
+def concatenate_rollouts(rollouts: Sequence[Rollout], pad_id: int, left_padded_prompt: bool) -> Rollout:
+    """The episodes of several rollouts as one batch, in order (each padded to the widest with
+    :func:`pad_rollout`): e.g. the rounds of DAPO's dynamic sampling, before the informative groups are picked."""
+    width = lambda name, dim=1: max(getattr(r, name).shape[dim] if getattr(r, name) is not None else 0  # noqa: E731
+                                    for r in rollouts)
+    padded = [pad_rollout(rollout, width("prompt_ids"), width("generated_ids"), width("sampling_support", 2),
+                          pad_id, left_padded_prompt) for rollout in rollouts]
+    fields = {name: torch.cat([getattr(rollout, name) for rollout in padded])
+              if getattr(padded[0], name) is not None else None
+              for name in Rollout.__dataclass_fields__ if name != "records"}
+    return Rollout(**fields, records=[record for rollout in padded for record in rollout.records])
+
+
+def select_episodes(rollout: Rollout, rows: torch.Tensor) -> Rollout:
+    """The episodes ``rows`` of ``rollout``, in that order (records too, where the rollout holds them)."""
+    fields = {name: getattr(rollout, name)[rows] if getattr(rollout, name) is not None else None
+              for name in Rollout.__dataclass_fields__ if name != "records"}
+    records = [rollout.records[int(row)] for row in rows] if len(rollout.records) == len(rollout.ended_with_eos) \
+        else []
+    return Rollout(**fields, records=records)
+
+def stack_supports(step_supports: list[torch.Tensor]) -> torch.Tensor:
+    """Each step's ``(B, K_t)`` support ids as one ``(B, T, K)`` tensor, ``K = max K_t``, each row padded by repeating
+    its first id (:func:`textenvs.decoding.support_indices`'s convention)."""
+    width = max(support.shape[1] for support in step_supports)
+    return torch.stack([torch.cat([support, support[:, :1].expand(-1, width - support.shape[1])], dim=1)
+                        for support in step_supports], dim=1)
 
 
 class _ConversationColumns:
@@ -287,10 +365,11 @@ class _ConversationColumns:
 
     def rollout(self, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor, running: np.ndarray,
                 step_tokens: torch.Tensor, step_logprobs: torch.Tensor, step_rewards: np.ndarray,
-                step_masks: torch.Tensor | None, ended_with_eos: np.ndarray, records: list[EpisodeRecord],
-                pad: int) -> Rollout:
+                step_masks: torch.Tensor | None, step_supports: torch.Tensor | None, ended_with_eos: np.ndarray,
+                records: list[EpisodeRecord], pad: int) -> Rollout:
         """The :class:`Rollout` over the conversations: per-step values ``(B, S, ...)`` moved to their columns
-        (logprobs and rewards 0, action masks all legal, on the user's tokens)."""
+        (logprobs and rewards 0, action masks all legal, sampling supports the pad token alone, on the user's
+        tokens: their logprobs are never used)."""
         device = step_tokens.device
         length = int(self.mask.sum(axis=1).max())
         rows, steps = np.nonzero(running)
@@ -313,6 +392,7 @@ class _ConversationColumns:
         return Rollout(
             prompt_ids=prompt_ids, prompt_mask=prompt_mask, generated_ids=generated_ids, generated_mask=generated_mask,
             agent_mask=agent_mask, action_masks=place(step_masks, True) if step_masks is not None else None,
+            sampling_support=place(step_supports, pad) if step_supports is not None else None,
             sample_logprobs=place(step_logprobs, 0.0),
             env_rewards=place(torch.as_tensor(step_rewards, device=device), 0.0),
             ended_with_eos=torch.as_tensor(ended_with_eos, device=device), records=records)

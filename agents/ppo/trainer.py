@@ -30,7 +30,8 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 
 from agents.distributed import Distributed, episode_seed
-from agents.models import env_kwargs_for_model, load_pretrained, observation_mode, resolve_model_source
+from agents.models import (env_kwargs_for_model, float32_master_weights, load_pretrained, observation_mode,
+                           resolve_model_source)
 from agents.ppo.buffer import RolloutBuffer, RunningMoments, trim_prompt
 from agents.ppo.config import PPOConfig
 from agents.ppo.kl import kl_estimate, make_kl_controller
@@ -39,7 +40,7 @@ from agents.ppo.policy import (ActorCritic, autocast, disable_dropout, enable_gr
                                entropy_from_logprobs, frozen_copy, gather_logprobs)
 from agents.ppo.rollout import Rollout, collect_rollout
 from agents.run_logger import RunLogger
-from textenvs.decoding import fuse_activations, policy_logits, token_logits
+from textenvs.decoding import fuse_activations, policy_logits, sampling_mask, token_logits
 
 CHECKPOINT_PATTERN = "iteration_*.pt"
 
@@ -82,6 +83,7 @@ class LMTrainer:
         seed_everything(config.seed)
         self.device = self.dist.device
         lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
+        float32_master_weights(lm)  # a bf16 checkpoint trains in float32 master weights, under autocast
         disable_dropout(lm)
         if config.fused_activations:
             fuse_activations(lm)  # before the reference and value copies are made, so they run the same kernels
@@ -117,6 +119,9 @@ class LMTrainer:
             self.load_checkpoint(latest_checkpoint(self.out))
         self.logger = RunLogger(self.out, config.to_dict(), self.iteration, config.tensorboard) \
             if self.out and self.dist.is_main else None
+        if self.logger:
+            # How this (part of the) run was launched: a resume on another number of processes rewrites it.
+            (self.out / "launch.json").write_text(json.dumps(self.dist.launch_record(config.num_envs), indent=2))
 
     def _write_checkpoint(self, state: dict[str, Any]) -> Path:
         """Write ``state`` (already gathered from every process) with the run state every trainer has (counters,
@@ -128,13 +133,21 @@ class LMTrainer:
         path.parent.mkdir(parents=True, exist_ok=True)
         state = {"iteration": self.iteration, "env_steps": self.env_steps, "history": self.history,
                  "config": json.loads(json.dumps(self.config.to_dict(), default=repr)),
-                 "optimizer_steps": self.optimizer_steps, "rng": random_states(self.rng, self.sampler), **state}
+                 "optimizer_steps": self.optimizer_steps, "rng": random_states(self.rng, self.sampler),
+                 "launch": self.dist.launch_record(self.config.num_envs), **state}
         temporary = path.with_suffix(".tmp")
         torch.save(state, temporary)
         temporary.replace(path)
         for old in sorted(path.parent.glob(CHECKPOINT_PATTERN))[:-max(1, self.config.keep_checkpoints)]:
             old.unlink()
         return path
+
+    @staticmethod
+    def _read_checkpoint(path: Path) -> dict[str, Any]:
+        """A :meth:`_write_checkpoint` file, read onto the CPU: its random states must stay CPU byte tensors
+        (``torch.set_rng_state`` / ``torch.cuda.set_rng_state_all`` take nothing else), and ``load_state_dict``
+        copies the weights and optimizer state onto the model's device itself."""
+        return torch.load(path, map_location="cpu", weights_only=False)
 
     def _restore_run_state(self, state: dict[str, Any]) -> None:
         """The counters, metrics and random states a :meth:`_write_checkpoint` checkpoint saved."""
@@ -256,9 +269,11 @@ class PPOTrainer(LMTrainer):
             rewards = env_rewards - self.kl_controller.value * kl
 
             # 4. Advantages: GAE over each episode's agent tokens (the state after its last token is worth 0).
-            buffer = RolloutBuffer(rollout.prompt_ids, rollout.prompt_mask, rollout.generated_ids,
-                                   rollout.generated_mask, rollout.action_masks, logprobs, ref_logprobs, values,
-                                   rewards, mask)
+            buffer = RolloutBuffer(
+                prompt_ids=rollout.prompt_ids, prompt_mask=rollout.prompt_mask, generated_ids=rollout.generated_ids,
+                generated_mask=rollout.generated_mask, action_masks=rollout.action_masks,
+                sampling_support=rollout.sampling_support, logprobs=logprobs, ref_logprobs=ref_logprobs,
+                values=values, rewards=rewards, agent_mask=mask)
             buffer.compute_advantages(config.gamma, config.gae_lambda, config.whiten_advantages, self.dist.sum)
 
             # 5. PPO epochs over reshuffled minibatches.
@@ -303,7 +318,12 @@ class PPOTrainer(LMTrainer):
     @torch.no_grad()
     def score_tokens(self, rollout: Rollout) -> tuple[torch.Tensor, ...]:
         """Teacher-forced logprobs (policy, reference), values and entropies ``(B, T)`` of the rollout's tokens,
-        computed exactly as the update computes them (so the first PPO ratio is 1)."""
+        computed exactly as the update computes them (so the first PPO ratio is 1).
+
+        The policy's are those of the distribution sampled (over the top-k / top-p / NLPO support when sampling was
+        truncated); the reference's are of its own distribution over the env's legal actions, so the KL penalty sees
+        the policy's truncation move its support away from the reference (with top-k 1 the policy's logprob is 0
+        and the KL is the reference's surprise at the chosen token)."""
         config = self.config
         size = len(rollout.generated_ids)
         minibatch = size // config.num_minibatches
@@ -312,12 +332,14 @@ class PPOTrainer(LMTrainer):
             rows = slice(start, start + minibatch)
             inputs = (rollout.prompt_ids[rows], rollout.prompt_mask[rows], rollout.generated_ids[rows],
                       rollout.generated_mask[rows])
-            legal = rollout.action_masks[rows] if rollout.action_masks is not None else None
+            env_legal = rollout.action_masks[rows] if rollout.action_masks is not None else None
+            support = rollout.sampling_support[rows] if rollout.sampling_support is not None else None
             with autocast(self.device, config.mixed_precision), self.dist.gathered(self.reference):
                 raw_logits, values = self.policy(*inputs)
                 ref_raw_logits = token_logits(self.reference, *inputs)
-            logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature, legal)
-            ref_logits = policy_logits(ref_raw_logits, self.task.vocab_size, config.temperature, legal)
+            logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
+                                   sampling_mask(env_legal, support, self.task.vocab_size))
+            ref_logits = policy_logits(ref_raw_logits, self.task.vocab_size, config.temperature, env_legal)
             tokens = rollout.generated_ids[rows]
             all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the chosen tokens and the entropy
             outputs.append((all_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1),
@@ -382,7 +404,8 @@ class PPOTrainer(LMTrainer):
                             raw_logits, values = self.model(batch["prompt_ids"], batch["prompt_mask"],
                                                             batch["generated_ids"], batch["generated_mask"].long())
                         logits = policy_logits(raw_logits, self.task.vocab_size, config.temperature,
-                                               batch.get("action_masks"))
+                                               sampling_mask(batch.get("action_masks"), batch.get("sampling_support"),
+                                                             self.task.vocab_size))
                         all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the ratio and the entropy
                         # Off the loss mask (padding, a multi-turn env's user turns) the rollout's own logprobs and
                         # values stand in: no gradient there, and no exp() overflow of a very unlikely token.
@@ -444,7 +467,7 @@ class PPOTrainer(LMTrainer):
             "kl_controller": self.kl_controller.state_dict(), "reward_moments": self.reward_moments.state_dict()})
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = self._read_checkpoint(path)
         self.dist.load_state_dict(self.policy, state["policy"], self.optimizer, state["optimizer"])
         self.dist.load_state_dict(self.reference, state["reference"])
         self.kl_controller.load_state_dict(state["kl_controller"])
@@ -484,9 +507,9 @@ def restore_random_states(state: dict[str, Any], rng: np.random.Generator, sampl
     """Undo :func:`random_states`."""
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] is not None and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([cuda_state.cpu() for cuda_state in state["cuda"]])
     rng.bit_generator.state = state["trainer"]
     sampler.set_state(state["sampler"].to("cpu"))
 

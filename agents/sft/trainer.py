@@ -31,7 +31,7 @@ from transformers import PreTrainedModel
 
 import textenvs
 from agents.base import LearningCallback
-from agents.models import load_pretrained, observation_mode, resolve_device
+from agents.models import float32_master_weights, load_pretrained, observation_mode, resolve_device
 from textenvs.core import GenerationTask, load_tokenizer
 from textenvs.decoding import DecodingPolicy, causal_position_ids
 from textenvs.evaluation import generate_split, summarize
@@ -212,7 +212,7 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     """
     config = config or SFTConfig()
     spec = env_class(env_id).task_spec
-    model = load_pretrained(model)
+    model = float32_master_weights(load_pretrained(model))  # a bf16 checkpoint trains in float32 master weights
     mode = observation_mode(model)
     kwargs = _task_kwargs(env_id, env_kwargs, tokenizer, mode)
     task = GenerationTask(spec, split="train", **kwargs)
