@@ -101,9 +101,15 @@ class Benchmark:
                 problems.append(f"{len(extra)} id(s) not in the test split: {listed(extra)}")
             if repeated:
                 problems.append(f"{len(repeated)} id(s) given more than once: {listed(sorted(set(repeated)))}")
+            hint = ""
+            if missing and len(seen) < len(self.dataset):
+                # The usual cause: a `textenvs bench --eval-examples N` run, which evaluates only N test examples.
+                hint = (f" Only {len(seen)} of the {len(self.dataset)} test examples were answered: predictions from "
+                        "`textenvs bench --eval-examples N` (or its --quick settings) cover the first N only; "
+                        "evaluate on the whole test split (no --eval-examples) to submit.")
             raise LeaderboardError(
                 422, f"Predictions must cover every id of {self.env_id}'s test split ({self.dataset.name}, "
-                     f"{len(self.dataset)} examples) exactly once; " + "; ".join(problems) + ".",
+                     f"{len(self.dataset)} examples) exactly once; " + "; ".join(problems) + "." + hint,
                 missing=missing[:100], missing_count=len(missing), extra=extra[:100], extra_count=len(extra),
                 repeated=sorted(set(repeated))[:100], repeated_count=len(set(repeated)))
         return [seen[example.id] for example in self.dataset]

@@ -129,11 +129,36 @@ def test_vector_example_index_forms_that_work():
     assert list(env.reset(options={"example_index": np.array([1, 0])})[1]["example_index"]) == [1, 0]
 
 
-@pytest.mark.parametrize("action", [[[5]], np.array([[5]]), [5, 6], np.zeros((0,), dtype=np.int64)])
+@pytest.mark.parametrize("action", [[[5]], np.array([[5]]), [5, 6], np.zeros((0,), dtype=np.int64), np.array([5]),
+                                    [5]])
 def test_single_env_refuses_anything_but_one_token_id(action):
     env = TranslationEnv(**toy_kwargs())
     env.reset(seed=0)
+    assert not env.action_space.contains(np.asarray(action)), "refused exactly where the space says 'not in it'"
     with pytest.raises(InvalidAction, match=r"Expected one token id \(a scalar\), got shape"):
+        env.step(action)
+
+
+def test_one_element_array_action_is_refused_with_a_hint_and_numpy_scalars_are_accepted():
+    env = TranslationEnv(**toy_kwargs())
+    env.reset(seed=0)
+    with pytest.raises(InvalidAction, match=r"got shape \(1,\): \[5\]\. Pass action\[0\] \(or action\.item\(\)\)"):
+        env.step(np.array([5]))
+    for action in (np.int64(5), np.array(5), 5):
+        assert env.action_space.contains(action)
+        env.step(action)
+
+
+@pytest.mark.parametrize("make, action", [
+    (lambda: TranslationEnv(**toy_kwargs()), "a cat"),
+    (lambda: TranslationEnv(**toy_kwargs()), np.array("a cat")),
+    (lambda: gym.make_vec("textenvs/Translation-v0", num_envs=2, **toy_kwargs()), ["a cat", "a dog"]),
+])
+def test_a_string_action_on_a_token_level_env_points_to_text_action_wrapper(make, action):
+    env = make()
+    env.reset(seed=0)
+    with pytest.raises(InvalidAction, match=r"to act with whole strings, wrap the env: "
+                                            r"textenvs\.TextActionWrapper\(env\)"):
         env.step(action)
 
 

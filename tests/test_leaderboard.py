@@ -137,6 +137,19 @@ def test_ids_must_cover_the_split_exactly_once(server, test_split):
     assert "'nope'" in error["detail"] and "more than once" in error["detail"]
 
 
+def test_a_partial_split_is_refused_with_a_hint_about_eval_examples(server, test_split):
+    _, client, _ = server
+    submission = body(test_split, "first-200")
+    submission["predictions"] = submission["predictions"][:200]  # what `textenvs bench --eval-examples 200` writes
+    answer = client.post("/submissions", json=submission)
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert f"{len(test_split) - 200} test id(s) missing" in detail
+    assert (f"Only 200 of the {len(test_split)} test examples were answered: predictions from `textenvs bench "
+            "--eval-examples N` (or its --quick settings) cover the first N only; evaluate on the whole test split "
+            "(no --eval-examples) to submit.") in detail
+
+
 def test_unknown_env_lists_valid_ids(server, test_split):
     _, client, _ = server
     answer = client.post("/submissions", json={**body(test_split), "env_id": "textenvs/Nope-v0"})

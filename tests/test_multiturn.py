@@ -286,3 +286,14 @@ def test_vector_env_without_autoreset_idles_finished_conversations():
     assert not terminated[0] and rewards[0] == 0.0  # idles until reset
     observation, _ = env.reset(options={"reset_mask": np.array([True, False])})
     assert observation["generated_mask"][0].sum() == 0 and observation["generated_mask"][1].sum() > 0
+
+
+@pytest.mark.parametrize("spec, error, message", [
+    ("./no/such/user-model", FileNotFoundError,
+     r"user_simulator='./no/such/user-model': no such directory\. Pass a local causal LM directory"),
+    ("biultin", OSError, r"user_simulator='biultin': not a local directory, and loading it as a Hugging Face hub id "
+                         r"failed \(\w+\)\. Did you mean 'builtin'\?"),
+])
+def test_a_bad_user_simulator_path_gets_our_own_error(spec, error, message):
+    with pytest.raises(error, match=message):
+        gym.make("textenvs/MultiTurnDialogue-v0", user_simulator=spec)

@@ -74,6 +74,49 @@ def test_make_scorer_accepts_name_object_and_callable():
         scorers.make_scorer(3)
 
 
+def test_a_per_example_function_is_accepted_by_name_annotation_or_flag():
+    def overlap(prediction, references):  # the form most people write first
+        return float(prediction in references)
+
+    def length(text: str, references) -> float:
+        return float(len(text))
+
+    predictions, references = ["a cat", "a dog", "x"], [["a cat"], ["the dog"], ["x", "y"]]
+    assert scorers.make_scorer(overlap)(predictions, references)["score"].tolist() == [1.0, 0.0, 1.0]
+    assert scorers.make_scorer(length)(predictions, references)["score"].tolist() == [5.0, 5.0, 1.0]
+    flagged = scorers.make_scorer(lambda p, refs: {"hit": float(p in refs), "n": len(refs)}, primary="hit",
+                                  per_example=True)
+    assert {k: v.tolist() for k, v in flagged(predictions, references).items()} == {"hit": [1.0, 0.0, 1.0],
+                                                                                    "n": [1.0, 1.0, 2.0]}
+    with_prompt = scorers.make_scorer(lambda prediction, references, prompt: float(prompt in prediction),
+                                      per_example=True)
+    assert with_prompt(["a cat", "b"], [["r"], ["r"]], prompts=["cat", "cat"])["score"].tolist() == [1.0, 0.0]
+
+
+def test_an_env_takes_a_per_example_function_as_its_scorer():
+    import gymnasium as gym
+
+    def exact(prediction, references):
+        return float(prediction in references)
+
+    env = gym.make("textenvs/Translation-v0", scorer=exact)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(env.unwrapped.task.eos_token_id)
+    assert terminated and reward == 0.0 and info["metrics"] == {"score": 0.0}
+
+
+def test_a_batch_function_returning_one_number_says_which_form_is_expected():
+    batch_looking = scorers.make_scorer(lambda p, refs: 1.0, name="one")
+    with pytest.raises(ValueError, match=r"Scorer function 'one' returned one number \('score': 1.0\) for a batch "
+                                         r"of 2 prediction\(s\)\. It is called in batch form, f\(predictions: "
+                                         r"list\[str\], references: list\[list\[str\]\]\).*pass per_example=True"):
+        batch_looking(["a", "b"], [["a"], ["b"]])
+    per_example = scorers.make_scorer(lambda prediction, references: [1.0, 2.0], name="two")
+    with pytest.raises(ValueError, match=r"'two' is called per example.*returned \(2,\)-shaped 'score' for "
+                                         "prediction 0"):
+        per_example(["a"], [["a"]])
+
+
 def test_existing_names_keep_their_meaning():
     chrf = scorers.get("chrf")(PREDICTIONS[:2], REFERENCES[:2])["chrf"]
     expected = [sacrebleu.sentence_chrf(p, refs).score / 100 for p, refs in zip(PREDICTIONS[:2], REFERENCES[:2])]

@@ -84,6 +84,26 @@ def test_generate_split_runs_each_example_once():
     assert set(summary) == {"chrf", "reward", "length"} and summary["length"] == 3.0
 
 
+def test_generate_split_records_are_written_by_json_dumps_as_a_predictions_file(tmp_path):
+    import json
+
+    pytest.importorskip("leaderboard.cli")  # the leaderboard's extra dependencies
+    from leaderboard.cli import read_predictions
+
+    env = gym.make_vec("textenvs/Translation-v0", num_envs=2, **toy_kwargs())
+    eos = env.unwrapped.task.eos_token_id
+    records = textenvs.generate_split(env, lambda observation: np.full(2, eos))
+    line = json.dumps(records[0])  # no to_dict() needed
+    assert json.loads(line) == {"example_id": "toy-0", "example_index": 0, "prompt": records[0].prompt,
+                                "prediction": "", "references": list(records[0].references),
+                                "reward": records[0].reward, "length": 1, "metrics": {"chrf": records[0].reward}}
+    assert records[0].to_dict() == records[0] and type(records[0].to_dict()) is dict
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    rows, _ = read_predictions(path)
+    assert [row["id"] for row in rows] == [f"toy-{i}" for i in range(5)]
+
+
 def test_step_cost_does_not_grow_with_episode_length():
     """Work per step is independent of position: count tokenizer calls rather than time them."""
     env = gym.make_vec("textenvs/Translation-v0", num_envs=2, max_new_tokens=40)

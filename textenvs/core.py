@@ -235,6 +235,16 @@ class GenerationTask:
         }
 
 
+TEXT_ACTION_HINT = (" One action is one token id; to act with whole strings, wrap the env: "
+                    "textenvs.TextActionWrapper(env) (a step then takes the whole response as a str).")
+"""Appended to the error for a text action on a token-level env."""
+
+
+def _holds_text(actions: np.ndarray) -> bool:
+    return actions.dtype.kind in "US" or (actions.dtype.kind == "O" and any(isinstance(a, (str, bytes))
+                                                                            for a in actions.ravel()))
+
+
 TASK_ARGUMENTS: tuple[str, ...] = tuple(inspect.signature(GenerationTask).parameters)[1:]
 """The keyword arguments every env (single and vector) passes to :class:`GenerationTask`."""
 
@@ -306,7 +316,8 @@ class EpisodeBatch:
         if actions.shape != (len(slots),):
             raise InvalidAction(f"Expected {len(slots)} action(s) of shape ({len(slots)},), got shape {actions.shape}.")
         if actions.dtype.kind not in "iu":  # integer dtypes (np.issubdtype(dtype, np.integer))
-            raise InvalidAction(f"Actions must be integer token ids, got dtype {actions.dtype}: {actions!r:.100}")
+            raise InvalidAction(f"Actions must be integer token ids, got dtype {actions.dtype}: {actions!r:.100}"
+                                + (TEXT_ACTION_HINT if _holds_text(actions) else ""))
         bad = (actions < 0) | (actions >= self.task.vocab_size)
         if bad.any():
             raise InvalidAction(f"Token id {actions[bad][0]} is outside the action space Discrete("
@@ -376,9 +387,11 @@ class TextGenerationEnv(gym.Env[dict, int]):
     :param dataset_languages: ``(source, target)`` suffixes of aligned line-pair files, e.g. ``("de", "en")``.
     :param dataset_options: difficulty knobs of a built-in v1 dataset, e.g. ``{"synonym_rate": 0.8}`` (see the
         env's manual); None = its defaults.
-    :param scorer: registered scorer name, :class:`~textenvs.scorers.Scorer` object or a plain callable
-        ``f(predictions, references) -> scores``; ``None`` = the task's default.
-    :param scorer_kwargs: constructor arguments when ``scorer`` is a name.
+    :param scorer: registered scorer name, :class:`~textenvs.scorers.Scorer` object or a plain callable, batched
+        ``f(predictions, references) -> scores`` or per example ``f(prediction: str, references) -> float`` (see
+        :class:`~textenvs.scorers.CallableScorer`); ``None`` = the task's default.
+    :param scorer_kwargs: constructor arguments when ``scorer`` is a name (or ``CallableScorer``'s, e.g.
+        ``{"per_example": True}``, for a callable).
     :param max_prompt_length: prompt length P in tokens, special tokens included.
     :param max_new_tokens: generation budget N; the episode terminates after N tokens.
     :param observation_mode: ``"causal"`` (left-padded prompt ending with a separator) or ``"seq2seq"``
@@ -420,9 +433,15 @@ class TextGenerationEnv(gym.Env[dict, int]):
             raise ResetNeeded("Call reset() before step().")
         if self._episodes.finished[0]:
             raise ResetNeeded("The episode has ended (EOS or max_new_tokens); call reset() before stepping again.")
+        if isinstance(action, (str, bytes)):
+            raise InvalidAction(f"Expected one token id (an int), got a string: {action!r:.60}.{TEXT_ACTION_HINT}")
         action = np.asarray(action)
-        if action.ndim > 1 or action.size != 1:
-            raise InvalidAction(f"Expected one token id (a scalar), got shape {action.shape}: {action.tolist()!r:.100}.")
+        # Only a scalar is in Discrete(V) (gymnasium's Discrete.contains refuses shape (1,)): the single env accepts
+        # exactly what its action space contains, and the vector env takes the (B,) array.
+        if action.ndim != 0:
+            raise InvalidAction(f"Expected one token id (a scalar), got shape {action.shape}: {action.tolist()!r:.100}."
+                                + (" Pass action[0] (or action.item()) for a one-element array." if action.size == 1
+                                   else ""))
         actions = self._episodes.check_actions(action.reshape(1), self._slot)
         rewards, terminated, truncated, infos = self._episodes.append(self._slot, actions)
         if self.render_mode == "human":

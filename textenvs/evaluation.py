@@ -3,8 +3,7 @@ leaderboard's verified runs share. It needs only a callable, so the environments
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 
@@ -14,21 +13,44 @@ Policy = Callable[[dict[str, np.ndarray]], np.ndarray]
 """Maps a batched observation to one token id per sub-env."""
 
 
-@dataclass
-class EpisodeRecord:
-    """One finished episode: what was asked, what was generated, and how it scored."""
+class EpisodeRecord(dict):
+    """One finished episode: what was asked, what was generated, and how it scored.
 
-    example_id: str
-    example_index: int
-    prompt: str
-    prediction: str
-    references: list[str]
-    reward: float
-    length: int
-    metrics: dict[str, float] = field(default_factory=dict)
+    A ``dict`` whose keys are also attributes (``record.prediction`` is ``record["prediction"]``), so
+    ``json.dumps(record)`` writes it as it is: a file of records is a predictions file the leaderboard accepts
+    (``example_id`` is read as ``id``).
+
+    Keys: ``example_id`` (str), ``example_index`` (int), ``prompt`` (str), ``prediction`` (str), ``references``
+    (list of str), ``reward`` (float), ``length`` (int, tokens generated), ``metrics`` (dict of str to float).
+    """
+
+    __slots__ = ()
+    FIELDS: ClassVar[tuple[str, ...]] = ("example_id", "example_index", "prompt", "prediction", "references",
+                                         "reward", "length", "metrics")
+
+    def __init__(self, example_id: str, example_index: int, prompt: str, prediction: str, references: list[str],
+                 reward: float, length: int, metrics: dict[str, float] | None = None) -> None:
+        super().__init__(example_id=example_id, example_index=example_index, prompt=prompt, prediction=prediction,
+                         references=references, reward=reward, length=length,
+                         metrics={} if metrics is None else metrics)
+
+    # Read-only attributes: a record is written once, by from_step.
+    example_id = property(lambda self: self["example_id"])
+    example_index = property(lambda self: self["example_index"])
+    prompt = property(lambda self: self["prompt"])
+    prediction = property(lambda self: self["prediction"])
+    references = property(lambda self: self["references"])
+    reward = property(lambda self: self["reward"])
+    length = property(lambda self: self["length"])
+    metrics = property(lambda self: self["metrics"])
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """A plain ``dict`` copy (the record itself already serializes as one)."""
+        return {key: (dict(value) if isinstance(value, dict) else list(value) if isinstance(value, list) else value)
+                for key, value in self.items()}
+
+    def __repr__(self) -> str:
+        return f"EpisodeRecord({', '.join(f'{key}={value!r}' for key, value in self.items())})"
 
     @classmethod
     def from_step(cls, info: dict[str, Any], slot: int, reward: float, length: int) -> "EpisodeRecord":

@@ -255,10 +255,39 @@ def make_user_simulator(spec: UserSimulatorSpec, tokenizer: Any = None, **kwargs
             raise TypeError("user_simulator_kwargs can only be given with a name, path or model, not an instance.")
         return spec
     if isinstance(spec, str):
-        return ModelUser(spec, **kwargs)
+        return _model_user_from_name(spec, kwargs)
     if hasattr(spec, "generate") and hasattr(spec, "config"):
         return ModelUser(spec, **{"tokenizer": tokenizer, **kwargs})
     if callable(spec):
         return CallableUser(spec)
     raise TypeError("user_simulator must be None/'builtin', a UserSimulator, a causal LM (object or path) or a "
                     f"callable f(messages) -> str; got {type(spec).__name__}.")
+
+
+def _model_user_from_name(name: str, kwargs: dict[str, Any]) -> ModelUser:
+    """``ModelUser(name)`` with errors of our own: a path that does not exist, or a name that is neither a
+    directory nor a loadable hub id, is named with what was tried (not Hugging Face's "Repo id must be in the form
+    ..." about a string it never was meant to read as a repo id)."""
+    import os
+    from pathlib import Path
+
+    from textenvs.validation import did_you_mean
+
+    path = Path(name).expanduser()
+    # A hub id is "name" or "org/name"; anything else that does not exist is a mistyped local path.
+    looks_like_path = name.startswith(("/", ".", "~")) or name.count("/") > 1 or (os.sep != "/" and os.sep in name)
+    if not path.is_dir() and looks_like_path:
+        raise FileNotFoundError(f"user_simulator={name!r}: no such directory"
+                                + (" (it is a file; pass the directory that holds the model)" if path.exists() else "")
+                                + ". Pass a local causal LM directory (save_pretrained), a model object, a function, "
+                                "or None/'builtin' for the built-in booking user.")
+    try:
+        return ModelUser(str(path) if path.is_dir() else name, **kwargs)
+    except (OSError, ValueError) as error:
+        if path.is_dir():
+            raise OSError(f"user_simulator={name!r}: cannot load a causal LM and its tokenizer from this directory "
+                          f"({type(error).__name__}: {error})") from error
+        raise OSError(f"user_simulator={name!r}: not a local directory, and loading it as a Hugging Face hub id "
+                      f"failed ({type(error).__name__}).{did_you_mean(name, ['builtin'])} Pass a local causal LM "
+                      "directory, a model object, a function, or None/'builtin' for the built-in booking user.") \
+            from error
