@@ -95,3 +95,26 @@ def test_chat_template_errors_name_the_problem():
         gym.make("textenvs/Translation-v0", tokenizer=chat_tokenizer(), chat_template=True,
                  max_prompt_length=4).reset(seed=0)
     assert textenvs.GenerationTask  # the package exports the task whose arguments these are
+
+
+@pytest.mark.parametrize("style", ["chatml", "llama3"])
+def test_readme_chat_example_works_with_the_builtin_tokenizer_and_names_unknown_characters(style):
+    """README: gym.make("textenvs/Dialogue-v0", tokenizer=..., chat_template=True,
+    system_prompt="You are a booking assistant.") with the built-in tokenizer (lowercase only) given a template."""
+    with pytest.warns(UserWarning, match=r"system_prompt 'You are a booking assistant\.' has characters tokenizer "
+                                         r".* does not know: 'Y'; each becomes <unk> in every prompt"):
+        env = textenvs.TextActionWrapper(gym.make("textenvs/Dialogue-v0", tokenizer=chat_tokenizer(style),
+                                                  chat_template=True, system_prompt="You are a booking assistant."))
+    messages, _ = env.reset(seed=0)
+    assert messages[0] == {"role": "system", "content": "You are a booking assistant."}
+    assert messages[1]["role"] == "user" and messages[1]["content"] == env.unwrapped.task.dataset[
+        env.unwrapped._episodes.example_index[0]].prompt
+    _, reward, terminated, _, info = env.step("what day would you like ?")
+    assert terminated and info["prediction"] == "what day would you like ?" and 0 <= reward <= 1
+
+
+def test_unknown_characters_are_listed_once_in_order():
+    from textenvs.chat import unknown_characters
+
+    assert unknown_characters(chat_tokenizer(), "You are Émile, YOU . ok") == ["Y", "É", "O", "U"]
+    assert unknown_characters(chat_tokenizer(), "you are a booking assistant .") == []

@@ -11,6 +11,7 @@ conversation. :class:`ChatFormat` checks this once, on a probe conversation, and
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Sequence
 
 _PLACEHOLDER = "\x00content\x00"  # stands for a message's content when splitting the template's text around it
@@ -29,14 +30,23 @@ class ChatFormat:
 
     def __init__(self, tokenizer: Any, system_prompt: str | None = None) -> None:
         if not getattr(tokenizer, "chat_template", None):
-            name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
             raise ValueError(
-                f"chat_template=True, but tokenizer {name!r} has no chat template. Use a chat model's tokenizer, set "
+                f"chat_template=True, but tokenizer {_name(tokenizer)!r} has no chat template. Use a chat model's tokenizer, set "
                 "one (tokenizer.chat_template = '<jinja string>'), or pass chat_template=False for the plain layout.")
         if system_prompt is not None and not isinstance(system_prompt, str):
             raise TypeError(f"system_prompt must be a string or None, got {type(system_prompt).__name__}.")
         self.tokenizer = tokenizer
         self.system_prompt = system_prompt
+        self.unknown_characters = unknown_characters(tokenizer, system_prompt or "")
+        """Characters of the system prompt the tokenizer cannot encode (they become its unknown token)."""
+        if self.unknown_characters:
+            # A warning, not an error: the env works (the model reads the unknown token there, as it would for the
+            # same text tokenized by hand), but a system prompt the model cannot read is rarely what was meant.
+            warnings.warn(f"system_prompt {system_prompt!r:.80} has characters tokenizer {_name(tokenizer)!r} does "
+                          f"not know: {_listed(self.unknown_characters)}; each becomes "
+                          f"{getattr(tokenizer, 'unk_token', None) or 'its unknown token'} in every prompt. Rewrite "
+                          "them (the built-in tokenizer knows lowercase text only) or use a tokenizer that knows them.",
+                          stacklevel=3)
         self._overhead = len(self.encode(self.messages("")))
 
     def messages(self, user_content: str) -> list[Message]:
@@ -62,7 +72,15 @@ class ChatFormat:
         prefix, suffix = self.render(self.messages(_PLACEHOLDER)).split(_PLACEHOLDER)
         text = self.tokenizer.decode(list(prompt_ids), skip_special_tokens=False)
         if not (text.startswith(prefix) and text.endswith(suffix)):
-            raise ValueError(f"Prompt {text!r:.200} does not decode to the chat template around a user message.")
+            # The template's own text as it decodes: characters the tokenizer does not know (e.g. uppercase in the
+            # system prompt with the lowercase built-in tokenizer) come back as its unknown token.
+            prefix, suffix = (self.tokenizer.decode(self.tokenizer.encode(part, add_special_tokens=False),
+                                                    skip_special_tokens=False) for part in (prefix, suffix))
+        if not (text.startswith(prefix) and text.endswith(suffix)):
+            unknown = unknown_characters(self.tokenizer, self.render(self.messages("")))
+            raise ValueError(f"Prompt {text!r:.200} does not decode to the chat template around a user message"
+                             + (f"; the template's text has characters the tokenizer does not know: "
+                                f"{_listed(unknown)}." if unknown else "."))
         return text[len(prefix):len(text) - len(suffix)]
 
     def content_budget(self, max_prompt_length: int) -> int:
@@ -89,3 +107,26 @@ class ChatFormat:
                 raise ValueError(f"The chat-rendered prompt has {len(ids)} tokens; max_prompt_length="
                                  f"{max_prompt_length}. Raise max_prompt_length or set prompt_truncation.")
             content_ids = content_ids[excess:] if truncation == "left" else content_ids[:-excess]
+
+
+def unknown_characters(tokenizer: Any, text: str) -> list[str]:
+    """The distinct characters of ``text`` (in order of appearance) that ``tokenizer`` cannot encode: each alone
+    encodes to its unknown token, or does not decode back to itself."""
+    unk = getattr(tokenizer, "unk_token_id", None)
+    found: list[str] = []
+    for character in dict.fromkeys(text):
+        if character.isspace():
+            continue
+        ids = tokenizer.encode(character, add_special_tokens=False)
+        decoded = tokenizer.decode(ids, skip_special_tokens=True).strip()
+        if (unk is not None and unk in ids) or decoded != character:
+            found.append(character)
+    return found
+
+
+def _listed(characters: Sequence[str]) -> str:
+    return ", ".join(repr(character) for character in characters)
+
+
+def _name(tokenizer: Any) -> str:
+    return getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
