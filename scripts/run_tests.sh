@@ -18,6 +18,16 @@ fi
 # torch is pinned in the same pip call so nothing resolves to a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0 -e ".[dev]"
 
+# TRL 1.12.0, the last release with PPO, for the PPO cross-check in tests/test_trl_crosscheck.py: it conflicts with
+# the dev extra's TRL 1.16, so it goes into a directory of its own that only that test's child process puts on its path.
+trl_ppo_dir=${TEXTENVS_TRL_1_12_PATH:-${XDG_CACHE_HOME:-$HOME/.cache}/textenvs/trl-1.12.0}
+if [[ -f "$trl_ppo_dir/trl/experimental/ppo/ppo_trainer.py" ]] \
+   || python -m pip install -q --no-deps --target "$trl_ppo_dir" trl==1.12.0; then
+  export TEXTENVS_TRL_1_12_PATH="$trl_ppo_dir"
+else
+  echo "warning: could not install trl==1.12.0 into $trl_ppo_dir; the PPO cross-check against TRL will skip"
+fi
+
 # A throwaway PostgreSQL cluster on loopback for the store tests (they skip with the reason if none starts).
 pg_dir=$(mktemp -u "${TMPDIR:-/tmp}/textenvs-ci-postgres.XXXXXX")
 if pg_url=$(bash scripts/start_postgres.sh --dir "$pg_dir"); then

@@ -45,6 +45,8 @@ def test_bf16_rollout_is_well_formed(kind):
 @pytest.mark.parametrize("kind,config", [("causal", {}), ("seq2seq", {}),
                                          ("causal", {"value_model": "separate", "lora_r": 4})])
 def test_ppo_on_cuda_bf16_init_invariants(kind, config):
+    """Smoke test on CUDA with bf16: finite statistics and a first ratio of 1 (``objective/kl == 0`` at the first
+    iteration holds for any KL formula; tests/test_trl_crosscheck.py checks the formulas)."""
     tokenizer = word_tokenizer()
     run = PPOTrainer(PPOConfig(env=ENV, env_kwargs=env_kwargs(tokenizer), model="in-memory", device="cuda",
                                num_envs=8, num_minibatches=2, iterations=1, progress=False, **config),
@@ -63,6 +65,7 @@ def cat_share(predictions, references):
 
 
 def test_ppo_on_cuda_bf16_raises_a_trivially_learnable_reward():
+    """Smoke test: PPO on CUDA in bf16 learns a trivial reward; not a check of the loss formulas."""
     tokenizer = word_tokenizer()
     config = PPOConfig(env=ENV, model="in-memory", device="cuda", iterations=25, num_envs=16, num_minibatches=2,
                        learning_rate=3e-3, kl_coef=0.01, progress=False,
