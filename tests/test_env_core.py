@@ -266,3 +266,22 @@ def test_mask_provider_runs_once_per_state():
     env.reset(seed=1)
     env.action_masks()
     assert calls[-1] == [0] and len(calls) == 4
+
+
+def test_env_classes_show_their_real_keyword_arguments_and_expose_the_tokenizer():
+    import inspect
+
+    from textenvs.tasks.multiturn_dialogue import MultiTurnDialogueVectorEnv
+    from textenvs.tasks.translation import TranslationEnv, TranslationVectorEnv
+
+    single = inspect.signature(TranslationEnv).parameters
+    assert list(single)[:3] == ["render_mode", "tokenizer", "dataset"] and "task_kwargs" not in single
+    assert single["max_new_tokens"].kind is inspect.Parameter.KEYWORD_ONLY and single["split"].default == "train"
+    vector = inspect.signature(TranslationVectorEnv).parameters
+    assert {"num_envs", "autoreset_mode", "scorer", "system_prompt"} <= set(vector)
+    multiturn = inspect.signature(MultiTurnDialogueVectorEnv).parameters
+    assert {"user_simulator", "max_turns", "tokenizer"} <= set(multiturn) and "task_kwargs" not in multiturn
+    env = gym.make("textenvs/Translation-v0", **toy_kwargs())
+    assert env.unwrapped.tokenizer is env.unwrapped.task.tokenizer
+    envs = gym.make_vec("textenvs/Translation-v0", num_envs=2, **toy_kwargs())
+    assert envs.unwrapped.tokenizer is envs.unwrapped.task.tokenizer

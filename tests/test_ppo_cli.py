@@ -134,3 +134,18 @@ def test_resume_with_the_saved_scorer_is_accepted_and_another_is_refused(tmp_pat
     assert arguments["env_kwargs"] == {"scorer": "bleu", "max_new_tokens": 8}
     err = _one_line_error(capsys, cli.main, ["--out", str(out), "--resume", "--scorer", "chrf"])
     assert "--resume cannot change the settings the checkpoint was built with: --env-kwargs was" in err
+
+
+def test_help_texts_list_grpo_say_each_default_once_and_print_percent_signs(capsys):
+    from agents.bench.cli import build_parser as bench_parser
+    from agents.sft.cli import build_parser as sft_parser
+    from textenvs.cli import main as textenvs_main
+
+    assert textenvs_main(["--help"]) == 0
+    assert "textenvs train sft|ppo|grpo --env ID --out DIR" in capsys.readouterr().out
+    sft_help = " ".join(sft_parser().format_help().split())
+    assert "(default: None)" not in sft_help and "(default: False)" not in sft_help
+    assert "tokenizer directory (default: the built-in tokenizer) --train-tokenizer" in sft_help
+    assert "(default: tiny)" in sft_help
+    bench_help = bench_parser().format_help()
+    assert "95% CI" in bench_help and "%%" not in bench_help

@@ -115,6 +115,20 @@ def test_short_run_learns_the_toy_pairs_and_saves(tmp_path, mode):
     assert textenvs.load_tokenizer(str(tmp_path)).get_vocab() == tokenizer.get_vocab()
 
 
+def test_a_warmup_longer_than_the_run_is_cut_to_a_tenth_with_a_warning():
+    torch.manual_seed(0)
+    tokenizer = word_tokenizer()
+    model = build_causal_lm(tokenizer, "tiny", n_layer=1)
+    records = []
+    config = SFTConfig(learning_rate=1e-3, batch_size=5, max_steps=20, eval_split=None, log_every=1)  # warmup 100
+    with pytest.warns(UserWarning, match=r"warmup_steps=100 is not shorter than the run \(20 steps\), so the "
+                                         r"learning rate would never reach 0\.001; warming up for 2 steps"):
+        train_sft(model, tokenizer, ENV_ID, {k: v for k, v in toy_kwargs().items() if k != "tokenizer"}, config,
+                  callback=records.append)
+    rates = [r["train/learning_rate"] for r in records if "train/learning_rate" in r]
+    assert max(rates) == pytest.approx(1e-3, rel=0.05), "the peak rate is reached after the cut warmup"
+
+
 def test_model_smaller_than_tokenizer_is_refused():
     tokenizer = word_tokenizer()
     model = build_causal_lm(tokenizer, "tiny", n_layer=1, vocab_size=5)

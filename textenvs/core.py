@@ -249,6 +249,21 @@ TASK_ARGUMENTS: tuple[str, ...] = tuple(inspect.signature(GenerationTask).parame
 """The keyword arguments every env (single and vector) passes to :class:`GenerationTask`."""
 
 
+def task_signature(init: Any) -> inspect.Signature:
+    """The signature of an env constructor whose ``**task_kwargs`` go to :class:`GenerationTask`, with those spelled
+    out (keyword-only, with their defaults): what ``help()``, ``inspect.signature`` and IDEs show for the env classes,
+    instead of a bare ``**task_kwargs``."""
+    own = [parameter for name, parameter in inspect.signature(init).parameters.items() if name != "self"]
+    if not any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in own):
+        return inspect.Signature(own)
+    explicit = [parameter for parameter in own if parameter.kind is not inspect.Parameter.VAR_KEYWORD]
+    names = {parameter.name for parameter in explicit}
+    task = [parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+            for name, parameter in inspect.signature(GenerationTask).parameters.items()
+            if name != "spec" and name not in names]
+    return inspect.Signature(explicit + task)
+
+
 def check_env_kwargs(kwargs: Mapping[str, Any], extra: Sequence[str] = ("render_mode",)) -> None:
     """Refuse keyword arguments no env understands, naming them with the closest valid name (as ``gym.make`` does)."""
     unknown_keys("env argument(s)", kwargs, TASK_ARGUMENTS + tuple(extra))
@@ -420,6 +435,15 @@ class TextGenerationEnv(gym.Env[dict, int]):
         self._episodes = EpisodeBatch(self.task, 1)
         self._slot = np.zeros(1, dtype=np.int64)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = task_signature(cls.__init__)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The env's tokenizer (the one that defines its token actions; also ``task.tokenizer``)."""
+        return self.task.tokenizer
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         index = reset_options(options).get("example_index")
@@ -468,3 +492,6 @@ class TextGenerationEnv(gym.Env[dict, int]):
 
     def _observation(self) -> dict[str, np.ndarray]:
         return {key: value[0] for key, value in self._episodes.observation(self._slot).items()}
+
+
+TextGenerationEnv.__signature__ = task_signature(TextGenerationEnv.__init__)

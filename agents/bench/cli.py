@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="textenvs bench", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run envs x agents x seeds: each agent learns for --budget env steps, is evaluated on the "
                     "env's test split, and writes a results JSON and a predictions JSONL per run under --out; then "
-                    "the runs are ranked per env (mean and 95%% CI over seeds) and plotted.",
+                    "the runs are ranked per env (mean and 95% CI over seeds) and plotted.",
         epilog=__doc__.split("\n\n", 1)[1])
     # Every option defaults to None so a --config file can fill what the command line leaves out (see DEFAULTS).
     parser.add_argument("--envs", help="comma-separated env ids, e.g. textenvs/Translation-v0,textenvs/Dialogue-v0")

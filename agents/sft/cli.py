@@ -22,10 +22,22 @@ from agents.sft.trainer import SFTConfig, train_sft
 from textenvs import ENV_IDS, load_env_dataset, load_tokenizer
 
 
+class _DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Appends "(default: X)" to an option's help, except where the help already says its default, the default is
+    None (nothing to show) or the option is a switch: ``ArgumentDefaultsHelpFormatter`` would print
+    "(default: the task's) (default: None)"."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if "(default" in help_text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return help_text
+        return f"{help_text} (default: %(default)s)".strip()
+
+
 def build_parser() -> argparse.ArgumentParser:
     defaults = SFTConfig()
     parser = argparse.ArgumentParser(prog="textenvs train sft", description=__doc__.splitlines()[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=_DefaultsHelpFormatter)
     parser.add_argument("--env", required=True, choices=sorted(ENV_IDS), help="environment id")
     parser.add_argument("--out", required=True, help="output directory (model, tokenizer, training_config.json, log.jsonl)")
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -54,7 +55,8 @@ class SFTConfig:
     epochs: float = 1.0
     """Passes over the training pairs (used when ``max_steps`` is None)."""
     warmup_steps: int = 100
-    """Linear learning-rate warmup from 0; then cosine decay to 0 at the last step."""
+    """Linear learning-rate warmup from 0; then cosine decay to 0 at the last step. A warmup not shorter than the
+    run is cut to a tenth of the run's steps, with a warning (else the rate would never reach its peak)."""
     weight_decay: float = 0.01
     """AdamW weight decay on weight matrices (biases and norm gains are not decayed)."""
     max_grad_norm: float = 1.0
@@ -237,7 +239,15 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(config.warmup_steps, total_steps))
+    warmup_steps = config.warmup_steps
+    if warmup_steps >= total_steps:
+        # The default warmup (100) is longer than a short run: the learning rate would never reach its peak.
+        warmup_steps = total_steps // 10
+        warnings.warn(f"warmup_steps={config.warmup_steps} is not shorter than the run ({total_steps} steps), so "
+                      f"the learning rate would never reach {config.learning_rate}; warming up for {warmup_steps} "
+                      "steps (a tenth of the run) instead. Set warmup_steps below the number of steps to choose.",
+                      stacklevel=2)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(warmup_steps, total_steps))
 
     env = eval_pairs = eval_indices = None
     if config.eval_split is not None:
