@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from agents.grpo import (GRPOConfig, aggregate_loss, clipped_token_loss, group_advantages, informative_groups,
-                         sequence_clipped_loss)
+from agents.grpo import (GRPOConfig, aggregate_loss, cispo_token_loss, clipped_token_loss, group_advantages,
+                         informative_groups, sequence_clipped_loss)
 from agents.ppo.config import field_docs
 
 # One group of four episodes: mean 2, deviations (-2, -1, 0, 3), unbiased std sqrt(14 / 3).
@@ -176,6 +176,54 @@ def test_rloo_micro_batch_shares_add_up_and_dropped_episodes_weigh_nothing():
                                       0.2, 0.2, minibatch_episodes=3)[0] for rows in (slice(0, 2), slice(2, 4)))
     assert float(parts) == pytest.approx(float(whole)) and float(whole) == pytest.approx(
         (-1.2 + 1.6 - math.exp(0.05)) / 3, abs=1e-6)
+
+
+def test_gspo_ratio_is_the_geometric_mean_of_the_episode_token_ratios():
+    # TRL's importance_sampling_level="sequence": episode 0's log-ratios 0.1 and 0.3 give exp(0.2) ≈ 1.221 on both
+    # tokens, above 1.2 with A = +1: clipped, loss -1.2 per token, no gradient. Episode 1's -0.1, -0.2, 0 give
+    # exp(-0.1) ≈ 0.905 on its three tokens, inside the clip with A = -2: loss 2 exp(-0.1) per token, and each token's
+    # logprob gets a third of the gradient of every token's loss.
+    log_ratios = torch.tensor([[0.1, 0.3, 0.7], [-0.1, -0.2, 0.0]], requires_grad=True)
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    advantages = torch.tensor([1.0, -2.0])
+    per_token, stats = clipped_token_loss(log_ratios, torch.zeros(2, 3), advantages, mask, 0.2, 0.2,
+                                          importance_sampling_level="sequence")
+    ratio = math.exp(-0.1)
+    expected = torch.tensor([[-1.2, -1.2, 0.0], [2 * ratio] * 3])
+    assert torch.allclose(per_token * mask, expected, atol=1e-6)
+    (per_token * mask).sum().backward()
+    assert torch.allclose(log_ratios.grad, torch.tensor([[0.0, 0.0, 0.0], [2 * ratio] * 3]), atol=1e-6)
+    # "grpo" aggregation, GSPO's paper: the mean over episodes of their sequence losses.
+    grpo = aggregate_loss(per_token.detach(), mask, "grpo", 3, 5.0)
+    assert float(grpo) == pytest.approx((-1.2 + 2 * ratio) / 2, abs=1e-6)
+    assert stats["clip_ratio/high_mean"] == pytest.approx(2 / 5)  # token means: episode 0's two tokens
+    with pytest.raises(ValueError, match="importance_sampling_level"):
+        clipped_token_loss(log_ratios, torch.zeros(2, 3), advantages, mask, 0.2, 0.2, importance_sampling_level="x")
+
+
+def test_cispo_caps_and_detaches_the_importance_weight():
+    # TRL's loss_type="cispo": per token -min(r, ε_max) A log π with the weight detached. Ratios 0.5, 3 and 6 with
+    # ε_max = 5 and A = +1, -1: the gradient with respect to log π is -min(r, 5) A, the capped token (r = 6) keeps one.
+    old = torch.tensor([[-1.0, -2.0, -0.5]])
+    ratios = torch.tensor([[0.5, 3.0, 6.0]])
+    for advantage in (1.0, -1.0):
+        logprobs = (old + ratios.log()).requires_grad_()
+        per_token, stats = cispo_token_loss(logprobs, old, torch.tensor([advantage]), torch.ones(1, 3), 5.0)
+        weights = torch.tensor([[0.5, 3.0, 5.0]])
+        assert torch.allclose(per_token, -weights * advantage * logprobs.detach(), atol=1e-6)
+        loss = aggregate_loss(per_token, torch.ones(1, 3), "cispo", 3, 3.0)
+        loss.backward()
+        assert torch.allclose(logprobs.grad, -weights * advantage / 3, atol=1e-6)  # "dapo"'s token mean
+        assert stats["clipfrac"] == pytest.approx(1 / 3)
+        assert stats["cispo_clip_ratio"] == pytest.approx(1 / 3 if advantage > 0 else 0.0)
+    # At the sequence level every token's weight is the episode's geometric mean ratio, 9^(1/3) ≈ 2.08, capped at
+    # ε_max: 2, or not: 2.5.
+    for epsilon_max, weight in ((2.0, 2.0), (2.5, 9 ** (1 / 3))):
+        logprobs = (old + ratios.log()).requires_grad_()
+        per_token, _ = cispo_token_loss(logprobs, old, torch.tensor([1.0]), torch.ones(1, 3), epsilon_max,
+                                        importance_sampling_level="sequence")
+        per_token.sum().backward()
+        assert torch.allclose(logprobs.grad, torch.full((1, 3), -weight), atol=1e-6)
 
 
 def ratio_gradient(ratio: float, advantage: float, epsilon_high: float) -> tuple[float, float]:

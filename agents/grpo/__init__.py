@@ -9,9 +9,9 @@ Modules in reading order: ``config`` (every setting), ``losses`` (advantages, cl
 """
 
 from agents.grpo.config import GRPOConfig
-from agents.grpo.losses import (aggregate_loss, clipped_token_loss, group_advantages, informative_groups,
-                                sequence_clipped_loss)
+from agents.grpo.losses import (aggregate_loss, cispo_token_loss, clipped_token_loss, group_advantages,
+                                importance_log_ratio, informative_groups, sequence_clipped_loss)
 from agents.grpo.trainer import GRPOTrainer
 
-__all__ = ["GRPOConfig", "GRPOTrainer", "aggregate_loss", "clipped_token_loss", "group_advantages",
-           "informative_groups", "sequence_clipped_loss"]
+__all__ = ["GRPOConfig", "GRPOTrainer", "aggregate_loss", "cispo_token_loss", "clipped_token_loss",
+           "group_advantages", "importance_log_ratio", "informative_groups", "sequence_clipped_loss"]

@@ -3,9 +3,10 @@
 Scores are ``(N,)`` with the ``G = num_generations`` episodes of each prompt adjacent; token tensors are ``(N, T)``
 with ``mask`` = 1 on generated tokens (EOS included) and 0 on the padding after an episode's end.
 
-Two surrogates: :func:`clipped_token_loss` (GRPO, Dr. GRPO, DAPO, BNPO: one ratio per token, reduced by
-:func:`aggregate_loss`) and :func:`sequence_clipped_loss` (RLOO as TRL's ``RLOOTrainer``: one ratio per episode,
-the ratio of its sequence probabilities, and the mean over episodes).
+Three losses: :func:`clipped_token_loss` (GRPO, Dr. GRPO, DAPO, BNPO: one clipped ratio per token, or GSPO's per
+episode, reduced by :func:`aggregate_loss`), :func:`cispo_token_loss` (CISPO: capped, detached importance weights)
+and :func:`sequence_clipped_loss` (RLOO as TRL's ``RLOOTrainer``: one ratio per episode, the ratio of its sequence
+probabilities, and the mean over episodes).
 """
 
 from __future__ import annotations
@@ -51,21 +52,38 @@ def informative_groups(scores: torch.Tensor, num_generations: int) -> torch.Tens
     return varied.repeat_interleave(num_generations)
 
 
+def importance_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mask: torch.Tensor,
+                         level: str = "token") -> torch.Tensor:
+    """``(N, T)`` log importance ratios, TRL's ``importance_sampling_level``: ``"token"``, each token's
+    ``log π - log π_old``; ``"sequence"`` (GSPO, Zheng et al., 2025), the episode's masked mean of them on every one
+    of its tokens, so the ratio is the geometric mean of its tokens' ratios (gradients reach every token)."""
+    log_ratio = logprobs - old_logprobs
+    if level == "token":
+        return log_ratio
+    if level == "sequence":
+        mean = (log_ratio * mask).sum(dim=1, keepdim=True) / mask.sum(dim=1, keepdim=True).clamp(min=1)
+        return mean.expand_as(log_ratio)
+    raise ValueError(f"importance_sampling_level must be 'token' or 'sequence', got {level!r}.")
+
+
 def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
                        mask: torch.Tensor, epsilon: float, epsilon_high: float,
-                       token_count: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Per-token clipped surrogate ``-min(r A, clip(r, 1 - ε, 1 + ε_high) A)`` with ``r = π / π_old`` ``(N, T)``.
+                       token_count: torch.Tensor | None = None, importance_sampling_level: str = "token"
+                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-token clipped surrogate ``-min(r A, clip(r, 1 - ε, 1 + ε_high) A)`` with ``r = π / π_old`` ``(N, T)``
+    (with ``importance_sampling_level="sequence"``, GSPO: ``r`` is the episode's, see :func:`importance_log_ratio`).
 
     :param advantages: ``(N,)``, one per episode.
     :param token_count: divide the diagnostics' masked sums by this instead of the mask's count (gradient
         accumulation: the minibatch's token count, so the micro-batches' diagnostics add up to the minibatch's).
     :returns: the per-token loss (not yet aggregated; see :func:`aggregate_loss`) and diagnostics, masked means over
-        tokens: ``clip_ratio/low_mean`` (r < 1 - ε where A < 0: the lower clip is active),
-        ``clip_ratio/high_mean`` (r > 1 + ε_high where A > 0), ``clip_ratio/region_mean`` (either),
+        tokens (at the sequence level each token carries its episode's ratio, so these weigh episodes by length;
+        TRL's logged means weigh them equally): ``clip_ratio/low_mean`` (r < 1 - ε where A < 0: the lower clip is
+        active), ``clip_ratio/high_mean`` (r > 1 + ε_high where A > 0), ``clip_ratio/region_mean`` (either),
         ``clipfrac`` (CleanRL: r outside the clip range, whatever A's sign), ``approx_kl`` (k3 of KL(old || new))
         and ``ratio``.
     """
-    log_ratio = logprobs - old_logprobs
+    log_ratio = importance_log_ratio(logprobs, old_logprobs, mask, importance_sampling_level)
     ratio = torch.exp(log_ratio)
     advantages = advantages.unsqueeze(1)
     unclipped = ratio * advantages
@@ -84,6 +102,32 @@ def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advan
     return per_token_loss, stats
 
 
+def cispo_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
+                     mask: torch.Tensor, epsilon_max: float, token_count: torch.Tensor | None = None,
+                     importance_sampling_level: str = "token") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """CISPO's per-token loss (MiniMax-M1, 2025; TRL's ``loss_type="cispo"``): ``-sg(min(r, ε_max)) A log π``. The
+    importance weight is capped and detached instead of the surrogate being clipped, so every token keeps a gradient
+    ``-min(r, ε_max) A ∇ log π``, the capped ones included. ``ε_max`` is TRL's ``epsilon_high`` taken as the cap
+    itself, not ``1 + epsilon_high`` (ScaleRL recommends 5.0).
+
+    :returns: the per-token loss (aggregated as ``"dapo"``, see :func:`aggregate_loss`) and diagnostics, masked means
+        over tokens as in :func:`clipped_token_loss`: ``cispo_clip_ratio`` (TRL's: r > ε_max where A > 0),
+        ``clipfrac`` (r > ε_max), ``approx_kl`` and ``ratio``.
+    """
+    log_ratio = importance_log_ratio(logprobs, old_logprobs, mask, importance_sampling_level)
+    ratio = torch.exp(log_ratio)
+    advantages = advantages.unsqueeze(1)
+    weight = torch.clamp(ratio, max=epsilon_max).detach()
+    per_token_loss = -weight * advantages * logprobs
+    with torch.no_grad():
+        capped = ratio > epsilon_max
+        stats = {"cispo_clip_ratio": masked_mean((capped & (advantages > 0)).float(), mask, token_count),
+                 "clipfrac": masked_mean(capped.float(), mask, token_count),
+                 "approx_kl": masked_mean((ratio - 1) - log_ratio, mask, token_count),
+                 "ratio": masked_mean(ratio, mask, token_count)}
+    return per_token_loss, stats
+
+
 def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: str, max_new_tokens: int,
                    minibatch_tokens: float | torch.Tensor, minibatch_episodes: int | torch.Tensor | None = None,
                    kept: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,8 +137,8 @@ def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: 
     ``"grpo"``: each episode's token mean, then the mean over the minibatch's episodes (short episodes weigh more
     per token). ``"bnpo"``: the token mean over the micro-batch, weighted by its share of the minibatch's kept
     episodes. ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``, a constant, so no length bias.
-    ``"dapo"``: the token sum over ``minibatch_tokens``, the number of valid tokens in the whole minibatch (all its
-    micro-batches), so every token of an optimizer step weighs the same.
+    ``"dapo"`` and ``"cispo"``: the token sum over ``minibatch_tokens``, the number of valid tokens in the whole
+    minibatch (all its micro-batches), so every token of an optimizer step weighs the same.
 
     :param minibatch_episodes: episodes that count in the whole minibatch (None: this micro-batch is the minibatch
         and its ``kept`` episodes are they).
@@ -114,9 +158,9 @@ def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: 
         return masked_mean(per_token_loss, mask) * (micro_episodes / episodes)
     if loss_type == "dr_grpo":
         return masked.sum() / (episodes * max_new_tokens)
-    if loss_type == "dapo":
+    if loss_type in ("dapo", "cispo"):
         return masked_mean(per_token_loss, mask, torch.as_tensor(minibatch_tokens).clamp(min=1))
-    raise ValueError(f"loss_type must be one of 'grpo', 'dr_grpo', 'dapo', 'bnpo', got {loss_type!r}.")
+    raise ValueError(f"loss_type must be one of 'grpo', 'dr_grpo', 'dapo', 'bnpo', 'cispo', got {loss_type!r}.")
 
 
 def sequence_clipped_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
