@@ -399,3 +399,15 @@ def test_chrf_prefix_filtered_matching_on_repetitive_strings_is_sacrebleus_to_th
                       for _ in range(200)]
         expected = [reference_metric.sentence_score(p, refs).score / 100 for p, refs in zip(predictions, references)]
         assert scorer(predictions, references)["chrf"].tolist() == expected
+
+
+def test_making_a_rouge_env_does_not_import_nltk_until_it_scores():
+    """rouge_score imports nltk (seconds); the first gym.make of Summarization-v0 (default scorer ROUGE) must not."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, warnings; warnings.simplefilter('ignore'); import gymnasium as gym, textenvs; "
+             "env = gym.make('textenvs/Summarization-v0'); env.reset(seed=0); before = 'nltk' in sys.modules; "
+             "env.unwrapped.task.scorer(['a cat'], [['a cat']]); print(before, 'nltk' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120)
+    assert done.stdout.split() == ["False", "True"], done.stdout + done.stderr

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -24,8 +24,6 @@ class RougeScorer(Scorer):
     def __init__(
         self, rouge_types: Sequence[str] = ROUGE_TYPES, primary: str = "rougeL", use_stemmer: bool = False
     ) -> None:
-        from rouge_score import rouge_scorer
-
         unknown = sorted(set(rouge_types) - set(ROUGE_TYPES))
         if unknown:
             raise ValueError(f"Unknown rouge types {unknown}; choose from {list(ROUGE_TYPES)}.")
@@ -34,9 +32,15 @@ class RougeScorer(Scorer):
         self.rouge_types = tuple(rouge_types)
         self.primary = primary
         self.use_stemmer = use_stemmer
-        self._scorer = rouge_scorer.RougeScorer(list(self.rouge_types), use_stemmer=use_stemmer)
+        self._scorer: Any = None
 
     def compute(self, predictions, references, prompts, metadata):
+        if self._scorer is None:
+            # Built at the first score, not in the constructor: rouge_score imports nltk (about 3 s), which would
+            # otherwise be paid by every gym.make of an env whose default scorer is ROUGE.
+            from rouge_score import rouge_scorer
+
+            self._scorer = rouge_scorer.RougeScorer(list(self.rouge_types), use_stemmer=self.use_stemmer)
         out = {key: np.zeros(len(predictions)) for key in self.rouge_types}
         for i, (prediction, refs) in enumerate(zip(predictions, references)):
             result = self._scorer.score_multi(refs, prediction)
