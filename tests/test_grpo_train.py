@@ -12,9 +12,10 @@ import pytest
 import torch
 from helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
-from agents.grpo import GRPOConfig, GRPOTrainer
+from agents.grpo import GRPOConfig, GRPOTrainer, group_advantages
 from agents.grpo.agent import DrGRPOAgent, GRPOAgent, RLOOAgent
 from agents.models import build_causal_lm
+from agents.ppo.policy import gather_logprobs
 from agents.registry import agent_class, make_agent
 
 TINY = dict(n_layer=1, n_embd=32, n_head=2)
@@ -47,16 +48,21 @@ def trainer(scorer=cat_share, **config) -> GRPOTrainer:
 @pytest.mark.parametrize("settings", [
     {},                                                                   # GRPO
     {"loss_type": "dr_grpo", "scale_rewards": "none"},                    # Dr. GRPO
-    {"advantage_estimator": "rloo", "scale_rewards": "none"},             # RLOO
+    {"advantage_estimator": "rloo", "scale_rewards": "none", "loss_type": "rloo", "beta": 0.05},  # RLOO (TRL's)
     {"loss_type": "dapo", "epsilon_high": 0.28, "dynamic_sampling": True, "num_iterations": 2},  # DAPO's choices
+    {"importance_sampling_level": "sequence", "num_iterations": 2},       # GSPO
+    {"loss_type": "cispo", "epsilon_high": 5.0, "num_iterations": 2},     # CISPO
 ])
 def test_grpo_family_raises_a_trivially_learnable_reward(settings):
+    """Smoke test: each GRPO-family setting learns a trivial reward ("last 5 > first 5 + 0.3") and logs its
+    statistics. Not a check of the loss formulas: tests/test_trl_crosscheck.py compares them with TRL's."""
     history = trainer(**settings).train()  # well under a second each on one CPU thread
     rewards = [m["reward"] for m in history]
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3, rewards
-    assert {"reward", "reward_std", "frac_reward_zero_std", "entropy", "clip_ratio/low_mean", "clip_ratio/high_mean",
-            "clip_ratio/region_mean", "completions/mean_length", "completions/clipped_ratio", "approx_kl",
-            "clipfrac", "loss", "grad_norm"} <= set(history[-1])
+    clip_ratios = {"cispo_clip_ratio"} if settings.get("loss_type") == "cispo" else \
+        {"clip_ratio/low_mean", "clip_ratio/high_mean", "clip_ratio/region_mean"}
+    assert {"reward", "reward_std", "frac_reward_zero_std", "entropy", "completions/mean_length",
+            "completions/clipped_ratio", "approx_kl", "clipfrac", "loss", "grad_norm", *clip_ratios} <= set(history[-1])
 
 
 def test_ratio_is_one_at_initialization_and_reference_only_with_beta():
@@ -134,6 +140,71 @@ def test_agents_resolve_in_the_registry_with_their_defining_settings():
     rloo = make_agent("rloo", ENV, env_kwargs(tokenizer), seed=0, model=build_causal_lm(tokenizer, "tiny", **TINY),
                       num_envs=4, num_generations=2, progress=False)
     assert rloo.config()["advantage_estimator"] == "rloo" and rloo.config()["scale_rewards"] == "none"
+    assert rloo.config()["loss_type"] == "rloo"
+
+
+def hand_made_batch(run: GRPOTrainer, lengths: list[int], scores: list[float]) -> dict[str, torch.Tensor]:
+    """One group of episodes with the given lengths (random tokens, fixed prompts) and the old logprobs of the
+    trainer's policy, ready for :meth:`GRPOTrainer.update`."""
+    generator = torch.Generator().manual_seed(0)
+    size, steps = len(lengths), max(lengths)
+    mask = (torch.arange(steps) < torch.tensor(lengths).unsqueeze(1)).float()
+    batch = {"prompt_ids": torch.randint(4, run.task.vocab_size, (size, 5), generator=generator),
+             "prompt_mask": torch.ones(size, 5, dtype=torch.long),
+             "generated_ids": torch.randint(4, run.task.vocab_size, (size, steps), generator=generator),
+             "generated_mask": mask.long(), "mask": mask, "kept": torch.ones(size),
+             "advantages": group_advantages(torch.tensor(scores), size, "rloo", "none")}
+    with torch.no_grad():
+        batch["old_logprobs"] = gather_logprobs(run.action_logits(run.model, batch), batch["generated_ids"]) * mask
+    return batch
+
+
+def test_rloo_agent_steps_along_the_sequence_reinforce_gradient():
+    # The "rloo" agent's update on one group of episodes of 6, 2 and 4 tokens, with plain SGD at lr 1 and no clip
+    # of the gradient norm: the step is minus the gradient of -Σ_i A_i log π(y_i) / N (log π(y_i) the episode's
+    # summed token logprobs), not of GRPO's per-episode token mean.
+    tokenizer = word_tokenizer()
+    torch.manual_seed(0)
+    agent = make_agent("rloo", ENV, env_kwargs(tokenizer), seed=0, model=build_causal_lm(tokenizer, "tiny", **TINY),
+                       num_envs=3, num_generations=3, num_minibatches=1, learning_rate=1.0, max_grad_norm=1e9,
+                       progress=False)
+    run = agent.trainer
+    run.optimizer = torch.optim.SGD(run.lm.parameters(), lr=1.0)
+    batch = hand_made_batch(run, [6, 2, 4], [1.0, 0.0, 4.0])
+    parameters = [p for p in run.lm.parameters() if p.requires_grad]
+    logprobs = gather_logprobs(run.action_logits(run.model, batch), batch["generated_ids"])
+    closed_form = -(batch["advantages"] * (logprobs * batch["mask"]).sum(dim=1)).sum() / 3
+    gradients = torch.autograd.grad(closed_form, parameters, allow_unused=True)
+    before = [p.detach().clone() for p in parameters]
+    run.update(batch)
+    for old, new, gradient in zip(before, parameters, gradients):
+        expected = torch.zeros_like(old) if gradient is None else gradient
+        assert torch.allclose(old - new.detach(), expected, atol=1e-6, rtol=1e-4)
+
+
+def test_rloo_kl_is_a_penalty_on_the_episode_reward_before_the_baseline():
+    # TRL's RLOO: reward - beta * Σ_t (log π_old - log π_ref), then the leave-one-out baseline of those rewards.
+    run = trainer(iterations=1, num_envs=4, num_generations=2, num_minibatches=1, loss_type="rloo",
+                  advantage_estimator="rloo", scale_rewards="none", beta=0.5)
+    scores = torch.tensor([1.0, 0.0, 2.0, 2.0])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    old = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -0.5, -0.5], [-3.0, 0.0, 0.0], [-1.0, -1.0, 0.0]])
+    ref = torch.tensor([[-1.5, -1.0, 0.0], [-0.5, -1.5, -0.5], [-2.0, 0.0, 0.0], [-1.0, -2.0, 0.0]])
+    # Summed k1 per episode: -0.5, 1.0, -1.0, 1.0; penalised rewards: 1.25, -0.5, 2.5, 1.5.
+    batch = {"advantages": group_advantages(scores, 2, "rloo", "none"), "old_logprobs": old, "ref_logprobs": ref,
+             "mask": mask}
+    penalised, kl = run.penalize_rewards_with_kl(batch, reuse=False)
+    assert torch.allclose(penalised["advantages"], torch.tensor([1.75, -1.75, 1.0, -1.0]))
+    assert kl == pytest.approx(0.5 / 8)
+    # With the update's own forward reused, the rollout's logprobs are the sampling policy's.
+    reused, _ = run.penalize_rewards_with_kl({**batch, "sample_logprobs": old}, reuse=True)
+    assert torch.allclose(reused["advantages"], penalised["advantages"])
+    # No std scaling of the penalised rewards is offered.
+    with pytest.raises(ValueError, match="scale_rewards='none'"):
+        GRPOConfig(loss_type="rloo", beta=0.05)
+    # RLOO's ratio is the sequence probabilities'; GSPO's geometric mean is another one.
+    with pytest.raises(ValueError, match="importance_sampling_level"):
+        GRPOConfig(loss_type="rloo", importance_sampling_level="sequence")
 
 
 def cli_arguments(out, model_dir, data, *extra):
@@ -173,9 +244,13 @@ def test_cli_trains_writes_its_run_and_resumes_exactly(tmp_path, capsys):
     assert "textenvs train grpo: --resume cannot change" in capsys.readouterr().err
     assert main(["grpo", "--env", ENV, "--no-save", "--top-k", "-1"]) == 2
     assert "textenvs train grpo: top_k must be >= 0, got -1." in capsys.readouterr().err
+    # RLOO is --loss-type rloo on the command line, checked like the agent's settings.
+    assert main(["grpo", "--env", ENV, "--no-save", "--loss-type", "rloo", "--beta", "0.1"]) == 2
+    assert "loss_type='rloo' with beta > 0 needs scale_rewards='none'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("settings", [{}, {"beta": 0.1, "gradient_accumulation_steps": 2}, {"top_k": 3}])
+@pytest.mark.parametrize("settings", [{}, {"beta": 0.1, "gradient_accumulation_steps": 2}, {"top_k": 3},
+                                      {"loss_type": "rloo", "scale_rewards": "none", "beta": 0.1}])
 def test_one_step_per_rollout_reuses_the_update_forward_with_the_scoring_pass_result(settings, monkeypatch):
     # num_iterations = num_minibatches = 1: the update's own detached logprobs replace the scoring pass (no forward of
     # the policy before the update). Same rollout (same seed): the same step, loss, entropy and parameters as with

@@ -57,7 +57,18 @@ class DrGRPOAgent(GRPOAgent):
 
 
 class RLOOAgent(GRPOAgent):
-    """RLOO (Ahmadian et al., 2024): leave-one-out baseline, no std scaling."""
+    """RLOO (Ahmadian et al., 2024) as TRL 1.16's ``RLOOTrainer`` computes it.
+
+    - Advantage: each episode's score minus the mean score of the group's other ``G - 1`` episodes (leave-one-out),
+      not scaled (TRL's ``normalize_advantages=False``).
+    - Loss (``loss_type="rloo"``): one ratio per episode, ``ρ_i = π(y_i) / π_old(y_i)``, the ratio of its sequence
+      probabilities (its tokens' log-ratios summed), clipped PPO-style to ``[1 - epsilon, 1 + epsilon_high]``;
+      ``-min(ρ_i A_i, clip(ρ_i) A_i)`` averaged over the ``N`` episodes of the minibatch. On the rollout's
+      policy (``ρ = 1``) the gradient is ``Σ_i A_i ∇ log π(y_i) / N``: each episode weighs ``A_i / N`` whatever
+      its length.
+    - KL (``beta > 0``): ``beta`` times the episode's summed k1 ``Σ_t (log π_old - log π_ref)`` is subtracted from
+      its score before the baseline, a reward penalty, not a loss term (TRL's default ``beta`` is 0.05; ours stays 0).
+    """
 
     name = "rloo"
-    defaults = {"advantage_estimator": "rloo", "scale_rewards": "none"}
+    defaults = {"advantage_estimator": "rloo", "scale_rewards": "none", "loss_type": "rloo"}

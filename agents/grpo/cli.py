@@ -1,11 +1,17 @@
 """``textenvs train grpo``: every :class:`GRPOConfig` field is a flag (``num_generations`` → ``--num-generations``),
-its docstring the help text. Dr. GRPO and RLOO are settings of the same command:
+its docstring the help text. Dr. GRPO, RLOO, GSPO and CISPO are settings of the same command:
 
     textenvs train grpo --env textenvs/Dialogue-v0 --model default --out runs/grpo-dialogue --iterations 50
     textenvs train grpo --loss-type dr_grpo --scale-rewards none --out runs/dr-grpo ...      # Dr. GRPO
-    textenvs train grpo --advantage-estimator rloo --scale-rewards none --out runs/rloo ...  # RLOO
+    textenvs train grpo --loss-type rloo --advantage-estimator rloo --scale-rewards none ...  # RLOO
     textenvs train grpo --loss-type dapo --epsilon-high 0.28 --dynamic-sampling ...         # DAPO's choices
+    textenvs train grpo --importance-sampling-level sequence ...                             # GSPO
+    textenvs train grpo --loss-type cispo --epsilon-high 5 ...                               # CISPO
     textenvs train grpo --out runs/grpo-dialogue --resume      # continue from the latest checkpoint
+
+``--env`` and ``--out`` are required (``--no-save`` instead of ``--out`` trains without writing anything);
+``--scorer NAME`` is short for ``--env-kwargs '{"scorer": "NAME"}'``; a misspelled env id, env argument or scorer
+name, or a ``--model`` that is not a checkpoint directory, ends in one line naming it (as ``textenvs train ppo``).
 
 A resumed run keeps the settings saved in ``<out>/config.json``; every flag given explicitly overrides its saved
 value, except the settings that shape the checkpoint (``env``, ``env_kwargs``, ``model``, ``lora_r``,

@@ -1,6 +1,7 @@
 """Every GRPO-family setting in one dataclass: one docstring line per field, printed with the run and saved with
 checkpoints. Names follow TRL's ``GRPOConfig`` where the idea is the same (``loss_type``, ``num_generations``,
-``epsilon``/``epsilon_high``, ``beta``, ``scale_rewards``, ``num_iterations``) and verl's ``adv_estimator``."""
+``epsilon``/``epsilon_high``, ``beta``, ``scale_rewards``, ``num_iterations``) and verl's ``adv_estimator``;
+``loss_type="rloo"`` is TRL's ``RLOOTrainer`` (which has no ``loss_type``: it is a trainer of its own)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,11 @@ from agents.ppo.config import RunConfig
 from textenvs.decoding import check_decoding_backend, check_truncation
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
+"""TRL GRPOTrainer's loss types on PPO's clipped surrogate: a clipped ratio per token (per episode with
+importance_sampling_level "sequence"), aggregated as each says"""
+OTHER_LOSS_TYPES = ("cispo", "rloo")
+""""cispo" (TRL GRPOTrainer's: capped, detached importance weights) and "rloo" (TRL's RLOOTrainer)"""
+IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo")
 SCALE_REWARDS = ("group", "batch", "none")
 
@@ -41,20 +47,33 @@ class GRPOConfig(RunConfig):
     """divide advantages by the std of the group's scores ("group", GRPO), of the whole batch ("batch") or not at
     all ("none", Dr. GRPO / RLOO); True and False mean "group" and "none\""""
     dynamic_sampling: bool = False
-    """leave the groups whose scores are all equal (zero advantage, no signal) out of the update (DAPO): their tokens
-    are masked out of every loss and count (the batch shrinks, it is not refilled with new prompts); no optimizer step
-    for a minibatch left without episodes"""
+    """DAPO's dynamic sampling: train only on groups whose scores differ (a group of equal scores has zero advantage),
+    sampling further batches of fresh prompts until num_envs / num_generations such groups are collected (at most
+    max_sampling_rounds batches); a batch still short after them is completed with signal-free groups masked out of
+    every loss and count; no optimizer step for a minibatch left without episodes"""
+    max_sampling_rounds: int = 4
+    """with dynamic_sampling, the most rollout batches generated per iteration (verl's max_num_gen_batches); 1 only
+    filters the first batch. Logged as sampling_rounds; env_steps counts every round's tokens"""
 
     # Loss
     loss_type: str = "grpo"
     """"grpo" (token mean per episode, then mean over episodes), "dr_grpo" (token sum / (episodes *
-    max_new_tokens)), "dapo" (token mean over the whole minibatch) or "bnpo" (token mean per micro-batch)"""
+    max_new_tokens)), "dapo" (token mean over the whole minibatch), "bnpo" (token mean per micro-batch), "cispo"
+    (MiniMax-M1 as TRL: -min(ratio, epsilon_high) A log π, the weight detached, token mean over the minibatch) or
+    "rloo" (TRL's RLOOTrainer: one clipped ratio per episode, of its sequence probabilities, mean over episodes;
+    beta is then a k1 KL penalty on each episode's reward, before the baseline)"""
+    importance_sampling_level: str = "token"
+    """the ratio of the clipped (or, for cispo, capped) loss: "token" (one per token) or "sequence" (GSPO, as TRL:
+    one per episode, the geometric mean of its tokens' ratios, on each of its tokens; then aggregated per loss_type,
+    GSPO's paper with "grpo")"""
     epsilon: float = 0.2
     """lower clipping bound of the ratio: 1 - epsilon"""
     epsilon_high: Optional[float] = None
-    """upper clipping bound 1 + epsilon_high (DAPO's clip-higher, e.g. 0.28); None: epsilon"""
+    """upper clipping bound 1 + epsilon_high (DAPO's clip-higher, e.g. 0.28); None: epsilon. With loss_type "cispo"
+    the cap of the ratio itself, TRL's ε_max (ScaleRL: 5.0)"""
     beta: float = 0.0
-    """coefficient of the k3 KL penalty against the frozen initial policy in the loss; 0 builds no reference"""
+    """coefficient of the KL penalty against the frozen initial policy; 0 builds no reference. A k3 term in the loss,
+    or with loss_type "rloo" (as TRL's RLOO) beta * the episode's summed k1 subtracted from its reward"""
 
     # Updates
     num_iterations: int = 1
@@ -68,8 +87,8 @@ class GRPOConfig(RunConfig):
         super().__post_init__()
         if isinstance(self.scale_rewards, bool):
             self.scale_rewards = "group" if self.scale_rewards else "none"
-        choices = {"loss_type": LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
-                   "scale_rewards": SCALE_REWARDS}
+        choices = {"loss_type": LOSS_TYPES + OTHER_LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
+                   "scale_rewards": SCALE_REWARDS, "importance_sampling_level": IMPORTANCE_SAMPLING_LEVELS}
         for name, legal in choices.items():
             if getattr(self, name) not in legal:
                 raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
@@ -89,8 +108,18 @@ class GRPOConfig(RunConfig):
         if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError(f"epsilon must lie in [0, 1) and epsilon_high be >= 0 or None, got {self.epsilon} and "
                              f"{self.epsilon_high}.")
+        if self.max_sampling_rounds < 1:
+            raise ValueError(f"max_sampling_rounds must be >= 1, got {self.max_sampling_rounds}.")
         if self.beta < 0:
             raise ValueError(f"beta must be >= 0, got {self.beta}.")
+        if self.loss_type == "rloo" and self.beta > 0 and self.scale_rewards != "none":
+            # The penalty enters the rewards before the baseline; scaling by the std of the penalised rewards is
+            # not offered (TRL's RLOO scales only with normalize_advantages, off by default).
+            raise ValueError(f"loss_type='rloo' with beta > 0 needs scale_rewards='none', got "
+                             f"{self.scale_rewards!r}.")
+        if self.loss_type == "rloo" and self.importance_sampling_level != "token":
+            raise ValueError("loss_type='rloo' has its own per-episode ratio (the sequence probabilities'); "
+                             "importance_sampling_level must stay 'token'.")
 
     @property
     def clip_high(self) -> float:

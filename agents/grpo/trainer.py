@@ -10,7 +10,9 @@ One iteration, in the order it runs (:meth:`GRPOTrainer.train`):
 3. teacher-forced logprobs of the sampled tokens under the sampling policy (the ratio's denominator) and, when
    ``beta > 0``, under the frozen reference;
 4. ``num_iterations`` passes of reshuffled minibatches: clipped surrogate (asymmetric bounds), k3 KL penalty,
-   aggregated over tokens as ``loss_type`` says;
+   aggregated over tokens as ``loss_type`` says (``"cispo"``: capped, detached weights instead of the clip;
+   ``importance_sampling_level="sequence"``: GSPO's ratio per episode; ``"rloo"``: one clipped ratio per episode, its
+   KL penalty on the reward, as TRL's ``RLOOTrainer``);
 5. logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
 
 Under ``accelerate launch`` / ``torchrun`` each process runs its share of the batch; group baselines, the loss
@@ -29,19 +31,25 @@ import torch
 from torch import nn
 
 from agents.grpo.config import GRPOConfig
-from agents.grpo.losses import aggregate_loss, clipped_token_loss, group_advantages, informative_groups
+from agents.grpo.losses import (aggregate_loss, cispo_token_loss, clipped_token_loss, group_advantages,
+                                informative_groups, sequence_clipped_loss)
 from agents.distributed import episode_seed, stratified_minibatches
 from agents.ppo.buffer import trim_prompt
 from agents.ppo.kl import kl_estimate
 from agents.ppo.losses import masked_mean
 from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
                                entropy_from_logits, entropy_from_logprobs, frozen_copy, gather_logprobs)
-from agents.ppo.rollout import Rollout, collect_rollout
+from agents.ppo.rollout import Rollout, collect_rollout, concatenate_rollouts, select_episodes
 from agents.ppo.trainer import LMTrainer, export_policy, scheduled_learning_rate
-from textenvs.decoding import policy_logits
+from textenvs.decoding import policy_logits, sampling_mask
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
                ("entropy", "entropy (per token)"))
+
+
+def informative_count(rounds: list[tuple[Rollout, torch.Tensor]], num_generations: int) -> int:
+    """Groups whose scores differ, over the global batches of ``rounds``."""
+    return sum(int(informative_groups(scores, num_generations).sum()) // num_generations for _, scores in rounds)
 
 
 class GRPOTrainer(LMTrainer):
@@ -77,23 +85,18 @@ class GRPOTrainer(LMTrainer):
         while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
             started = time.perf_counter()
 
-            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots. The top-k / top-p set is part
-            #    of each step's action mask, so every logprob below is of the distribution actually sampled.
-            #    This process runs its rows of the batch.
-            prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
-            self.sampler.manual_seed(episode_seed(config.seed, self.iteration))
-            with autocast(self.device, config.mixed_precision), self.dist.gathered(self.model, self.reference):
-                rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations)[self.rows],
-                                          temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
-                                          generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
-                                          lockstep=self.dist.all if self.dist.lockstep else None,
-                                          decoding_backend=config.decoding_backend)
+            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots; this process runs its rows of
+            #    the batch. With dynamic sampling, further batches of fresh prompts until enough groups carry a signal.
+            rounds = [self.sample_round(0)]
+            while config.dynamic_sampling and len(rounds) < config.max_sampling_rounds \
+                    and informative_count(rounds, config.num_generations) < config.num_envs // config.num_generations:
+                rounds.append(self.sample_round(len(rounds)))
+            rollout, scores = rounds[0] if len(rounds) == 1 else self.informative_batch(rounds)
             # The loss mask: the agent's tokens (a multi-turn env's user turns are attended to, never trained on).
             mask = rollout.agent_mask.float()
-            # Every process's scores: a group's episodes may run on two processes.
-            scores = self.dist.gather(rollout.env_rewards.sum(dim=1))
 
-            # 2. Advantages from the group's scores; optionally keep only the groups that carry a signal.
+            # 2. Advantages from the group's scores (every process's: a group may run on two); with dynamic sampling
+            #    only the groups that carry a signal are trained on.
             advantages = group_advantages(scores, config.num_generations, config.advantage_estimator,
                                           config.scale_rewards)[self.rows]
             informative = informative_groups(scores, config.num_generations)
@@ -115,26 +118,31 @@ class GRPOTrainer(LMTrainer):
                 batch.update(sample_logprobs=rollout.sample_logprobs, agent_mask=mask)
             else:
                 batch["old_logprobs"] = old_logprobs
-            if rollout.action_masks is not None:
-                batch["action_masks"] = rollout.action_masks
+            for key in ("action_masks", "sampling_support"):
+                if getattr(rollout, key) is not None:
+                    batch[key] = getattr(rollout, key)
             if ref_logprobs is not None:
                 batch["ref_logprobs"] = ref_logprobs
             update_stats = self.update(batch) if trained else {}
             entropy_mean = update_stats.pop("entropy") if reuse else \
                 float(masked_mean(entropy, mask, all_reduce=self.dist.sum))
 
-            # 5. Metrics (TRL's names) over the global batch, logging, checkpoint.
-            lengths, clipped = self.dist.gather(torch.stack([mask.sum(dim=1), (~rollout.ended_with_eos).float()],
-                                                            dim=1)).T
+            # 5. Metrics (TRL's names) over the global batch of the first round (the policy's samples on fresh
+            #    prompts, before any selection), logging, checkpoint. Every round's tokens count as env steps.
+            sampled, sampled_scores = rounds[0]
+            lengths, clipped = self.dist.gather(torch.stack([sampled.agent_mask.sum(dim=1).float(),
+                                                             (~sampled.ended_with_eos).float()], dim=1)).T
             self.iteration += 1
-            self.env_steps += int(lengths.sum())
-            group_std = scores.view(-1, config.num_generations).std(dim=1)
+            self.env_steps += sum(int(self.dist.sum(r.agent_mask.sum())) for r, _ in rounds)
+            group_std = sampled_scores.view(-1, config.num_generations).std(dim=1)
             metrics = {
                 "iteration": self.iteration,
                 "env_steps": self.env_steps,
-                "reward": float(scores.mean()),
+                "reward": float(sampled_scores.mean()),
                 "reward_std": float(group_std.mean()),
-                "frac_reward_zero_std": float((~informative).float().mean()),
+                "frac_reward_zero_std": float((~informative_groups(sampled_scores, config.num_generations))
+                                              .float().mean()),
+                **({"sampling_rounds": len(rounds)} if config.dynamic_sampling else {}),
                 "completions/mean_length": float(lengths.mean()),
                 "completions/clipped_ratio": float(clipped.mean()),
                 "learning_rate": self.optimizer.param_groups[0]["lr"],
@@ -147,7 +155,7 @@ class GRPOTrainer(LMTrainer):
             progress.update(1)
             progress.set_postfix(reward=f"{metrics['reward']:.3f}", entropy=f"{metrics['entropy']:.2f}")
             if self.logger:
-                self.logger.log(metrics, rollout.records[0])
+                self.logger.log(metrics, sampled.records[0])
             if callback is not None:
                 callback({"env_steps": self.env_steps, "reward": metrics["reward"],
                           **({"kl": metrics["kl"]} if "kl" in metrics else {})})
@@ -156,15 +164,50 @@ class GRPOTrainer(LMTrainer):
         return self._finish_run(saved, PLOT_PANELS)
 
     # ---------------------------------------------------------------- steps of the loop
-    def action_logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Float32 logits ``(N, T, V)`` over the env's legal actions (the env's mask and the top-k / top-p set, as
-        sampled) that predicted each generated token of ``batch``, teacher-forced through ``model`` (a
-        :class:`~agents.ppo.policy.TokenLogits`, possibly wrapped): the trunk under autocast, the head in float32
-        (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them."""
+    def sample_round(self, sampling_round: int) -> tuple[Rollout, torch.Tensor]:
+        """One rollout batch on fresh random training prompts (``num_envs / num_generations`` of them, each sampled
+        ``num_generations`` times; this process's rows) and the global batch's scores ``(num_envs,)``."""
+        config = self.config
+        prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
+        self.sampler.manual_seed(episode_seed(config.seed, self.iteration, sampling_round))
+        with autocast(self.device, config.mixed_precision), self.dist.gathered(self.model, self.reference):
+            rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations)[self.rows],
+                                      temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
+                                      generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
+                                      lockstep=self.dist.all if self.dist.lockstep else None,
+                                      decoding_backend=config.decoding_backend)
+        return rollout, self.dist.gather(rollout.env_rewards.sum(dim=1))
+
+    def informative_batch(self, rounds: list[tuple[Rollout, torch.Tensor]]) -> tuple[Rollout, torch.Tensor]:
+        """DAPO's refilled batch from several rounds: the first ``num_envs / num_generations`` groups whose scores
+        differ, in the order they were sampled, completed (if the rounds ran out first) by signal-free groups, which
+        ``keep`` then masks out. Returns this process's rows of it and the global batch's scores. Every process
+        picks from the global batch, so the batch, hence the run, is the same on any number of processes."""
+        config = self.config
+        size = config.num_generations
+        scores = torch.cat([round_scores for _, round_scores in rounds])
+        signal = informative_groups(scores, size).view(-1, size)[:, 0]
+        groups = torch.cat([signal.nonzero(), (~signal).nonzero()]).flatten()[:config.num_envs // size]
+        rows = (groups.unsqueeze(1) * size + torch.arange(size, device=groups.device)).flatten()
+        pad_id, left_padded_prompt = self.task.pad_token_id, self.task.observation_mode == "causal"
+        combined = concatenate_rollouts([self.dist.gather_rollout(rollout, pad_id, left_padded_prompt)
+                                         for rollout, _ in rounds], pad_id, left_padded_prompt)
+        return select_episodes(combined, rows[self.rows].to(combined.generated_ids.device)), scores[rows]
+
+    def action_logits(self, model: nn.Module, batch: dict[str, torch.Tensor], truncated: bool = True) -> torch.Tensor:
+        """Float32 logits ``(N, T, V)`` that predicted each generated token of ``batch``, teacher-forced through
+        ``model`` (a :class:`~agents.ppo.policy.TokenLogits`, possibly wrapped): the trunk under autocast, the head in
+        float32 (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them.
+
+        :param truncated: over the set each token was sampled from (the top-k / top-p support, as sampled: the
+            policy's distribution); False: over the env's legal actions only (the reference's distribution, so the
+            KL sees the policy's truncation)."""
         with autocast(self.device, self.config.mixed_precision):
             raw_logits = model(batch["prompt_ids"], batch["prompt_mask"], batch["generated_ids"],
                                batch["generated_mask"])
-        return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, batch.get("action_masks"))
+        support = batch.get("sampling_support") if truncated else None
+        legal = sampling_mask(batch.get("action_masks"), support, self.task.vocab_size)
+        return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, legal)
 
     @property
     def single_step(self) -> bool:
@@ -188,12 +231,13 @@ class GRPOTrainer(LMTrainer):
             rows = slice(start, start + chunk)
             batch = {"prompt_ids": rollout.prompt_ids[rows], "prompt_mask": rollout.prompt_mask[rows],
                      "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
-            if rollout.action_masks is not None:
-                batch["action_masks"] = rollout.action_masks[rows]
+            for key in ("action_masks", "sampling_support"):
+                if getattr(rollout, key) is not None:
+                    batch[key] = getattr(rollout, key)[rows]
             tokens = batch["generated_ids"]
             empty = torch.zeros_like(tokens, dtype=torch.float32)
-            ref = gather_logprobs(self.action_logits(self.reference, batch), tokens) if self.reference is not None \
-                else empty
+            ref = gather_logprobs(self.action_logits(self.reference, batch, truncated=False), tokens) \
+                if self.reference is not None else empty
             if policy:
                 logits = self.action_logits(self.model, batch)
                 parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
@@ -215,11 +259,17 @@ class GRPOTrainer(LMTrainer):
         denominator is the update's own logprobs, detached (ratio 1, the same gradient as with a scoring pass), and
         ``batch`` holds ``sample_logprobs`` and ``agent_mask``: ``first_ratio_deviation`` then compares the update's
         logprobs with the rollout's (cached decoding vs teacher forcing), and the stats include the policy's mean
-        ``entropy`` over ``agent_mask`` (from the same forward)."""
+        ``entropy`` over ``agent_mask`` (from the same forward).
+
+        With ``loss_type="rloo"`` and ``beta > 0`` the KL is not a loss term but TRL's RLOO reward penalty, applied
+        to the advantages before the first pass (:meth:`penalize_rewards_with_kl`)."""
         config = self.config
         totals: dict[str, list[float]] = {}
         first_ratio_deviation = None
         reuse = "old_logprobs" not in batch
+        reward_kl = None
+        if config.loss_type == "rloo" and config.beta > 0:
+            batch, reward_kl = self.penalize_rewards_with_kl(batch, reuse)
         entropy_totals = torch.zeros(2, device=self.device)
         # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
         self.model.train(config.gradient_checkpointing)
@@ -249,15 +299,7 @@ class GRPOTrainer(LMTrainer):
                         # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in:
                         # no gradient there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
                         logprobs = torch.where(mask.bool(), token_logprobs, micro["old_logprobs"])
-                        per_token_loss, stats = clipped_token_loss(logprobs, micro["old_logprobs"],
-                                                                   micro["advantages"], mask, config.epsilon,
-                                                                   config.clip_high, tokens)
-                        if config.beta > 0:
-                            kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
-                            per_token_loss = per_token_loss + config.beta * kl
-                            stats["kl"] = masked_mean(kl.detach(), mask, tokens)
-                        loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens,
-                                              tokens, episodes)
+                        loss, stats = self.policy_loss(micro, logprobs, tokens, episodes)
                         self.dist.backward(loss)
                     if first_ratio_deviation is None:
                         reference = micro["sample_logprobs"] if reuse else micro["old_logprobs"]
@@ -284,7 +326,55 @@ class GRPOTrainer(LMTrainer):
         if reuse:
             entropy_sum, entropy_count = self.dist.sum(entropy_totals)
             stats["entropy"] = float(entropy_sum / entropy_count.clamp(min=1))
+        if reward_kl is not None:
+            stats["kl"] = reward_kl
         return stats
+
+    def policy_loss(self, micro: dict[str, torch.Tensor], logprobs: torch.Tensor, tokens: torch.Tensor,
+                    episodes: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """A micro-batch's share of its minibatch's loss and diagnostics (the minibatch holds ``tokens`` valid tokens
+        and ``episodes`` kept episodes over all processes): RLOO's sequence-level surrogate for ``loss_type="rloo"``;
+        otherwise the per-token loss (CISPO's, or the clipped surrogate; token or sequence ratios as
+        ``importance_sampling_level`` says) plus ``beta`` times the k3 KL to the reference, aggregated as
+        ``loss_type`` says."""
+        config = self.config
+        mask, old_logprobs, advantages = micro["mask"], micro["old_logprobs"], micro["advantages"]
+        if config.loss_type == "rloo":
+            return sequence_clipped_loss(logprobs, old_logprobs, advantages, mask, micro["kept"], config.epsilon,
+                                         config.clip_high, episodes)
+        if config.loss_type == "cispo":
+            per_token_loss, stats = cispo_token_loss(logprobs, old_logprobs, advantages, mask, config.clip_high,
+                                                     tokens, config.importance_sampling_level)
+        else:
+            per_token_loss, stats = clipped_token_loss(logprobs, old_logprobs, advantages, mask, config.epsilon,
+                                                       config.clip_high, tokens, config.importance_sampling_level)
+        if config.beta > 0:
+            kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
+            per_token_loss = per_token_loss + config.beta * kl
+            stats["kl"] = masked_mean(kl.detach(), mask, tokens)
+        loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, tokens, episodes,
+                              micro["kept"])
+        return loss, stats
+
+    @torch.no_grad()
+    def penalize_rewards_with_kl(self, batch: dict[str, torch.Tensor], reuse: bool
+                                 ) -> tuple[dict[str, torch.Tensor], float]:
+        """TRL's RLOO KL penalty: each episode's reward minus ``beta`` times its summed k1, ``Σ_t (log π_old -
+        log π_ref)`` under the sampling policy (the rollout's logprobs when the update reuses its own forward), before
+        the baseline. The baseline is linear in the rewards and ``scale_rewards`` is "none" (the config insists), so
+        the new advantages are the given ones minus ``beta`` times the baseline-subtracted episode KLs.
+
+        :returns: ``batch`` with those advantages, and the mean k1 per kept token (the ``kl`` metric, TRL's)."""
+        config = self.config
+        sampled = batch["sample_logprobs"] if reuse else batch["old_logprobs"]
+        token_kl = kl_estimate(sampled, batch["ref_logprobs"], "k1") * batch["mask"]
+        # Every process's episode KLs, in rank order: a group's episodes may run on two processes.
+        episode_kl = self.dist.gather(token_kl.sum(dim=1))
+        kl_advantages = group_advantages(episode_kl, config.num_generations, config.advantage_estimator, "none")
+        own_rows = kl_advantages.view(self.dist.world_size, -1)[self.dist.rank]
+        kl_sum, kl_tokens = self.dist.sum(torch.stack([token_kl.sum(), batch["mask"].sum()]))
+        return {**batch, "advantages": batch["advantages"] - config.beta * own_rows}, \
+            float(kl_sum / kl_tokens.clamp(min=1))
 
     # ---------------------------------------------------------------- checkpoints
     def save_checkpoint(self) -> Path:
@@ -301,6 +391,6 @@ class GRPOTrainer(LMTrainer):
         return export_policy(self.lm, self.tokenizer, self.config, directory, "grpo_config.json", self.dist)
 
     def load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        state = self._read_checkpoint(path)
         self.dist.load_state_dict(self.lm, state["policy"], self.optimizer, state["optimizer"])
         self._restore_run_state(state)
