@@ -123,6 +123,35 @@ def test_runner_writes_valid_results(tmp_path, toy_env_kwargs):
     assert len(load_results(tmp_path)) == 4
 
 
+class WholeRolloutAgent(WordAgent):
+    """Learns in whole rollouts of 64 env steps, as SB3 does: a budget of 100 ends after 128."""
+
+    def learn(self, total_env_steps, callback=None):
+        curve = [{"env_steps": steps, "reward": 0.1} for steps in range(64, total_env_steps + 64, 64)]
+        for point in curve:
+            if callback is not None:
+                callback(point)
+        return curve
+
+
+def test_a_run_past_its_budget_is_reported_with_both_figures(tmp_path, toy_env_kwargs):
+    import io
+
+    from rich.console import Console
+
+    specs = plan([TRANSLATION], [f"{__name__}:WholeRolloutAgent", WORD_AGENT], seeds=[0], budget=100,
+                 eval_examples=2, env_kwargs=toy_env_kwargs)
+    output = io.StringIO()
+    outcome = run_benchmark(specs, tmp_path, progress=False, console=Console(file=output, width=300))
+    assert len(outcome.written) == 2
+    text = output.getvalue()
+    assert (f"{specs[0].name} trained 128 env steps for a budget of 100 (+28): the agent learns in whole rollouts"
+            in text)
+    assert f"{specs[1].name} trained" not in text, "a run within its budget gets no note"
+    results = {run.run: run for run in load_results(tmp_path)}
+    assert (results[specs[0].name].env_steps, results[specs[0].name].budget_env_steps) == (128, 100)
+
+
 def test_a_failed_run_is_reported_and_the_others_still_run(tmp_path, toy_env_kwargs):
     specs = plan([TRANSLATION], [WORD_AGENT, "random"], seeds=[0], budget=0, eval_examples=2,
                  env_kwargs=toy_env_kwargs, agent_config={WORD_AGENT: {"words": 123}})  # fails when built

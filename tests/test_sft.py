@@ -152,3 +152,24 @@ def test_cli_trains_and_saves(tmp_path, capsys):
     assert (out / "model.safetensors").is_file()
     assert json.loads((out / "training_config.json").read_text())["final_eval"]["eval/length"] > 0
     assert "saved to" in capsys.readouterr().out
+
+
+def test_train_commands_silence_hugging_faces_own_progress_bars(tmp_path, capsys, monkeypatch):
+    from transformers.utils import logging as hf_logging
+
+    from agents.cli import main as train_main
+
+    import os
+
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    hf_logging.enable_progress_bar()  # as a fresh process would have it
+    try:
+        assert train_main(["sft", "--env", ENV_ID, "--model", "agents/checkpoints/translation", "--out",
+                           str(tmp_path / "run"), "--steps", "1", "--batch-size", "4", "--max-train-examples", "8",
+                           "--eval-split", "none", "--warmup-steps", "0", "--device", "cpu"]) == 0
+        err = capsys.readouterr().err
+        assert "Loading weights" not in err and "Writing model shards" not in err and "sft" in err
+        assert not hf_logging.is_progress_bar_enabled() and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    finally:
+        hf_logging.enable_progress_bar()
+        os.environ.pop("HF_HUB_DISABLE_PROGRESS_BARS", None)  # set by the command; monkeypatch restores the rest

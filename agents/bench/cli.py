@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -183,9 +182,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage error; report it as a status, like the rest
         return int(exit_.code or 0)
-    # Our bars replace the per-file "Loading weights" bars of Hugging Face libraries (set before they are imported;
-    # worker processes and a local Ray instance inherit it).
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Our bars replace the "Loading weights" bars of Hugging Face libraries (worker processes and a local Ray
+    # instance inherit the setting).
+    from agents.cli import quiet_library_progress_bars
+
+    quiet_library_progress_bars()
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
         console = Console(width=max(console.width, 140))

@@ -30,10 +30,11 @@ class BenchmarkOutcome:
 
 
 def check_env_ids(env_ids: Sequence[str]) -> None:
-    """Raise ``ValueError`` naming every unknown id, with close matches and the registered ids."""
-    from textenvs import ENV_IDS
+    """Raise ``ValueError`` naming every unknown id, with close matches and the registered ids (old ids in
+    ``textenvs.ENV_ALIASES`` are known: recorded benchmarks re-run under the names they were recorded with)."""
+    from textenvs import ENV_ALIASES, ENV_IDS
 
-    unknown = [env_id for env_id in env_ids if env_id not in ENV_IDS]
+    unknown = [env_id for env_id in env_ids if env_id not in ENV_IDS and env_id not in ENV_ALIASES]
     if unknown:
         hints = "".join(f" {env_id!r}: did you mean {close[0]!r}?" for env_id in unknown
                         if (close := close_matches(env_id, ENV_IDS, n=1)))
@@ -62,7 +63,7 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
         only, merged over the shared ones (``{"max_new_tokens": 16, "textenvs/Translation-v0": {"dataset": ...}}``).
     :param agent_config: constructor kwargs per agent name (``{"ppo": {"num_envs": 8}}``).
     """
-    from textenvs import ENV_IDS
+    from textenvs import ENV_ALIASES, ENV_IDS
 
     check_env_ids(env_ids)
     if not agents:
@@ -78,7 +79,7 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     for agent in agents:
         agent_class(agent)  # unknown names fail here, before anything runs
     env_kwargs = dict(env_kwargs or {})
-    shared = {key: value for key, value in env_kwargs.items() if key not in ENV_IDS}
+    shared = {key: value for key, value in env_kwargs.items() if key not in ENV_IDS and key not in ENV_ALIASES}
     agent_config = dict(agent_config or {})
     stray = sorted(set(agent_config) - set(agents))
     if stray:
@@ -182,6 +183,13 @@ def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = 
             result = output.result
             console.print(f"[green]✓[/green] {spec.name}: {result.primary_metric}="
                           f"{result.metrics[result.primary_metric]:.4f} ({result.wall_time_s.total:.1f}s)")
+            if result.env_steps > result.budget_env_steps > 0:
+                # Agents that learn in whole rollouts (SB3: n_steps x num_envs) finish the one the budget ends in;
+                # the results JSON records both figures, and this says so where the runs are watched.
+                console.print(f"  [yellow]{spec.name} trained {result.env_steps} env steps for a budget of "
+                              f"{result.budget_env_steps} (+{result.env_steps - result.budget_env_steps}): the agent "
+                              "learns in whole rollouts; its env_steps in the results and tables are what it used."
+                              "[/yellow]")
 
         if backend == "ray":
             from agents.bench.ray_backend import run_ray
