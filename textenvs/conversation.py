@@ -17,6 +17,8 @@ from gymnasium import spaces
 from textenvs.chat import Message
 from textenvs.core import EpisodeBatch, GenerationTask
 from textenvs.scorers import Scorer
+from textenvs.data.generators.dialogue import _canonical
+from textenvs.scorers.booking_goal import check_booking
 from textenvs.scorers.dialogue_goal import booking_slot_accuracy
 from textenvs.users import UserReply, UserSimulator
 
@@ -131,7 +133,16 @@ class ConversationBatch(EpisodeBatch):
     """
 
     def __init__(self, task: GenerationTask, size: int, user: UserSimulator, max_turns: int, max_turn_tokens: int,
-                 turn_scorer: Scorer | None = None) -> None:
+                 turn_scorer: Scorer | None = None, parsed_goal_check: bool = False, turn_reward: float = 0.0,
+                 turn_penalty: float = 0.0) -> None:
+        """:param parsed_goal_check: the v1 rules: the goal is met when a turn books exactly the user's current
+            goal (:func:`textenvs.scorers.booking_goal.check_booking`), the scorer reads the user's current goal,
+            and the final metrics add ``turns`` and ``format_violations``; False: the v0 phrase check.
+        :param turn_reward: weight of the per-turn reward (v1 only): each finished agent turn earns
+            ``turn_reward * (slots the user newly told in reply + goal slots the turn newly books right) /
+            goal slots``.
+        :param turn_penalty: subtracted at each finished agent turn (v1 only).
+        """
         if task.observation_mode != "causal":
             raise ValueError("The multi-turn dialogue env is causal only (a conversation is one growing "
                              f"sequence); got observation_mode={task.observation_mode!r}.")
@@ -143,7 +154,13 @@ class ConversationBatch(EpisodeBatch):
         if not 1 <= max_turn_tokens <= task.max_new_tokens:
             raise ValueError(f"max_turn_tokens must lie in [1, max_new_tokens={task.max_new_tokens}], "
                              f"got {max_turn_tokens}.")
+        if not parsed_goal_check and (turn_reward or turn_penalty):
+            raise ValueError("turn_reward and turn_penalty need the v1 goal check (parsed_goal_check=True).")
         super().__init__(task, size)
+        self.parsed_goal_check = parsed_goal_check
+        self.turn_reward, self.turn_penalty = float(turn_reward), float(turn_penalty)
+        self.violations = np.zeros(size, dtype=np.int64)
+        self.confirmed: list[set[str]] = [set() for _ in range(size)]
         self.format = TurnFormat(task)
         self.user = user
         self.max_turns, self.max_turn_tokens = int(max_turns), int(max_turn_tokens)
@@ -158,7 +175,8 @@ class ConversationBatch(EpisodeBatch):
     def start(self, slot: int, example_index: int) -> dict[str, Any]:
         info = super().start(slot, example_index)
         self.agent_mask[slot] = 0
-        self.turn_start[slot] = self.turns[slot] = 0
+        self.turn_start[slot] = self.turns[slot] = self.violations[slot] = 0
+        self.confirmed[slot] = set()
         prompt = self.prompt_ids[slot][self.prompt_mask[slot] == 1].tolist()
         if self.task.chat is not None:
             self.messages[slot] = self.task.chat.messages(self.task.chat.user_content(prompt))
@@ -204,11 +222,26 @@ class ConversationBatch(EpisodeBatch):
         texts = [self._close_agent_turn(int(slots[k]), ended=True) for k in ended]
         if self.turn_scorer is not None and len(ended):
             rewards[ended] += self._score(self.turn_scorer, slots[ended], texts)[self.turn_scorer.primary]
+        if self.parsed_goal_check:
+            rewards[list(reasons)] -= self.turn_penalty  # a turn cut by a limit is a turn too
+            rewards[ended] -= self.turn_penalty
         waiting = []
         for k, text in zip(ended, texts):
             slot = int(slots[k])
-            metadata = self.task.dataset[int(self.example_index[slot])].metadata
-            if "slots" in metadata and booking_slot_accuracy(text, metadata["slots"]) == (True, 1.0):
+            metadata = self._metadata(slot)
+            if self.parsed_goal_check:
+                check = check_booking(text, metadata["intent"], metadata["goal"])
+                if check.affirmative and self.turn_reward:
+                    new = set(check.correct_slots) - self.confirmed[slot]
+                    self.confirmed[slot] |= new
+                    rewards[k] += self.turn_reward * len(new) / len(metadata["goal"])
+                if check.complete:
+                    reasons[k] = "goal_met"
+                elif self.turns[slot] >= self.max_turns:
+                    reasons[k] = "max_turns"
+                else:
+                    waiting.append(k)
+            elif "slots" in metadata and booking_slot_accuracy(text, metadata["slots"]) == (True, 1.0):
                 reasons[k] = "goal_met"
             elif self.turns[slot] >= self.max_turns:
                 reasons[k] = "max_turns"
@@ -217,6 +250,10 @@ class ConversationBatch(EpisodeBatch):
         for k, reply in zip(waiting, self._user_replies([int(slots[k]) for k in waiting])):
             slot = int(slots[k])
             infos[k]["user_reply"] = reply.text
+            if self.parsed_goal_check:
+                self.violations[slot] += reply.violation is not None
+                if self.turn_reward and reply.new_slots:
+                    rewards[k] += self.turn_reward * reply.new_slots / len(self._metadata(slot)["goal"])
             if reply.gives_up:
                 reasons[k] = "user_gave_up"
                 continue
@@ -249,6 +286,9 @@ class ConversationBatch(EpisodeBatch):
                     "example_index": int(self.example_index[slot]),
                     "metrics": {key: float(values[row]) for key, values in scores.items()},
                 })
+                if self.parsed_goal_check:
+                    infos[k]["metrics"].update({"turns": float(self.turns[slot]),
+                                                "format_violations": float(self.violations[slot])})
         return rewards, terminated, np.zeros(count, dtype=bool), infos
 
     def render_text(self, slot: int) -> str:
@@ -268,10 +308,20 @@ class ConversationBatch(EpisodeBatch):
         self.turns[slot] += 1
         return text
 
+    def _metadata(self, slot: int) -> dict[str, Any]:
+        """The example's metadata, with the goal the user holds now where it changed its mind (v1)."""
+        metadata = self.task.dataset[int(self.example_index[slot])].metadata
+        goal = self.user.current_goal(slot) if self.parsed_goal_check else None
+        if goal is None:
+            return metadata
+        intent = metadata["intent"]
+        return {**metadata, "goal": goal, "slots": [_canonical(intent, name, tuple(value) if isinstance(value, list)
+                                                               else value) for name, value in goal.items()]}
+
     def _score(self, scorer: Scorer, slots: np.ndarray, predictions: list[str]) -> dict[str, np.ndarray]:
         examples = [self.task.dataset[int(self.example_index[slot])] for slot in slots]
         return scorer.score(predictions, [e.references for e in examples], [e.prompt for e in examples],
-                            [e.metadata for e in examples])
+                            [self._metadata(int(slot)) for slot in slots])
 
     def _user_replies(self, slots: list[int]) -> list[UserReply]:
         if not slots:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, NamedTuple, Sequence, Union
+from typing import Any, Callable, Mapping, NamedTuple, Sequence, Union
 
 from textenvs.chat import Message
 from textenvs.data.generators.dialogue import _answer, _canonical, _fragment
@@ -24,10 +24,22 @@ from textenvs.scorers.text import contains_span, normalize_tokens
 
 
 class UserReply(NamedTuple):
-    """A simulated user's turn: its text, and whether the user ends the conversation without its goal met."""
+    """A simulated user's turn: its text, and whether the user ends the conversation without its goal met.
+
+    A user may also say what the agent's turn did (the built-in v1 user does; other users may leave the defaults):
+    ``violation`` names a malformed agent turn (:data:`VIOLATIONS`), reported as the ``format_violations``
+    metric; ``new_slots`` counts goal slots this reply tells the agent for the first time (the per-turn reward's
+    "question answered" part).
+    """
 
     text: str
     gives_up: bool = False
+    violation: str | None = None
+    new_slots: int = 0
+
+
+VIOLATIONS = ("empty", "repeated", "overlong", "several_questions", "not_a_question", "irrelevant")
+"""Kinds of malformed agent turns the built-in v1 user names in :attr:`UserReply.violation`."""
 
 
 class UserSimulator(ABC):
@@ -44,6 +56,11 @@ class UserSimulator(ABC):
     def config(self) -> dict[str, Any]:
         """JSON-serializable description recorded with results."""
         return {"name": type(self).__name__}
+
+    def current_goal(self, slot: int) -> dict[str, Any] | None:
+        """The goal the user holds now in conversation ``slot`` (``{slot: value}``), when it can have changed
+        since the example's ``metadata["goal"]`` (a user that changes its mind); None: the example's goal."""
+        return None
 
 
 # --- the built-in task-oriented user ------------------------------------------------------------------------------
@@ -156,6 +173,184 @@ class BookingUser(UserSimulator):
         return {"name": "builtin", "patience": self.patience}
 
 
+SEVERAL_QUESTIONS = "please ask me one thing at a time ."
+TOO_LONG = "sorry , that is too much for me . what do you need to know ?"
+WRONG_BOOKING = "no , please book exactly what i asked for ."
+THANKS = "thank you , goodbye ."
+_QUESTION_WORDS = frozenset("what which how when where who whom whose would could can do does did is are will may "
+                            "shall should any".split())
+
+
+@dataclass
+class _BookingStateV1:
+    example: Example
+    intent: str
+    goal: dict[str, Any]
+    told: set[str]
+    rng: random.Random
+    changes_mind: bool
+    useless_turns: int = 0
+    previous_agent_turn: list[str] | None = None
+    changed: bool = False
+
+
+class BookingUserV1(UserSimulator):
+    """The built-in user of ``textenvs/MultiTurnDialogue-v1``: one booking goal (``synthetic-booking-goals-v1``),
+    one question answered at a time, malformed turns refused. Deterministic: its draws come from a generator seeded
+    by the example id, so the same goal and agent turns give the same conversation.
+
+    How it answers an agent turn (the first rule that applies; *useless* turns count towards ``patience``):
+
+    1. empty turn: ``"hello ? are you still there ?"`` (useless; violation ``empty``);
+    2. the same words as the agent's previous turn: ``"you already said that ."`` (useless; ``repeated``);
+    3. more than ``max_turn_words`` words: ``"sorry , that is too much for me . what do you need to know ?"``
+       (useless; ``overlong``);
+    4. a booking confirmation (contains "booked") that does not book exactly the goal (the check of
+       :func:`textenvs.scorers.booking_goal.check_booking`): corrects the first goal slot it misses or misstates,
+       ``"no , i wanted it <slot> ."``, or, when every goal slot is right but the turn adds values, negates or
+       hedges, ``"no , please book exactly what i asked for ."`` (useless). A booking of exactly the goal ends the
+       conversation in the env before the user is asked;
+    5. a turn asking about more than one slot (slot keywords: "food", "people", "day", "time", "departing",
+       "destination", "nights", ...) or with more than one question mark: ``"please ask me one thing at a time ."``
+       (useless; ``several_questions``). This is what a list of questions gets: no answer at all;
+    6. a turn stating a value that contradicts the goal (``"a table for 5 people ?"`` when the user wants 4):
+       corrects it, ``"no , <the goal value> ."`` (useful when it tells the slot for the first time);
+    7. one question (exactly one question mark, at the end, and a question word such as "what", "how", "which",
+       "could") about one goal slot: answers it with the goal value, as ``synthetic-dialogue`` users answer
+       (useful when the slot was not told yet; asking again gets the answer again and is useless). With
+       probability ``volunteer_rate`` it adds, unasked, the next goal slot it has not told (``"... , and on
+       monday ."``);
+    8. the same question about a slot outside the goal: ``"i do not mind ."`` (useless);
+    9. a slot keyword without a well-formed question: ``"sorry , i do not understand . can you help me with my
+       booking ?"`` (useless; ``not_a_question``); anything else gets the same reply (useless; ``irrelevant``).
+
+    Changing its mind: with probability ``change_of_mind`` per conversation (drawn when it starts), the user's
+    first answer to a question is followed by ``"actually , make that <new value> ."`` for one slot it had already
+    told (from the opening request, else the one just answered): the goal changes there, the env's goal check and
+    score use the new goal (:meth:`current_goal`), and an agent that books the old value is corrected.
+
+    After ``patience`` useless turns the user gives up: ``"never mind , i will book it myself . goodbye ."``.
+
+    :param patience: useless agent turns tolerated; the ``patience``-th one makes the user give up (3).
+    :param volunteer_rate: probability that an answer also volunteers one more untold goal slot (0.2).
+    :param change_of_mind: probability that a conversation's user changes one slot value once (0.0).
+    :param max_turn_words: longest agent turn, in words, the user reads (25).
+    """
+
+    def __init__(self, patience: int = 3, volunteer_rate: float = 0.2, change_of_mind: float = 0.0,
+                 max_turn_words: int = 25) -> None:
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, got {patience}.")
+        for name, value in (("volunteer_rate", volunteer_rate), ("change_of_mind", change_of_mind)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
+        if max_turn_words < 1:
+            raise ValueError(f"max_turn_words must be >= 1, got {max_turn_words}.")
+        self.patience, self.volunteer_rate, self.change_of_mind = patience, volunteer_rate, change_of_mind
+        self.max_turn_words = max_turn_words
+        self._states: dict[int, _BookingStateV1] = {}
+
+    def start(self, slot: int, example: Example) -> None:
+        metadata = example.metadata
+        for key in ("intent", "goal", "opening"):
+            if key not in metadata:
+                raise KeyError(f"BookingUserV1 needs metadata[{key!r}] (a synthetic-booking-goals example); example "
+                               f"{example.id!r} has {sorted(metadata)}.")
+        goal = {name: tuple(value) if isinstance(value, list) else value for name, value in metadata["goal"].items()}
+        rng = random.Random(example.id)
+        changes_mind = rng.random() < self.change_of_mind
+        self._states[slot] = _BookingStateV1(example, metadata["intent"], goal, set(metadata["opening"]), rng,
+                                             changes_mind)
+
+    def current_goal(self, slot: int) -> dict[str, Any] | None:
+        state = self._states.get(slot)
+        if state is None or not state.changed:
+            return None
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in state.goal.items()}
+
+    def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply]:
+        return [self._respond(self._states[slot], conversation[-1]["content"])
+                for slot, conversation in zip(slots, conversations)]
+
+    def _respond(self, state: _BookingStateV1, agent_turn: str) -> UserReply:
+        words = normalize_tokens(agent_turn)
+        told_before = len(state.told)
+        text, useful, violation = self._answer(state, agent_turn, words)
+        state.previous_agent_turn = words
+        if not useful:
+            state.useless_turns += 1
+            if state.useless_turns >= self.patience:
+                return UserReply(GIVE_UP, gives_up=True, violation=violation)
+        return UserReply(text, violation=violation, new_slots=len(state.told) - told_before)
+
+    def _answer(self, state: _BookingStateV1, text: str, words: list[str]) -> tuple[str, bool, str | None]:
+        from textenvs.scorers.booking_goal import check_booking, parse_booking
+
+        if not words:
+            return SILENCE, False, "empty"
+        if words == state.previous_agent_turn:
+            return REPEATED, False, "repeated"
+        if len(words) > self.max_turn_words:
+            return TOO_LONG, False, "overlong"
+        parsed = parse_booking(text)
+        if parsed.booked:
+            check = check_booking(parsed, state.intent, state.goal)
+            if check.complete:
+                return THANKS, True, None
+            if check.wrong_slots:
+                wrong = check.wrong_slots[0]
+                state.told.add(wrong)
+                return f"no , i wanted it {_fragment(state.rng, state.intent, wrong, state.goal[wrong])} .", False, None
+            return WRONG_BOOKING, False, None
+        asked = [name for name, keywords in _SLOT_KEYWORDS.items() if any(word in words for word in keywords)]
+        if len(asked) > 1 or text.count("?") > 1:
+            return SEVERAL_QUESTIONS, False, "several_questions"
+        check = check_booking(parsed, state.intent, state.goal)
+        contradicted = [name for name in check.wrong_slots if parsed.slot_values(name)]
+        if contradicted:
+            name = contradicted[0]
+            useful = name not in state.told
+            state.told.add(name)
+            return f"no , {_answer(state.rng, state.intent, name, state.goal[name])}", useful, None
+        question = text.rstrip().endswith("?") and any(word in _QUESTION_WORDS for word in words)
+        if asked and question:
+            name = asked[0]
+            if name not in state.goal:
+                return DONT_KNOW, False, None
+            useful = name not in state.told
+            state.told.add(name)
+            reply = _answer(state.rng, state.intent, name, state.goal[name])
+            untold = [other for other in state.goal if other not in state.told]
+            if untold and state.rng.random() < self.volunteer_rate:
+                other = untold[0]
+                state.told.add(other)
+                reply = reply[:-2] + f" , and {_fragment(state.rng, state.intent, other, state.goal[other])} ."
+            if state.changes_mind and not state.changed:
+                reply += " " + self._change_mind(state, name)
+            return reply, useful, None
+        return UNCLEAR, False, "not_a_question" if asked else "irrelevant"
+
+    @staticmethod
+    def _change_mind(state: _BookingStateV1, answered: str) -> str:
+        """Change one told slot's value (an opening slot when there is one) and say so."""
+        from textenvs.data.generators.dialogue import _sample_slot
+
+        opening = [name for name in state.example.metadata["opening"] if name != "parking"]
+        name = opening[0] if opening else answered
+        old = state.goal[name]
+        others = {other: value for other, value in state.goal.items() if other != name}
+        while state.goal[name] == old:
+            state.goal[name] = _sample_slot(state.rng, state.intent, name, others)
+            if name == "time" and state.intent != "book_restaurant":  # keep the direction: only the hour changes
+                state.goal[name] = (state.goal[name][0], state.goal[name][1], old[2])
+        state.changed = True
+        return f"actually , make that {_fragment(state.rng, state.intent, name, state.goal[name])} ."
+
+    def config(self) -> dict[str, Any]:
+        return {"name": "builtin-v1", "patience": self.patience, "volunteer_rate": self.volunteer_rate,
+                "change_of_mind": self.change_of_mind, "max_turn_words": self.max_turn_words}
+
+
 # --- model-backed and callable users ------------------------------------------------------------------------------
 
 class ModelUser(UserSimulator):
@@ -167,15 +362,23 @@ class ModelUser(UserSimulator):
     stripped (it may be empty: an empty user turn is appended). It never gives up: the env's goal check and limits
     end the conversation.
 
+    With ``persona=True`` (the default of ``textenvs/MultiTurnDialogue-v1``) the model is told its goal: when a
+    conversation starts, :func:`persona_prompt` builds a persona from the example's metadata (booking kind and
+    every goal value, e.g. ``"you are a user who wants to book a taxi . your goal : departure the zoo ; ..."``); it
+    is the system message of the chat template where the tokenizer has one (replacing the agent's system prompt,
+    which is not the user's), else the first line of the plain layout. Without it (the v0 behaviour) the model sees
+    only the conversation and cannot know the goal the env scores against.
+
     :param model: a causal LM object, or a local path / id for ``AutoModelForCausalLM.from_pretrained``.
     :param tokenizer: its tokenizer (object or path); defaults to the model path's tokenizer.
     :param max_new_tokens: longest reply in the model's tokens.
     :param do_sample: sample (seeded by ``seed``) instead of greedy decoding.
     :param seed: torch seed set before each sampled batch, so sampled replies are reproducible.
+    :param persona: tell the model its goal (see above).
     """
 
     def __init__(self, model: Any, tokenizer: Any = None, max_new_tokens: int = 32, do_sample: bool = False,
-                 seed: int = 0) -> None:
+                 seed: int = 0, persona: bool = False) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if isinstance(model, str):
@@ -188,11 +391,18 @@ class ModelUser(UserSimulator):
             raise ValueError("The user model's tokenizer has no pad token, which batched decoding needs; add one.")
         self.model = model.eval()
         self.max_new_tokens, self.do_sample, self.seed = max_new_tokens, do_sample, seed
+        self.persona = persona
+        self._personas: dict[int, str] = {}
+
+    def start(self, slot: int, example: Example) -> None:
+        if self.persona:
+            self._personas[slot] = persona_prompt(example.metadata)
 
     def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply]:
         import torch
 
-        prompts = [self._prompt(conversation) for conversation in conversations]
+        prompts = [self.prompt(conversation, self._personas.get(slot) if self.persona else None)
+                   for slot, conversation in zip(slots, conversations)]
         encoded = [self.tokenizer.encode(prompt, add_special_tokens=False) for prompt in prompts]
         width = max(map(len, encoded))
         device = next(self.model.parameters()).device
@@ -209,16 +419,47 @@ class ModelUser(UserSimulator):
         texts = self.tokenizer.batch_decode(output[:, width:], skip_special_tokens=True)
         return [UserReply(text.split("\n", 1)[0].strip()) for text in texts]
 
-    def _prompt(self, conversation: list[Message]) -> str:
+    def prompt(self, conversation: list[Message], persona: str | None = None) -> str:
+        """The text the model continues for ``conversation`` (env's side), told ``persona`` when given."""
         flipped = [{"role": {"assistant": "user", "user": "assistant"}.get(m["role"], m["role"]),
                     "content": m["content"]} for m in conversation]
+        if persona is not None:
+            flipped = [{"role": "system", "content": persona}] + [m for m in flipped if m["role"] != "system"]
         if getattr(self.tokenizer, "chat_template", None):
             return self.tokenizer.apply_chat_template(flipped, add_generation_prompt=True, tokenize=False)
-        return "".join(m["content"] + "\n" for m in conversation if m["role"] != "system")
+        return "".join(m["content"] + "\n" for m in flipped if m["role"] != "system" or persona is not None)
 
     def config(self) -> dict[str, Any]:
         return {"name": "model", "model": getattr(self.model, "name_or_path", type(self.model).__name__),
-                "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "seed": self.seed}
+                "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "seed": self.seed,
+                "persona": self.persona}
+
+
+_INTENT_NAMES = {"book_restaurant": "a table", "book_taxi": "a taxi", "book_hotel": "a hotel"}
+
+
+def persona_prompt(metadata: Mapping[str, Any]) -> str:
+    """The user's goal as a persona for a model user, from a ``synthetic-booking-goals`` example's metadata:
+    ``"you are a user who wants to book a taxi . your goal : departure the zoo ; destination the stadium ; time
+    leaving at 5 pm . answer each question of the assistant with your goal ."`` Values are said the way the
+    assistant confirms them (``_canonical``), times with their direction."""
+    from textenvs.data.generators.dialogue import _canonical
+
+    for key in ("intent", "goal"):
+        if key not in metadata:
+            raise KeyError(f"A persona needs metadata[{key!r}] (a synthetic-booking-goals example); got "
+                           f"{sorted(metadata)}.")
+    intent = metadata["intent"]
+    parts = []
+    for name, value in metadata["goal"].items():
+        said = _canonical(intent, name, tuple(value) if isinstance(value, list) else value)
+        if name == "time" and intent != "book_restaurant":
+            said = f"{'leaving at' if value[2] == 'leave' else 'arriving by'} {said}"
+        elif name in ("departure", "destination"):
+            said = f"the {said}"
+        parts.append(f"{name} {said}")
+    return (f"you are a user who wants to book {_INTENT_NAMES.get(intent, intent)} . your goal : "
+            f"{' ; '.join(parts)} . answer each question of the assistant with your goal .")
 
 
 class CallableUser(UserSimulator):
@@ -238,26 +479,30 @@ UserSimulatorSpec = Union[None, str, UserSimulator, Callable[[list[Message]], st
 """``None``/``"builtin"``, a :class:`UserSimulator`, a causal LM (object or local path), or a plain callable."""
 
 
-def make_user_simulator(spec: UserSimulatorSpec, tokenizer: Any = None, **kwargs: Any) -> UserSimulator:
+def make_user_simulator(spec: UserSimulatorSpec, tokenizer: Any = None, builtin: type[UserSimulator] | None = None,
+                        model_defaults: Mapping[str, Any] | None = None, **kwargs: Any) -> UserSimulator:
     """Turn the env's ``user_simulator`` argument into a :class:`UserSimulator`.
 
     :param spec: ``None`` or ``"builtin"`` (:class:`BookingUser`), a :class:`UserSimulator`, a path to a local
         causal LM, a model object (anything with ``generate``; ``tokenizer`` is then its tokenizer, by default the
         env's), or a callable ``f(messages) -> str``.
     :param tokenizer: the env's tokenizer, the default for a model object.
+    :param builtin: the class ``None``/``"builtin"`` makes (default :class:`BookingUser`; v1 envs pass
+        :class:`BookingUserV1`).
+    :param model_defaults: defaults for a model user's options under ``kwargs`` (v1 envs: ``persona=True``).
     :param kwargs: constructor options (``patience`` for the built-in user; ``max_new_tokens``, ``do_sample``,
         ``seed``, ``tokenizer`` for a model).
     """
     if spec is None or spec == "builtin":
-        return BookingUser(**kwargs)
+        return (builtin or BookingUser)(**kwargs)
     if isinstance(spec, UserSimulator):
         if kwargs:
             raise TypeError("user_simulator_kwargs can only be given with a name, path or model, not an instance.")
         return spec
     if isinstance(spec, str):
-        return _model_user_from_name(spec, kwargs)
+        return _model_user_from_name(spec, {**(model_defaults or {}), **kwargs})
     if hasattr(spec, "generate") and hasattr(spec, "config"):
-        return ModelUser(spec, **{"tokenizer": tokenizer, **kwargs})
+        return ModelUser(spec, **{"tokenizer": tokenizer, **(model_defaults or {}), **kwargs})
     if callable(spec):
         return CallableUser(spec)
     raise TypeError("user_simulator must be None/'builtin', a UserSimulator, a causal LM (object or path) or a "

@@ -307,6 +307,8 @@ def resolve_dataset(task: TaskSpec, spec: DatasetSpec | None, split: str, fields
             return load_builtin(text, split, **(options or {}))
         if text == booking_goals.NAME:
             return booking_goals.load_booking_goals(split)
+        if text == booking_goals.NAME_V1:
+            return booking_goals.load_booking_goals_v1(split)
         if text.startswith("hf:"):
             import datasets
 

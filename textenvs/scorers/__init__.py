@@ -29,6 +29,7 @@ are the env's ``reward_mode="incremental"``. Every metric also ships as an offli
 """
 
 from textenvs.scorers.base import MissingMetadataError, Scorer, Scores
+from textenvs.scorers.booking_goal import BookingGoalScorer
 from textenvs.scorers.bertscore import BERTScoreScorer
 from textenvs.scorers.composite import CompositeScorer
 from textenvs.scorers.dialogue_goal import DialogueGoalScorer
@@ -70,6 +71,7 @@ register("reward_model", RewardModelScorer)
 register("key_fact_recall", KeyFactRecallScorer)
 register("slot_coverage", SlotCoverageScorer)
 register("dialogue_goal", DialogueGoalScorer)
+register("booking_goal", BookingGoalScorer)
 register("translation_agreement", TranslationAgreementScorer)
 register("summary_facts", SummaryFactsScorer)
 register("dialogue_slots", DialogueSlotsScorer)
@@ -85,7 +87,8 @@ __all__ = [
     "make_scorer", "register", "evaluate_module_path", "available_modules",
     "RougeScorer", "BLEUScorer", "ChrFScorer", "TERScorer", "MeteorScorer", "TokenF1Scorer",
     "ExactMatchScorer", "SemanticSimilarityScorer", "BERTScoreScorer", "RewardModelScorer", "KeyFactRecallScorer",
-    "SlotCoverageScorer", "DialogueGoalScorer", "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
+    "SlotCoverageScorer", "DialogueGoalScorer", "BookingGoalScorer",
+    "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
     "CompositeScorer", "EvaluateScorer", "ParallelScorer", "TranslationAgreementScorer", "SummaryFactsScorer",
     "DialogueSlotsScorer",
 ]

@@ -9,7 +9,7 @@ from textenvs.conversation import ConversationBatch
 from textenvs.core import TextGenerationEnv
 from textenvs.scorers import ScorerSpec, make_scorer
 from textenvs.tasks.base import TaskSpec
-from textenvs.users import UserSimulatorSpec, make_user_simulator
+from textenvs.users import BookingUserV1, UserSimulatorSpec, make_user_simulator
 from textenvs.vector import TextGenerationVectorEnv
 
 MULTITURN_DIALOGUE = TaskSpec(
@@ -24,15 +24,32 @@ MULTITURN_DIALOGUE = TaskSpec(
 )
 
 
+MULTITURN_DIALOGUE_V1 = TaskSpec(
+    name="multiturn_dialogue-v1",
+    default_dataset="synthetic-booking-goals-v1",
+    default_scorer="booking_goal",
+    prompt_field="prompt",
+    reference_field="references",
+    max_prompt_length=64,
+    max_new_tokens=256,
+    prompt_truncation="right",
+    reward_ceiling=1.0,
+)
+
+
 def _conversation_builder(user_simulator: UserSimulatorSpec,
                           user_simulator_kwargs: Mapping[str, Any] | None, max_turns: int, max_turn_tokens: int,
-                          turn_scorer: ScorerSpec | None, turn_scorer_kwargs: Mapping[str, Any] | None):
-    """A function building the env's :class:`ConversationBatch` for its task."""
+                          turn_scorer: ScorerSpec | None, turn_scorer_kwargs: Mapping[str, Any] | None,
+                          v1: bool = False, turn_reward: float = 0.0, turn_penalty: float = 0.0):
+    """A function building the env's :class:`ConversationBatch` for its task (``v1``: the v1 user, goal check and
+    per-turn options)."""
 
     def build(task, size: int) -> ConversationBatch:
-        user = make_user_simulator(user_simulator, task.tokenizer, **(user_simulator_kwargs or {}))
+        user = make_user_simulator(user_simulator, task.tokenizer, builtin=BookingUserV1 if v1 else None,
+                                   model_defaults={"persona": True} if v1 else None, **(user_simulator_kwargs or {}))
         scorer = make_scorer(turn_scorer, **(turn_scorer_kwargs or {})) if turn_scorer is not None else None
-        return ConversationBatch(task, size, user, max_turns, max_turn_tokens, scorer)
+        return ConversationBatch(task, size, user, max_turns, max_turn_tokens, scorer, parsed_goal_check=v1,
+                                 turn_reward=turn_reward, turn_penalty=turn_penalty)
 
     return build
 
@@ -210,3 +227,117 @@ class MultiTurnDialogueVectorEnv(TextGenerationVectorEnv):
     def messages(self, index: int) -> list[Message]:
         """Sub-env ``index``'s finished turns as chat messages."""
         return [dict(message) for message in self._episodes.messages[index]]
+
+
+_V1_MANUAL = """Hold a booking conversation with a user who behaves like one; the goal check reads the booking.
+
+    ## Description
+    As ``textenvs/MultiTurnDialogue-v0`` (same observation and action spaces, token-in/token-out layout, chat
+    templates, limits and end reasons), with a task that tests dialogue:
+
+    - **Goals** (``synthetic-booking-goals-v1``): a restaurant, taxi or hotel booking. The opening request names
+      at most ``len(required) - 2`` required slots, so at least two must be asked for. Splits are disjoint by
+      goal (no test goal equals a train goal); ``split="test_compositional"`` holds goals whose pair of values
+      (a restaurant's food and day, a taxi's two places, a hotel's people and nights) never occurs in
+      train/validation/test, though each value does.
+    - **User** (:class:`textenvs.users.BookingUserV1`): answers one well-formed question about one slot at a
+      time; a list of questions gets ``"please ask me one thing at a time ."`` and no answer; empty, repeated,
+      overlong (> 25 words) and irrelevant turns get a refusal; a wrong value is corrected; answers volunteer the
+      next untold slot at ``volunteer_rate`` (0.2); ``change_of_mind`` (0.0) is the per-conversation chance the
+      user changes one told value once (the goal check then uses the new goal). Every refused or corrected turn
+      is useless; the third useless turn makes the user give up. Its rules, in order, are in its docstring.
+    - **Goal check** (:func:`textenvs.scorers.booking_goal.check_booking`): an agent turn meets the goal when it
+      is a booking ("booked"), not negated ("not", "cancelled", "couldn't", ...), not hedged ("or", "maybe",
+      ...), names the goal's booking kind only, and states every goal slot with its value *in its role*
+      (``from the X`` = departure, ``to the X`` = destination, ``leaving at`` / ``arriving by`` times, counts by
+      their unit) and nothing else: a slot outside the goal, a second value, or an unplaced value (a place with
+      neither from nor to, a bare number) fails. The confirmations of ``references`` meet it.
+
+    A fixed script (one first turn listing every question, then a confirmation copying the values a regex finds)
+    meets no test goal: the list gets no answer, so at least two slots stay unknown.
+
+    ## Rewards
+    At the last step: the scorer's primary score of the agent's final turn (default ``booking_goal``:
+    ``goal_score = (goal_completion + slot_accuracy * slot_precision) / 2``; slot credit only for an affirmative
+    booking of the goal's kind, so a hedge listing every value or a negated booking earns none). Options, each
+    added at the step of the agent's end-of-turn token:
+
+    - ``turn_reward=w`` (per-turn credit): ``w * (slots the user newly tells in reply + goal slots the turn
+      newly books right) / goal slots``; an episode's turn rewards sum to at most ``2 w``. Only users that report
+      ``UserReply.new_slots`` (the built-in one) give the "question answered" part; the "newly booked" part is
+      computed by the env for any user;
+    - ``turn_penalty=c``: ``-c`` for every agent turn (a turn cut by a limit too);
+    - ``turn_scorer``: as in v0.
+
+    How turn-level rewards reach tokens: every reward lands on the step of one agent token (the end-of-turn token
+    of the turn that earned it; the terminal reward on the last agent token). PPO's GAE runs over agent positions
+    only (``agents/ppo/buffer.py: agent_gae``): a turn's reward enters the TD error of its end-of-turn token, whose
+    next value is that of the agent's next token after the user's reply, so the credit flows back through the
+    turn's earlier tokens (and earlier turns) by ``gamma * lambda`` per agent token. GRPO sums an episode's rewards
+    into one return per conversation and compares it within the group: per-turn rewards change which conversations
+    rank higher, not which tokens in a conversation get the credit.
+
+    ## Metrics
+    ``info["metrics"]`` at the end: ``goal_score``, ``goal_completion``, ``slot_accuracy``, ``slot_precision``,
+    ``turns`` (agent turns) and ``format_violations`` (agent turns the user refused as empty, repeated, overlong,
+    several questions, not a question or irrelevant; :data:`textenvs.users.VIOLATIONS`).
+
+    ## LM user
+    ``user_simulator=<causal LM>`` plays the user with ``persona=True`` by default: it is told the goal
+    (:func:`textenvs.users.persona_prompt`) as the system message of its chat template, or the first line of the
+    plain layout. ``scripts/train_user_model.py`` trains a small user model on the rule user's turns and
+    measures how often their replies state the same values.
+
+    ## Arguments
+    Those of v0 (``user_simulator_kwargs`` of the built-in user: ``patience``, ``volunteer_rate``,
+    ``change_of_mind``, ``max_turn_words``), and:
+
+    :param turn_reward: weight of the per-turn reward (0.0: terminal reward only).
+    :param turn_penalty: cost of each agent turn (0.0).
+
+    ``gymnasium.make_vec("textenvs/MultiTurnDialogue-v1", num_envs=B)`` builds the native vector env.
+
+    ## Version History
+    * v1: user v1 (one question at a time, refusals, corrections, volunteering, change of mind), the goal check
+      that reads the booking (roles, extra values, negation, hedging), goals disjoint across splits, a
+      compositional test split, per-turn reward and penalty options, ``turns`` and ``format_violations`` metrics,
+      a model user told its goal.
+    * v0: initial release (:class:`MultiTurnDialogueEnv`), unchanged.
+    """
+
+
+class MultiTurnDialogueV1Env(MultiTurnDialogueEnv):
+    __doc__ = _V1_MANUAL
+    task_spec = MULTITURN_DIALOGUE_V1
+
+    def __init__(self, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
+                 user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 8, max_turn_tokens: int = 32,
+                 turn_scorer: ScorerSpec | None = None, turn_scorer_kwargs: Mapping[str, Any] | None = None,
+                 turn_reward: float = 0.0, turn_penalty: float = 0.0, **task_kwargs: Any) -> None:
+        build = _conversation_builder(user_simulator, user_simulator_kwargs, max_turns, max_turn_tokens, turn_scorer,
+                                      turn_scorer_kwargs, v1=True, turn_reward=turn_reward,
+                                      turn_penalty=turn_penalty)
+        TextGenerationEnv.__init__(self, render_mode=render_mode, **task_kwargs)
+        self._episodes = build(self.task, 1)
+        self.observation_space = self._episodes.observation_space
+
+
+class MultiTurnDialogueV1VectorEnv(MultiTurnDialogueVectorEnv):
+    """Native batched :class:`MultiTurnDialogueV1Env` (``gymnasium.make_vec("textenvs/MultiTurnDialogue-v1",
+    num_envs=B)``)."""
+
+    task_spec = MULTITURN_DIALOGUE_V1
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
+                 user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 8, max_turn_tokens: int = 32,
+                 turn_scorer: ScorerSpec | None = None, turn_scorer_kwargs: Mapping[str, Any] | None = None,
+                 turn_reward: float = 0.0, turn_penalty: float = 0.0, **task_kwargs: Any) -> None:
+        from gymnasium.vector.utils import batch_space
+
+        build = _conversation_builder(user_simulator, user_simulator_kwargs, max_turns, max_turn_tokens, turn_scorer,
+                                      turn_scorer_kwargs, v1=True, turn_reward=turn_reward,
+                                      turn_penalty=turn_penalty)
+        TextGenerationVectorEnv.__init__(self, num_envs=num_envs, render_mode=render_mode, **task_kwargs)
+        self._episodes = build(self.task, self.num_envs)
+        self.single_observation_space = self._episodes.observation_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
