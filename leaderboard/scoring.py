@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
 from leaderboard.schema import LeaderboardError, Submission, listed
-from textenvs import ENV_IDS, load_env_dataset, load_env_scorer
+from textenvs import ENV_ALIASES, ENV_IDS, load_env_dataset, load_env_scorer
 from textenvs.data.dataset import TextDataset
 from textenvs.metrics import CORPUS_PREFIX, prediction_metrics
 from textenvs.scorers import Scorer
@@ -141,14 +141,16 @@ class Benchmarks:
     """Loads each env id's :class:`Benchmark` on first use and keeps it (thread-safe).
 
     :param env_kwargs: per env id, the env kwargs that define its canonical split and scorer (e.g. a real
-        dataset with hidden references); env ids not listed use the env's defaults.
+        dataset with hidden references); env ids not listed use the env's defaults. An old id
+        (``textenvs.ENV_ALIASES``) stands for the id it is an alias of.
     """
 
     def __init__(self, env_kwargs: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-        unknown = sorted(set(env_kwargs or {}) - set(ENV_IDS))
+        unknown = sorted(set(env_kwargs or {}) - set(ENV_IDS) - set(ENV_ALIASES))
         if unknown:
             raise ValueError(f"env_kwargs for unknown env ids {unknown}; valid ids: {', '.join(ENV_IDS)}.")
-        self.env_kwargs = {env_id: dict(kwargs) for env_id, kwargs in (env_kwargs or {}).items()}
+        self.env_kwargs = {ENV_ALIASES.get(env_id, env_id): dict(kwargs)
+                           for env_id, kwargs in (env_kwargs or {}).items()}
         self._loaded: dict[str, Benchmark] = {}
         self._lock = threading.Lock()
 
@@ -167,7 +169,9 @@ class Benchmarks:
         return None
 
     def get(self, env_id: str) -> Benchmark:
-        """The benchmark of ``env_id``; 404 for an unknown id (listing the valid ones), 503 if it cannot load."""
+        """The benchmark of ``env_id``; 404 for an unknown id (listing the valid ones), 503 if it cannot load.
+        An old id (``textenvs.ENV_ALIASES``) gives the benchmark of the id it is an alias of: one board per task."""
+        env_id = ENV_ALIASES.get(env_id, env_id)
         if env_id not in ENV_IDS:
             raise LeaderboardError(404, f"Unknown env id {env_id!r:.100}; valid env ids: {', '.join(ENV_IDS)}.",
                                    valid_env_ids=list(ENV_IDS))

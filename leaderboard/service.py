@@ -59,7 +59,7 @@ class Leaderboard:
             predictions = benchmark.ordered_predictions(submission)
             metrics = benchmark.score(predictions)
             row, created = self.store.insert(NewSubmission(
-                id=content_hash[:16], content_hash=content_hash, env_id=submission.env_id,
+                id=content_hash[:16], content_hash=content_hash, env_id=benchmark.env_id,  # an alias's target
                 dataset_name=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,
                 agent=submission.metadata.agent, submitter=submitter, primary_metric=benchmark.primary,
                 primary_score=metrics[benchmark.primary], metrics=metrics,

@@ -45,9 +45,9 @@ WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     "dialogue": ("textenvs/Dialogue-v0", "tiny", replace(BASE, max_steps=150)),
     # v1: long enough that the training loss has flattened (the model fits the demonstration mixture, noise
     # included); dialogue needs longer to stop confusing the numbers it copies (people, nights, hours).
-    "translation-v1": ("textenvs/Translation-v1", "tiny", replace(BASE, max_steps=400)),
-    "summarization-v1": ("textenvs/Summarization-v1", "tiny", replace(BASE, max_steps=400)),
-    "dialogue-v1": ("textenvs/Dialogue-v1", "tiny", replace(BASE, max_steps=1000)),
+    "translation-v1": ("textenvs/SyntheticTranslation-v1", "tiny", replace(BASE, max_steps=400)),
+    "summarization-v1": ("textenvs/SyntheticSummarization-v1", "tiny", replace(BASE, max_steps=400)),
+    "dialogue-v1": ("textenvs/SyntheticDialogue-v1", "tiny", replace(BASE, max_steps=1000)),
     # Trained until the loss is flat (1200 steps of 64 of the 15,000 conversations, 5.1 epochs: 0.055 nats per agent
     # token from step 1000 on, the demonstrator's own choice entropy being 0.053), so the model copies every value
     # right and holds the demonstrations' mixture of turns; RL then has to move probability towards the full

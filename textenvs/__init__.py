@@ -10,8 +10,8 @@ from importlib import metadata as _metadata
 from textenvs.core import GenerationTask, TextGenerationEnv, load_tokenizer
 from textenvs.data.dataset import Example, TextDataset
 from textenvs.evaluation import EpisodeRecord, generate_split, summarize
-from textenvs.registration import (ENV_IDS, check_env_arguments, env_class, env_reward_ceiling, load_env_dataset,
-                                   load_env_scorer, register_envs)
+from textenvs.registration import (ENV_ALIASES, ENV_IDS, check_env_arguments, env_class, env_reward_ceiling,
+                                   load_env_dataset, load_env_scorer, register_envs, resolve_env_id)
 from textenvs.vector import TextGenerationVectorEnv
 from textenvs.wrappers import TextActionWrapper
 
@@ -24,8 +24,8 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 register_envs()
 
 __all__ = [
-    "ENV_IDS", "Example", "EpisodeRecord", "GenerationTask", "TextDataset", "TextGenerationEnv",
+    "ENV_ALIASES", "ENV_IDS", "Example", "EpisodeRecord", "GenerationTask", "TextDataset", "TextGenerationEnv",
     "TextActionWrapper", "TextGenerationVectorEnv",
     "check_env_arguments", "env_class", "env_reward_ceiling", "generate_split", "load_env_dataset", "load_env_scorer",
-    "load_tokenizer", "register_envs", "summarize", "__version__",
+    "load_tokenizer", "register_envs", "resolve_env_id", "summarize", "__version__",
 ]

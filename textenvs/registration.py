@@ -13,27 +13,61 @@ ENV_IDS: dict[str, str] = {
     "textenvs/Summarization-v0": "textenvs.tasks.summarization:Summarization",
     "textenvs/Dialogue-v0": "textenvs.tasks.dialogue:Dialogue",
     "textenvs/MultiTurnDialogue-v0": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogue",
-    "textenvs/Translation-v1": "textenvs.tasks.translation:TranslationV1",
-    "textenvs/Summarization-v1": "textenvs.tasks.summarization:SummarizationV1",
-    "textenvs/Dialogue-v1": "textenvs.tasks.dialogue:DialogueV1",
+    "textenvs/MultiTurnDialogue-v1": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogueV1",
+    "textenvs/SyntheticTranslation-v1": "textenvs.tasks.translation:TranslationV1",
+    "textenvs/SyntheticSummarization-v1": "textenvs.tasks.summarization:SummarizationV1",
+    "textenvs/SyntheticDialogue-v1": "textenvs.tasks.dialogue:DialogueV1",
 }
+"""Every env id with the module and class prefix of its single env (``<prefix>Env``) and vector env
+(``<prefix>VectorEnv``). Two kinds of families: ``Translation``, ``Summarization``, ``Dialogue`` and
+``MultiTurnDialogue`` take any dataset of the task (real data included; built-in synthetic data by default), while
+the ``Synthetic*`` families are benchmark tasks on data textenvs generates, whose rewards read each example's
+metadata (a correct output known per example)."""
+
+ENV_ALIASES: dict[str, str] = {
+    "textenvs/Translation-v1": "textenvs/SyntheticTranslation-v1",
+    "textenvs/Summarization-v1": "textenvs/SyntheticSummarization-v1",
+    "textenvs/Dialogue-v1": "textenvs/SyntheticDialogue-v1",
+}
+"""Deprecated ids, each the old name of the env it maps to (same class, data, reward and warm start, so results
+recorded under the old name re-run unchanged). They were v1 of the real-data families' names although they are other
+tasks, which made Gymnasium tell every ``Translation-v0`` user to "upgrade" to them; an alias makes its target's
+spec (``gymnasium.make("textenvs/Translation-v1").spec.id`` is ``"textenvs/SyntheticTranslation-v1"``) and is not a
+version of the old family, so that warning is gone. New work should use the target ids."""
 
 
 def register_envs() -> None:
-    """Register every textenvs id (idempotent)."""
+    """Register every textenvs id and alias (idempotent).
+
+    An alias is entered in ``gymnasium.registry`` under its old id as the very spec of its target, not registered as
+    a spec of its own: Gymnasium counts a spec's own name and version when it looks for a newer version, so an
+    ``Translation-v1`` spec would make ``gymnasium.make("textenvs/Translation-v0")`` warn that it is out of date.
+    """
     for env_id, prefix in ENV_IDS.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=f"{prefix}Env", vector_entry_point=f"{prefix}VectorEnv")
+    for alias, target in ENV_ALIASES.items():
+        gym.registry.setdefault(alias, gym.registry[target])
+
+
+def resolve_env_id(env_id: str) -> str:
+    """The registered id ``env_id`` names: itself, or the target of an alias in :data:`ENV_ALIASES`.
+
+    :raises gymnasium.error.NameNotFound: ``env_id`` is neither an id nor an alias (with the closest id).
+    """
+    if env_id in ENV_IDS:
+        return env_id
+    if env_id in ENV_ALIASES:
+        return ENV_ALIASES[env_id]
+    from textenvs.validation import did_you_mean
+
+    raise gym.error.NameNotFound(f"Unknown textenvs environment {env_id!r}.{did_you_mean(env_id, ENV_IDS, n=1)} "
+                                 f"Available: {', '.join(ENV_IDS)}.")
 
 
 def env_class(env_id: str) -> Any:
-    """The single-env class registered as ``env_id``; unknown ids list what exists."""
-    if env_id not in ENV_IDS:
-        from textenvs.validation import did_you_mean
-
-        raise gym.error.NameNotFound(f"Unknown textenvs environment {env_id!r}.{did_you_mean(env_id, ENV_IDS, n=1)} "
-                                     f"Available: {', '.join(ENV_IDS)}.")
-    return load_env_creator(gym.spec(env_id).entry_point)
+    """The single-env class registered as ``env_id`` (or an alias of it); unknown ids list what exists."""
+    return load_env_creator(gym.spec(resolve_env_id(env_id)).entry_point)
 
 
 def check_env_arguments(env_id: str, env_kwargs: Mapping[str, Any] | None = None) -> None:

@@ -28,8 +28,9 @@ WARM_START_AGENT = "greedy"
 
 
 def task_name(env_id: str) -> str:
-    """``textenvs/Translation-v1`` → ``translation``."""
-    return env_id.split("/")[-1].rsplit("-", 1)[0].lower()
+    """``textenvs/SyntheticTranslation-v1`` (or its old id ``textenvs/Translation-v1``) → ``translation``: the
+    results files of one task keep one name across the rename of the benchmark ids."""
+    return env_id.split("/")[-1].rsplit("-", 1)[0].lower().removeprefix("synthetic")
 
 
 def experiment(name: str, runs: list[RunResult], warm_start: RunResult, ceiling: float,

@@ -1,4 +1,4 @@
-"""Dialogue slots for ``textenvs/Dialogue-v1``: the requested slots confirmed, nothing invented."""
+"""Dialogue slots for ``textenvs/SyntheticDialogue-v1``: the requested slots confirmed, nothing invented."""
 
 from __future__ import annotations
 

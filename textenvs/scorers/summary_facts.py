@@ -1,4 +1,4 @@
-"""Summary facts for ``textenvs/Summarization-v1``: key-fact recall times precision against the canonical
+"""Summary facts for ``textenvs/SyntheticSummarization-v1``: key-fact recall times precision against the canonical
 summary, so a summary gains by stating the facts and loses by adding anything else."""
 
 from __future__ import annotations

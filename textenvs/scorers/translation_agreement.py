@@ -1,4 +1,4 @@
-"""Translation agreement for ``textenvs/Translation-v1``: how much of the canonical translation the prediction
+"""Translation agreement for ``textenvs/SyntheticTranslation-v1``: how much of the canonical translation the prediction
 reproduces, in order, and nothing else."""
 
 from __future__ import annotations

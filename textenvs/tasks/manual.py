@@ -66,8 +66,11 @@ V1_HISTORY = """
     ## Version History
     * v1: built-in data with a canonical output per example, imperfect demonstrations as train references, a
       verifiable reward computed from the example's metadata (1.0 exactly for the canonical output), difficulty
-      knobs (``dataset_options``) and its own warm start (``agents/checkpoints/<task>-v1``).
-    * v0: initial release (still registered, its data and rewards unchanged).
+      knobs (``dataset_options``) and its own warm start (``agents/checkpoints/<task>-v1``). First registered as
+      ``textenvs/<Task>-v1``, a version of the real-data family's name; now ``textenvs/Synthetic<Task>-v1``, with
+      the old id kept as a deprecated alias of the same env (same results).
+    * The real-data family ``textenvs/<Task>-v0`` is another task (any dataset, reference-based reward), not an
+      earlier version of this one.
 """
 
 

@@ -81,7 +81,7 @@ class TranslationV1Env(TextGenerationEnv):
     ## Difficulty knobs (``dataset_options``)
     ``synonym_rate`` (0.6): share of loose demonstrations; above 0.5 greedy decoding of the warm start is loose.
     ``adjective_rate`` (0.5): probability that each noun has an adjective (longer outputs, more words to get
-    right). Example: ``gymnasium.make("textenvs/Translation-v1", dataset_options={"synonym_rate": 0.8})``.
+    right). Example: ``gymnasium.make("textenvs/SyntheticTranslation-v1", dataset_options={"synonym_rate": 0.8})``.
     Warm start: ``agents/checkpoints/translation-v1`` (trained on the default knobs).
     """
 

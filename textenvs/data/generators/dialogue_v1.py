@@ -39,7 +39,7 @@ _OPENINGS: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class DialogueV1Options:
-    """Difficulty knobs of ``synthetic-dialogue-v1`` (env kwargs of ``textenvs/Dialogue-v1``).
+    """Difficulty knobs of ``synthetic-dialogue-v1`` (env kwargs of ``textenvs/SyntheticDialogue-v1``).
 
     :param generic_rate: probability that a demonstration is the generic reply.
     :param partial_rate: probability that a demonstration confirms only the first two slots; while it exceeds

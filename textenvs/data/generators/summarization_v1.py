@@ -27,7 +27,7 @@ _BACKGROUND = ("the weather was {weather} .", "{city} is a {adjective} city .", 
 
 @dataclass(frozen=True)
 class SummarizationV1Options:
-    """Difficulty knobs of ``synthetic-summarization-v1`` (env kwargs of ``textenvs/Summarization-v1``).
+    """Difficulty knobs of ``synthetic-summarization-v1`` (env kwargs of ``textenvs/SyntheticSummarization-v1``).
 
     :param omission_rate: probability that a demonstration leaves out facts (see the module docstring); above
         about 0.55 the shortest summary wins greedy decoding of a model fit to the demonstrations.

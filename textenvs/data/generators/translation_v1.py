@@ -43,7 +43,7 @@ _VERBS: tuple[tuple[str, str, str], ...] = (  # (v0 source lemma, canonical past
 
 @dataclass(frozen=True)
 class TranslationV1Options:
-    """Difficulty knobs of ``synthetic-translation-v1`` (env kwargs of ``textenvs/Translation-v1``).
+    """Difficulty knobs of ``synthetic-translation-v1`` (env kwargs of ``textenvs/SyntheticTranslation-v1``).
 
     :param synonym_rate: probability that a demonstration is the loose translation (every content word by its
         loose rendering); above 0.5 the loose rendering wins greedy decoding of a model fit to the demonstrations.
