@@ -252,3 +252,34 @@ def test_dynamic_sampling_stops_after_max_sampling_rounds_and_trains_on_nothing_
     assert metrics["env_steps"] > single_metrics["env_steps"]
     with pytest.raises(ValueError, match="max_sampling_rounds must be >= 1"):
         GRPOConfig(max_sampling_rounds=0)
+
+
+@pytest.mark.parametrize("mode,minibatches", [("token_truncate", 1), ("sequence_mask", 2)])
+def test_importance_sampling_correction_reweights_by_the_rollouts_own_logprobs(mode, minibatches):
+    """The rollout/trainer correction reads the rollout's logprobs (cached decoding) against the trainer's
+    (teacher forcing): on one device and precision they agree, so every weight is ~1 and nothing is masked."""
+    run = grpo_trainer(importance_sampling_correction=mode, num_minibatches=minibatches, iterations=2)
+    history = run.train()
+    for metrics in history:
+        assert metrics["importance_sampling/ratio_mean"] == pytest.approx(1.0, abs=1e-4)
+    with pytest.raises(ValueError, match="importance_sampling_correction must be one of"):
+        GRPOConfig(importance_sampling_correction="token")
+    with pytest.raises(ValueError, match="takes neither importance_sampling_correction nor use_bias_correction_kl"):
+        GRPOConfig(loss_type="rloo", advantage_estimator="rloo", scale_rewards="none", use_bias_correction_kl=True)
+
+
+def test_importance_sampling_weights_truncate_and_mask_per_token_and_per_sequence():
+    from agents.grpo.losses import importance_sampling_weights
+
+    trainer = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    sampler = torch.log(torch.tensor([[0.25, 2.0, 1.0], [1.0, 1.0, 0.1]]))  # ratios 4, 0.5, 1 | 1, 1, 10 (masked)
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    torch.testing.assert_close(importance_sampling_weights(trainer, sampler, mask, "token_truncate", 3.0, 0.6),
+                               torch.tensor([[3.0, 0.6, 1.0], [1.0, 1.0, 1.0]]))
+    torch.testing.assert_close(importance_sampling_weights(trainer, sampler, mask, "token_mask", 3.0, 0.6),
+                               torch.tensor([[0.0, 0.0, 1.0], [1.0, 1.0, 1.0]]))
+    # Sequence ratios: 4 * 0.5 * 1 = 2 and 1 * 1 (the third token is off the mask).
+    torch.testing.assert_close(importance_sampling_weights(trainer, sampler, mask, "sequence_truncate", 1.5),
+                               torch.tensor([[1.5], [1.0]]))
+    torch.testing.assert_close(importance_sampling_weights(trainer, sampler, mask, "sequence_mask", 1.5),
+                               torch.tensor([[0.0], [1.0]]))

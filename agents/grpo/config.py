@@ -17,6 +17,7 @@ importance_sampling_level "sequence"), aggregated as each says"""
 OTHER_LOSS_TYPES = ("cispo", "rloo")
 """"cispo" (TRL GRPOTrainer's: capped, detached importance weights) and "rloo" (TRL's RLOOTrainer)"""
 IMPORTANCE_SAMPLING_LEVELS = ("token", "sequence")
+IMPORTANCE_SAMPLING_CORRECTIONS = ("none", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask")
 ADVANTAGE_ESTIMATORS = ("grpo", "rloo")
 SCALE_REWARDS = ("group", "batch", "none")
 
@@ -74,6 +75,21 @@ class GRPOConfig(RunConfig):
     beta: float = 0.0
     """coefficient of the KL penalty against the frozen initial policy; 0 builds no reference. A k3 term in the loss,
     or with loss_type "rloo" (as TRL's RLOO) beta * the episode's summed k1 subtracted from its reward"""
+    use_bias_correction_kl: bool = False
+    """multiply the k3 term by the importance ratio to the sampling policy, gradient included (DeepSeek-V3.2's
+    unbiased reverse-KL gradient; TRL's use_bias_correction_kl, on by default there, off here so that recorded
+    beta > 0 results keep their meaning)"""
+
+    # Rollout/trainer mismatch
+    importance_sampling_correction: str = "none"
+    """reweight the loss by the ratio of the trainer's logprobs to the rollout's, for rollouts decoded by another
+    engine or precision (compiled or bf16 decoding): "none", "token_truncate", "token_mask", "sequence_truncate" or
+    "sequence_mask" (TRL's vllm_importance_sampling_mode: per token or per episode, clamped or zeroed outside
+    [importance_sampling_min, importance_sampling_max]); logged as importance_sampling/ratio_mean"""
+    importance_sampling_max: float = 3.0
+    """upper bound of the correction's ratio (TRL's vllm_importance_sampling_clip_max)"""
+    importance_sampling_min: Optional[float] = None
+    """lower bound of the correction's ratio (TRL's vllm_importance_sampling_clip_min); None: none"""
 
     # Updates
     num_iterations: int = 1
@@ -117,6 +133,16 @@ class GRPOConfig(RunConfig):
             # not offered (TRL's RLOO scales only with normalize_advantages, off by default).
             raise ValueError(f"loss_type='rloo' with beta > 0 needs scale_rewards='none', got "
                              f"{self.scale_rewards!r}.")
+        if self.importance_sampling_correction not in IMPORTANCE_SAMPLING_CORRECTIONS:
+            raise ValueError(f"GRPOConfig.importance_sampling_correction must be one of "
+                             f"{IMPORTANCE_SAMPLING_CORRECTIONS}, got {self.importance_sampling_correction!r}.")
+        if self.loss_type == "rloo" and (self.importance_sampling_correction != "none" or self.use_bias_correction_kl):
+            raise ValueError("loss_type='rloo' (TRL's RLOOTrainer) takes neither importance_sampling_correction nor "
+                             "use_bias_correction_kl (its KL is a reward penalty, not a loss term).")
+        if self.importance_sampling_max <= 0 or (self.importance_sampling_min is not None
+                                                 and not 0 <= self.importance_sampling_min < self.importance_sampling_max):
+            raise ValueError("importance_sampling_max must be > 0 and importance_sampling_min None or in [0, max), "
+                             f"got {self.importance_sampling_max} and {self.importance_sampling_min}.")
         if self.loss_type == "rloo" and self.importance_sampling_level != "token":
             raise ValueError("loss_type='rloo' has its own per-episode ratio (the sequence probabilities'); "
                              "importance_sampling_level must stay 'token'.")

@@ -66,6 +66,26 @@ def importance_log_ratio(logprobs: torch.Tensor, old_logprobs: torch.Tensor, mas
     raise ValueError(f"importance_sampling_level must be 'token' or 'sequence', got {level!r}.")
 
 
+def importance_sampling_weights(trainer_logprobs: torch.Tensor, sample_logprobs: torch.Tensor, mask: torch.Tensor,
+                                mode: str, clip_max: float, clip_min: float | None = None) -> torch.Tensor:
+    """Truncated (or masked) importance weights ``π_trainer / π_sampler`` of tokens decoded by another engine or
+    precision than the trainer's (TRL's ``vllm_importance_sampling_mode``), no gradient: ``(N, T)`` per token
+    (``"token_*"``) or ``(N, 1)`` per episode, the ratio of the episode's sequence probabilities (``"sequence_*"``);
+    ``"*_truncate"`` clamps them to ``[clip_min, clip_max]``, ``"*_mask"`` zeroes those outside it. Off ``mask`` the
+    log-ratio counts as 0. The loss of each token is multiplied by its weight."""
+    with torch.no_grad():
+        log_ratio = (trainer_logprobs - sample_logprobs) * mask
+        if mode.startswith("sequence"):
+            log_ratio = log_ratio.sum(dim=1, keepdim=True)
+        ratio = torch.exp(log_ratio)
+        if mode.endswith("truncate"):
+            return torch.clamp(ratio, min=clip_min, max=clip_max)
+        if mode.endswith("mask"):
+            low = clip_min if clip_min is not None else -float("inf")
+            return ratio.masked_fill((ratio < low) | (ratio > clip_max), 0.0)
+    raise ValueError(f"importance sampling mode must be token_/sequence_ + truncate/mask, got {mode!r}.")
+
+
 def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
                        mask: torch.Tensor, epsilon: float, epsilon_high: float,
                        token_count: torch.Tensor | None = None, importance_sampling_level: str = "token"
@@ -137,8 +157,9 @@ def aggregate_loss(per_token_loss: torch.Tensor, mask: torch.Tensor, loss_type: 
     ``"grpo"``: each episode's token mean, then the mean over the minibatch's episodes (short episodes weigh more
     per token). ``"bnpo"``: the token mean over the micro-batch, weighted by its share of the minibatch's kept
     episodes. ``"dr_grpo"``: the token sum over ``episodes * max_new_tokens``, a constant, so no length bias.
-    ``"dapo"`` and ``"cispo"``: the token sum over ``minibatch_tokens``, the number of valid tokens in the whole
-    minibatch (all its micro-batches), so every token of an optimizer step weighs the same.
+    ``"dapo"`` and ``"cispo"``: the token sum over ``minibatch_tokens``, so every token weighs the same; the trainer
+    passes TRL 1.16's normalizer, the rollout batch's valid tokens over its optimizer steps per pass (the mean
+    tokens of a step, the same for every step of a batch, as TRL's ``num_items_in_batch`` rescaled to one step).
 
     :param minibatch_episodes: episodes that count in the whole minibatch (None: this micro-batch is the minibatch
         and its ``kept`` episodes are they).

@@ -32,7 +32,8 @@ from torch import nn
 
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import (aggregate_loss, cispo_token_loss, clipped_token_loss, group_advantages,
-                                informative_groups, sequence_clipped_loss)
+                                importance_log_ratio, importance_sampling_weights, informative_groups,
+                                sequence_clipped_loss)
 from agents.distributed import episode_seed, stratified_minibatches
 from agents.ppo.buffer import trim_prompt
 from agents.ppo.kl import kl_estimate
@@ -112,10 +113,11 @@ class GRPOTrainer(LMTrainer):
             # 4. Updates: the dropped episodes' tokens are masked out of every loss and count.
             batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
                      "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "advantages": advantages}
+                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "advantages": advantages,
+                     "sample_logprobs": rollout.sample_logprobs}
             if reuse:
                 # The update checks its logprobs against the rollout's and measures the entropy on the agent mask.
-                batch.update(sample_logprobs=rollout.sample_logprobs, agent_mask=mask)
+                batch["agent_mask"] = mask
             else:
                 batch["old_logprobs"] = old_logprobs
             for key in ("action_masks", "sampling_support"):
@@ -271,6 +273,8 @@ class GRPOTrainer(LMTrainer):
         if config.loss_type == "rloo" and config.beta > 0:
             batch, reward_kl = self.penalize_rewards_with_kl(batch, reuse)
         entropy_totals = torch.zeros(2, device=self.device)
+        # dapo / cispo normalize every step by the batch's mean tokens per step (TRL 1.16), not the step's own count.
+        step_tokens = (self.dist.sum(batch["mask"].sum()) / config.num_minibatches).clamp(min=1)
         # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
         self.model.train(config.gradient_checkpointing)
         for _ in range(config.num_iterations):
@@ -299,7 +303,7 @@ class GRPOTrainer(LMTrainer):
                         # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in:
                         # no gradient there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
                         logprobs = torch.where(mask.bool(), token_logprobs, micro["old_logprobs"])
-                        loss, stats = self.policy_loss(micro, logprobs, tokens, episodes)
+                        loss, stats = self.policy_loss(micro, logprobs, tokens, episodes, step_tokens)
                         self.dist.backward(loss)
                     if first_ratio_deviation is None:
                         reference = micro["sample_logprobs"] if reuse else micro["old_logprobs"]
@@ -331,11 +335,13 @@ class GRPOTrainer(LMTrainer):
         return stats
 
     def policy_loss(self, micro: dict[str, torch.Tensor], logprobs: torch.Tensor, tokens: torch.Tensor,
-                    episodes: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                    episodes: torch.Tensor, step_tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """A micro-batch's share of its minibatch's loss and diagnostics (the minibatch holds ``tokens`` valid tokens
-        and ``episodes`` kept episodes over all processes): RLOO's sequence-level surrogate for ``loss_type="rloo"``;
-        otherwise the per-token loss (CISPO's, or the clipped surrogate; token or sequence ratios as
-        ``importance_sampling_level`` says) plus ``beta`` times the k3 KL to the reference, aggregated as
+        and ``episodes`` kept episodes over all processes; ``step_tokens`` is the rollout batch's valid tokens per
+        optimizer step of a pass, the dapo / cispo normalizer): RLOO's sequence-level surrogate for
+        ``loss_type="rloo"``; otherwise the per-token loss (CISPO's, or the clipped surrogate; token or sequence
+        ratios as ``importance_sampling_level`` says), reweighted for a rollout/trainer mismatch when
+        ``importance_sampling_correction`` says so, plus ``beta`` times the k3 KL to the reference, aggregated as
         ``loss_type`` says."""
         config = self.config
         mask, old_logprobs, advantages = micro["mask"], micro["old_logprobs"], micro["advantages"]
@@ -348,12 +354,23 @@ class GRPOTrainer(LMTrainer):
         else:
             per_token_loss, stats = clipped_token_loss(logprobs, old_logprobs, advantages, mask, config.epsilon,
                                                        config.clip_high, tokens, config.importance_sampling_level)
+        if config.importance_sampling_correction != "none":
+            # Rollout/trainer mismatch (another decoding engine or precision): TRL's truncated / masked IS weights.
+            weights = importance_sampling_weights(old_logprobs, micro["sample_logprobs"], mask,
+                                                  config.importance_sampling_correction,
+                                                  config.importance_sampling_max, config.importance_sampling_min)
+            per_token_loss = per_token_loss * weights
+            stats["importance_sampling/ratio_mean"] = masked_mean(weights.expand_as(mask), mask, tokens)
         if config.beta > 0:
             kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
+            if config.use_bias_correction_kl:
+                # The k3 term weighted by the importance ratio, gradient through it (DeepSeek-V3.2, TRL's default).
+                kl = kl * torch.exp(importance_log_ratio(logprobs, old_logprobs, mask,
+                                                         config.importance_sampling_level))
             per_token_loss = per_token_loss + config.beta * kl
             stats["kl"] = masked_mean(kl.detach(), mask, tokens)
-        loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, tokens, episodes,
-                              micro["kept"])
+        loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, step_tokens,
+                              episodes, micro["kept"])
         return loss, stats
 
     @torch.no_grad()
