@@ -283,3 +283,18 @@ def test_importance_sampling_weights_truncate_and_mask_per_token_and_per_sequenc
                                torch.tensor([[1.5], [1.0]]))
     torch.testing.assert_close(importance_sampling_weights(trainer, sampler, mask, "sequence_mask", 1.5),
                                torch.tensor([[0.0], [1.0]]))
+
+
+def test_progress_bar_counts_toward_whichever_limit_ends_the_run(capsys):
+    """Issue 28: with an env-step budget the bar counted iterations and stopped at "4/100"."""
+    from agents.ppo.trainer import RunProgress
+
+    run = grpo_trainer(iterations=100, progress=True)
+    history = run.train(max_env_steps=60)
+    assert len(history) < 100
+    bar = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in bar and f"iteration={len(history)}/100" in bar and f"env_steps={run.env_steps}/60" in bar
+    progress = RunProgress("PPO", 10, None, enabled=False)
+    assert progress.percent(4, 10_000) == 40
+    budgeted = RunProgress("PPO", 100, 1000, enabled=False)
+    assert (budgeted.percent(4, 500), budgeted.percent(60, 500), budgeted.percent(5, 1200)) == (50, 60, 100)

@@ -154,8 +154,8 @@ class GRPOTrainer(LMTrainer):
                 "time/iteration_seconds": time.perf_counter() - started,
             }
             self.history.append(metrics)
-            progress.update(1)
-            progress.set_postfix(reward=f"{metrics['reward']:.3f}", entropy=f"{metrics['entropy']:.2f}")
+            progress.update(self.iteration, self.env_steps, reward=f"{metrics['reward']:.3f}",
+                            entropy=f"{metrics['entropy']:.2f}")
             if self.logger:
                 self.logger.log(metrics, sampled.records[0])
             if callback is not None:

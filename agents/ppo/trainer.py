@@ -155,13 +155,11 @@ class LMTrainer:
         restore_random_states(state["rng"], self.rng, self.sampler)
         self.iteration, self.env_steps, self.history = state["iteration"], state["env_steps"], state["history"]
 
-    def _progress_bar(self, description: str) -> Any:
-        """The run's tqdm bar over ``config.iterations``, from the current iteration; shown on the main process when
+    def _progress_bar(self, description: str) -> RunProgress:
+        """The run's progress bar (:class:`RunProgress`), from the current iteration; shown on the main process when
         ``config.progress``."""
-        from tqdm.auto import tqdm
-
-        return tqdm(total=self.config.iterations, initial=self.iteration,
-                    disable=not (self.config.progress and self.dist.is_main), desc=description, dynamic_ncols=True)
+        return RunProgress(description, self.config.iterations, self.max_env_steps, self.iteration, self.env_steps,
+                           enabled=self.config.progress and self.dist.is_main)
 
     def _checkpoint_if_due(self) -> bool:
         """Save a checkpoint (with a run directory) when the iteration just ended is a multiple of
@@ -196,6 +194,38 @@ class LMTrainer:
             return self._train(max_env_steps, callback)
         finally:
             self.env.close()
+
+
+class RunProgress:
+    """A run's tqdm bar in percent of whichever limit ends it: ``iterations``, or ``max_env_steps`` when that budget
+    is spent first (a bench run's usual end; a bar over iterations stopped at "4/100" there). The postfix shows both
+    counts and the latest metrics.
+
+    :param description: the bar's label (the algorithm).
+    :param iteration: / :param env_steps: where the run starts (a resumed run's counts).
+    """
+
+    def __init__(self, description: str, iterations: int, max_env_steps: int | None, iteration: int = 0,
+                 env_steps: int = 0, enabled: bool = True) -> None:
+        from tqdm.auto import tqdm
+
+        self.iterations, self.max_env_steps = iterations, max_env_steps
+        self.bar = tqdm(total=100, initial=self.percent(iteration, env_steps), disable=not enabled, desc=description,
+                        dynamic_ncols=True, bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
+
+    def percent(self, iteration: int, env_steps: int) -> int:
+        done = iteration / self.iterations
+        if self.max_env_steps:
+            done = max(done, env_steps / self.max_env_steps)
+        return int(100 * min(done, 1.0))
+
+    def update(self, iteration: int, env_steps: int, **metrics: str) -> None:
+        self.bar.update(self.percent(iteration, env_steps) - self.bar.n)
+        budget = f"/{self.max_env_steps}" if self.max_env_steps else ""
+        self.bar.set_postfix(iteration=f"{iteration}/{self.iterations}", env_steps=f"{env_steps}{budget}", **metrics)
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 class PPOTrainer(LMTrainer):
@@ -302,9 +332,8 @@ class PPOTrainer(LMTrainer):
                 "time/iteration_seconds": time.perf_counter() - started,
             }
             self.history.append(metrics)
-            progress.update(1)
-            progress.set_postfix(reward=f"{metrics['charts/reward']:.3f}", kl=f"{metrics['objective/kl']:.3f}",
-                                 entropy=f"{metrics['policy/entropy']:.2f}")
+            progress.update(self.iteration, self.env_steps, reward=f"{metrics['charts/reward']:.3f}",
+                            kl=f"{metrics['objective/kl']:.3f}", entropy=f"{metrics['policy/entropy']:.2f}")
             if self.logger:
                 self.logger.log(metrics, rollout.records[0])
             if callback is not None:
