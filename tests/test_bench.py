@@ -286,9 +286,27 @@ def test_cli_runs_skips_unavailable_agents_and_reaggregates(tmp_path, toy_env_kw
     recorded = json.loads((out / "bench_config.json").read_text())
     assert recorded["agents"] == [WORD_AGENT, "random"] and "no_such_module:Agent" in recorded["skipped_agents"]
 
+    # Three test examples of five: the closing line says the predictions cannot be submitted as they are.
+    assert "a leaderboard takes whole test splits: rerun without --eval-examples" in printed
+
     (out / "summary.md").unlink()
     assert cli.main(["--aggregate", str(out)]) == 0
     assert (out / "summary.md").is_file() and WORD_AGENT in capsys.readouterr().out
+
+
+def test_a_bench_on_whole_test_splits_closes_with_the_submit_command(tmp_path, toy_env_kwargs, capsys):
+    """Issue 28: the quick start's predictions covered 200 of 500 test examples and every one was refused by the
+    leaderboard; a bench on whole splits ends by printing the submit command for one of its runs."""
+    out = tmp_path / "bench"
+    args = ["--envs", TRANSLATION, "--agents", "random", "--seeds", "0", "--env-kwargs", json.dumps(toy_env_kwargs),
+            "--out", str(out), "--no-progress"]
+    assert cli.main(args) == 0
+    printed = capsys.readouterr().out
+    predictions = out / "predictions" / "Translation-v0__random__seed0.jsonl"
+    assert (f"textenvs leaderboard submit {predictions} --env {TRANSLATION} --server URL --token TOKEN "
+            f"--metadata @{predictions.with_suffix('.metadata.json')}") in printed
+    run = json.loads((out / "runs" / "Translation-v0__random__seed0.json").read_text())
+    assert run["dataset"]["complete"] is True
 
 
 def test_config_file_and_command_line_override(tmp_path):

@@ -236,6 +236,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             gpus_per_run=options["gpus_per_run"], console=console, progress=options["progress"])
     if outcome.written:
         render_results(out_dir, console)
+        print_submission_hint(out_dir, options["eval_examples"], console)
     if missing:
         console.print("[yellow]skipped agents[/yellow]: " + "; ".join(f"{name} ({reason})"
                                                                       for name, reason in missing.items()))
@@ -246,6 +247,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             console.print(error, markup=False, highlight=False)
         return 1
     return 0
+
+
+def print_submission_hint(out_dir: Path, eval_examples: int | None, console: Any) -> None:
+    """The closing line on how to submit a run's predictions to a leaderboard, with one of this run's files; or,
+    when the runs evaluated only part of the test split (which a leaderboard refuses), how to get submittable ones."""
+    predictions = sorted((out_dir / "predictions").glob("*.jsonl"))
+    if not predictions:
+        return
+    if eval_examples is not None:
+        console.print(f"[dim]These predictions cover the first {eval_examples} test examples; a leaderboard takes "
+                      "whole test splits: rerun without --eval-examples to submit them.[/dim]")
+        return
+    example = next((path for path in predictions if "__random__" not in path.name), predictions[0])
+    metadata = example.with_suffix(".metadata.json")
+    run_file = out_dir / "runs" / f"{example.stem}.json"
+    env_id = json.loads(run_file.read_text(encoding="utf-8"))["env"]["id"] if run_file.is_file() else "ENV_ID"
+    console.print("To submit a run to a leaderboard (textenvs leaderboard serve), e.g.:\n"
+                  f"  textenvs leaderboard submit {example} --env {env_id} --server URL --token TOKEN "
+                  f"--metadata @{metadata}", markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":
