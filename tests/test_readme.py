@@ -61,3 +61,71 @@ def test_readme_python_block_runs_as_written(index, stand_ins, request):
     if index == 1:  # the multi-turn example quotes what it prints
         assert lines[0] == "user: i would like to book a table for a party of 6 ."
         assert lines[-1].startswith("goal_met 1.0 {'goal_score': 1.0")
+
+
+def readme_commands() -> list[list[str]]:
+    """Every ``textenvs ...`` command of the README's bash blocks (continuation lines joined; a command after
+    ``&&`` or ``-m`` taken from its ``textenvs``), as argument lists without the program name."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if "textenvs" in words:
+                commands.append(words[words.index("textenvs") + 1:])
+    return commands
+
+
+def parse_readme_command(arguments: list[str]) -> None:
+    """Parse ``arguments`` with the parser of the subcommand they name (and, for ``train ppo`` / ``train grpo``,
+    build and check the config): a flag or value the code no longer accepts fails here."""
+    from agents.bench.cli import build_parser as bench_parser
+    from agents.grpo.config import GRPOConfig
+    from agents.ppo.cli import build_parser, parse_config
+    from agents.ppo.config import PPOConfig
+    from agents.sft.cli import build_parser as sft_parser
+    from leaderboard.cli import build_parser as leaderboard_parser
+
+    command, rest = arguments[0], arguments[1:]
+    if command == "train" and rest[0] in ("ppo", "grpo"):
+        config_class = PPOConfig if rest[0] == "ppo" else GRPOConfig
+        assert parse_config(build_parser(config_class), rest[1:], config_class) is not None, arguments
+    elif command == "train":
+        assert rest[0] == "sft", arguments
+        sft_parser().parse_args(rest[1:])
+    elif command == "bench":
+        bench_parser().parse_args(rest)
+    elif command == "leaderboard":
+        leaderboard_parser().parse_args(rest)
+    else:
+        from textenvs.cli import SUBCOMMANDS
+
+        assert command in SUBCOMMANDS, f"README names an unknown command: textenvs {command}"
+
+
+def assert_flags_exist(arguments: list[str]) -> None:
+    from agents.grpo.config import GRPOConfig
+    from agents.ppo.cli import build_parser
+    from agents.ppo.config import PPOConfig
+
+    assert arguments[:1] == ["train"] and arguments[1] in ("ppo", "grpo"), f"elided command: {arguments}"
+    known = build_parser(PPOConfig if arguments[1] == "ppo" else GRPOConfig)._option_string_actions
+    unknown = [word for word in arguments if word.startswith("--") and word not in known]
+    assert not unknown, f"README command uses flags textenvs train {arguments[1]} does not have: {unknown}"
+
+
+def test_every_textenvs_command_of_the_readme_parses():
+    """The README's shell commands (too long to run in the suite: trainings, a server) are checked against the
+    parsers and configs they go to, so a renamed or removed flag, or a value a config refuses, fails here."""
+    commands = readme_commands()
+    assert {tuple(command[:2]) for command in commands} >= {("train", "sft"), ("train", "ppo"), ("train", "grpo"),
+                                                          ("bench", "--quick"), ("leaderboard", "serve")}
+    for arguments in commands:
+        if "..." in arguments:  # an elided command ("the rest as above"): each flag it names must exist
+            assert_flags_exist(arguments)
+            continue
+        try:
+            parse_readme_command(arguments)
+        except SystemExit as error:  # argparse's way of refusing
+            raise AssertionError(f"README command does not parse: textenvs {' '.join(arguments)}") from error
