@@ -10,6 +10,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("agents.cli", "train a policy: `textenvs train sft|ppo|grpo --env ID --out DIR ...`"),
     "bench": ("agents.bench.cli", "run envs x agents x seeds and rank them: `textenvs bench --envs ... --agents ...`"),
     "leaderboard": ("leaderboard.cli", "serve, submit to and administer the leaderboard"),
+    "serve-openenv": ("textenvs.integrations.openenv",
+                      "serve an env as an OpenEnv environment: `textenvs serve-openenv --env ID [--port N]`"),
 }
 
 
