@@ -1,0 +1,179 @@
+"""Bit-exact guard for refactors of the language-model trainers: fixed-seed tiny PPO and GRPO-family runs (one torch
+thread, the toy data of ``helpers.py``) must end with exactly the parameters and the metrics history recorded in
+``tests/data/bitexact.json``, SHA-256 over the raw bytes of every parameter and over the metrics (the timings left
+out).
+
+The golden values come from the commit named in the file. A change that moves code without changing what it computes
+keeps them; a change that is meant to alter the computation regenerates them, saying why in its commit:
+
+    OMP_NUM_THREADS=1 python tests/test_refactor_bitexact.py --regenerate
+
+The runs cover the paths a move could break: PPO with group (RLOO) normalization, top-k, gradient accumulation,
+warmup, entropy bonus, missing-EOS penalty and the adaptive KL controller; PPO with an env action mask, NLPO, a
+separate value model and ``target_kl`` (the interleaved env stepping); PPO and GRPO on the multi-turn env; GRPO with
+one step per rollout (the reused forward) and a reference; RLOO with its KL reward penalty; DAPO's dynamic sampling
+with top-p, the rollout/trainer importance-sampling correction and the bias-corrected KL; GSPO-level CISPO; BNPO with
+gradient accumulation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+from helpers import tiny_model, toy_dataset, word_tokenizer
+
+GOLDEN = Path(__file__).parent / "data" / "bitexact.json"
+REGENERATE = "OMP_NUM_THREADS=1 python tests/test_refactor_bitexact.py --regenerate"
+TRANSLATION = "textenvs/Translation-v0"
+MULTITURN = "textenvs/MultiTurnDialogue-v0"
+
+
+def toy_env_kwargs(**overrides: Any) -> dict[str, Any]:
+    return {"tokenizer": word_tokenizer(), "dataset": toy_dataset(), "scorer": "chrf", "max_prompt_length": 10,
+            "max_new_tokens": 6, **overrides}
+
+
+def chatty_model(tokenizer: Any) -> torch.nn.Module:
+    """A tiny GPT-2 whose head favours EOS (the multi-turn env's end of turn), so conversations have user turns."""
+    model = tiny_model("causal", tokenizer)
+    head = torch.nn.Linear(model.config.n_embd, model.config.vocab_size)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 6.0
+    model.config.tie_word_embeddings = False
+    model.lm_head = head
+    return model.eval()
+
+
+def cat_share(predictions: list[str], references: list[list[str]]) -> list[float]:
+    """A reward most episodes score 0 on: groups of equal scores, for dynamic sampling to refill."""
+    return [sum(word == "cat" for word in p.split()) / len(p.split()) if p.split() else 0.0 for p in predictions]
+
+
+def translation_run(algorithm: str, **settings: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        env_kwargs = toy_env_kwargs(**settings.pop("env_overrides", {}))
+        model = tiny_model("causal", env_kwargs["tokenizer"])
+        return trainer(algorithm, TRANSLATION, env_kwargs, model, **settings)
+    return make
+
+
+def multiturn_run(algorithm: str, **settings: Any) -> Callable[[], Any]:
+    def make() -> Any:
+        from textenvs.data.tokenizer import load_builtin_tokenizer
+
+        env_kwargs = {"max_new_tokens": 32, "max_turn_tokens": 8}
+        return trainer(algorithm, MULTITURN, env_kwargs, chatty_model(load_builtin_tokenizer()), **settings)
+    return make
+
+
+def trainer(algorithm: str, env: str, env_kwargs: dict[str, Any], model: torch.nn.Module, **settings: Any) -> Any:
+    common = dict(env=env, env_kwargs=env_kwargs, model="in-memory", progress=False, tensorboard=False,
+                  learning_rate=1e-3, iterations=3, seed=7)
+    if algorithm == "ppo":
+        from agents.ppo import PPOConfig, PPOTrainer
+
+        return PPOTrainer(PPOConfig(**{**common, **settings}), model=model)
+    from agents.grpo import GRPOConfig, GRPOTrainer
+
+    return GRPOTrainer(GRPOConfig(**{**common, **settings}), model=model)
+
+
+RUNS: dict[str, Callable[[], Any]] = {
+    "ppo_group_topk_accumulation": translation_run(
+        "ppo", num_envs=8, samples_per_prompt=2, reward_normalization="group", num_minibatches=2,
+        gradient_accumulation_steps=2, update_epochs=2, top_k=5, warmup_steps=2, entropy_coef=0.01,
+        missing_eos_penalty=0.1, adaptive_kl_target=0.5, adaptive_kl_horizon=100),
+    "ppo_action_mask_nlpo_separate_value": translation_run(
+        "ppo", num_envs=8, num_minibatches=2, update_epochs=3, action_mask="nlpo", nlpo_top_p=0.8,
+        value_model="separate", target_kl=1e-4, reward_normalization="batch", kl_estimator="k3", temperature=0.8,
+        env_overrides={"action_mask": list(range(30))}),
+    "ppo_multiturn": multiturn_run("ppo", num_envs=4, num_minibatches=2, update_epochs=2, iterations=2,
+                                   reward_normalization="running"),
+    "grpo_single_step_reference": translation_run("grpo", num_envs=8, num_generations=4, beta=0.05),
+    "rloo_kl_penalty": translation_run(
+        "grpo", num_envs=8, num_generations=4, advantage_estimator="rloo", scale_rewards="none", loss_type="rloo",
+        beta=0.05, num_iterations=2, num_minibatches=2),
+    "dapo_dynamic_sampling_correction": translation_run(
+        "grpo", num_envs=8, num_generations=2, loss_type="dapo", epsilon_high=0.28, dynamic_sampling=True,
+        max_sampling_rounds=3, top_p=0.9, importance_sampling_correction="token_truncate", beta=0.02,
+        use_bias_correction_kl=True, num_iterations=2, num_minibatches=2, scale_rewards="batch",
+        env_overrides={"scorer": cat_share}),
+    "gspo_cispo": translation_run(
+        "grpo", num_envs=8, num_generations=4, loss_type="cispo", epsilon_high=5.0,
+        importance_sampling_level="sequence", num_iterations=2, lr_schedule="linear",
+        importance_sampling_correction="sequence_mask", importance_sampling_min=0.5),
+    "bnpo_accumulation": translation_run(
+        "grpo", num_envs=8, num_generations=2, loss_type="bnpo", num_minibatches=2, gradient_accumulation_steps=2,
+        num_iterations=2, top_k=6),
+    "grpo_multiturn": multiturn_run("grpo", num_envs=4, num_generations=2, num_minibatches=2, iterations=2,
+                                    loss_type="dr_grpo", beta=0.05),
+}
+
+
+def parameters_of(run: Any) -> dict[str, torch.Tensor]:
+    """The trained weights: PPO's policy and value model, the GRPO family's language model."""
+    module = run.policy if hasattr(run, "policy") else run.lm
+    return dict(module.state_dict())
+
+
+def fingerprint(run: Any, history: list[dict[str, Any]]) -> dict[str, str]:
+    """SHA-256 of every parameter's name, dtype, shape and bytes (in name order), and of the metrics history
+    (every value but the wall-clock timings, as JSON with sorted keys: floats keep every bit in their repr)."""
+    parameters = hashlib.sha256()
+    for name, tensor in sorted(parameters_of(run).items()):
+        tensor = tensor.detach().cpu().contiguous()
+        parameters.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        parameters.update(tensor.numpy().tobytes())
+    metrics = [{key: value for key, value in entry.items() if not key.startswith("time/")} for entry in history]
+    return {"parameters": parameters.hexdigest(),
+            "metrics": hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()}
+
+
+def run_fingerprint(name: str) -> dict[str, str]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = RUNS[name]()
+        history = run.train()
+        assert history and all(np.isfinite(entry["iteration"]) for entry in history)
+        return fingerprint(run, history)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def golden() -> dict[str, Any]:
+    return json.loads(GOLDEN.read_text())
+
+
+@pytest.mark.parametrize("name", sorted(RUNS))
+def test_fixed_seed_run_is_bit_exact(name):
+    expected = golden()["runs"][name]
+    assert run_fingerprint(name) == expected, (
+        f"{name}: the fixed-seed run no longer ends with the recorded parameters / metrics (golden values from "
+        f"commit {golden()['commit']}). If the computation was meant to change, regenerate: {REGENERATE}")
+
+
+def regenerate() -> None:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).parent).stdout.strip()
+    runs = {name: run_fingerprint(name) for name in sorted(RUNS)}
+    GOLDEN.parent.mkdir(exist_ok=True)
+    GOLDEN.write_text(json.dumps({"commit": commit, "regenerate": REGENERATE, "torch": torch.__version__,
+                                  "runs": runs}, indent=2) + "\n")
+    print(f"wrote {GOLDEN} ({len(runs)} runs, commit {commit})")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--regenerate"]:
+        sys.exit(f"usage: {REGENERATE}")
+    regenerate()
