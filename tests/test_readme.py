@@ -21,7 +21,9 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
+    """The Python blocks outside "Use with TRL / OpenEnv" (tests/test_readme_integrations.py runs those)."""
+    text = re.sub(r"\n## Use with TRL / OpenEnv\n.*?(?=\n## )", "\n", README.read_text(encoding="utf-8"), flags=re.S)
+    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
 @pytest.fixture(scope="module")
