@@ -12,6 +12,12 @@ PPO_GROUP='{"num_envs": 128, "samples_per_prompt": 4, "reward_normalization": "g
 MULTI30K=(--env textenvs/Translation-v0 --env-kwargs '{"dataset": "'"${MULTI30K_DATA:-../shared/data/multi30k}"'", "dataset_languages": ["de", "en"], "scorer": "chrf", "max_prompt_length": 48, "max_new_tokens": 40}')
 SAMSUM=(--env textenvs/Summarization-v0 --env-kwargs '{"dataset": "../shared/data/samsum", "scorer": "rougeL", "max_prompt_length": 160, "max_new_tokens": 40}')
 DAILYDIALOG=(--env textenvs/Dialogue-v0 --env-kwargs '{"dataset": "../shared/data/dailydialog", "scorer": "semantic_similarity", "max_prompt_length": 96, "max_new_tokens": 32}')
+# Issue 24: Multi30k with the mean of sentence BLEU and chrF as the reward (the composite scorer), else as MULTI30K.
+MULTI30K_COMPOSITE=(--env textenvs/Translation-v0 --env-kwargs '{"dataset": "'"${MULTI30K_DATA:-../shared/data/multi30k}"'", "dataset_languages": ["de", "en"], "scorer": "composite", "scorer_kwargs": {"weights": {"bleu": 0.5, "chrf": 0.5}}, "max_prompt_length": 48, "max_new_tokens": 40}')
+# GRPO with groups of 8 as the README's best Multi30k row (64 prompts x 8, 2 passes x 2 minibatches, lr 1e-4, T 0.5,
+# beta 0.04, 50 iterations), and the end-of-sequence biases tried for the length-controlled warm start.
+GRPO_G8='{"num_envs": 512, "num_generations": 8, "num_iterations": 2, "num_minibatches": 2, "learning_rate": 1e-4, "lr_schedule": "constant", "temperature": 0.5, "beta": 0.04}'
+LENGTH_CONTROL=(--length-control -3 -2 -1.5 -1 -0.5 0.5 1 1.5 2 3)
 case "$1" in
   multi30k)
     python $SCRIPT --name multi30k "${MULTI30K[@]}" --train-tokenizer 3000 --tokenizer-texts 29000 \
@@ -68,5 +74,35 @@ case "$1" in
     python $SCRIPT --name dailydialog-group "${DAILYDIALOG[@]}" \
       --warm-start benchmarks/learning/runs/dailydialog/warm_start --ppo "$PPO_GROUP" --iterations "${ITERATIONS:-25}" \
       --eval-split test --eval-examples 200 ;;
-  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|multi30k-sft1600-group-bleu|multi30k-sft1600-grpo-bleu|samsum-group|dailydialog-group}"; exit 2 ;;
+  # Issue 24 (gains beyond the reward): every case below records, for the warm start and every seed on the whole
+  # test split, the measures beside the reward, the output length and the sampled KL to the warm start
+  # (ppo_vs_warm_start.py), and the length-controlled warm start; SEEDS (default "0 1 2") picks the seeds.
+  multi30k-warm-start)
+    # The 1,600-step warm start alone (multi30k_warm_start.py --steps 1600 first): measures and length control.
+    python $SCRIPT --name multi30k-sft1600-warm-start "${MULTI30K[@]/chrf/bleu}" \
+      --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --seeds \
+      --eval-split test --eval-examples 0 --eval-scorer bleu --eval-batch 100 "${LENGTH_CONTROL[@]}" \
+      --label "tiny GPT-2 + 3k BPE, 1,600 SFT steps (multi30k_warm_start.py)" ;;
+  multi30k-g8-bleu)
+    # The README's best row (GRPO, groups of 8, sentence-BLEU reward) again, measured beyond the reward.
+    python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-g8-bleu-measured}" --agent grpo "${MULTI30K[@]/chrf/bleu}" \
+      --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$GRPO_G8" \
+      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} --eval-split test --eval-examples 0 --eval-scorer bleu \
+      --eval-batch 100 "${LENGTH_CONTROL[@]}" ;;
+  multi30k-g8-composite)
+    # The same with the composite reward 0.5 sentence BLEU + 0.5 sentence chrF (issue 24, item 2).
+    python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-g8-composite}" --agent grpo "${MULTI30K_COMPOSITE[@]}" \
+      --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$GRPO_G8" \
+      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} --eval-split test --eval-examples 0 --eval-scorer bleu \
+      --eval-batch 100 "${LENGTH_CONTROL[@]}" ;;
+  baselines)
+    # The trivial baselines on the whole test splits: lead-3 (SAMSum), most frequent response and last turn
+    # (DailyDialog), the source copied (Multi30k).
+    python benchmarks/learning/trivial_baselines.py samsum dailydialog multi30k ;;
+  encdec-samsum|encdec-dailydialog)
+    # The MiniLM encoder-decoder warm start (scripts/train_real_warm_start.py), frozen encoder, MINUTES of wall time
+    # (the schedule is STEPS steps; both end the run, whichever comes first).
+    python scripts/train_real_warm_start.py --data "${1#encdec-}" --max-steps "${STEPS:-3000}" \
+      ${MINUTES:+--max-minutes "$MINUTES"} ;;
+  *) echo "usage: $0 {multi30k|multi30k-long|samsum|dailydialog|multi30k-group|multi30k-group-bleu|multi30k-sft1600-group-bleu|multi30k-sft1600-grpo-bleu|samsum-group|dailydialog-group|multi30k-warm-start|multi30k-g8-bleu|multi30k-g8-composite|baselines|encdec-samsum|encdec-dailydialog}"; exit 2 ;;
 esac
