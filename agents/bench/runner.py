@@ -181,15 +181,14 @@ def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = 
                 return
             outcome.written[spec.name] = write_run(out_dir, output.result, output.predictions)
             result = output.result
+            # Agents that learn in whole rollouts (PPO/GRPO batches, SB3's n_steps x num_envs) finish the one the
+            # budget ends in; the results JSON records both figures, and the run's line says so where it is watched.
+            overshoot = result.env_steps - result.budget_env_steps if result.env_steps > result.budget_env_steps > 0 \
+                else 0
+            note = (f"; [yellow]{result.env_steps} env steps for a budget of {result.budget_env_steps}: whole "
+                    "rollouts[/yellow]") if overshoot else ""
             console.print(f"[green]✓[/green] {spec.name}: {result.primary_metric}="
-                          f"{result.metrics[result.primary_metric]:.4f} ({result.wall_time_s.total:.1f}s)")
-            if result.env_steps > result.budget_env_steps > 0:
-                # Agents that learn in whole rollouts (SB3: n_steps x num_envs) finish the one the budget ends in;
-                # the results JSON records both figures, and this says so where the runs are watched.
-                console.print(f"  [yellow]{spec.name} trained {result.env_steps} env steps for a budget of "
-                              f"{result.budget_env_steps} (+{result.env_steps - result.budget_env_steps}): the agent "
-                              "learns in whole rollouts; its env_steps in the results and tables are what it used."
-                              "[/yellow]")
+                          f"{result.metrics[result.primary_metric]:.4f} ({result.wall_time_s.total:.1f}s{note})")
 
         if backend == "ray":
             from agents.bench.ray_backend import run_ray
