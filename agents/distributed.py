@@ -205,12 +205,12 @@ class Distributed:
         return self.accelerator.gather(tensor.contiguous())
 
     def gather_rollout(self, rollout: Any, pad_id: int, left_padded_prompt: bool) -> Any:
-        """Every process's episodes of a :class:`~agents.ppo.rollout.Rollout` (its tensors padded to the widest
-        process's with :func:`~agents.ppo.rollout.pad_rollout`, then concatenated in rank order), on every process;
+        """Every process's episodes of a :class:`~agents.lm.rollout.Rollout` (its tensors padded to the widest
+        process's with :func:`~agents.lm.rollout.pad_rollout`, then concatenated in rank order), on every process;
         the episode records stay each process's own (the result holds none)."""
         if self.world_size == 1:
             return rollout
-        from agents.ppo.rollout import Rollout, pad_rollout
+        from agents.lm.rollout import Rollout, pad_rollout
 
         support = rollout.sampling_support
         widths = self.max(torch.tensor([rollout.prompt_ids.shape[1], rollout.generated_ids.shape[1],

@@ -63,6 +63,23 @@ def tiny_model(kind: str, tokenizer, seed: int = 0):
     return build(tokenizer, "tiny", **TINY_MODELS[kind])
 
 
+def chatty_model(tokenizer, seed: int = 0):
+    """A random one-layer GPT-2 whose output head favours EOS (the plain layout's end-of-turn token), so its turns
+    end and the simulated user replies: conversations with several user turns."""
+    import torch
+    from torch import nn
+
+    model = tiny_model("causal", tokenizer, seed)
+    head = nn.Linear(model.config.n_embd, model.config.vocab_size)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tokenizer.eos_token_id] = 6.0
+    model.config.tie_word_embeddings = False
+    model.lm_head = head
+    return model.eval()
+
+
 def saved_model_and_data(directory) -> tuple:
     """A tiny causal model with its tokenizer saved in ``directory/model`` and the toy pairs as
     ``directory/pairs.jsonl``: what a CLI or a spawned trainer process loads. Returns both paths."""

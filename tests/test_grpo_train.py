@@ -5,6 +5,7 @@ exists only with beta > 0, dynamic sampling skips signal-free batches, the agent
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import gymnasium as gym
 import numpy as np
@@ -14,6 +15,7 @@ from helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.grpo import GRPOConfig, GRPOTrainer, group_advantages
 from agents.grpo.agent import DrGRPOAgent, GRPOAgent, RLOOAgent
+from agents.grpo.trainer import GRPOBatch
 from agents.models import build_causal_lm
 from agents.ppo.policy import gather_logprobs
 from agents.registry import agent_class, make_agent
@@ -143,20 +145,21 @@ def test_agents_resolve_in_the_registry_with_their_defining_settings():
     assert rloo.config()["loss_type"] == "rloo"
 
 
-def hand_made_batch(run: GRPOTrainer, lengths: list[int], scores: list[float]) -> dict[str, torch.Tensor]:
+def hand_made_batch(run: GRPOTrainer, lengths: list[int], scores: list[float]) -> GRPOBatch:
     """One group of episodes with the given lengths (random tokens, fixed prompts) and the old logprobs of the
     trainer's policy, ready for :meth:`GRPOTrainer.update`."""
     generator = torch.Generator().manual_seed(0)
     size, steps = len(lengths), max(lengths)
     mask = (torch.arange(steps) < torch.tensor(lengths).unsqueeze(1)).float()
-    batch = {"prompt_ids": torch.randint(4, run.task.vocab_size, (size, 5), generator=generator),
-             "prompt_mask": torch.ones(size, 5, dtype=torch.long),
-             "generated_ids": torch.randint(4, run.task.vocab_size, (size, steps), generator=generator),
-             "generated_mask": mask.long(), "mask": mask, "kept": torch.ones(size),
-             "advantages": group_advantages(torch.tensor(scores), size, "rloo", "none")}
+    batch = GRPOBatch(prompt_ids=torch.randint(4, run.task.vocab_size, (size, 5), generator=generator),
+                      prompt_mask=torch.ones(size, 5, dtype=torch.long),
+                      generated_ids=torch.randint(4, run.task.vocab_size, (size, steps), generator=generator),
+                      generated_mask=mask.long(), action_masks=None, sampling_support=None, mask=mask,
+                      kept=torch.ones(size), advantages=group_advantages(torch.tensor(scores), size, "rloo", "none"),
+                      sample_logprobs=torch.zeros(size, steps), agent_mask=mask, old_logprobs=None, ref_logprobs=None)
     with torch.no_grad():
-        batch["old_logprobs"] = gather_logprobs(run.action_logits(run.model, batch), batch["generated_ids"]) * mask
-    return batch
+        old_logprobs = gather_logprobs(run.action_logits(run.model, batch), batch.generated_ids) * mask
+    return replace(batch, old_logprobs=old_logprobs)
 
 
 def test_rloo_agent_steps_along_the_sequence_reinforce_gradient():
@@ -172,8 +175,8 @@ def test_rloo_agent_steps_along_the_sequence_reinforce_gradient():
     run.optimizer = torch.optim.SGD(run.lm.parameters(), lr=1.0)
     batch = hand_made_batch(run, [6, 2, 4], [1.0, 0.0, 4.0])
     parameters = [p for p in run.lm.parameters() if p.requires_grad]
-    logprobs = gather_logprobs(run.action_logits(run.model, batch), batch["generated_ids"])
-    closed_form = -(batch["advantages"] * (logprobs * batch["mask"]).sum(dim=1)).sum() / 3
+    logprobs = gather_logprobs(run.action_logits(run.model, batch), batch.generated_ids)
+    closed_form = -(batch.advantages * (logprobs * batch.mask).sum(dim=1)).sum() / 3
     gradients = torch.autograd.grad(closed_form, parameters, allow_unused=True)
     before = [p.detach().clone() for p in parameters]
     run.update(batch)
@@ -191,14 +194,17 @@ def test_rloo_kl_is_a_penalty_on_the_episode_reward_before_the_baseline():
     old = torch.tensor([[-1.0, -2.0, 0.0], [-0.5, -0.5, -0.5], [-3.0, 0.0, 0.0], [-1.0, -1.0, 0.0]])
     ref = torch.tensor([[-1.5, -1.0, 0.0], [-0.5, -1.5, -0.5], [-2.0, 0.0, 0.0], [-1.0, -2.0, 0.0]])
     # Summed k1 per episode: -0.5, 1.0, -1.0, 1.0; penalised rewards: 1.25, -0.5, 2.5, 1.5.
-    batch = {"advantages": group_advantages(scores, 2, "rloo", "none"), "old_logprobs": old, "ref_logprobs": ref,
-             "mask": mask}
-    penalised, kl = run.penalize_rewards_with_kl(batch, reuse=False)
-    assert torch.allclose(penalised["advantages"], torch.tensor([1.75, -1.75, 1.0, -1.0]))
+    tokens = torch.zeros(4, 3, dtype=torch.long)
+    batch = GRPOBatch(prompt_ids=tokens, prompt_mask=tokens, generated_ids=tokens, generated_mask=tokens,
+                      action_masks=None, sampling_support=None, mask=mask, kept=torch.ones(4),
+                      advantages=group_advantages(scores, 2, "rloo", "none"), sample_logprobs=torch.zeros(4, 3),
+                      agent_mask=mask, old_logprobs=old, ref_logprobs=ref)
+    penalised, kl = run.penalize_rewards_with_kl(batch)
+    assert torch.allclose(penalised.advantages, torch.tensor([1.75, -1.75, 1.0, -1.0]))
     assert kl == pytest.approx(0.5 / 8)
-    # With the update's own forward reused, the rollout's logprobs are the sampling policy's.
-    reused, _ = run.penalize_rewards_with_kl({**batch, "sample_logprobs": old}, reuse=True)
-    assert torch.allclose(reused["advantages"], penalised["advantages"])
+    # With the update's own forward reused (no old_logprobs), the rollout's logprobs are the sampling policy's.
+    reused, _ = run.penalize_rewards_with_kl(replace(batch, sample_logprobs=old, old_logprobs=None))
+    assert torch.allclose(reused.advantages, penalised.advantages)
     # No std scaling of the penalised rewards is offered.
     with pytest.raises(ValueError, match="scale_rewards='none'"):
         GRPOConfig(loss_type="rloo", beta=0.05)

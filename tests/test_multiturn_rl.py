@@ -9,11 +9,11 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
-from torch import nn
+from helpers import chatty_model, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
 
 import textenvs  # noqa: F401  (registers the envs)
 from agents.grpo import GRPOConfig, GRPOTrainer
+from agents.grpo.trainer import GRPOBatch
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.buffer import RolloutBuffer, agent_gae, compute_gae
 from agents.ppo.kl import kl_estimate
@@ -25,20 +25,6 @@ from textenvs.decoding import CachedDecoder, DecodingPolicy, causal_position_ids
 
 ENV = "textenvs/MultiTurnDialogue-v0"
 ENV_KWARGS = {"max_new_tokens": 48, "max_turn_tokens": 12, "autoreset_mode": "Disabled"}
-
-
-def chatty_model(tokenizer, seed: int = 0) -> nn.Module:
-    """A random one-layer GPT-2 whose output head favours EOS (the plain layout's end-of-turn token), so its turns
-    end and the simulated user replies: conversations with several user turns."""
-    model = tiny_model("causal", tokenizer, seed)
-    head = nn.Linear(model.config.n_embd, model.config.vocab_size)
-    with torch.no_grad():
-        head.weight.copy_(model.lm_head.weight)
-        head.bias.zero_()
-        head.bias[tokenizer.eos_token_id] = 6.0
-    model.config.tie_word_embeddings = False
-    model.lm_head = head
-    return model.eval()
 
 
 def multiturn_env(num_envs: int):
@@ -184,7 +170,7 @@ def ppo_update(noise_at: str | None) -> tuple[dict[str, float], list[torch.Tenso
     logprobs, ref_logprobs, values, _ = trainer.score_tokens(rollout)
     mask = rollout.agent_mask.float()
     kl = kl_estimate(logprobs, ref_logprobs, config.kl_estimator) * mask
-    rewards = trainer.normalize_rewards(rollout) - trainer.kl_controller.value * kl
+    rewards = trainer.normalize_rewards(rollout, rollout.env_rewards.sum(1)) - trainer.kl_controller.value * kl
     buffer = RolloutBuffer(prompt_ids=rollout.prompt_ids, prompt_mask=rollout.prompt_mask,
                            generated_ids=rollout.generated_ids, generated_mask=rollout.generated_mask,
                            action_masks=rollout.action_masks, sampling_support=rollout.sampling_support,
@@ -225,14 +211,13 @@ def grpo_update(noise_at: str | None, loss_type: str) -> tuple[dict[str, float],
     rollout = collect_rollout(trainer.env, trainer.lm, [0, 0, 0, 1, 1, 1], generator=trainer.sampler)
     old_logprobs, ref_logprobs, _ = trainer.score_tokens(rollout)
     scores = torch.arange(6, dtype=torch.float32)  # any advantages: the point is which tokens they reach
-    batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
-             "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-             "mask": rollout.agent_mask.float(), "kept": torch.ones(6), "old_logprobs": old_logprobs,
-             "advantages": scores - scores.mean(), "ref_logprobs": ref_logprobs}
+    batch = GRPOBatch(**vars(rollout.tokens()), mask=rollout.agent_mask.float(), kept=torch.ones(6),
+                      advantages=scores - scores.mean(), sample_logprobs=rollout.sample_logprobs,
+                      agent_mask=rollout.agent_mask.float(), old_logprobs=old_logprobs, ref_logprobs=ref_logprobs)
     if noise_at is not None:
         noise = UserPositionNoise(rollout, at_user=noise_at == "user")
         action_logits = trainer.action_logits
-        trainer.action_logits = lambda lm, micro: noise(action_logits(lm, micro), micro["generated_ids"])
+        trainer.action_logits = lambda lm, micro: noise(action_logits(lm, micro), micro.generated_ids)
     stats = trainer.update(batch)
     trainer.env.close()
     return stats, [p.detach().clone() for p in trainer.lm.parameters()]

@@ -320,7 +320,7 @@ def test_lora_trains_only_adapters_and_value_head():
 def test_missing_eos_penalty_and_batch_normalization():
     run = trainer("causal", missing_eos_penalty=0.5, reward_normalization="batch")
     rollout = collect_rollout(run.env, run.policy.lm, list(range(5)) + [0, 1, 2], generator=run.sampler)
-    rewards = run.normalize_rewards(rollout)
+    rewards = run.normalize_rewards(rollout, rollout.env_rewards.sum(1))
     scores = rollout.env_rewards.sum(1)
     last = rollout.generated_mask.sum(1) - 1
     rows = torch.arange(len(last))
@@ -329,7 +329,7 @@ def test_missing_eos_penalty_and_batch_normalization():
 
 
 def test_group_normalization_subtracts_the_other_samples_mean_score(monkeypatch):
-    import agents.ppo.trainer as trainer_module
+    import agents.lm.trainer as trainer_module
 
     run = trainer("causal", samples_per_prompt=4, reward_normalization="group", learning_rate=0.0)
     drawn = []
@@ -343,7 +343,7 @@ def test_group_normalization_subtracts_the_other_samples_mean_score(monkeypatch)
     assert len(set(drawn[0][:4])) == 1 and len(set(drawn[0][4:])) == 1
 
     rollout = collect_rollout(run.env, run.policy.lm, [0] * 4 + [1] * 4, generator=run.sampler)
-    rewards = run.normalize_rewards(rollout)
+    rewards = run.normalize_rewards(rollout, rollout.env_rewards.sum(1))
     scores = rollout.env_rewards.sum(1).view(2, 4)
     others_mean = (scores.sum(1, keepdim=True) - scores) / 3
     last = rollout.generated_mask.sum(1) - 1

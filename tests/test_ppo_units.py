@@ -47,7 +47,7 @@ def test_buffer_whitens_advantages_over_valid_tokens_and_reshuffles():
     assert float(buffer.advantages[0, 2]) == 0.0
     assert abs(float(masked_mean(buffer.advantages, mask))) < 1e-6
     rng = np.random.default_rng(0)
-    orders = [[int(mb["generated_mask"][0, 2]) for mb in buffer.minibatches(2, rng)] for _ in range(6)]
+    orders = [[int(mb.generated_mask[0, 2]) for mb in buffer.minibatches(2, rng)] for _ in range(6)]
     assert len({tuple(o) for o in orders}) == 2  # both orders occur: minibatches are reshuffled each epoch
 
 
@@ -175,7 +175,7 @@ def test_sampling_respects_top_k_top_p_and_masks():
 
 
 def test_config_validates_and_documents_every_field():
-    docs = field_docs()
+    docs = field_docs(PPOConfig)
     assert set(docs) == set(PPOConfig.__dataclass_fields__)
     assert "kl_coef" in PPOConfig().describe()
     with pytest.raises(ValueError, match="kl_estimator"):
@@ -217,19 +217,20 @@ def test_fused_activations_replace_python_gelu_with_the_same_function():
 def test_trim_prompt_drops_the_minibatchs_padding_columns_and_keeps_the_logits():
     # A minibatch whose prompts are all shorter than the rollout's longest runs on fewer columns, same logits.
     from agents.models import build_causal_lm
-    from agents.ppo.buffer import trim_prompt
+    from agents.lm.batch import TokenBatch
     from textenvs.data.tokenizer import load_builtin_tokenizer
     from textenvs.decoding import token_logits
 
     torch.manual_seed(0)
     model = build_causal_lm(load_builtin_tokenizer(), "tiny").eval()
     prompt_mask = torch.tensor([[0, 0, 0, 1, 1], [0, 0, 1, 1, 1]])
-    batch = {"prompt_ids": torch.randint(5, 100, (2, 5)) * prompt_mask, "prompt_mask": prompt_mask,
-             "generated_ids": torch.randint(5, 100, (2, 4)),
-             "generated_mask": torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])}
-    trimmed = trim_prompt(batch)
-    assert trimmed["prompt_ids"].shape == (2, 3) and torch.equal(trimmed["prompt_mask"], prompt_mask[:, 2:])
-    assert trimmed["generated_ids"] is batch["generated_ids"]
-    full, short = (token_logits(model, b["prompt_ids"], b["prompt_mask"], b["generated_ids"], b["generated_mask"])
+    batch = TokenBatch(prompt_ids=torch.randint(5, 100, (2, 5)) * prompt_mask, prompt_mask=prompt_mask,
+                       generated_ids=torch.randint(5, 100, (2, 4)),
+                       generated_mask=torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), action_masks=None,
+                       sampling_support=None)
+    trimmed = batch.trim_prompt()
+    assert trimmed.prompt_ids.shape == (2, 3) and torch.equal(trimmed.prompt_mask, prompt_mask[:, 2:])
+    assert trimmed.generated_ids is batch.generated_ids
+    full, short = (token_logits(model, b.prompt_ids, b.prompt_mask, b.generated_ids, b.generated_mask)
                    for b in (batch, trimmed))
     assert torch.allclose(full, short, atol=1e-5)

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_model, toy_dataset, word_tokenizer
+from helpers import chatty_model, tiny_model, toy_dataset, word_tokenizer
 
 GOLDEN = Path(__file__).parent / "data" / "bitexact.json"
 REGENERATE = "OMP_NUM_THREADS=1 python tests/test_refactor_bitexact.py --regenerate"
@@ -39,19 +39,6 @@ MULTITURN = "textenvs/MultiTurnDialogue-v0"
 def toy_env_kwargs(**overrides: Any) -> dict[str, Any]:
     return {"tokenizer": word_tokenizer(), "dataset": toy_dataset(), "scorer": "chrf", "max_prompt_length": 10,
             "max_new_tokens": 6, **overrides}
-
-
-def chatty_model(tokenizer: Any) -> torch.nn.Module:
-    """A tiny GPT-2 whose head favours EOS (the multi-turn env's end of turn), so conversations have user turns."""
-    model = tiny_model("causal", tokenizer)
-    head = torch.nn.Linear(model.config.n_embd, model.config.vocab_size)
-    with torch.no_grad():
-        head.weight.copy_(model.lm_head.weight)
-        head.bias.zero_()
-        head.bias[tokenizer.eos_token_id] = 6.0
-    model.config.tie_word_embeddings = False
-    model.lm_head = head
-    return model.eval()
 
 
 def cat_share(predictions: list[str], references: list[list[str]]) -> list[float]:

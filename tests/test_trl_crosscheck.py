@@ -116,13 +116,14 @@ def our_grpo_loss(config: GRPOConfig, data: dict[str, torch.Tensor], logprobs: t
         episodes = torch.tensor(float(len(rows)))  # every episode is kept (no dynamic sampling)
         total = torch.zeros(())
         for micro_rows in step:
-            micro = {key: data[key][micro_rows] for key in ("mask", "old_logprobs", "ref_logprobs", "advantages",
-                                                              "sample_logprobs")}
-            micro["kept"] = torch.ones(len(micro_rows))
-            current = torch.where(micro["mask"].bool(), logprobs[micro_rows], micro["old_logprobs"])
+            # (policy_loss reads these fields of a GRPOBatch.)
+            fields = ("mask", "old_logprobs", "ref_logprobs", "advantages", "sample_logprobs")
+            micro = SimpleNamespace(**{key: data[key][micro_rows] for key in fields},
+                                    kept=torch.ones(len(micro_rows)))
+            current = torch.where(micro.mask.bool(), logprobs[micro_rows], micro.old_logprobs)
             loss, _ = GRPOTrainer.policy_loss(owner, micro, current, tokens, episodes, step_tokens)
             with torch.no_grad():
-                own_tokens = micro["mask"].sum().clamp(min=1)
+                own_tokens = micro.mask.sum().clamp(min=1)
                 diagnostics.append(GRPOTrainer.policy_loss(owner, micro, current, own_tokens, episodes,
                                                            step_tokens)[1])
             loss.backward()

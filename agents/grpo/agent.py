@@ -3,50 +3,22 @@ and ``"rloo"`` are :class:`GRPOAgent` with the settings that define each."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
-
-from agents.base import Agent
 from agents.grpo.config import GRPOConfig
 from agents.grpo.trainer import GRPOTrainer
-from agents.ppo.agent import PPOAgent
+from agents.lm.agent import LMAgent
 
 
-class GRPOAgent(PPOAgent):
-    """A language-model policy fine-tuned with GRPO (group-mean baseline, std-scaled advantages).
+class GRPOAgent(LMAgent):
+    """A language-model policy fine-tuned with GRPO (group-mean baseline, std-scaled advantages):
+    :class:`~agents.lm.agent.LMAgent`'s parameters; ``config``: any other :class:`GRPOConfig` field
+    (``num_generations``, ``loss_type``, ``beta``, ...). Evaluation (greedy KV-cached decoding) is the shared one."""
 
-    Evaluation (greedy KV-cached decoding, :meth:`act`, :meth:`learn`) is :class:`~agents.ppo.agent.PPOAgent`'s; only
-    the trainer differs.
-
-    :param env_id: registered textenvs id the agent trains on.
-    :param env_kwargs: keyword arguments of the training env (dataset, scorer, tokenizer, ...).
-    :param seed: seeds training.
-    :param model: a local model directory, ``"default"`` (the task's shipped warm start) or an in-memory model.
-    :param config: any other :class:`GRPOConfig` field (``num_generations``, ``loss_type``, ``beta``, ...).
-    """
-
-    name = "grpo"
-    defaults: dict[str, Any] = {}
-    """the GRPOConfig settings that define this member of the family (overridable by ``config``)"""
-
-    def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
-                 model: str | nn.Module = "default", **config: Any) -> None:
-        Agent.__init__(self, env_id, env_kwargs, seed)  # not PPOAgent's: it would build a PPO trainer
-        in_memory = isinstance(model, nn.Module)
-        self.grpo_config = GRPOConfig(env=env_id, env_kwargs=self.env_kwargs, seed=seed,
-                                      model="in-memory" if in_memory else str(model), **{**self.defaults, **config})
-        self.trainer = GRPOTrainer(self.grpo_config, model=model if in_memory else None)
+    name, config_class, trainer_class = "grpo", GRPOConfig, GRPOTrainer
 
     @property
-    def model(self) -> nn.Module:
-        """The policy's language model."""
-        return self.trainer.lm
-
-    def config(self) -> dict[str, Any]:
-        settings = {key: value for key, value in self.grpo_config.to_dict().items() if key != "env_kwargs"}
-        return {"name": self.name, **{k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-                                      for k, v in settings.items()}}
+    def grpo_config(self) -> GRPOConfig:
+        """The run's settings (:attr:`run_config`)."""
+        return self.run_config
 
 
 class DrGRPOAgent(GRPOAgent):

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from agents.ppo.config import RunConfig
-from textenvs.decoding import check_decoding_backend, check_truncation
+from agents.lm.config import RunConfig, check_choices, check_sampling
 
 LOSS_TYPES = ("grpo", "dr_grpo", "dapo", "bnpo")
 """TRL GRPOTrainer's loss types on PPO's clipped surrogate: a clipped ratio per token (per episode with
@@ -103,11 +102,9 @@ class GRPOConfig(RunConfig):
         super().__post_init__()
         if isinstance(self.scale_rewards, bool):
             self.scale_rewards = "group" if self.scale_rewards else "none"
-        choices = {"loss_type": LOSS_TYPES + OTHER_LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
-                   "scale_rewards": SCALE_REWARDS, "importance_sampling_level": IMPORTANCE_SAMPLING_LEVELS}
-        for name, legal in choices.items():
-            if getattr(self, name) not in legal:
-                raise ValueError(f"GRPOConfig.{name} must be one of {legal}, got {getattr(self, name)!r}.")
+        check_choices(self, {"loss_type": LOSS_TYPES + OTHER_LOSS_TYPES, "advantage_estimator": ADVANTAGE_ESTIMATORS,
+                             "scale_rewards": SCALE_REWARDS, "importance_sampling_level": IMPORTANCE_SAMPLING_LEVELS,
+                             "importance_sampling_correction": IMPORTANCE_SAMPLING_CORRECTIONS})
         if self.num_generations < 2 or self.num_envs % self.num_generations:
             raise ValueError(f"num_envs={self.num_envs} must be a multiple of num_generations="
                              f"{self.num_generations} (>= 2: a group needs two episodes to compare).")
@@ -117,10 +114,7 @@ class GRPOConfig(RunConfig):
         if self.num_envs % (self.num_minibatches * self.gradient_accumulation_steps):
             raise ValueError(f"num_envs={self.num_envs} must be divisible by num_minibatches * "
                              f"gradient_accumulation_steps = {self.num_minibatches * self.gradient_accumulation_steps}.")
-        if self.temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
-        check_truncation(self.top_k, self.top_p)
-        check_decoding_backend(self.decoding_backend)
+        check_sampling(self)
         if not 0 <= self.epsilon < 1 or (self.epsilon_high is not None and self.epsilon_high < 0):
             raise ValueError(f"epsilon must lie in [0, 1) and epsilon_high be >= 0 or None, got {self.epsilon} and "
                              f"{self.epsilon_high}.")
@@ -133,9 +127,6 @@ class GRPOConfig(RunConfig):
             # not offered (TRL's RLOO scales only with normalize_advantages, off by default).
             raise ValueError(f"loss_type='rloo' with beta > 0 needs scale_rewards='none', got "
                              f"{self.scale_rewards!r}.")
-        if self.importance_sampling_correction not in IMPORTANCE_SAMPLING_CORRECTIONS:
-            raise ValueError(f"GRPOConfig.importance_sampling_correction must be one of "
-                             f"{IMPORTANCE_SAMPLING_CORRECTIONS}, got {self.importance_sampling_correction!r}.")
         if self.loss_type == "rloo" and (self.importance_sampling_correction != "none" or self.use_bias_correction_kl):
             raise ValueError("loss_type='rloo' (TRL's RLOOTrainer) takes neither importance_sampling_correction nor "
                              "use_bias_correction_kl (its KL is a reward penalty, not a loss term).")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from agents.ppo.losses import masked_mean
+from agents.lm.losses import clipped_surrogate, leave_one_out_baseline
+from agents.lm.stats import masked_mean
 
 SCALE_EPSILON = 1e-4
 """Added to the std before dividing by it (TRL's value): a group of equal scores gets advantage 0, not NaN."""
@@ -31,7 +32,7 @@ def group_advantages(scores: torch.Tensor, num_generations: int, estimator: str 
     if estimator == "grpo":
         baseline = groups.mean(dim=1, keepdim=True)
     elif estimator == "rloo":
-        baseline = (groups.sum(dim=1, keepdim=True) - groups) / (num_generations - 1)
+        baseline = leave_one_out_baseline(groups)
     else:
         raise ValueError(f"advantage estimator must be 'grpo' or 'rloo', got {estimator!r}.")
     advantages = groups - baseline
@@ -106,9 +107,7 @@ def clipped_token_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advan
     log_ratio = importance_log_ratio(logprobs, old_logprobs, mask, importance_sampling_level)
     ratio = torch.exp(log_ratio)
     advantages = advantages.unsqueeze(1)
-    unclipped = ratio * advantages
-    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon_high) * advantages
-    per_token_loss = -torch.min(unclipped, clipped)
+    per_token_loss = clipped_surrogate(ratio, advantages, epsilon, epsilon_high)
     with torch.no_grad():
         low = (ratio < 1.0 - epsilon) & (advantages < 0)
         high = (ratio > 1.0 + epsilon_high) & (advantages > 0)
@@ -208,8 +207,7 @@ def sequence_clipped_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, ad
     episodes = kept.sum().clamp(min=1) if minibatch_episodes is None else minibatch_episodes
     log_ratio = ((logprobs - old_logprobs) * mask).sum(dim=1)
     ratio = torch.exp(log_ratio)
-    clipped = torch.clamp(ratio, 1.0 - epsilon, 1.0 + epsilon_high)
-    per_episode_loss = -torch.min(ratio * advantages, clipped * advantages)
+    per_episode_loss = clipped_surrogate(ratio, advantages, epsilon, epsilon_high)
     loss = (per_episode_loss * kept).sum() / episodes
     with torch.no_grad():
         low = (ratio < 1.0 - epsilon) & (advantages < 0)

@@ -1,10 +1,10 @@
 """GRPO, Dr. GRPO, DAPO-style and RLOO fine-tuning of a language-model policy, readable top to bottom. No critic:
 the baseline of an episode is the other episodes sampled for the same prompt.
 
-One iteration, in the order it runs (:meth:`GRPOTrainer.train`):
+One iteration, in the order it runs (the loop is :class:`~agents.lm.trainer.LMTrainer`'s; the steps are here):
 
 1. rollout: ``num_envs / num_generations`` random training prompts, each sampled ``num_generations`` times in
-   adjacent slots, decoded with the KV cache through the native vector env (PPO's rollout code);
+   adjacent slots, decoded with the KV cache through the native vector env (:mod:`agents.lm.rollout`);
 2. advantages: each episode's score minus its group's baseline (mean, or leave-one-out mean), optionally divided by
    the group's std; with dynamic sampling the groups of equal scores are masked out;
 3. teacher-forced logprobs of the sampled tokens under the sampling policy (the ratio's denominator) and, when
@@ -13,7 +13,7 @@ One iteration, in the order it runs (:meth:`GRPOTrainer.train`):
    aggregated over tokens as ``loss_type`` says (``"cispo"``: capped, detached weights instead of the clip;
    ``importance_sampling_level="sequence"``: GSPO's ratio per episode; ``"rloo"``: one clipped ratio per episode, its
    KL penalty on the reward, as TRL's ``RLOOTrainer``);
-5. logging (progress bar, JSONL, TensorBoard, plot) and checkpoints.
+5. the iteration's metrics; then (the loop's) logging and checkpoints.
 
 Under ``accelerate launch`` / ``torchrun`` each process runs its share of the batch; group baselines, the loss
 normalizers and the metrics are global (:mod:`agents.distributed`), so the parameters do not depend on the number of
@@ -22,35 +22,58 @@ processes (except with ``loss_type="bnpo"``, a token mean per micro-batch by def
 
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from agents.distributed import stratified_minibatches
 from agents.grpo.config import GRPOConfig
 from agents.grpo.losses import (aggregate_loss, cispo_token_loss, clipped_token_loss, group_advantages,
                                 importance_log_ratio, importance_sampling_weights, informative_groups,
                                 sequence_clipped_loss)
-from agents.distributed import episode_seed, stratified_minibatches
-from agents.ppo.buffer import trim_prompt
-from agents.ppo.kl import kl_estimate
-from agents.ppo.losses import masked_mean
-from agents.ppo.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing,
-                               entropy_from_logits, entropy_from_logprobs, frozen_copy, gather_logprobs)
-from agents.ppo.rollout import Rollout, collect_rollout, concatenate_rollouts, select_episodes
-from agents.ppo.trainer import LMTrainer, export_policy, scheduled_learning_rate
-from textenvs.decoding import policy_logits, sampling_mask
+from agents.lm.batch import TokenBatch
+from agents.lm.kl import kl_estimate
+from agents.lm.policy import (TokenLogits, apply_lora, autocast, enable_gradient_checkpointing, entropy_from_logits,
+                              entropy_from_logprobs, frozen_copy, gather_logprobs)
+from agents.lm.rollout import Rollout, concatenate_rollouts
+from agents.lm.stats import masked_mean
+from agents.lm.trainer import LMTrainer, ScoredRollout, export_policy
 
 PLOT_PANELS = (("reward", "mean episode reward"), ("completions/mean_length", "episode length (tokens)"),
                ("entropy", "entropy (per token)"))
 
 
-def informative_count(rounds: list[tuple[Rollout, torch.Tensor]], num_generations: int) -> int:
+def informative_count(rounds: list[ScoredRollout], num_generations: int) -> int:
     """Groups whose scores differ, over the global batches of ``rounds``."""
     return sum(int(informative_groups(scores, num_generations).sum()) // num_generations for _, scores in rounds)
+
+
+@dataclass(kw_only=True)
+class GRPOBatch(TokenBatch):
+    """One rollout batch as the GRPO family trains on it: the episodes' tokens (:class:`~agents.lm.batch.TokenBatch`)
+    and, ``(N, T)`` or ``(N,)``:
+
+    :ivar mask: float loss mask: the agent's tokens of the episodes that are trained on (dynamic sampling's dropped
+        groups are 0 everywhere).
+    :ivar kept: ``(N,)`` 1 for the episodes that count, 0 for those dynamic sampling dropped.
+    :ivar advantages: ``(N,)`` one per episode.
+    :ivar sample_logprobs: the rollout's logprobs of its tokens (the cached decoding's).
+    :ivar agent_mask: float, the agent's tokens of every episode (the entropy's mask).
+    :ivar old_logprobs: the sampling policy's logprobs, teacher-forced: the ratio's denominator. None with one
+        optimizer step per rollout (:attr:`GRPOTrainer.single_step`): the update's own forward, detached, is then.
+    :ivar ref_logprobs: the frozen reference's logprobs, or None (``beta`` = 0: no reference).
+    """
+
+    mask: torch.Tensor
+    kept: torch.Tensor
+    advantages: torch.Tensor
+    sample_logprobs: torch.Tensor
+    agent_mask: torch.Tensor
+    old_logprobs: torch.Tensor | None
+    ref_logprobs: torch.Tensor | None
 
 
 class GRPOTrainer(LMTrainer):
@@ -59,6 +82,10 @@ class GRPOTrainer(LMTrainer):
     :param config: every setting (see :class:`GRPOConfig`).
     :param model: an in-memory Hugging Face LM to fine-tune instead of loading ``config.model``.
     """
+
+    env_steps_metric, reward_metric, kl_metric = "env_steps", "reward", "kl"
+    progress_metrics = (("reward", "reward", ".3f"), ("entropy", "entropy", ".2f"))
+    plot_panels = PLOT_PANELS
 
     def __init__(self, config: GRPOConfig, model: nn.Module | None = None) -> None:
         self.config = config
@@ -76,111 +103,83 @@ class GRPOTrainer(LMTrainer):
         self.optimizer = self._optimizer([p for p in self.lm.parameters() if p.requires_grad])
         self._start_run_state()
 
-    # ---------------------------------------------------------------- the loop
-    def _train(self, max_env_steps: int | None,
-               callback: Callable[[dict[str, float]], None] | None) -> list[dict[str, float]]:
+    @property
+    def policy_lm(self) -> nn.Module:
+        return self.lm
+
+    def rollout_modules(self) -> tuple[nn.Module | None, ...]:
+        return self.model, self.reference
+
+    @property
+    def progress_label(self) -> str:
+        return self.config.advantage_estimator.upper()
+
+    # ---------------------------------------------------------------- one iteration
+    def collect_rollouts(self) -> list[ScoredRollout]:
+        """1. Rollout: each drawn prompt num_generations times, in adjacent slots; this process runs its rows of the
+        batch. With dynamic sampling, further batches of fresh prompts until enough groups carry a signal."""
         config = self.config
-        self.max_env_steps = max_env_steps
-        saved = False
-        progress = self._progress_bar(config.advantage_estimator.upper())
-        while self.iteration < config.iterations and (max_env_steps is None or self.env_steps < max_env_steps):
-            started = time.perf_counter()
+        rounds = [self.sample_round(0)]
+        while config.dynamic_sampling and len(rounds) < config.max_sampling_rounds \
+                and informative_count(rounds, config.num_generations) < config.num_envs // config.num_generations:
+            rounds.append(self.sample_round(len(rounds)))
+        return rounds
 
-            # 1. Rollout: each drawn prompt num_generations times, in adjacent slots; this process runs its rows of
-            #    the batch. With dynamic sampling, further batches of fresh prompts until enough groups carry a signal.
-            rounds = [self.sample_round(0)]
-            while config.dynamic_sampling and len(rounds) < config.max_sampling_rounds \
-                    and informative_count(rounds, config.num_generations) < config.num_envs // config.num_generations:
-                rounds.append(self.sample_round(len(rounds)))
-            rollout, scores = rounds[0] if len(rounds) == 1 else self.informative_batch(rounds)
-            # The loss mask: the agent's tokens (a multi-turn env's user turns are attended to, never trained on).
-            mask = rollout.agent_mask.float()
+    def train_on(self, rounds: list[ScoredRollout]) -> dict[str, float]:
+        config = self.config
+        rollout, scores = rounds[0] if len(rounds) == 1 else self.informative_batch(rounds)
+        # The loss mask: the agent's tokens (a multi-turn env's user turns are attended to, never trained on).
+        mask = rollout.agent_mask.float()
 
-            # 2. Advantages from the group's scores (every process's: a group may run on two); with dynamic sampling
-            #    only the groups that carry a signal are trained on.
-            advantages = group_advantages(scores, config.num_generations, config.advantage_estimator,
-                                          config.scale_rewards)[self.rows]
-            informative = informative_groups(scores, config.num_generations)
-            keep = (informative if config.dynamic_sampling else torch.ones_like(informative))[self.rows]
+        # 2. Advantages from the group's scores (every process's: a group may run on two); with dynamic sampling
+        #    only the groups that carry a signal are trained on.
+        advantages = group_advantages(scores, config.num_generations, config.advantage_estimator,
+                                      config.scale_rewards)[self.rows]
+        informative = informative_groups(scores, config.num_generations)
+        keep = (informative if config.dynamic_sampling else torch.ones_like(informative))[self.rows]
 
-            # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
-            #    With one optimizer step per rollout the update's own forward, detached, gives the policy's (TRL's
-            #    shortcut, ratio 1 by construction): only the reference, if any, is scored here.
-            trained = int(self.dist.sum(keep.sum()))
-            reuse = self.single_step and trained > 0
-            old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout, policy=not reuse)
+        # 3. Logprobs under the sampling policy (and the reference), teacher-forced exactly as the update does.
+        #    With one optimizer step per rollout the update's own forward, detached, gives the policy's (TRL's
+        #    shortcut, ratio 1 by construction): only the reference, if any, is scored here.
+        trained = int(self.dist.sum(keep.sum()))
+        reuse = self.single_step and trained > 0
+        old_logprobs, ref_logprobs, entropy = self.score_tokens(rollout, policy=not reuse)
 
-            # 4. Updates: the dropped episodes' tokens are masked out of every loss and count.
-            batch = {"prompt_ids": rollout.prompt_ids, "prompt_mask": rollout.prompt_mask,
-                     "generated_ids": rollout.generated_ids, "generated_mask": rollout.generated_mask,
-                     "mask": mask * keep.unsqueeze(1), "kept": keep.float(), "advantages": advantages,
-                     "sample_logprobs": rollout.sample_logprobs}
-            if reuse:
-                # The update checks its logprobs against the rollout's and measures the entropy on the agent mask.
-                batch["agent_mask"] = mask
-            else:
-                batch["old_logprobs"] = old_logprobs
-            for key in ("action_masks", "sampling_support"):
-                if getattr(rollout, key) is not None:
-                    batch[key] = getattr(rollout, key)
-            if ref_logprobs is not None:
-                batch["ref_logprobs"] = ref_logprobs
-            update_stats = self.update(batch) if trained else {}
-            entropy_mean = update_stats.pop("entropy") if reuse else \
-                float(masked_mean(entropy, mask, all_reduce=self.dist.sum))
+        # 4. Updates: the dropped episodes' tokens are masked out of every loss and count.
+        batch = GRPOBatch(**vars(rollout.tokens()), mask=mask * keep.unsqueeze(1), kept=keep.float(),
+                          advantages=advantages, sample_logprobs=rollout.sample_logprobs, agent_mask=mask,
+                          old_logprobs=old_logprobs, ref_logprobs=ref_logprobs)
+        update_stats = self.update(batch) if trained else {}
+        entropy_mean = update_stats.pop("entropy") if reuse else \
+            float(masked_mean(entropy, mask, all_reduce=self.dist.sum))
 
-            # 5. Metrics (TRL's names) over the global batch of the first round (the policy's samples on fresh
-            #    prompts, before any selection), logging, checkpoint. Every round's tokens count as env steps.
-            sampled, sampled_scores = rounds[0]
-            lengths, clipped = self.dist.gather(torch.stack([sampled.agent_mask.sum(dim=1).float(),
-                                                             (~sampled.ended_with_eos).float()], dim=1)).T
-            self.iteration += 1
-            self.env_steps += sum(int(self.dist.sum(r.agent_mask.sum())) for r, _ in rounds)
-            group_std = sampled_scores.view(-1, config.num_generations).std(dim=1)
-            metrics = {
-                "iteration": self.iteration,
-                "env_steps": self.env_steps,
-                "reward": float(sampled_scores.mean()),
-                "reward_std": float(group_std.mean()),
-                "frac_reward_zero_std": float((~informative_groups(sampled_scores, config.num_generations))
-                                              .float().mean()),
-                **({"sampling_rounds": len(rounds)} if config.dynamic_sampling else {}),
-                "completions/mean_length": float(lengths.mean()),
-                "completions/clipped_ratio": float(clipped.mean()),
-                "learning_rate": self.optimizer.param_groups[0]["lr"],
-                "entropy": entropy_mean,
-                "num_episodes_trained": trained,
-                **update_stats,
-                "time/iteration_seconds": time.perf_counter() - started,
-            }
-            self.history.append(metrics)
-            progress.update(self.iteration, self.env_steps, reward=f"{metrics['reward']:.3f}",
-                            entropy=f"{metrics['entropy']:.2f}")
-            if self.logger:
-                self.logger.log(metrics, sampled.records[0])
-            if callback is not None:
-                callback({"env_steps": self.env_steps, "reward": metrics["reward"],
-                          **({"kl": metrics["kl"]} if "kl" in metrics else {})})
-            saved = self._checkpoint_if_due()
-        progress.close()
-        return self._finish_run(saved, PLOT_PANELS)
+        # 5. Metrics (TRL's names) over the global batch of the first round (the policy's samples on fresh prompts,
+        #    before any selection).
+        sampled, sampled_scores = rounds[0]
+        lengths, clipped = self.dist.gather(torch.stack([sampled.agent_mask.sum(dim=1).float(),
+                                                         (~sampled.ended_with_eos).float()], dim=1)).T
+        group_std = sampled_scores.view(-1, config.num_generations).std(dim=1)
+        return {
+            "reward": float(sampled_scores.mean()),
+            "reward_std": float(group_std.mean()),
+            "frac_reward_zero_std": float((~informative_groups(sampled_scores, config.num_generations))
+                                          .float().mean()),
+            **({"sampling_rounds": len(rounds)} if config.dynamic_sampling else {}),
+            "completions/mean_length": float(lengths.mean()),
+            "completions/clipped_ratio": float(clipped.mean()),
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "entropy": entropy_mean,
+            "num_episodes_trained": trained,
+            **update_stats,
+        }
 
-    # ---------------------------------------------------------------- steps of the loop
-    def sample_round(self, sampling_round: int) -> tuple[Rollout, torch.Tensor]:
+    # ---------------------------------------------------------------- steps of an iteration
+    def sample_round(self, sampling_round: int) -> ScoredRollout:
         """One rollout batch on fresh random training prompts (``num_envs / num_generations`` of them, each sampled
         ``num_generations`` times; this process's rows) and the global batch's scores ``(num_envs,)``."""
-        config = self.config
-        prompts = self.rng.integers(len(self.task.dataset), size=config.num_envs // config.num_generations)
-        self.sampler.manual_seed(episode_seed(config.seed, self.iteration, sampling_round))
-        with autocast(self.device, config.mixed_precision), self.dist.gathered(self.model, self.reference):
-            rollout = collect_rollout(self.env, self.lm, np.repeat(prompts, config.num_generations)[self.rows],
-                                      temperature=config.temperature, top_k=config.top_k, top_p=config.top_p,
-                                      generator=self.sampler, shard=(self.dist.rank, self.dist.world_size),
-                                      lockstep=self.dist.all if self.dist.lockstep else None,
-                                      decoding_backend=config.decoding_backend)
-        return rollout, self.dist.gather(rollout.env_rewards.sum(dim=1))
+        return self.sample_rollout(self.config.num_generations, sampling_round)
 
-    def informative_batch(self, rounds: list[tuple[Rollout, torch.Tensor]]) -> tuple[Rollout, torch.Tensor]:
+    def informative_batch(self, rounds: list[ScoredRollout]) -> ScoredRollout:
         """DAPO's refilled batch from several rounds: the first ``num_envs / num_generations`` groups whose scores
         differ, in the order they were sampled, completed (if the rounds ran out first) by signal-free groups, which
         ``keep`` then masks out. Returns this process's rows of it and the global batch's scores. Every process
@@ -194,22 +193,16 @@ class GRPOTrainer(LMTrainer):
         pad_id, left_padded_prompt = self.task.pad_token_id, self.task.observation_mode == "causal"
         combined = concatenate_rollouts([self.dist.gather_rollout(rollout, pad_id, left_padded_prompt)
                                          for rollout, _ in rounds], pad_id, left_padded_prompt)
-        return select_episodes(combined, rows[self.rows].to(combined.generated_ids.device)), scores[rows]
+        return ScoredRollout(combined.select(rows[self.rows].to(combined.generated_ids.device)), scores[rows])
 
-    def action_logits(self, model: nn.Module, batch: dict[str, torch.Tensor], truncated: bool = True) -> torch.Tensor:
+    def action_logits(self, model: nn.Module, batch: TokenBatch, truncated: bool = True) -> torch.Tensor:
         """Float32 logits ``(N, T, V)`` that predicted each generated token of ``batch``, teacher-forced through
-        ``model`` (a :class:`~agents.ppo.policy.TokenLogits`, possibly wrapped): the trunk under autocast, the head in
-        float32 (:func:`textenvs.decoding.token_logits`), as PPO's policy computes them.
-
-        :param truncated: over the set each token was sampled from (the top-k / top-p support, as sampled: the
-            policy's distribution); False: over the env's legal actions only (the reference's distribution, so the
-            KL sees the policy's truncation)."""
+        ``model`` (a :class:`~agents.lm.policy.TokenLogits`, possibly wrapped): the trunk under autocast, the head in
+        float32 (:func:`textenvs.decoding.token_logits`), over the distribution sampled (``truncated``) or the env's
+        legal actions (the reference's; :meth:`~agents.lm.trainer.LMTrainer.sampled_logits`)."""
         with autocast(self.device, self.config.mixed_precision):
-            raw_logits = model(batch["prompt_ids"], batch["prompt_mask"], batch["generated_ids"],
-                               batch["generated_mask"])
-        support = batch.get("sampling_support") if truncated else None
-        legal = sampling_mask(batch.get("action_masks"), support, self.task.vocab_size)
-        return policy_logits(raw_logits, self.task.vocab_size, self.config.temperature, legal)
+            raw_logits = model(batch.prompt_ids, batch.prompt_mask, batch.generated_ids, batch.generated_mask)
+        return self.sampled_logits(raw_logits, batch, truncated)
 
     @property
     def single_step(self) -> bool:
@@ -224,24 +217,19 @@ class GRPOTrainer(LMTrainer):
         without one), and the policy's entropies (None with ``policy=False``), ``(N, T)``, in chunks of a
         micro-batch."""
         config = self.config
-        size = len(rollout.generated_ids)
-        chunk = size // (config.num_minibatches * config.gradient_accumulation_steps)
+        size = len(rollout)
+        chunk_size = size // (config.num_minibatches * config.gradient_accumulation_steps)
         parts: list[tuple[torch.Tensor, ...]] = []
         if not policy and self.reference is None:
             return None, None, None
-        for start in range(0, size, chunk):
-            rows = slice(start, start + chunk)
-            batch = {"prompt_ids": rollout.prompt_ids[rows], "prompt_mask": rollout.prompt_mask[rows],
-                     "generated_ids": rollout.generated_ids[rows], "generated_mask": rollout.generated_mask[rows]}
-            for key in ("action_masks", "sampling_support"):
-                if getattr(rollout, key) is not None:
-                    batch[key] = getattr(rollout, key)[rows]
-            tokens = batch["generated_ids"]
+        for start in range(0, size, chunk_size):
+            chunk = rollout.tokens().rows(slice(start, start + chunk_size))
+            tokens = chunk.generated_ids
             empty = torch.zeros_like(tokens, dtype=torch.float32)
-            ref = gather_logprobs(self.action_logits(self.reference, batch, truncated=False), tokens) \
+            ref = gather_logprobs(self.action_logits(self.reference, chunk, truncated=False), tokens) \
                 if self.reference is not None else empty
             if policy:
-                logits = self.action_logits(self.model, batch)
+                logits = self.action_logits(self.model, chunk)
                 parts.append((gather_logprobs(logits, tokens), ref, entropy_from_logits(logits)))
             else:
                 parts.append((empty, ref, empty))
@@ -250,91 +238,77 @@ class GRPOTrainer(LMTrainer):
         return (logprobs if policy else None, ref_logprobs if self.reference is not None else None,
                 entropy if policy else None)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """``num_iterations`` passes over the batch in reshuffled minibatches, one optimizer step each (gradients
-        accumulated over ``gradient_accumulation_steps`` micro-batches). Losses and diagnostics are each process's and
+    def update(self, batch: GRPOBatch) -> dict[str, float]:
+        """``num_iterations`` passes over the batch in reshuffled minibatches, one optimizer step each
+        (:meth:`~agents.lm.trainer.LMTrainer.gradient_step`). Losses and diagnostics are each process's and
         micro-batch's shares of the global minibatch's: token means are divided by the global minibatch's token count,
         episode means by its count of kept episodes, as PPO's. A minibatch that dynamic sampling left without
         episodes takes no step.
 
-        Without ``old_logprobs`` in ``batch`` (one optimizer step per rollout: :attr:`single_step`) the ratio's
-        denominator is the update's own logprobs, detached (ratio 1, the same gradient as with a scoring pass), and
-        ``batch`` holds ``sample_logprobs`` and ``agent_mask``: ``first_ratio_deviation`` then compares the update's
-        logprobs with the rollout's (cached decoding vs teacher forcing), and the stats include the policy's mean
-        ``entropy`` over ``agent_mask`` (from the same forward).
+        Without ``batch.old_logprobs`` (one optimizer step per rollout: :attr:`single_step`) the ratio's denominator
+        is the update's own logprobs, detached (ratio 1, the same gradient as with a scoring pass):
+        ``first_ratio_deviation`` then compares the update's logprobs with the rollout's (cached decoding vs teacher
+        forcing), and the stats include the policy's mean ``entropy`` over ``agent_mask`` (from the same forward).
 
         With ``loss_type="rloo"`` and ``beta > 0`` the KL is not a loss term but TRL's RLOO reward penalty, applied
         to the advantages before the first pass (:meth:`penalize_rewards_with_kl`)."""
         config = self.config
         totals: dict[str, list[float]] = {}
-        first_ratio_deviation = None
-        reuse = "old_logprobs" not in batch
+        self.first_ratio_deviation: float | None = None
         reward_kl = None
         if config.loss_type == "rloo" and config.beta > 0:
-            batch, reward_kl = self.penalize_rewards_with_kl(batch, reuse)
-        entropy_totals = torch.zeros(2, device=self.device)
+            batch, reward_kl = self.penalize_rewards_with_kl(batch)
+        self.entropy_totals = torch.zeros(2, device=self.device)
         # dapo / cispo normalize every step by the batch's mean tokens per step (TRL 1.16), not the step's own count.
-        step_tokens = (self.dist.sum(batch["mask"].sum()) / config.num_minibatches).clamp(min=1)
+        step_tokens = (self.dist.sum(batch.mask.sum()) / config.num_minibatches).clamp(min=1)
         # Gradient checkpointing acts in train mode only (dropout is off: the computation is eval mode's).
         self.model.train(config.gradient_checkpointing)
         for _ in range(config.num_iterations):
             for indices in stratified_minibatches(config.num_envs, config.num_minibatches, self.rng, self.rows):
-                minibatch = {key: value[torch.as_tensor(indices, device=value.device)] for key, value in batch.items()}
-                tokens, episodes = self.dist.sum(torch.stack([minibatch["mask"].sum(), minibatch["kept"].sum()]))
+                minibatch = batch.select(torch.as_tensor(indices, device=batch.generated_ids.device))
+                tokens, episodes = self.dist.sum(torch.stack([minibatch.mask.sum(), minibatch.kept.sum()]))
                 if episodes == 0:
                     continue
-                tokens = tokens.clamp(min=1)
-                self.optimizer.zero_grad(set_to_none=True)
-                shares: dict[str, torch.Tensor] = {}
-                micro_size = len(indices) // config.gradient_accumulation_steps
-                for start in range(0, len(indices), micro_size):
-                    micro = trim_prompt({key: value[start:start + micro_size] for key, value in minibatch.items()})
-                    mask = micro["mask"]
-                    with self.dist.no_sync(self.model, sync=start + micro_size >= len(indices)):
-                        logits = self.action_logits(self.model, micro)
-                        all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the tokens and the entropy
-                        token_logprobs = all_logprobs.gather(-1, micro["generated_ids"].unsqueeze(-1)).squeeze(-1)
-                        if reuse:
-                            micro["old_logprobs"] = token_logprobs.detach() * micro["agent_mask"]
-                            with torch.no_grad():
-                                entropy_totals += torch.stack([
-                                    (entropy_from_logprobs(all_logprobs) * micro["agent_mask"]).sum(),
-                                    micro["agent_mask"].sum()])
-                        # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in:
-                        # no gradient there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
-                        logprobs = torch.where(mask.bool(), token_logprobs, micro["old_logprobs"])
-                        loss, stats = self.policy_loss(micro, logprobs, tokens, episodes, step_tokens)
-                        self.dist.backward(loss)
-                    if first_ratio_deviation is None:
-                        reference = micro["sample_logprobs"] if reuse else micro["old_logprobs"]
-                        ratio = torch.exp(logprobs.detach() - reference)[mask.bool()]
-                        first_ratio_deviation = float(self.dist.max(
-                            (ratio - 1).abs().max() if ratio.numel() else torch.zeros((), device=self.device)))
-                    stats["loss"] = loss.detach()
-                    for key, value in stats.items():
-                        shares[key] = shares.get(key, 0.0) + value
-                # The shares of every process add up to the global minibatch's values.
-                step_stats = dict(zip(shares, self.dist.sum(torch.stack(list(shares.values()))).tolist()))
-                step_stats["grad_norm"] = self.dist.clip_grad_norm_(self.model.parameters(), config.max_grad_norm)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = scheduled_learning_rate(config, self.optimizer_steps, self.iteration,
-                                                          self.env_steps, self.max_env_steps)
-                self.optimizer.step()
-                self.optimizer_steps += 1
-                for key, value in step_stats.items():
+                stats = self.gradient_step(minibatch, lambda micro: self.micro_batch_loss(
+                    micro, tokens.clamp(min=1), episodes, step_tokens), "grad_norm")
+                for key, value in stats.items():
                     totals.setdefault(key, []).append(value)
         self.model.eval()
         stats = {key: float(np.mean(values)) for key, values in totals.items()}
         # Max |ratio - 1| on the first micro-batch: not ~0 would mean rollout and update compute different policies.
-        stats["first_ratio_deviation"] = first_ratio_deviation
-        if reuse:
-            entropy_sum, entropy_count = self.dist.sum(entropy_totals)
+        stats["first_ratio_deviation"] = self.first_ratio_deviation
+        if batch.old_logprobs is None:
+            entropy_sum, entropy_count = self.dist.sum(self.entropy_totals)
             stats["entropy"] = float(entropy_sum / entropy_count.clamp(min=1))
         if reward_kl is not None:
             stats["kl"] = reward_kl
         return stats
 
-    def policy_loss(self, micro: dict[str, torch.Tensor], logprobs: torch.Tensor, tokens: torch.Tensor,
+    def micro_batch_loss(self, micro: GRPOBatch, tokens: torch.Tensor, episodes: torch.Tensor,
+                         step_tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """A micro-batch's share of its minibatch's loss and diagnostics (:meth:`policy_loss`, ``loss`` last), from
+        one forward of the policy; with one step per rollout that forward, detached, is also the ratio's denominator
+        and gives the entropy."""
+        logits = self.action_logits(self.model, micro)
+        all_logprobs = torch.log_softmax(logits, dim=-1)  # once, for the tokens and the entropy
+        token_logprobs = all_logprobs.gather(-1, micro.generated_ids.unsqueeze(-1)).squeeze(-1)
+        rollout_logprobs = micro.old_logprobs
+        if micro.old_logprobs is None:
+            rollout_logprobs = micro.sample_logprobs
+            micro = replace(micro, old_logprobs=token_logprobs.detach() * micro.agent_mask)
+            with torch.no_grad():
+                self.entropy_totals += torch.stack([(entropy_from_logprobs(all_logprobs) * micro.agent_mask).sum(),
+                                                    micro.agent_mask.sum()])
+        # Off the loss mask (padding, a multi-turn env's user turns) the rollout's logprobs stand in: no gradient
+        # there, and no exp() overflow in the ratio or the k3 KL of a very unlikely token.
+        logprobs = torch.where(micro.mask.bool(), token_logprobs, micro.old_logprobs)
+        loss, stats = self.policy_loss(micro, logprobs, tokens, episodes, step_tokens)
+        if self.first_ratio_deviation is None:
+            self.first_ratio_deviation = self.ratio_deviation(logprobs, rollout_logprobs, micro.mask)
+        stats["loss"] = loss.detach()
+        return loss, stats
+
+    def policy_loss(self, micro: GRPOBatch, logprobs: torch.Tensor, tokens: torch.Tensor,
                     episodes: torch.Tensor, step_tokens: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """A micro-batch's share of its minibatch's loss and diagnostics (the minibatch holds ``tokens`` valid tokens
         and ``episodes`` kept episodes over all processes; ``step_tokens`` is the rollout batch's valid tokens per
@@ -344,9 +318,9 @@ class GRPOTrainer(LMTrainer):
         ``importance_sampling_correction`` says so, plus ``beta`` times the k3 KL to the reference, aggregated as
         ``loss_type`` says."""
         config = self.config
-        mask, old_logprobs, advantages = micro["mask"], micro["old_logprobs"], micro["advantages"]
+        mask, old_logprobs, advantages = micro.mask, micro.old_logprobs, micro.advantages
         if config.loss_type == "rloo":
-            return sequence_clipped_loss(logprobs, old_logprobs, advantages, mask, micro["kept"], config.epsilon,
+            return sequence_clipped_loss(logprobs, old_logprobs, advantages, mask, micro.kept, config.epsilon,
                                          config.clip_high, episodes)
         if config.loss_type == "cispo":
             per_token_loss, stats = cispo_token_loss(logprobs, old_logprobs, advantages, mask, config.clip_high,
@@ -356,13 +330,13 @@ class GRPOTrainer(LMTrainer):
                                                        config.clip_high, tokens, config.importance_sampling_level)
         if config.importance_sampling_correction != "none":
             # Rollout/trainer mismatch (another decoding engine or precision): TRL's truncated / masked IS weights.
-            weights = importance_sampling_weights(old_logprobs, micro["sample_logprobs"], mask,
+            weights = importance_sampling_weights(old_logprobs, micro.sample_logprobs, mask,
                                                   config.importance_sampling_correction,
                                                   config.importance_sampling_max, config.importance_sampling_min)
             per_token_loss = per_token_loss * weights
             stats["importance_sampling/ratio_mean"] = masked_mean(weights.expand_as(mask), mask, tokens)
         if config.beta > 0:
-            kl = kl_estimate(logprobs, micro["ref_logprobs"], "k3")
+            kl = kl_estimate(logprobs, micro.ref_logprobs, "k3")
             if config.use_bias_correction_kl:
                 # The k3 term weighted by the importance ratio, gradient through it (DeepSeek-V3.2, TRL's default).
                 kl = kl * torch.exp(importance_log_ratio(logprobs, old_logprobs, mask,
@@ -370,12 +344,11 @@ class GRPOTrainer(LMTrainer):
             per_token_loss = per_token_loss + config.beta * kl
             stats["kl"] = masked_mean(kl.detach(), mask, tokens)
         loss = aggregate_loss(per_token_loss, mask, config.loss_type, self.task.max_new_tokens, step_tokens,
-                              episodes, micro["kept"])
+                              episodes, micro.kept)
         return loss, stats
 
     @torch.no_grad()
-    def penalize_rewards_with_kl(self, batch: dict[str, torch.Tensor], reuse: bool
-                                 ) -> tuple[dict[str, torch.Tensor], float]:
+    def penalize_rewards_with_kl(self, batch: GRPOBatch) -> tuple[GRPOBatch, float]:
         """TRL's RLOO KL penalty: each episode's reward minus ``beta`` times its summed k1, ``Σ_t (log π_old -
         log π_ref)`` under the sampling policy (the rollout's logprobs when the update reuses its own forward), before
         the baseline. The baseline is linear in the rewards and ``scale_rewards`` is "none" (the config insists), so
@@ -383,14 +356,14 @@ class GRPOTrainer(LMTrainer):
 
         :returns: ``batch`` with those advantages, and the mean k1 per kept token (the ``kl`` metric, TRL's)."""
         config = self.config
-        sampled = batch["sample_logprobs"] if reuse else batch["old_logprobs"]
-        token_kl = kl_estimate(sampled, batch["ref_logprobs"], "k1") * batch["mask"]
+        sampled = batch.sample_logprobs if batch.old_logprobs is None else batch.old_logprobs
+        token_kl = kl_estimate(sampled, batch.ref_logprobs, "k1") * batch.mask
         # Every process's episode KLs, in rank order: a group's episodes may run on two processes.
         episode_kl = self.dist.gather(token_kl.sum(dim=1))
         kl_advantages = group_advantages(episode_kl, config.num_generations, config.advantage_estimator, "none")
         own_rows = kl_advantages.view(self.dist.world_size, -1)[self.dist.rank]
-        kl_sum, kl_tokens = self.dist.sum(torch.stack([token_kl.sum(), batch["mask"].sum()]))
-        return {**batch, "advantages": batch["advantages"] - config.beta * own_rows}, \
+        kl_sum, kl_tokens = self.dist.sum(torch.stack([token_kl.sum(), batch.mask.sum()]))
+        return replace(batch, advantages=batch.advantages - config.beta * own_rows), \
             float(kl_sum / kl_tokens.clamp(min=1))
 
     # ---------------------------------------------------------------- checkpoints

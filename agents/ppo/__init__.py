@@ -4,17 +4,18 @@
 >>> trainer = PPOTrainer(PPOConfig(env="textenvs/Translation-v0", model="default", out="runs/ppo", iterations=20))
 >>> history = trainer.train()          # list of per-iteration metrics; model exported to runs/ppo/model
 
-Modules in reading order: ``config`` (every setting), ``policy`` (LM + value head), ``rollout`` (episodes through the
-vector env, decoded by :mod:`textenvs.decoding`), ``kl``, ``buffer`` (GAE), ``losses``, ``trainer`` (the loop),
-``agent``, ``cli``. Run logs and plots: :mod:`agents.run_logger`.
+Only what is PPO's lives here, in reading order: ``config`` (its settings), ``buffer`` (GAE), ``losses`` (clipped
+policy and value losses), ``trainer`` (one iteration's steps), ``agent``, ``cli``. The loop, rollouts, policy, KL and
+masked statistics are the shared core's, :mod:`agents.lm` (``agents.ppo.policy`` / ``rollout`` / ``kl`` re-export
+them). Run logs and plots: :mod:`agents.run_logger`.
 """
 
+from agents.lm.kl import AdaptiveKLController, FixedKLController, kl_estimate
+from agents.lm.policy import ActorCritic
+from agents.lm.rollout import Rollout, collect_rollout
 from agents.ppo.buffer import RolloutBuffer, agent_gae, compute_gae
 from agents.ppo.config import PPOConfig
-from agents.ppo.kl import AdaptiveKLController, FixedKLController, kl_estimate
 from agents.ppo.losses import policy_loss, value_loss
-from agents.ppo.policy import ActorCritic
-from agents.ppo.rollout import Rollout, collect_rollout
 from agents.ppo.trainer import PPOTrainer
 
 __all__ = [

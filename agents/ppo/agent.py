@@ -2,72 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
-
-import numpy as np
-from torch import nn
-
-from agents.base import Agent, LearningCallback
+from agents.lm.agent import LMAgent
 from agents.ppo.config import PPOConfig
 from agents.ppo.trainer import PPOTrainer
-from textenvs.decoding import DecodingPolicy, next_token_logits
-from textenvs.evaluation import EpisodeRecord, generate_split
-from textenvs.vector import TextGenerationVectorEnv
 
 
-class PPOAgent(Agent):
-    """A language-model policy fine-tuned with PPO.
+class PPOAgent(LMAgent):
+    """A language-model policy fine-tuned with PPO (:class:`~agents.lm.agent.LMAgent`'s parameters; ``config``: any
+    other :class:`PPOConfig` field)."""
 
-    :param env_id: registered textenvs id the agent trains on.
-    :param env_kwargs: keyword arguments of the training env (dataset, scorer, tokenizer, ...).
-    :param seed: seeds training.
-    :param model: a local model directory, ``"default"`` (the task's shipped warm start) or an in-memory model.
-    :param config: any other :class:`PPOConfig` field (``num_envs``, ``learning_rate``, ``iterations``, ``out``, ...).
-    """
-
-    name = "ppo"
-
-    def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
-                 model: str | nn.Module = "default", **config: Any) -> None:
-        super().__init__(env_id, env_kwargs, seed)
-        in_memory = isinstance(model, nn.Module)
-        self.ppo_config = PPOConfig(env=env_id, env_kwargs=self.env_kwargs, seed=seed,
-                                    model="in-memory" if in_memory else str(model), **config)
-        self.trainer = PPOTrainer(self.ppo_config, model=model if in_memory else None)
+    name, config_class, trainer_class = "ppo", PPOConfig, PPOTrainer
 
     @property
-    def model(self) -> nn.Module:
-        """The policy's language model."""
-        return self.trainer.policy.lm
-
-    def learn(self, total_env_steps: int, callback: LearningCallback | None = None) -> list[dict[str, float]]:
-        """PPO iterations until ``total_env_steps`` generated tokens (or ``config.iterations``, whichever first)."""
-        curve: list[dict[str, float]] = []
-
-        def record(point: dict[str, float]) -> None:
-            curve.append(point)
-            if callback is not None:
-                callback(point)
-        self.trainer.train(max_env_steps=total_env_steps, callback=record)
-        return curve
-
-    def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:
-        """Greedy next token from an uncached forward over the observation (stateless; :meth:`generate` is faster)."""
-        logits = next_token_logits(self.model, observation)[:, :self.trainer.task.vocab_size]
-        return logits.argmax(dim=-1).cpu().numpy()
-
-    def generate(self, env: TextGenerationVectorEnv, indices: Sequence[int] | None = None,
-                 progress: Callable[[int], None] | None = None) -> list[EpisodeRecord]:
-        """Greedy KV-cached decoding through ``env`` (:class:`textenvs.decoding.DecodingPolicy`, float32): the very
-        code the leaderboard's verified runs regenerate predictions with."""
-        if env.unwrapped.task.vocab_size != self.trainer.task.vocab_size:
-            raise ValueError(f"The env's tokenizer has {env.unwrapped.task.vocab_size} tokens but the policy was "
-                             f"trained with {self.trainer.task.vocab_size}; make the env with the policy's tokenizer "
-                             "(tokenizer=agent.trainer.tokenizer).")
-        return generate_split(env, DecodingPolicy(self.model, vocab_size=self.trainer.task.vocab_size), indices,
-                              progress)
-
-    def config(self) -> dict[str, Any]:
-        settings = {key: value for key, value in self.ppo_config.to_dict().items() if key != "env_kwargs"}
-        return {"name": self.name, **{k: v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
-                                      for k, v in settings.items()}}
+    def ppo_config(self) -> PPOConfig:
+        """The run's settings (:attr:`run_config`, under the name benchmarks read)."""
+        return self.run_config

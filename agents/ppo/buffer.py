@@ -1,16 +1,17 @@
-"""The rollout buffer: one batch of finished episodes as padded token tensors, and the advantages computed on it."""
+"""PPO's rollout buffer: one batch of finished episodes as padded token tensors, and the GAE advantages computed on
+it (per agent action, never across a multi-turn env's user turns); the running reward statistics."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 import torch
 
 from agents.distributed import stratified_minibatches
-from agents.ppo.losses import AllReduce, masked_whiten, no_all_reduce
-from textenvs.decoding import trim_padding_columns
+from agents.lm.batch import TokenBatch
+from agents.lm.stats import AllReduce, masked_whiten, no_all_reduce
 
 
 def compute_gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
@@ -77,17 +78,11 @@ class RunningMoments:
 
 
 @dataclass(kw_only=True)
-class RolloutBuffer:
-    """Tensors of one rollout batch, all ``(B, T)`` over generated tokens unless noted. Keyword arguments only: ten
-    tensors of the same shape would be too easy to swap by position.
+class RolloutBuffer(TokenBatch):
+    """One rollout batch as PPO trains on it: the episodes' tokens (:class:`~agents.lm.batch.TokenBatch`) and, all
+    ``(B, T)`` over generated tokens, what scoring and GAE add. Its minibatches (:meth:`minibatches`) and their
+    micro-batches are RolloutBuffers too.
 
-    :param prompt_ids: ``(B, P)`` prompt tokens in the env's layout.
-    :param prompt_mask: ``(B, P)``.
-    :param generated_ids: sampled tokens, pad after each episode's end.
-    :param generated_mask: 1 on every generated token (EOS included), 0 after the end: the attention mask.
-    :param action_masks: ``(B, T, V)`` bool, the env's legal actions at each step, or None (no masking).
-    :param sampling_support: ``(B, T, K)`` ids of the truncated set each token was sampled from (top-k / top-p /
-        NLPO; see :class:`~agents.ppo.rollout.Rollout`), or None.
     :param logprobs: sampling policy's logprobs of the tokens (teacher-forced, no gradient).
     :param ref_logprobs: reference model's logprobs of the same tokens.
     :param values: value estimates of the states before each token.
@@ -95,14 +90,9 @@ class RolloutBuffer:
     :param agent_mask: float, 1 on the tokens the agent chose: the loss mask (every loss, the entropy, the KL and the
         advantage whitening average over it). ``generated_mask`` on single-turn envs; on a multi-turn env 0 on the
         user's turns.
+    :param advantages: / :param returns: GAE's, once :meth:`compute_advantages` ran.
     """
 
-    prompt_ids: torch.Tensor
-    prompt_mask: torch.Tensor
-    generated_ids: torch.Tensor
-    generated_mask: torch.Tensor
-    action_masks: torch.Tensor | None
-    sampling_support: torch.Tensor | None
     logprobs: torch.Tensor
     ref_logprobs: torch.Tensor
     values: torch.Tensor
@@ -119,24 +109,10 @@ class RolloutBuffer:
         self.advantages = masked_whiten(advantages, self.agent_mask, all_reduce=all_reduce) if whiten \
             else advantages
 
-    def __len__(self) -> int:
-        return self.generated_ids.shape[0]
-
     def minibatches(self, num_minibatches: int, rng: np.random.Generator, global_size: int | None = None,
-                    rows: slice | None = None) -> Iterator[dict[str, torch.Tensor]]:
+                    rows: slice | None = None) -> Iterator[RolloutBuffer]:
         """One epoch: ``num_minibatches`` equal minibatches, reshuffled (a stratified shuffle, see
         :func:`agents.distributed.stratified_minibatches`). With ``global_size`` and ``rows``, this buffer holds
         ``rows`` of a global batch of ``global_size`` episodes and yields its share of each global minibatch."""
         for indices in stratified_minibatches(global_size or len(self), num_minibatches, rng, rows):
             yield self.select(torch.as_tensor(indices, device=self.generated_ids.device))
-
-    def select(self, indices: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {f.name: getattr(self, f.name)[indices] for f in fields(self) if getattr(self, f.name) is not None}
-
-
-def trim_prompt(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """``batch`` with the prompt columns that are padding in all of its rows dropped (a minibatch's prompts are
-    often shorter than the rollout's longest): the same forward under the attention mask and the position ids
-    (:func:`textenvs.decoding.trim_padding_columns`), on fewer tokens."""
-    prompt_ids, prompt_mask = trim_padding_columns(batch["prompt_ids"], batch["prompt_mask"])
-    return {**batch, "prompt_ids": prompt_ids, "prompt_mask": prompt_mask}

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 import agents.grpo.trainer as grpo_trainer
+import agents.lm.trainer as lm_trainer
 import agents.ppo.trainer as ppo_trainer
 from benchmarks.perf import grpo_vs_trl, ppo_vs_trl
 from benchmarks.perf.models import benchmark_model
@@ -79,7 +80,7 @@ def main() -> None:
     phases = PhaseClock()
     trainer = grpo_trainer if args.algorithm == "grpo" else ppo_trainer
     trainer_class = trainer.GRPOTrainer if args.algorithm == "grpo" else trainer.PPOTrainer
-    phases.wrap(trainer, "collect_rollout", "rollout")  # (printed in this order)
+    phases.wrap(lm_trainer, "collect_rollout", "rollout")  # (printed in this order; the shared loop decodes)
     phases.wrap(CachedDecoder, "__init__", "  prompt pass")
     phases.wrap(CachedDecoder, "advance", "  decoding steps")
     phases.wrap(TextGenerationVectorEnv, "step", "  env step")
