@@ -3,13 +3,16 @@ per-turn rewards, and a model user told its goal (issue 25)."""
 
 from __future__ import annotations
 
+import random
 import re
 from collections import Counter
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
+import agents
 import textenvs  # noqa: F401  (registers the envs)
 from textenvs import users
 from textenvs.data.booking_goals import (NAME_V1, goal_key, held_out_combination, load_booking_goals,
@@ -17,7 +20,7 @@ from textenvs.data.booking_goals import (NAME_V1, goal_key, held_out_combination
 from textenvs.data.generators.dialogue import _FOODS, _PLACES, _QUESTIONS
 from textenvs.data.generators.summarization import _DAYS
 from textenvs.scorers import get
-from textenvs.scorers.booking_goal import check_booking, parse_booking
+from textenvs.scorers.booking_goal import check_booking, parse_booking, stated_values
 from tests.helpers import chat_tokenizer, tiny_model
 
 ENV_ID = "textenvs/MultiTurnDialogue-v1"
@@ -283,7 +286,8 @@ def test_a_model_user_is_told_its_goal():
     example = load_booking_goals_v1("test")[first_example(load_booking_goals_v1("test"), "book_taxi")]
     persona = users.persona_prompt(example.metadata)
     goal = example.metadata["goal"]
-    assert f"departure the {goal['departure']}" in persona and f"destination the {goal['destination']}" in persona
+    assert persona == "my goal : i want " + example.references[0].removeprefix("i have booked ")
+    assert f"from the {goal['departure']} to the {goal['destination']}" in persona
     user = users.ModelUser(tiny_model("causal", tokenizer), tokenizer, persona=True)
     user.start(0, example)
     conversation = [{"role": "system", "content": "you are a booking assistant ."},
@@ -296,3 +300,37 @@ def test_a_model_user_is_told_its_goal():
     assert plain.prompt(conversation, persona).split("\n")[0] == persona
     # v0 keeps the model user as it was: no persona, the agent's system prompt not shown in the plain layout.
     assert users.ModelUser(tiny_model("causal", plain_tokenizer), plain_tokenizer).prompt(conversation).split("\n")[0] == example.prompt
+
+
+USER_MODEL = Path(agents.__file__).parent / "checkpoints" / "multiturn_user-v1"
+"""The shipped user model (``scripts/train_user_model.py --out agents/checkpoints/multiturn_user-v1``)."""
+
+
+def test_the_trained_user_model_states_the_goal_values_the_rule_user_would():
+    """A real causal LM trained here on the rule user's turns, told each held-out goal by its persona: its answers to
+    the agent's questions state the values the rule user states (the agreement the script reports, on fewer
+    goals)."""
+    from agents.sft.conversations import BookingDemonstrator
+    from transformers import AutoModelForCausalLM
+
+    tokenizer = textenvs.load_tokenizer()
+    model_user = users.ModelUser(AutoModelForCausalLM.from_pretrained(USER_MODEL), tokenizer, persona=True,
+                                 history_turns=3)
+    examples = list(load_booking_goals_v1("test_compositional").select(range(40)))
+    rule = users.BookingUserV1(volunteer_rate=0.0)
+    demonstrator = BookingDemonstrator(generic_rate=0.0, partial_rate=0.0)
+    conversations, expected = [], []
+    for slot, example in enumerate(examples):
+        rule.start(slot, example)
+        model_user.start(slot, example)
+        conversation = [{"role": "user", "content": example.prompt}]
+        conversation.append({"role": "assistant", "content": demonstrator(example, conversation, random.Random(0))})
+        conversations.append(conversation)
+        expected.append(stated_values(rule.respond([slot], [conversation])[0].text))
+    replies = model_user.respond(list(range(len(examples))), conversations)
+    agree = [stated_values(reply.text) == values for reply, values in zip(replies, expected)]
+    assert all(expected) and np.mean(agree) >= 0.5, list(zip([r.text for r in replies], expected))
+    # Without the persona the same model cannot know the goal: its answers mostly state other values.
+    blind = users.ModelUser(model_user.model, tokenizer, persona=False)
+    replies = blind.respond(list(range(len(examples))), conversations)
+    assert np.mean([stated_values(r.text) == values for r, values in zip(replies, expected)]) < np.mean(agree) - 0.3

@@ -363,8 +363,8 @@ class ModelUser(UserSimulator):
     end the conversation.
 
     With ``persona=True`` (the default of ``textenvs/MultiTurnDialogue-v1``) the model is told its goal: when a
-    conversation starts, :func:`persona_prompt` builds a persona from the example's metadata (booking kind and
-    every goal value, e.g. ``"you are a user who wants to book a taxi . your goal : departure the zoo ; ..."``); it
+    conversation starts, :func:`persona_prompt` builds a persona from the example's metadata (every goal value with its
+    role, e.g. ``"my goal : i want a taxi from the zoo to the stadium , leaving at 5 pm ."``); it
     is the system message of the chat template where the tokenizer has one (replacing the agent's system prompt,
     which is not the user's), else the first line of the plain layout. Without it (the v0 behaviour) the model sees
     only the conversation and cannot know the goal the env scores against.
@@ -375,10 +375,12 @@ class ModelUser(UserSimulator):
     :param do_sample: sample (seeded by ``seed``) instead of greedy decoding.
     :param seed: torch seed set before each sampled batch, so sampled replies are reproducible.
     :param persona: tell the model its goal (see above).
+    :param history_turns: show the model only the conversation's last ``history_turns`` messages (after the persona);
+        None: the whole conversation. A small user model trained on short contexts needs the same at inference.
     """
 
     def __init__(self, model: Any, tokenizer: Any = None, max_new_tokens: int = 32, do_sample: bool = False,
-                 seed: int = 0, persona: bool = False) -> None:
+                 seed: int = 0, persona: bool = False, history_turns: int | None = None) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if isinstance(model, str):
@@ -391,7 +393,9 @@ class ModelUser(UserSimulator):
             raise ValueError("The user model's tokenizer has no pad token, which batched decoding needs; add one.")
         self.model = model.eval()
         self.max_new_tokens, self.do_sample, self.seed = max_new_tokens, do_sample, seed
-        self.persona = persona
+        if history_turns is not None and history_turns < 1:
+            raise ValueError(f"history_turns must be >= 1 or None, got {history_turns}.")
+        self.persona, self.history_turns = persona, history_turns
         self._personas: dict[int, str] = {}
 
     def start(self, slot: int, example: Example) -> None:
@@ -421,45 +425,43 @@ class ModelUser(UserSimulator):
 
     def prompt(self, conversation: list[Message], persona: str | None = None) -> str:
         """The text the model continues for ``conversation`` (env's side), told ``persona`` when given."""
-        flipped = [{"role": {"assistant": "user", "user": "assistant"}.get(m["role"], m["role"]),
-                    "content": m["content"]} for m in conversation]
-        if persona is not None:
-            flipped = [{"role": "system", "content": persona}] + [m for m in flipped if m["role"] != "system"]
-        if getattr(self.tokenizer, "chat_template", None):
-            return self.tokenizer.apply_chat_template(flipped, add_generation_prompt=True, tokenize=False)
-        return "".join(m["content"] + "\n" for m in flipped if m["role"] != "system" or persona is not None)
+        return user_prompt(self.tokenizer, conversation, persona, self.history_turns)
 
     def config(self) -> dict[str, Any]:
         return {"name": "model", "model": getattr(self.model, "name_or_path", type(self.model).__name__),
                 "max_new_tokens": self.max_new_tokens, "do_sample": self.do_sample, "seed": self.seed,
-                "persona": self.persona}
+                "persona": self.persona, "history_turns": self.history_turns}
 
 
-_INTENT_NAMES = {"book_restaurant": "a table", "book_taxi": "a taxi", "book_hotel": "a hotel"}
+def user_prompt(tokenizer: Any, conversation: list[Message], persona: str | None = None,
+                history_turns: int | None = None) -> str:
+    """The text a model user continues (see :class:`ModelUser`): ``conversation`` from the user's side (its last
+    ``history_turns`` messages when given), through ``tokenizer``'s chat template where it has one, else one line per
+    turn; ``persona`` first when given."""
+    if history_turns is not None:
+        conversation = [m for m in conversation if m["role"] != "system"][-history_turns:]
+    flipped = [{"role": {"assistant": "user", "user": "assistant"}.get(m["role"], m["role"]),
+                "content": m["content"]} for m in conversation]
+    if persona is not None:
+        flipped = [{"role": "system", "content": persona}] + [m for m in flipped if m["role"] != "system"]
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(flipped, add_generation_prompt=True, tokenize=False)
+    return "".join(m["content"] + "\n" for m in flipped if m["role"] != "system" or persona is not None)
 
 
 def persona_prompt(metadata: Mapping[str, Any]) -> str:
-    """The user's goal as a persona for a model user, from a ``synthetic-booking-goals`` example's metadata:
-    ``"you are a user who wants to book a taxi . your goal : departure the zoo ; destination the stadium ; time
-    leaving at 5 pm . answer each question of the assistant with your goal ."`` Values are said the way the
-    assistant confirms them (``_canonical``), times with their direction."""
-    from textenvs.data.generators.dialogue import _canonical
+    """The user's goal as a persona for a model user, from a ``synthetic-booking-goals`` example's metadata: the whole
+    booking in the words of the confirmations, e.g. ``"my goal : i want a taxi from the zoo to the stadium , leaving
+    at 5 pm ."`` (every value, with its role; the built-in tokenizer knows every word of it)."""
+    from textenvs.data.generators.dialogue import _confirmations
 
     for key in ("intent", "goal"):
         if key not in metadata:
             raise KeyError(f"A persona needs metadata[{key!r}] (a synthetic-booking-goals example); got "
                            f"{sorted(metadata)}.")
-    intent = metadata["intent"]
-    parts = []
-    for name, value in metadata["goal"].items():
-        said = _canonical(intent, name, tuple(value) if isinstance(value, list) else value)
-        if name == "time" and intent != "book_restaurant":
-            said = f"{'leaving at' if value[2] == 'leave' else 'arriving by'} {said}"
-        elif name in ("departure", "destination"):
-            said = f"the {said}"
-        parts.append(f"{name} {said}")
-    return (f"you are a user who wants to book {_INTENT_NAMES.get(intent, intent)} . your goal : "
-            f"{' ; '.join(parts)} . answer each question of the assistant with your goal .")
+    goal = {name: tuple(value) if isinstance(value, list) else value for name, value in metadata["goal"].items()}
+    booking = _confirmations(metadata["intent"], goal)[0]
+    return "my goal : i want " + booking.removeprefix("i have booked ")
 
 
 class CallableUser(UserSimulator):
