@@ -333,7 +333,8 @@ def test_config_file_and_command_line_override(tmp_path):
      "Unknown env id(s) 'textenvs/Translaton-v0'. 'textenvs/Translaton-v0': did you mean 'textenvs/Translation-v0'?"
      " Available: textenvs/Translation-v0, textenvs/Summarization-v0, textenvs/Dialogue-v0, textenvs/MultiTurnDialogue-v0,"
      " textenvs/MultiTurnDialogue-v1, textenvs/SyntheticTranslation-v1, textenvs/SyntheticSummarization-v1,"
-     " textenvs/SyntheticDialogue-v1."),
+     " textenvs/SyntheticDialogue-v1, textenvs/SyntheticTranslation-v2, textenvs/SyntheticSummarization-v2,"
+     " textenvs/SyntheticDialogue-v2."),
     (["--envs", TRANSLATION, "--agents", "gredy"], "Unknown agent 'gredy'. Did you mean 'greedy'? Available: "),
     (["--envs", TRANSLATION, "--agents", "random", "--seeds", "0,x"], "seeds must be integers"),
     (["--envs", TRANSLATION, "--agents", "random", "--budget", "-5"], "budget must be >= 0"),

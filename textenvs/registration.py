@@ -17,6 +17,9 @@ ENV_IDS: dict[str, str] = {
     "textenvs/SyntheticTranslation-v1": "textenvs.tasks.translation:TranslationV1",
     "textenvs/SyntheticSummarization-v1": "textenvs.tasks.summarization:SummarizationV1",
     "textenvs/SyntheticDialogue-v1": "textenvs.tasks.dialogue:DialogueV1",
+    "textenvs/SyntheticTranslation-v2": "textenvs.tasks.translation:TranslationV2",
+    "textenvs/SyntheticSummarization-v2": "textenvs.tasks.summarization:SummarizationV2",
+    "textenvs/SyntheticDialogue-v2": "textenvs.tasks.dialogue:DialogueV2",
 }
 """Every env id with the module and class prefix of its single env (``<prefix>Env``) and vector env
 (``<prefix>VectorEnv``). Two kinds of families: ``Translation``, ``Summarization``, ``Dialogue`` and

@@ -8,6 +8,10 @@ The registry of the generators in :mod:`textenvs.data.generators` (one module pe
 - ``synthetic-translation-v1``, ``synthetic-summarization-v1``, ``synthetic-dialogue-v1``: short outputs with a
   canonical answer in ``metadata["canonical"]`` (what the task reward checks) and imperfect demonstrations as
   the train split's references; their difficulty knobs are keyword arguments of :func:`load_builtin`.
+- ``synthetic-translation-v2``, ``synthetic-summarization-v2``, ``synthetic-dialogue-v2``: outputs of a frame
+  grammar (several valid ones per example, all in ``metadata["valid"]``), gold role bindings in
+  ``metadata["roles"]``, demonstrations with input-dependent errors, difficulty levels, and splits disjoint by the
+  combination of values (see :func:`load_builtin`), with a compositional test split ``test_compositional``.
 
 Every split is produced by ``random.Random`` seeded with a fixed per-dataset, per-split seed, so the data is
 identical across runs, machines and Python versions. Splits are disjoint by prompt: the test split is
@@ -17,6 +21,7 @@ generated first, validation skips test prompts, train skips both. Prompts are al
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable
@@ -24,6 +29,7 @@ from typing import Any, Callable
 from textenvs.data.dataset import Example, TextDataset
 from textenvs.data.generators.common import Generated
 from textenvs.data.generators.dialogue import _dialogue_example
+from textenvs.data.generators import dialogue_v2, summarization_v2, translation_v2
 from textenvs.data.generators.dialogue_v1 import DialogueV1Options, dialogue_v1_example
 from textenvs.data.generators.summarization import _summarization_example
 from textenvs.data.generators.summarization_v1 import SummarizationV1Options, summarization_v1_example
@@ -35,10 +41,18 @@ V0_DATASETS: tuple[str, ...] = ("synthetic-translation", "synthetic-summarizatio
 
 V1_DATASETS: tuple[str, ...] = ("synthetic-translation-v1", "synthetic-summarization-v1", "synthetic-dialogue-v1")
 
-BUILTIN_DATASETS: tuple[str, ...] = V0_DATASETS + V1_DATASETS
+V2_DATASETS: tuple[str, ...] = ("synthetic-translation-v2", "synthetic-summarization-v2", "synthetic-dialogue-v2")
+
+BUILTIN_DATASETS: tuple[str, ...] = V0_DATASETS + V1_DATASETS + V2_DATASETS
 
 SPLIT_SIZES: dict[str, int] = {"train": 20000, "validation": 500, "test": 500}
 """Number of examples in each split of every built-in dataset."""
+
+V2_SPLIT_SIZES: dict[str, int] = {**SPLIT_SIZES, "test_compositional": 500}
+"""The v2 datasets' splits: those of :data:`SPLIT_SIZES` and the compositional test split."""
+
+# v2 splits are generated in this order, each disjoint from the ones before it by combination of values.
+_V2_SPLIT_ORDER: tuple[str, ...] = ("test", "test_compositional", "validation", "train")
 
 # Splits are generated in this order; each skips the prompts of the splits generated before it.
 _SPLIT_ORDER: tuple[str, ...] = ("test", "validation", "train")
@@ -51,6 +65,9 @@ _SPLIT_SEEDS: dict[str, dict[str, int]] = {
     "synthetic-translation-v1": {"test": 1201, "validation": 1202, "train": 1203},
     "synthetic-summarization-v1": {"test": 2201, "validation": 2202, "train": 2203},
     "synthetic-dialogue-v1": {"test": 3201, "validation": 3202, "train": 3203},
+    "synthetic-translation-v2": {"test": 1301, "validation": 1302, "train": 1303, "test_compositional": 1304},
+    "synthetic-summarization-v2": {"test": 2301, "validation": 2302, "train": 2303, "test_compositional": 2304},
+    "synthetic-dialogue-v2": {"test": 3301, "validation": 3302, "train": 3303, "test_compositional": 3304},
 }
 
 # A v1 split gives up when this many draws in a row repeat earlier prompts: its knobs leave too few prompts.
@@ -61,6 +78,13 @@ _MAX_REPEATED_DRAWS = 20000
 class _V1Generator:
     options: type  # the frozen dataclass of the dataset's knobs
     example: Callable[[random.Random, Any, bool], Generated]  # (rng, options, demonstration) → example
+
+
+@dataclass(frozen=True)
+class _V2Generator:
+    options: type  # the frozen dataclass of the dataset's knobs, with a ``level`` constructor
+    example: Callable[[random.Random, Any], tuple[str, dict, dict, int]]  # → prompt, gold, demonstration, frame
+    module: Any  # the generator module: its GRAMMAR and COMPOSITION
 
 
 _V0_GENERATORS: dict[str, Callable[[random.Random], Generated]] = {
@@ -74,12 +98,23 @@ _V1_GENERATORS: dict[str, _V1Generator] = {
     "synthetic-dialogue-v1": _V1Generator(DialogueV1Options, dialogue_v1_example),
 }
 
-__all__ = ["BUILTIN_DATASETS", "V0_DATASETS", "V1_DATASETS", "SPLIT_SIZES", "load_builtin", "builtin_options",
-           "translation_lexicon"]
+_V2_GENERATORS: dict[str, _V2Generator] = {
+    "synthetic-translation-v2": _V2Generator(translation_v2.TranslationV2Options,
+                                             translation_v2.translation_v2_example, translation_v2),
+    "synthetic-summarization-v2": _V2Generator(summarization_v2.SummarizationV2Options,
+                                               summarization_v2.summarization_v2_example, summarization_v2),
+    "synthetic-dialogue-v2": _V2Generator(dialogue_v2.DialogueV2Options, dialogue_v2.dialogue_v2_example,
+                                          dialogue_v2),
+}
+
+__all__ = ["BUILTIN_DATASETS", "V0_DATASETS", "V1_DATASETS", "V2_DATASETS", "SPLIT_SIZES", "V2_SPLIT_SIZES",
+           "load_builtin", "builtin_options", "held_out_pair", "translation_lexicon"]
 
 
 def builtin_options(name: str, **options: Any) -> Any:
-    """The knobs object of v1 dataset ``name`` (defaults overridden by ``options``); v0 datasets take none.
+    """The knobs object of v1 or v2 dataset ``name`` (defaults overridden by ``options``); v0 datasets take none.
+    A v2 dataset also takes ``level`` (``"easy"``, ``"medium"``, the default, or ``"hard"``): that level's knobs,
+    which the other options then override.
 
     :raises ValueError: for an unknown knob or an illegal value; the message names it and the legal ones.
     """
@@ -87,6 +122,15 @@ def builtin_options(name: str, **options: Any) -> Any:
         if options:
             raise ValueError(f"Built-in dataset {name!r} has no options; got {', '.join(sorted(options))}.")
         return None
+    if name in _V2_GENERATORS:
+        options_class = _V2_GENERATORS[name].options
+        legal = ("level", *options_class.__dataclass_fields__)
+        unknown = sorted(set(options) - set(legal))
+        if unknown:
+            raise ValueError(f"Unknown option(s) {', '.join(unknown)} for built-in dataset {name!r}; "
+                             f"available: {', '.join(legal)}.")
+        options = dict(options)
+        return options_class.level(options.pop("level", "medium"), **options)
     options_class = _V1_GENERATORS[name].options
     legal = tuple(options_class.__dataclass_fields__)
     unknown = sorted(set(options) - set(legal))
@@ -100,18 +144,90 @@ def load_builtin(name: str, split: str, **options: Any) -> TextDataset:
     """Load a built-in dataset split (generated on first use, then cached in-process).
 
     :param name: one of :data:`BUILTIN_DATASETS`.
-    :param split: ``"train"``, ``"validation"`` or ``"test"`` (sizes in :data:`SPLIT_SIZES`).
-    :param options: difficulty knobs of a v1 dataset (the fields of its options class, e.g.
-        :class:`~textenvs.data.generators.translation_v1.TranslationV1Options`); defaults when omitted.
+    :param split: ``"train"``, ``"validation"`` or ``"test"`` (sizes in :data:`SPLIT_SIZES`); v2 datasets also
+        ``"test_compositional"`` (:data:`V2_SPLIT_SIZES`).
+    :param options: difficulty knobs of a v1 or v2 dataset (the fields of its options class, e.g.
+        :class:`~textenvs.data.generators.translation_v1.TranslationV1Options`; v2: also ``level``); defaults
+        when omitted.
     :raises ValueError: for an unknown dataset name, split or option; the message lists the legal values.
+
+    v2 splits: ``test`` (i.i.d.), ``test_compositional``, ``validation``, then ``train`` are generated in that
+    order, each skipping every combination of gold values (``metadata["combination"]``) of the splits before it, so
+    no held-out output and no held-out combination of values and frame occurs in train, and no train demonstration
+    equals a held-out valid output. A fifth of the value pairs of two roles (each module's ``COMPOSITION``, chosen by
+    :func:`held_out_pair`) occur only in ``test_compositional``: each value is seen in train, the pair never.
     """
     if name not in BUILTIN_DATASETS:
         raise ValueError(f"Unknown built-in dataset {name!r}; available: {', '.join(BUILTIN_DATASETS)}.")
-    if split not in SPLIT_SIZES:
+    sizes = V2_SPLIT_SIZES if name in _V2_GENERATORS else SPLIT_SIZES
+    if split not in sizes:
         raise ValueError(
-            f"Unknown split {split!r} for built-in dataset {name!r}; available: {', '.join(SPLIT_SIZES)}."
+            f"Unknown split {split!r} for built-in dataset {name!r}; available: {', '.join(sizes)}."
         )
+    if name in _V2_GENERATORS:
+        return _generate_v2_split(name, split, builtin_options(name, **options))
     return _generate_split(name, split, builtin_options(name, **options))
+
+
+def held_out_pair(first: str, second: str) -> bool:
+    """Whether the value pair (``first``, ``second``) of a v2 dataset's ``COMPOSITION`` roles is held out for the
+    compositional test split: a fixed fifth of all pairs, by a checksum (the same on every machine)."""
+    return zlib.crc32(f"{first}|{second}".encode()) % 5 == 0
+
+
+def _combination(gold: dict[str, str]) -> str:
+    return " ".join(f"{role}={value}" for role, value in sorted(gold.items()))
+
+
+@lru_cache(maxsize=None)
+def _generate_v2_split(name: str, split: str, options: Any) -> TextDataset:
+    from textenvs.data.generators.frames import check_roles
+
+    generator = _V2_GENERATORS[name]
+    grammar, composition = generator.module.GRAMMAR, generator.module.COMPOSITION
+    seen_combinations: set[str] = set()
+    held_out_outputs: set[str] = set()
+    for earlier in _V2_SPLIT_ORDER[: _V2_SPLIT_ORDER.index(split)]:
+        for example in _generate_v2_split(name, earlier, options):
+            seen_combinations.add(example.metadata["combination"])
+            held_out_outputs.update(example.metadata["valid"])
+    rng = random.Random(_SPLIT_SEEDS[name][split])
+    examples: list[Example] = []
+    repeated = 0
+    while len(examples) < V2_SPLIT_SIZES[split]:
+        prompt, gold, demonstration, frame = generator.example(rng, options)
+        combination = _combination(gold)
+        pair = tuple(gold.get(role) for role in composition)
+        compositional = None not in pair and held_out_pair(*pair)
+        if split == "train":
+            # A frame that cannot state the demonstration's roles (a place-first frame without the place) falls
+            # back to the canonical frame of the same intent.
+            candidates = [frame] + [index for index in range(len(grammar.frames)) if index != frame]
+            reference = next(text for index in candidates
+                             if (text := _render_or_none(grammar, index, demonstration)) is not None)
+        if (combination in seen_combinations or compositional != (split == "test_compositional")
+                or (split == "train" and reference in held_out_outputs)):
+            repeated += 1
+            if repeated >= _MAX_REPEATED_DRAWS:
+                raise ValueError(f"Built-in dataset {name!r} with {options} has too few distinct combinations of "
+                                 f"values for {V2_SPLIT_SIZES[split]} {split} examples (found {len(examples)}).")
+            continue
+        repeated = 0
+        seen_combinations.add(combination)
+        check_roles(gold, grammar, f"{name} {split}")
+        valid = grammar.valid_outputs(gold)
+        references = (reference,) if split == "train" else tuple(valid)
+        metadata = {"grammar": grammar.name, "roles": dict(gold), "canonical": valid[0], "valid": valid,
+                    "combination": combination}
+        examples.append(Example(f"{split}-{len(examples):05d}", prompt, references, metadata))
+    return TextDataset(examples, name, split, source=f"textenvs.data.builtin generator ({name})")
+
+
+def _render_or_none(grammar: Any, frame: int, roles: dict[str, str]) -> str | None:
+    try:
+        return grammar.render(frame, roles)
+    except ValueError:
+        return None
 
 
 @lru_cache(maxsize=None)

@@ -19,6 +19,9 @@ Registered names (``available()``), with the key of the reward (``primary``):
   ``dialogue_goal`` (``goal_score``): booking goal completion and slot accuracy (multi-turn dialogue).
 - ``translation_agreement``, ``summary_facts``, ``dialogue_slots``: the v1 built-in tasks' rewards, computed
   from the canonical output and facts in metadata (1.0 exactly for the canonical output; no pay for length).
+- ``synthetic_gold``: the v2 synthetic tasks' gold reward (the output parsed with the task's frame grammar, every
+  role checked; 1.0 for every valid output, 0.0 outside the grammar); ``proxy_bleu``, ``proxy_rougeL``,
+  ``proxy_token_f1``: BLEU / ROUGE-L / token F1 against the references as the reward, the gold score reported beside.
 - ``length_penalty``, ``repetition_penalty``, ``distinct_n`` (``distinct_{n}``): shaping terms.
 - ``composite`` (``composite``): weighted sum of other scorers; ``evaluate``: any ``evaluate`` module;
   ``parallel``: any other scorer, large batches split across worker processes.
@@ -27,6 +30,8 @@ Every scorer gives per-example scores (``score``) and corpus values (``corpus_sc
 are the env's ``reward_mode="incremental"``. Every metric also ships as an offline ``evaluate`` module:
 ``evaluate.load(evaluate_module_path(name))``.
 """
+
+from functools import partial
 
 from textenvs.scorers.base import MissingMetadataError, Scorer, Scores
 from textenvs.scorers.booking_goal import BookingGoalScorer
@@ -42,6 +47,7 @@ from textenvs.scorers.key_fact_recall import KeyFactRecallScorer
 from textenvs.scorers.length_penalty import LengthPenaltyScorer
 from textenvs.scorers.meteor import MeteorScorer
 from textenvs.scorers.parallel import ParallelScorer
+from textenvs.scorers.proxy import PROXY_METRICS, proxy_scorer
 from textenvs.scorers.registry import (CallableScorer, ScorerSpec, available, check_scorer, get, make_scorer,
                                       register)
 from textenvs.scorers.repetition_penalty import RepetitionPenaltyScorer
@@ -51,6 +57,7 @@ from textenvs.scorers.sacrebleu_metrics import BLEUScorer, ChrFScorer, TERScorer
 from textenvs.scorers.semantic_similarity import SemanticSimilarityScorer
 from textenvs.scorers.slot_coverage import SlotCoverageScorer
 from textenvs.scorers.summary_facts import SummaryFactsScorer
+from textenvs.scorers.synthetic_gold import SyntheticGoldScorer
 from textenvs.scorers.token_f1 import TokenF1Scorer
 from textenvs.scorers.translation_agreement import TranslationAgreementScorer
 
@@ -75,6 +82,9 @@ register("booking_goal", BookingGoalScorer)
 register("translation_agreement", TranslationAgreementScorer)
 register("summary_facts", SummaryFactsScorer)
 register("dialogue_slots", DialogueSlotsScorer)
+register("synthetic_gold", SyntheticGoldScorer)
+for _metric in PROXY_METRICS:
+    register(f"proxy_{_metric}", partial(proxy_scorer, _metric))
 register("length_penalty", LengthPenaltyScorer)
 register("repetition_penalty", RepetitionPenaltyScorer)
 register("distinct_n", DistinctNScorer)
@@ -90,5 +100,5 @@ __all__ = [
     "SlotCoverageScorer", "DialogueGoalScorer", "BookingGoalScorer",
     "LengthPenaltyScorer", "RepetitionPenaltyScorer", "DistinctNScorer",
     "CompositeScorer", "EvaluateScorer", "ParallelScorer", "TranslationAgreementScorer", "SummaryFactsScorer",
-    "DialogueSlotsScorer",
+    "DialogueSlotsScorer", "SyntheticGoldScorer", "proxy_scorer",
 ]

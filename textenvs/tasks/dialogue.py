@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any dialogue dataset becomes a prompt and references: the family's data schema, the same for
@@ -90,6 +90,53 @@ class DialogueV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
+DIALOGUE_V2 = TaskSpec(
+    name="dialogue-v2",
+    default_dataset="synthetic-dialogue-v2",
+    default_scorer="synthetic_gold",
+    max_prompt_length=48,
+    max_new_tokens=28,
+    reward_ceiling=1.0,
+    **DIALOGUE_SCHEMA,
+)
+
+
+class DialogueV2Env(TextGenerationEnv):
+    """Confirm a booking request: every slot the user asked for, with the value they settled on, in a valid reply.
+
+    ## Description
+    The prompt (``synthetic-dialogue-v2``) is one user turn asking for a table, a taxi or a hotel with every
+    required slot in a shuffled order, sometimes an area, sometimes a correction of one value (``... actually , for
+    6 people .``). Roles: ``service`` and restaurant ``people``, ``food``, ``area`` (optional), ``day``, ``hour``;
+    taxi ``departure``, ``destination``, ``day``, ``hour``; hotel ``people``, ``nights``, ``area`` (optional),
+    ``day``. Two valid replies per intent: ``i have booked a table for 6 people for thai food on friday at 7 pm .``
+    (canonical) / ``your table for 6 people for thai food is booked for friday at 7 pm .``, and likewise for taxis
+    (``your taxi to the airport leaves from the zoo ...``) and hotels. The train split's references are demonstrations whose
+    errors depend on the request: the corrected value instead of the correction, departure/destination or
+    people/nights swapped where the request gives them in the other order, an area invented after *please*, the slot
+    mentioned last left out (:mod:`textenvs.data.generators.dialogue_v2`).
+
+    Worked examples, canonical ``i have booked a table for 6 people for thai food on friday at 7 pm .`` (5 roles):
+
+    | output | score |
+    |---|---|
+    | either valid reply | 1.0 |
+    | ``i have booked a table for 4 people for thai food on friday at 7 pm .`` (the corrected value) | 4/5 |
+    | ``i have booked a table for 6 people for thai food on friday .`` (hour left out) | 4/5 |
+    | ``i have booked a table for 6 people for thai food in the centre on friday at 7 pm .`` (invented area) | 5/6 |
+    | ``how can i help you ?`` / ``6 thai friday 7`` / the user's turn copied | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``level`` and the error rates (:class:`~textenvs.data.generators.errors_v2.ErrorRates`; ``synonym_rate`` has
+    no trigger here), plus ``correction_rate``, ``area_rate``, ``intents``
+    (:class:`~textenvs.data.generators.dialogue_v2.DialogueV2Options`).
+    """
+
+    task_spec = DIALOGUE_V2
+    __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
+
+
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
 DialogueVectorEnv = TextGenerationVectorEnv.for_env(DialogueEnv)
 DialogueV1VectorEnv = TextGenerationVectorEnv.for_env(DialogueV1Env)
+DialogueV2VectorEnv = TextGenerationVectorEnv.for_env(DialogueV2Env)

@@ -74,6 +74,43 @@ V1_HISTORY = """
 """
 
 
+V2_HISTORY = """
+    ## Version History
+    * v2: frame-grammar outputs with several valid outputs per example, a gold reward that parses the output
+      (``synthetic_gold``), demonstrations with input-dependent errors at per-item rates, difficulty levels
+      (``dataset_options={"level": ...}``), splits disjoint by combination of values with a compositional test split,
+      proxy rewards (``proxy_bleu``, ``proxy_rougeL``, ``proxy_token_f1``). No shipped warm start yet.
+    * v1: one canonical output per example, demonstrations flawed by one input-independent choice, rewards that pay
+      for bag-of-words content (still registered, unchanged; first registered as ``textenvs/<Task>-v1``).
+"""
+
+V2_COMMON = """
+    ## Gold reward (``synthetic_gold``)
+    The output is parsed with the task's frame grammar (``metadata["grammar"]``; the frames are listed above) and
+    every role it states is compared with the gold values (``metadata["roles"]``): ``correct / max(gold roles,
+    stated roles)`` for its best reading. A wrong value (a distractor's, another role's, a loose synonym), a missing
+    role and an invented one each cost one role. Text the grammar does not accept scores 0.0 whatever words it
+    contains (bare value lists, shuffled words, an output said twice, a hedge with several values for one role, a copy
+    of the source); every valid output (``metadata["valid"]``: each frame, each valid order) scores exactly 1.0.
+    Metrics also hold ``grammatical`` (1.0 where the output parses).
+
+    ## Proxy rewards
+    ``scorer="proxy_bleu"`` (or ``proxy_rougeL``, ``proxy_token_f1``) trains on the reference metric against the
+    references: on the train split the flawed demonstrations, so it pays for their errors. The gold score of the same
+    outputs is reported in ``info["metrics"]["synthetic_gold/synthetic_gold"]``.
+
+    ## Splits and levels
+    ``split``: ``train`` (demonstrations as references), ``validation``, ``test`` (i.i.d.) and
+    ``test_compositional`` (held-out references: every valid output). No held-out combination of values occurs in
+    train, nor does any held-out output; ``test_compositional`` holds the examples whose value pair of two roles
+    (``COMPOSITION`` of the generator module) is never seen in train, though each value is.
+    ``dataset_options={"level": "easy" | "medium" | "hard"}`` (default medium) sets every knob; single knobs
+    override it. Each demonstration error happens, where its trigger holds, with its knob's probability: easy 0.2-0.3
+    (a model fit to the demonstrations is mostly right), medium 0.4-0.6 (distractors, swaps and omissions win where
+    they trigger), hard 0.7-0.8 (every error wins where it triggers; structural knobs add triggers). Paraphrases (valid) at
+    0.3 / 0.4 / 0.5.
+"""
+
 _TRUNCATION = {"right": "over-long prompts keep their beginning", "left": "over-long prompts keep their end",
                "error": "over-long prompts are refused"}
 

@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any summarization dataset becomes a prompt and references: the family's data schema, the same for
@@ -89,6 +89,52 @@ class SummarizationV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
+SUMMARIZATION_V2 = TaskSpec(
+    name="summarization-v2",
+    default_dataset="synthetic-summarization-v2",
+    default_scorer="synthetic_gold",
+    max_prompt_length=64,
+    max_new_tokens=24,
+    reward_ceiling=1.0,
+    **SUMMARIZATION_SCHEMA,
+)
+
+
+class SummarizationV2Env(TextGenerationEnv):
+    """Summarize a short document in one sentence that states the main person's facts, each in its role.
+
+    ## Description
+    The prompt (``synthetic-summarization-v2``) tells one person's event actively or passively (``3 apples were
+    bought by maria for tom .``), the city and (optionally) the day in their own sentences, among background
+    sentences and distractors (another person in another city, on another day). Roles: ``person``, ``verb``,
+    ``count``, ``object``, ``beneficiary`` (optional), ``city``, ``day`` (optional). Valid summaries: ``maria bought 3
+    apples for tom in paris on friday .`` (canonical), ``on friday , maria ...``, ``in paris on friday , maria ...``,
+    ``maria ... on friday in paris .``. The train split's references are demonstrations whose errors depend on the
+    document: the distractor's city or day where its sentence comes first, person and beneficiary swapped after a
+    passive, a day invented where none is given, the beneficiary or the city left out where they come in their own or
+    in the last sentence, a loose verb (:mod:`textenvs.data.generators.summarization_v2`).
+
+    Worked examples, canonical ``maria bought 3 apples for tom in paris on friday .`` (7 roles):
+
+    | output | score |
+    |---|---|
+    | any valid summary (four orders) | 1.0 |
+    | ``maria bought 3 apples for tom in rome on friday .`` (the distractor's city) | 6/7 |
+    | ``tom bought 3 apples for maria in paris on friday .`` (swapped) | 5/7 |
+    | ``maria bought 3 apples in paris on friday .`` (beneficiary left out) | 6/7 |
+    | ``maria bought 3 apples paris friday`` / the document / shuffled words | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``level`` and the error rates (:class:`~textenvs.data.generators.errors_v2.ErrorRates`), plus
+    ``beneficiary_rate``, ``day_rate``, ``num_distractors``, ``num_background``
+    (:class:`~textenvs.data.generators.summarization_v2.SummarizationV2Options`).
+    """
+
+    task_spec = SUMMARIZATION_V2
+    __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
+
+
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
 SummarizationVectorEnv = TextGenerationVectorEnv.for_env(SummarizationEnv)
 SummarizationV1VectorEnv = TextGenerationVectorEnv.for_env(SummarizationV1Env)
+SummarizationV2VectorEnv = TextGenerationVectorEnv.for_env(SummarizationV2Env)

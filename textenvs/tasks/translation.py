@@ -2,7 +2,7 @@
 
 from textenvs.core import TextGenerationEnv
 from textenvs.tasks.base import TaskSpec
-from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, task_manual
+from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
 from textenvs.vector import TextGenerationVectorEnv
 
 # How a row of any translation dataset becomes a prompt and references: the family's data schema, the same for
@@ -89,6 +89,54 @@ class TranslationV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
+TRANSLATION_V2 = TaskSpec(
+    name="translation-v2",
+    default_dataset="synthetic-translation-v2",
+    default_scorer="synthetic_gold",
+    max_prompt_length=16,
+    max_new_tokens=20,
+    reward_ceiling=1.0,
+    **TRANSLATION_SCHEMA,
+)
+
+
+class TranslationV2Env(TextGenerationEnv):
+    """Translate a short sentence of a generated language into English: one of its valid translations, every word
+    in its role.
+
+    ## Description
+    The prompt (``synthetic-translation-v2``) is a source sentence of v1's language, e.g. ``luso vegu rebapum
+    galuta .``; the people and things in it are the ``subject``, ``object`` and their optional adjectives, plus the
+    ``verb``. Valid translations: the active ``the big boy carried the car .`` (canonical) and the passive ``the car
+    was carried by the big boy .``. The train split's references are demonstrations whose errors depend on the source: loose
+    words for the lemmas of the loose vocabulary (each word on its own), subject and object swapped when both are
+    people, the subject's adjective copied onto the object when both have one, a droppable adjective left out, an
+    adjective invented for a bare subject (the table is in :mod:`textenvs.data.generators.translation_v2`).
+
+    Grammar frames: ``the [{subject_adjective}] {subject} {verb} the [{object_adjective}] {object} .`` and
+    ``the [{object_adjective}] {object} was {verb:participle} by the [{subject_adjective}] {subject} .``.
+    Worked examples, source of ``the big boy carried the car .`` (4 roles):
+
+    | output | score |
+    |---|---|
+    | ``the big boy carried the car .`` / ``the car was carried by the big boy .`` | 1.0 |
+    | ``the big child carried the car .`` (a loose word) | 3/4 |
+    | ``the car carried the big boy .`` (roles swapped) | 1/4 |
+    | ``the boy carried the car .`` (adjective left out) | 3/4 |
+    | ``the big boy carried the red car .`` (*red* is no adjective of the grammar) | 0.0 |
+    | ``big boy carried car`` / ``the big boy carried the car . the big boy carried the car .`` | 0.0 |
+
+    ## Difficulty knobs (``dataset_options``)
+    ``level`` and the error rates (``distractor_rate``, ``swap_rate``, ``invent_rate``, ``omission_rate``,
+    ``synonym_rate``, ``paraphrase_rate``: :class:`~textenvs.data.generators.errors_v2.ErrorRates`), plus
+    ``adjective_rate`` and ``person_object_rate`` (:class:`~textenvs.data.generators.translation_v2.TranslationV2Options`).
+    """
+
+    task_spec = TRANSLATION_V2
+    __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
+
+
 # Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
 TranslationVectorEnv = TextGenerationVectorEnv.for_env(TranslationEnv)
 TranslationV1VectorEnv = TextGenerationVectorEnv.for_env(TranslationV1Env)
+TranslationV2VectorEnv = TextGenerationVectorEnv.for_env(TranslationV2Env)
