@@ -444,3 +444,18 @@ def test_bench_and_leaderboard_report_identical_metrics(tmp_path, toy_env_kwargs
     assert set(bench) - set(leaderboard) == {"reward", "length"}
     assert {key: bench[key] for key in leaderboard} == leaderboard  # exactly equal, not approximately
     assert leaderboard["corpus_chrf"] != leaderboard["chrf"]
+
+
+def test_an_env_with_a_newer_version_is_noted_once_not_warned_on_every_make(tmp_path, capsys):
+    """A bench names each env's version on purpose: Gymnasium's "out of date" notice on every make (in every worker)
+    becomes one line at the start."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert cli.main(["--envs", "textenvs/SyntheticTranslation-v1", "--agents", "random", "--seeds", "0",
+                         "--eval-examples", "2", "--out", str(tmp_path / "bench"), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert ("note: textenvs/SyntheticTranslation-v1 has a newer version, textenvs/SyntheticTranslation-v2; these runs "
+            "use the one named.") in printed
+    assert not [warning for warning in caught if "out of date" in str(warning.message)]

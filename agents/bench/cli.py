@@ -187,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from agents.cli import quiet_library_progress_bars
 
     quiet_library_progress_bars()
+    from agents.bench.execution import newer_versions, quiet_version_notices
+
+    quiet_version_notices()  # said once below, for the envs that have a newer version
     console = Console()
     if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
         console = Console(width=max(console.width, 140))
@@ -231,6 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console.print(f"[bold]textenvs bench[/bold]: {len(options['envs'])} env(s) × {len(agents)} agent(s) × "
                   f"{len(options['seeds'])} seed(s) = {len(specs)} runs, budget {options['budget']} env steps, "
                   f"backend {options['backend']} → {out_dir}")
+    for env_id, newest in newer_versions(options["envs"]).items():
+        console.print(f"[dim]note: {env_id} has a newer version, {newest}; these runs use the one named.[/dim]")
     outcome = run_benchmark(specs, out_dir, backend=options["backend"], workers=options["workers"],
                             address=options["address"], cpus_per_run=options["cpus_per_run"],
                             gpus_per_run=options["gpus_per_run"], console=console, progress=options["progress"])

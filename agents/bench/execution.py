@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -77,8 +78,32 @@ class RunOutput:
     predictions: list[dict[str, str]]
 
 
+OUT_OF_DATE_WARNING = r".*The environment \S+ is out of date\. You should consider upgrading to version"
+"""Gymnasium's notice, on every make of a versioned id whose family has a newer version."""
+
+
+def quiet_version_notices() -> None:
+    """Silence Gymnasium's "out of date" notice in this process: a bench names each env's version on purpose, and
+    says once at its start which have a newer one (:func:`newer_versions`), instead of every worker on every make."""
+    warnings.filterwarnings("ignore", message=OUT_OF_DATE_WARNING, category=DeprecationWarning)
+
+
+def newer_versions(env_ids: Sequence[str]) -> dict[str, str]:
+    """The ids among ``env_ids`` whose family has a newer registered version, each with the newest id."""
+    from gymnasium.envs.registration import find_highest_version, get_env_id, parse_env_id
+
+    newer = {}
+    for env_id in env_ids:
+        namespace, name, version = parse_env_id(env_id)
+        highest = find_highest_version(namespace, name)
+        if version is not None and highest is not None and highest > version:
+            newer[env_id] = get_env_id(namespace, name, highest)
+    return newer
+
+
 def execute(spec: RunSpec, report: Report | None = None, backend: str = "local") -> RunOutput:
     """Run one benchmark run in this process and return its result (nothing is written)."""
+    quiet_version_notices()
     report = report or (lambda *event: None)
     started = time.perf_counter()
     report(spec.name, "start", 0, 1)
