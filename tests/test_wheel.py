@@ -29,7 +29,7 @@ TORCH = "torch==2.13.0"
 """Pinned in the same pip call as the wheel: an unpinned torch would resolve to a multi-GB CUDA build."""
 
 OPTIONAL_IMPORTS = {"fastapi": "server", "uvicorn": "server", "httpx": "server", "psycopg2": "server",
-                    "ray": "ray", "peft": "lora", "trl": "perf"}
+                    "ray": "ray", "peft": "lora", "trl": "perf", "openenv": "openenv"}
 """Top-level imports that belong to extras this test does not install (only [sb3] is): a module that fails to import
 for one of these alone is skipped; any other import error fails the test."""
 
@@ -150,8 +150,10 @@ def test_every_public_module_imports_from_the_wheel(in_the_virtualenv):
     assert in_the_virtualenv["failed"] == {}
     assert {"textenvs.scorers.rouge", "agents.sb3.agents", "agents.bench.cli", "leaderboard.store"} <= \
         set(in_the_virtualenv["imported"])
-    # The one module that needs an extra left out here: leaderboard.server imports fastapi ([server]).
-    assert set(in_the_virtualenv["skipped"]) == {"leaderboard.server"}, in_the_virtualenv["skipped"]
+    # The modules that need an extra left out here: leaderboard.server imports fastapi ([server]),
+    # textenvs.integrations.openenv imports openenv ([openenv]).
+    assert set(in_the_virtualenv["skipped"]) == {"leaderboard.server", "textenvs.integrations.openenv"}, \
+        in_the_virtualenv["skipped"]
 
 
 def test_console_script_prints_the_version(installed):

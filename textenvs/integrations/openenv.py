@@ -44,8 +44,11 @@ try:
     from openenv.core.env_server.http_server import create_fastapi_app
     from openenv.core.env_server.types import EnvironmentMetadata
 except ImportError as error:  # pragma: no cover - depends on the install
-    raise ImportError("textenvs.integrations.openenv needs OpenEnv: pip install 'textenvs[openenv]' "
-                      f"(PyPI 'openenv' 0.10). Import failed with: {error}") from error
+    # A ModuleNotFoundError naming the missing package, as a plain missing import would: tools that tell a missing
+    # optional extra from a broken module (and users reading the message) see which package to install.
+    raise ModuleNotFoundError("textenvs.integrations.openenv needs OpenEnv: pip install 'textenvs[openenv]' "
+                              f"(PyPI 'openenv' 0.10). Import failed with: {error}",
+                              name=getattr(error, "name", None) or "openenv") from error
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
