@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="end-of-sequence logit biases tried for the length-controlled warm start (0 is added)")
     parser.add_argument("--length-control-split", default="validation",
                         help="the split the end-of-sequence bias is tuned on")
+    parser.add_argument("--add-seeds", action="store_true",
+                        help="append --seeds to results/<name>.json of an earlier run (same config and warm start): "
+                             "its warm-start evaluation and length-control grid are reused, the summary recomputed")
     parser.add_argument("--label", default=None, help="how the tables name the warm start (with --seeds and none)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs", default=str(HERE / "runs"), help="where models and logs go (not committed)")
@@ -393,17 +396,21 @@ def beyond_reward(results: dict[str, Any]) -> dict[str, Any]:
             "length_controlled": versus_controlled, "flags": flags, "gain_counts": bool(counts)}
 
 
-def length_control(args: argparse.Namespace, agent: Any, env_kwargs: dict[str, Any], results: dict[str, Any]) -> dict:
+def length_control(args: argparse.Namespace, agent: Any, env_kwargs: dict[str, Any], results: dict[str, Any],
+                   grid: list[dict[str, Any]] | None = None) -> dict:
     """Tune the warm start's end-of-sequence bias on ``--length-control-split`` (the evaluation metric, and the trained
-    policies' length relative to the warm start's), then evaluate both choices on the evaluation split."""
+    policies' length relative to the warm start's), then evaluate both choices on the evaluation split. ``grid``: the
+    tuning split's figures of an earlier call (``--add-seeds``), reused."""
     biases = sorted(set(args.length_control) | {0.0})
     metric = next(key for key in results["warm_start"] if key.startswith("corpus_"))
-    grid = []
-    for bias in biases:
+    known = {entry["eos_bias"]: entry for entry in grid or []}
+    grid = [known[bias] for bias in biases if bias in known]
+    for bias in (bias for bias in biases if bias not in known):
         scores = evaluate(agent, args, env_kwargs, split=args.length_control_split, examples=0, eos_bias=bias,
                           measures=False)
         grid.append({"eos_bias": bias, metric: scores[metric], "mean_length": scores["mean_length"]})
         print("length control:", json.dumps(grid[-1]), flush=True)
+    grid.sort(key=lambda entry: entry["eos_bias"])
     unbiased = next(entry for entry in grid if entry["eos_bias"] == 0.0)
     chosen = {"best_metric": max(grid, key=lambda entry: entry[metric])}
     if results["ppo"]:
@@ -449,12 +456,27 @@ def main(argv: list[str] | None = None) -> int:
         "seeds": args.seeds, "sft_seconds": round(sft_seconds, 1),
         **provenance(args, env_kwargs, splits),
     }
-    results["warm_start"] = evaluate(baseline, args, env_kwargs)
-    results["eval"]["examples"] = results["warm_start"]["examples"]
-    print("warm start:", json.dumps(results["warm_start"]), flush=True)
+    results_file = Path(args.results) / f"{args.name}.json"
+    earlier = json.loads(results_file.read_text()) if args.add_seeds and results_file.is_file() else None
+    if earlier is not None:
+        # --add-seeds: the earlier file's warm start, seeds and settings; the new seeds are appended to its runs.
+        if earlier["ppo_config"] != results["ppo_config"] or earlier["warm_start_model"] != model_dir:
+            raise SystemExit(f"--add-seeds: {results_file} was made with another config or warm start.")
+        clash = sorted({run["seed"] for run in earlier["ppo"]} & set(args.seeds))
+        if clash:
+            raise SystemExit(f"--add-seeds: {results_file} already has seeds {clash}.")
+        results = {**earlier, "commands": earlier.get("commands", [earlier["command"]]) + [results["command"]],
+                   "seeds": earlier["seeds"] + list(args.seeds),
+                   "added_runs": earlier.get("added_runs", []) + [{key: results[key] for key in (
+                       "command", "versions", "machine", "data")}]}
+        print("warm start (from the earlier results):", json.dumps(results["warm_start"]), flush=True)
+    else:
+        results["warm_start"] = evaluate(baseline, args, env_kwargs)
+        results["eval"]["examples"] = results["warm_start"]["examples"]
+        print("warm start:", json.dumps(results["warm_start"]), flush=True)
+        results["ppo"] = []
     reference = baseline.model  # the warm start itself: the baseline agent never trains
 
-    results["ppo"] = []
     for seed in args.seeds:
         seed_started, seed_cpu_started = time.time(), time.process_time()
         agent = agent_type(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
@@ -475,17 +497,19 @@ def main(argv: list[str] | None = None) -> int:
 
     metric = next(key for key in results["warm_start"] if key.startswith("corpus_"))
     if args.length_control is not None:
-        results["length_controlled"] = length_control(args, baseline, env_kwargs, results)
+        results["length_controlled"] = length_control(args, baseline, env_kwargs, results,
+                                                      results.get("length_controlled", {}).get("grid"))
     if not results["ppo"]:  # the warm start alone: a row of the warm starts' table (summarize.py --markdown)
         results.update(kind="warm_start", metric=metric, system=args.label or f"warm start {model_dir}")
     if results["ppo"]:
         results["summary"] = seed_summary(metric, results["warm_start"][metric],
                                           [run[metric] for run in results["ppo"]])
         results["beyond_reward"] = beyond_reward(results)
-    results["total_seconds"] = round(time.time() - started, 1)
+    results["total_seconds"] = round(time.time() - started + (earlier["total_seconds"] if earlier else 0), 1)
     import os
 
-    results["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
+    (results["added_runs"][-1] if earlier is not None else results)["machine"]["load_average_at_end"] = [
+        round(value, 2) for value in os.getloadavg()]
     Path(args.results).mkdir(parents=True, exist_ok=True)
     (Path(args.results) / f"{args.name}.json").write_text(json.dumps(results, indent=2, default=repr) + "\n")
     print(json.dumps(results.get("summary")), flush=True)

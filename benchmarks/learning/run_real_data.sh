@@ -76,7 +76,8 @@ case "$1" in
       --eval-split test --eval-examples 200 ;;
   # Issue 24 (gains beyond the reward): every case below records, for the warm start and every seed on the whole
   # test split, the measures beside the reward, the output length and the sampled KL to the warm start
-  # (ppo_vs_warm_start.py), and the length-controlled warm start; SEEDS (default "0 1 2") picks the seeds.
+  # (ppo_vs_warm_start.py), and the length-controlled warm start; SEEDS (default "0 1 2") picks the seeds,
+  # ADD_SEEDS=1 appends them to the results file of an earlier run of the case (ppo_vs_warm_start.py --add-seeds).
   multi30k-warm-start)
     # The 1,600-step warm start alone (multi30k_warm_start.py --steps 1600 first): measures and length control.
     python $SCRIPT --name multi30k-sft1600-warm-start "${MULTI30K[@]/chrf/bleu}" \
@@ -87,13 +88,13 @@ case "$1" in
     # The README's best row (GRPO, groups of 8, sentence-BLEU reward) again, measured beyond the reward.
     python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-g8-bleu-measured}" --agent grpo "${MULTI30K[@]/chrf/bleu}" \
       --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$GRPO_G8" \
-      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} --eval-split test --eval-examples 0 --eval-scorer bleu \
+      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} ${ADD_SEEDS:+--add-seeds} --eval-split test --eval-examples 0 --eval-scorer bleu \
       --eval-batch 100 "${LENGTH_CONTROL[@]}" ;;
   multi30k-g8-composite)
     # The same with the composite reward 0.5 sentence BLEU + 0.5 sentence chrF (issue 24, item 2).
     python $SCRIPT --name "${NAME:-multi30k-sft1600-grpo-g8-composite}" --agent grpo "${MULTI30K_COMPOSITE[@]}" \
       --warm-start "${WARM_START:-benchmarks/learning/runs/multi30k-sft1600/warm_start}" --ppo "$GRPO_G8" \
-      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} --eval-split test --eval-examples 0 --eval-scorer bleu \
+      --iterations "${ITERATIONS:-50}" --seeds ${SEEDS:-0 1 2} ${ADD_SEEDS:+--add-seeds} --eval-split test --eval-examples 0 --eval-scorer bleu \
       --eval-batch 100 "${LENGTH_CONTROL[@]}" ;;
   baselines)
     # The trivial baselines on the whole test splits: lead-3 (SAMSum), most frequent response and last turn

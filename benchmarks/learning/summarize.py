@@ -138,7 +138,8 @@ def real_data_markdown(results: list[dict[str, Any]]) -> str:
                 for label, entry in block["chosen"].items()]
             for label, entry in rows:
                 versus = "" if rl_mean is None else f"{rl_mean - entry[metric]:+.4f}"
-                lines.append(f"| {result['name']} | {label} | {entry['eos_bias']:+g} ({block['split']}) | "
+                tuned = f"{entry['eos_bias']:+g} ({block['split']})" if label != "greedy (no bias)" else "0"
+                lines.append(f"| {result['name']} | {label} | {tuned} | "
                              f"{entry[metric]:.4f} | {entry['mean_length']:.2f} | "
                              f"{measures_cell(entry.get('measures', {}), result['env'])} | {versus} |")
         lines.append("")
