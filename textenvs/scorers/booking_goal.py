@@ -135,6 +135,24 @@ def parse_booking(text: str) -> ParsedBooking:
     return parsed
 
 
+def stated_values(text: str) -> set[str]:
+    """The slot values ``text`` states, as comparable strings whatever their wording (``"19:00"`` and ``"seven pm"``
+    are both ``"time:7 pm"``): places and numbers are compared without their role, so a user's ``"the zoo ."``
+    states ``"place:zoo"`` as ``"from the zoo"`` does. Used to compare two users' replies."""
+    parsed = parse_booking(text)
+    values = set()
+    for slot, value in parsed.values:
+        if slot in ("departure", "destination"):
+            values.add(f"place:{value}")
+        elif slot == "time":
+            values.add(f"time:{value[0]} {value[1]}")
+        else:
+            values.add(f"{slot}:{value}")
+    values.update(f"number:{token}" if token.isdigit() or token in _NUMBERS else f"place:{token}"
+                  for token in parsed.unassigned)
+    return values
+
+
 def _goal_value(intent: str, slot: str, value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
