@@ -65,7 +65,7 @@ class ReferenceModelAgent(Agent):
                  model_size: str = "tiny", model_overrides: dict[str, Any] | None = None,
                  device: str = "auto") -> None:
         super().__init__(env_id, env_kwargs, seed)
-        source = resolve_model_source(env_id, model)
+        source = resolve_model_source(env_id, model, self.env_kwargs)
         self.env_kwargs = env_kwargs_for_model(source, self.env_kwargs)
         tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
         lm, self.model_source = load_reference_model(source, tokenizer, model_size, model_overrides, seed)

@@ -38,7 +38,12 @@ CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 """Shipped warm-start checkpoints, one directory per built-in task (``scripts/train_warm_starts.py``)."""
 
 TASK_NAMES: tuple[str, ...] = ("translation", "summarization", "dialogue", "translation-v1", "summarization-v1",
-                               "dialogue-v1", "multiturn_dialogue")
+                               "dialogue-v1", "multiturn_dialogue", "translation-v2", "summarization-v2",
+                               "dialogue-v2")
+
+LEVELED_TASK_NAMES: tuple[str, ...] = ("translation-v2", "summarization-v2", "dialogue-v2")
+"""Tasks with one warm start per difficulty level (``dataset_options={"level": ...}``), in
+``agents/checkpoints/<task>-<level>/``."""
 
 
 def build_causal_lm(tokenizer: Any, size: str = "tiny", **overrides: Any) -> GPT2LMHeadModel:
@@ -124,19 +129,35 @@ def observation_mode(model: PreTrainedModel) -> Literal["causal", "seq2seq"]:
     return "seq2seq" if model.config.is_encoder_decoder else "causal"
 
 
-def default_checkpoint(task_name: str) -> Path:
+def default_checkpoint(task_name: str, level: str | None = None) -> Path:
     """Directory of the shipped warm-start checkpoint of a built-in task (load it with :func:`load_pretrained`;
     the tokenizer saved beside it is the built-in one).
 
     :param task_name: a task's ``TaskSpec.name``: ``"translation"``, ``"summarization"``, ``"dialogue"`` (v0),
-        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"`` or ``"multiturn_dialogue"``.
+        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"``, ``"multiturn_dialogue"``, or a v2 task
+        (``"translation-v2"``, ``"summarization-v2"``, ``"dialogue-v2"``), which has one warm start per level.
+    :param level: the v2 difficulty level (``"easy"``, ``"medium"``, ``"hard"``); None = the level the env runs at
+        by default (``medium``). Only v2 tasks take one.
+    :raises ValueError: an unknown task or level, or a level for a task without levels.
+    :raises FileNotFoundError: the checkpoint has not been generated.
     """
+    from textenvs.data.generators.errors_v2 import DEFAULT_LEVEL, LEVELS
+
     if task_name not in TASK_NAMES:
         raise ValueError(f"No default checkpoint for task {task_name!r}; available: {', '.join(TASK_NAMES)}.")
-    path = CHECKPOINTS_DIR / task_name
+    directory = task_name
+    if task_name in LEVELED_TASK_NAMES:
+        level = DEFAULT_LEVEL if level is None else level
+        if level not in LEVELS:
+            raise ValueError(f"Unknown level {level!r} of task {task_name!r}; levels: {', '.join(LEVELS)}.")
+        directory = f"{task_name}-{level}"
+    elif level is not None:
+        raise ValueError(f"Task {task_name!r} has no difficulty levels (got level={level!r}); only "
+                         f"{', '.join(LEVELED_TASK_NAMES)} do.")
+    path = CHECKPOINTS_DIR / directory
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"The warm-start checkpoint {path} is missing; regenerate it with "
-                                "`python scripts/train_warm_starts.py`.")
+                                f"`python scripts/train_warm_starts.py --task {directory}`.")
     return path
 
 
@@ -153,19 +174,25 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def resolve_model_source(env_id: str, model: str = "default") -> str:
+def resolve_model_source(env_id: str, model: str = "default", env_kwargs: dict[str, Any] | None = None) -> str:
     """Where an agent's model comes from: a checkpoint directory, or ``"scratch"``.
 
     :param model: ``"default"``: the task's shipped warm-start checkpoint (:func:`default_checkpoint`), or
         ``"scratch"`` with a warning when it has not been generated; ``"scratch"``: a randomly initialized GPT-2;
         otherwise a local Hugging Face checkpoint directory (causal or seq2seq).
+    :param env_kwargs: the env's keyword arguments: a v2 task's ``dataset_options["level"]`` picks that level's
+        warm start (none: the env's default level).
     """
     from textenvs.registration import env_class
 
     if model != "default":
         return model
+    task_name = env_class(env_id).task_spec.name
+    level = None
+    if task_name in LEVELED_TASK_NAMES:
+        level = ((env_kwargs or {}).get("dataset_options") or {}).get("level")
     try:
-        return str(default_checkpoint(env_class(env_id).task_spec.name))
+        return str(default_checkpoint(task_name, level))
     except FileNotFoundError as missing:
         warnings.warn(f"{missing} Falling back to a randomly initialized GPT-2 (model='scratch').", stacklevel=2)
         return "scratch"

@@ -121,7 +121,7 @@ def _adversarial_outputs(name, examples):
 @pytest.mark.parametrize("name", V2_DATASETS)
 def test_outputs_no_one_would_accept_score_low(name):
     """Each adversarial output scores at most 0.3 and at most the mean gold score of the train demonstrations (what a
-    warm start is fit to; no v2 warm start ships yet, so the demonstrations stand in for it)."""
+    warm start is fit to; the shipped warm starts themselves: the next test)."""
     examples = load_builtin(name, "test")
     train = load_builtin(name, "train")
     demonstrations = gold_scores(name, [e.references[0] for e in train], train).mean()
@@ -134,6 +134,54 @@ def test_outputs_no_one_would_accept_score_low(name):
     shuffled = _adversarial_outputs(name, examples)["shuffled words of a correct output"]
     grammatical = scorer.score(shuffled, metadata=[e.metadata for e in examples])["grammatical"]
     assert grammatical.mean() < 0.1
+
+
+WARM_START_EXAMPLES = 100
+"""Test examples the shipped warm start decodes in :func:`test_adversarial_outputs_score_below_the_warm_start` (the
+first ones of the split; agents/checkpoints/README.md has its whole-split scores)."""
+
+
+@pytest.mark.parametrize("name", V2_DATASETS)
+@pytest.mark.parametrize("level", ["medium"])
+def test_adversarial_outputs_score_below_the_warm_start(name, level):
+    """The issue's bar against the shipped warm start of the level (``model="default"`` with that
+    ``dataset_options``): each adversarial output's mean gold score is at most 0.3 and at most the warm start's greedy
+    mean, measured here on the same test examples; the warm start itself is learnable but far from the ceiling."""
+    from agents.models import load_pretrained, resolve_model_source
+    from textenvs.decoding import DecodingPolicy
+
+    env_id = ENVS[name]
+    options = {"dataset_options": {"level": level}}
+    path = resolve_model_source(env_id, "default", options)
+    assert path.endswith(f"{name.removeprefix('synthetic-')}-{level}")
+    model = load_pretrained(path).eval()
+    env = gym.make_vec(env_id, num_envs=50, vectorization_mode="vector_entry_point", tokenizer=path, split="test",
+                       **options)
+    records = textenvs.generate_split(env.unwrapped, DecodingPolicy(model), indices=range(WARM_START_EXAMPLES))
+    warm = float(np.mean([r.reward for r in records]))
+    assert 0.3 < warm < 0.9, warm  # room above it for RL, and well above every adversarial output
+    examples = load_builtin(name, "test", level=level)
+    subset = [examples[i] for i in range(WARM_START_EXAMPLES)]
+    assert [r.prompt for r in records] == [e.prompt for e in subset]
+    for kind, outputs in _adversarial_outputs(name, subset).items():
+        mean = gold_scores(name, outputs, subset).mean()
+        assert mean <= min(0.3, warm), (name, kind, mean, warm)
+
+
+def test_v2_warm_starts_resolve_by_level():
+    from agents.models import default_checkpoint, resolve_model_source
+
+    for name, env_id in ENVS.items():
+        task = textenvs.env_class(env_id).task_spec.name
+        assert default_checkpoint(task).name == f"{task}-medium"  # the env's default level
+        assert resolve_model_source(env_id) == str(default_checkpoint(task, "medium"))
+        assert resolve_model_source(env_id, "default", {"dataset_options": {"swap_rate": 0.1}}) == \
+            str(default_checkpoint(task))
+        assert resolve_model_source(env_id, "some/dir", {"dataset_options": {"level": "hard"}}) == "some/dir"
+        with pytest.raises(ValueError, match="levels: easy, medium, hard"):
+            default_checkpoint(task, "expert")
+    with pytest.raises(ValueError, match="has no difficulty levels"):
+        default_checkpoint("translation-v1", "easy")
 
 
 @pytest.mark.parametrize("name", V2_DATASETS)

@@ -257,7 +257,8 @@ class LMTrainer(ABC):
         self.dist.check_same_config(config.to_dict())
         seed_everything(config.seed)
         self.device = self.dist.device
-        lm = load_pretrained(model if model is not None else resolve_model_source(config.env, config.model))
+        lm = load_pretrained(model if model is not None
+                             else resolve_model_source(config.env, config.model, config.env_kwargs))
         float32_master_weights(lm)  # a bf16 checkpoint trains in float32 master weights, under autocast
         disable_dropout(lm)
         if config.fused_activations:

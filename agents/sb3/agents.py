@@ -135,7 +135,7 @@ class SB3Agent(Agent):
             if self.env_kwargs.get("observation_mode", "causal") != "causal":
                 raise ValueError(f"{type(self).__name__} runs a causal LM; it needs observation_mode='causal', got "
                                  f"{self.env_kwargs['observation_mode']!r}.")
-            source = resolve_model_source(env_id, settings.model)
+            source = resolve_model_source(env_id, settings.model, self.env_kwargs)
             self.env_kwargs = env_kwargs_for_model(source, self.env_kwargs)
             tokenizer = load_tokenizer(self.env_kwargs.get("tokenizer"))
             self.model, self.model_source = load_reference_model(source, tokenizer, settings.model_size,

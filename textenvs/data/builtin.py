@@ -31,6 +31,7 @@ from textenvs.data.generators.common import Generated
 from textenvs.data.generators.dialogue import _dialogue_example
 from textenvs.data.generators import dialogue_v2, summarization_v2, translation_v2
 from textenvs.data.generators.dialogue_v1 import DialogueV1Options, dialogue_v1_example
+from textenvs.data.generators.errors_v2 import DEFAULT_LEVEL
 from textenvs.data.generators.summarization import _summarization_example
 from textenvs.data.generators.summarization_v1 import SummarizationV1Options, summarization_v1_example
 from textenvs.data.generators.translation import _translation_example, translation_lexicon
@@ -130,7 +131,7 @@ def builtin_options(name: str, **options: Any) -> Any:
             raise ValueError(f"Unknown option(s) {', '.join(unknown)} for built-in dataset {name!r}; "
                              f"available: {', '.join(legal)}.")
         options = dict(options)
-        return options_class.level(options.pop("level", "medium"), **options)
+        return options_class.level(options.pop("level", DEFAULT_LEVEL), **options)
     options_class = _V1_GENERATORS[name].options
     legal = tuple(options_class.__dataclass_fields__)
     unknown = sorted(set(options) - set(legal))

@@ -79,7 +79,9 @@ V2_HISTORY = """
     * v2: frame-grammar outputs with several valid outputs per example, a gold reward that parses the output
       (``synthetic_gold``), demonstrations with input-dependent errors at per-item rates, difficulty levels
       (``dataset_options={"level": ...}``), splits disjoint by combination of values with a compositional test split,
-      proxy rewards (``proxy_bleu``, ``proxy_rougeL``, ``proxy_token_f1``). No shipped warm start yet.
+      proxy rewards (``proxy_bleu``, ``proxy_rougeL``, ``proxy_token_f1``). Warm starts per level:
+      ``agents/checkpoints/<task>-v2-<level>`` (``model="default"`` loads the one of ``dataset_options["level"]``,
+      medium when none is named; see agents/checkpoints/README.md for which levels ship).
     * v1: one canonical output per example, demonstrations flawed by one input-independent choice, rewards that pay
       for bag-of-words content (still registered, unchanged; first registered as ``textenvs/<Task>-v1``).
 """

@@ -17,6 +17,10 @@ from typing import Any, TypeVar
 
 LEVELS: tuple[str, ...] = ("easy", "medium", "hard")
 
+DEFAULT_LEVEL = "medium"
+"""The level a v2 task runs at when ``dataset_options`` names none (its warm start is the one ``model="default"``
+loads)."""
+
 # Error rates per level. Easy: every error stays a minority where it triggers (greedy decoding of a model fit to the
 # demonstrations is mostly right); medium: distractors, swaps and omissions win where they trigger; hard: every error
 # wins where it triggers, and the tasks' structural knobs (their LEVEL_STRUCTURE) make triggers more frequent.
