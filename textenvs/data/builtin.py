@@ -142,7 +142,8 @@ def builtin_options(name: str, **options: Any) -> Any:
 
 
 def load_builtin(name: str, split: str, **options: Any) -> TextDataset:
-    """Load a built-in dataset split (generated on first use, then cached in-process).
+    """Load a built-in dataset split (generated on first use, then cached in-process and on disk: see
+    :data:`CACHE_DIR_VARIABLE`).
 
     :param name: one of :data:`BUILTIN_DATASETS`.
     :param split: ``"train"``, ``"validation"`` or ``"test"`` (sizes in :data:`SPLIT_SIZES`); v2 datasets also
@@ -165,9 +166,69 @@ def load_builtin(name: str, split: str, **options: Any) -> TextDataset:
         raise ValueError(
             f"Unknown split {split!r} for built-in dataset {name!r}; available: {', '.join(sizes)}."
         )
-    if name in _V2_GENERATORS:
-        return _generate_v2_split(name, split, builtin_options(name, **options))
-    return _generate_split(name, split, builtin_options(name, **options))
+    knobs = builtin_options(name, **options)
+    generate = _generate_v2_split if name in _V2_GENERATORS else _generate_split
+    return _disk_cached(name, split, knobs, lambda: generate(name, split, knobs))
+
+
+CACHE_DIR_VARIABLE = "TEXTENVS_CACHE_DIR"
+"""Where generated splits are kept between processes (default ``~/.cache/textenvs/builtin``); ``"off"``: nowhere."""
+
+
+def _disk_cached(name: str, split: str, options: Any, generate: Callable[[], TextDataset]) -> TextDataset:
+    """A generated split, kept on disk between processes: generating the 20,000-example train splits costs a new
+    process about a second (17 s for v2 dialogue) before its first ``reset``; reading them back is a fraction of
+    that. The key covers the dataset, split, knobs and the source of every generator, so changed code regenerates;
+    a cache that cannot be read or written is ignored (the split is generated as without one). In-process, the
+    generators' own ``lru_cache`` answers first."""
+    import os
+    import pickle
+    import tempfile
+    from pathlib import Path
+
+    directory = os.environ.get(CACHE_DIR_VARIABLE) or str(Path.home() / ".cache" / "textenvs" / "builtin")
+    if directory == "off" or (name, split, repr(options)) in _IN_PROCESS:
+        return _IN_PROCESS.get((name, split, repr(options))) or generate()
+    path = Path(directory) / f"{name}-{split}-{_cache_key(name, split, options)}.pkl"
+    dataset = None
+    try:
+        with open(path, "rb") as file:
+            dataset = pickle.load(file)  # our own file, written below from our own objects
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError):
+        pass
+    if not isinstance(dataset, TextDataset):
+        dataset = generate()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, delete=False) as file:
+                pickle.dump(dataset, file, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(file.name, path)  # atomic: a concurrent reader sees the old file or the whole new one
+        except OSError:
+            pass
+    _IN_PROCESS[name, split, repr(options)] = dataset
+    return dataset
+
+
+_IN_PROCESS: dict[tuple[str, str, str], TextDataset] = {}
+
+
+@lru_cache(maxsize=1)
+def _generator_source_digest() -> str:
+    """A digest of this module's and every generator module's source: the generated data is a function of it."""
+    import hashlib
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in [here / "builtin.py", here / "dataset.py", *sorted((here / "generators").glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_key(name: str, split: str, options: Any) -> str:
+    import hashlib
+
+    return hashlib.sha256(repr((name, split, options, _generator_source_digest())).encode()).hexdigest()[:20]
 
 
 def held_out_pair(first: str, second: str) -> bool:
