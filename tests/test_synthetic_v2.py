@@ -101,7 +101,7 @@ def _hedge(example, rng):
     return " ".join(words)
 
 
-def _adversarial_outputs(name, examples):
+def _adversarial_outputs(name, examples, level="medium"):
     rng = random.Random(0)
     canonical = [e.metadata["canonical"] for e in examples]
     values = [list(e.metadata["roles"].values()) for e in examples]
@@ -113,8 +113,8 @@ def _adversarial_outputs(name, examples):
         "every candidate value at once": [_hedge(e, rng) for e in examples],
         "a copy of the source": [e.prompt for e in examples],
         "one constant string": [canonical[0]] * len(examples),
-        "the most common train demonstration for every input": [Counter(
-            e.references[0] for e in load_builtin(name, "train")).most_common(1)[0][0]] * len(examples),
+        "the most common train demonstration for every input": [Counter(e.references[0] for e in load_builtin(
+            name, "train", **({} if level == "medium" else {"level": level}))).most_common(1)[0][0]] * len(examples),
     }
 
 
@@ -141,12 +141,16 @@ WARM_START_EXAMPLES = 100
 first ones of the split; agents/checkpoints/README.md has its whole-split scores)."""
 
 
-@pytest.mark.parametrize("name", V2_DATASETS)
-@pytest.mark.parametrize("level", ["medium"])
+SHIPPED_WARM_STARTS = [*((name, "medium") for name in V2_DATASETS), ("synthetic-translation-v2", "easy"),
+                       ("synthetic-translation-v2", "hard")]
+"""The (dataset, level) pairs whose warm start ships in agents/checkpoints/ (``<task>-v2-<level>``)."""
+
+
+@pytest.mark.parametrize(("name", "level"), SHIPPED_WARM_STARTS)
 def test_adversarial_outputs_score_below_the_warm_start(name, level):
     """The issue's bar against the shipped warm start of the level (``model="default"`` with that
     ``dataset_options``): each adversarial output's mean gold score is at most 0.3 and at most the warm start's greedy
-    mean, measured here on the same test examples; the warm start itself is learnable but far from the ceiling."""
+    mean, measured here on the same test examples; the warm start stays below the ceiling."""
     from agents.models import load_pretrained, resolve_model_source
     from textenvs.decoding import DecodingPolicy
 
@@ -159,11 +163,11 @@ def test_adversarial_outputs_score_below_the_warm_start(name, level):
                        **options)
     records = textenvs.generate_split(env.unwrapped, DecodingPolicy(model), indices=range(WARM_START_EXAMPLES))
     warm = float(np.mean([r.reward for r in records]))
-    assert 0.3 < warm < 0.9, warm  # room above it for RL, and well above every adversarial output
+    assert 0.3 < warm < 1.0, warm  # above every adversarial output, below the ceiling
     examples = load_builtin(name, "test", level=level)
     subset = [examples[i] for i in range(WARM_START_EXAMPLES)]
     assert [r.prompt for r in records] == [e.prompt for e in subset]
-    for kind, outputs in _adversarial_outputs(name, subset).items():
+    for kind, outputs in _adversarial_outputs(name, subset, level).items():
         mean = gold_scores(name, outputs, subset).mean()
         assert mean <= min(0.3, warm), (name, kind, mean, warm)
 
