@@ -116,7 +116,10 @@ def real_data_markdown(results: list[dict[str, Any]]) -> str:
             kls = [run["kl_to_warm_start"] for run in result["ppo"] if "kl_to_warm_start" in run]
             kl = ", ".join(f"{k['mean']:.2f} ± {k['sem']:.2f}" for k in kls) if kls else "not measured"
             verdict = "; ".join(beyond["flags"]) or "no flag"
-            verdict = ("**counts**: " if beyond["gain_counts"] else "**does not count**: ") + verdict
+            if summary["gain"] <= 0:
+                verdict = f"**no gain** in {summary['metric']}" + ("; " + verdict if beyond["flags"] else "")
+            else:
+                verdict = ("**counts**: " if beyond["gain_counts"] else "**does not count**: ") + verdict
             reward = "+".join(result.get("reward_metrics", [])) or result["eval"]["scorer"]
             lines.append(
                 f"| {result['name']} | {result['agent']} ({reward}) | {summary['metric']} ({evaluation['split']}, "
