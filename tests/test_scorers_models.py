@@ -66,7 +66,16 @@ def make(name: str, reward_models: dict[str, Path]) -> scorers.Scorer:
 
 
 def metadata_for(batch: int) -> list[dict]:
-    return [{"key_facts": ["cat"], "slots": ["london"], "canonical": "a cat in london ."}] * batch
+    """What every metadata scorer reads, in one dict: the v1 tasks' facts, slots and canonical answer, a v2 task's
+    grammar and gold roles (``synthetic_gold`` and the proxies), a booking goal (``booking_goal``)."""
+    from textenvs.data.booking_goals import load_booking_goals_v1
+    from textenvs.data.builtin import load_builtin
+
+    v2 = load_builtin("synthetic-translation-v2", "test")[0].metadata
+    booking = load_booking_goals_v1("test")[0].metadata
+    return [{"key_facts": ["cat"], "slots": ["london"], "canonical": "a cat in london .",
+             **{key: v2[key] for key in ("grammar", "roles", "valid", "combination")},
+             "intent": booking["intent"], "goal": booking["goal"]}] * batch
 
 
 def registered():
