@@ -388,7 +388,23 @@ class EpisodeBatch:
         return f"[{example.id}] {example.prompt}\n>>> {generated}"
 
 
-class TextGenerationEnv(gym.Env[dict, int]):
+class TaskEnvMixin:
+    """What the single and the vector env share about their task: ``help()`` and IDEs see a subclass's real keyword
+    arguments (:func:`task_signature`), and ``env.tokenizer`` is the task's."""
+
+    task: GenerationTask
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__signature__ = task_signature(cls.__init__)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The env's tokenizer (the one that defines its token actions; also ``task.tokenizer``)."""
+        return self.task.tokenizer
+
+
+class TextGenerationEnv(TaskEnvMixin, gym.Env[dict, int]):
     """Base class of the text-generation environments; each task module subclasses it with its :class:`TaskSpec`
     and documents the task in the subclass docstring.
 
@@ -434,15 +450,6 @@ class TextGenerationEnv(gym.Env[dict, int]):
         self.action_space = self.task.action_space
         self._episodes = EpisodeBatch(self.task, 1)
         self._slot = np.zeros(1, dtype=np.int64)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = task_signature(cls.__init__)
-
-    @property
-    def tokenizer(self) -> Any:
-        """The env's tokenizer (the one that defines its token actions; also ``task.tokenizer``)."""
-        return self.task.tokenizer
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
@@ -494,4 +501,3 @@ class TextGenerationEnv(gym.Env[dict, int]):
         return {key: value[0] for key, value in self._episodes.observation(self._slot).items()}
 
 
-TextGenerationEnv.__signature__ = task_signature(TextGenerationEnv.__init__)

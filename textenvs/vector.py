@@ -25,12 +25,12 @@ from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from textenvs.core import EpisodeBatch, GenerationTask, check_env_kwargs, task_signature
+from textenvs.core import EpisodeBatch, GenerationTask, TaskEnvMixin, check_env_kwargs
 from textenvs.tasks.base import TaskSpec
 from textenvs.validation import VECTOR_RESET_OPTION_KEYS, example_indices, positive_int, reset_options, seeds_for
 
 
-class TextGenerationVectorEnv(VectorEnv):
+class TextGenerationVectorEnv(TaskEnvMixin, VectorEnv):
     """``num_envs`` text-generation episodes stepped together; takes the same keyword arguments as the single env.
 
     Sub-env ``i`` draws its prompts from its own generator seeded with ``seed + i`` (as ``SyncVectorEnv`` seeds its
@@ -68,15 +68,6 @@ class TextGenerationVectorEnv(VectorEnv):
         self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all_slots = np.arange(self.num_envs)
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        cls.__signature__ = task_signature(cls.__init__)
-
-    @property
-    def tokenizer(self) -> Any:
-        """The env's tokenizer (the one that defines its token actions; also ``task.tokenizer``)."""
-        return self.task.tokenizer
 
     @classmethod
     def for_env(cls, env_class: type) -> type[TextGenerationVectorEnv]:
@@ -185,4 +176,3 @@ class TextGenerationVectorEnv(VectorEnv):
         if self._rngs[slot] is None:
             self._rngs[slot] = seeding.np_random()[0]
         return int(self._rngs[slot].integers(len(self.task.dataset)))
-TextGenerationVectorEnv.__signature__ = task_signature(TextGenerationVectorEnv.__init__)
