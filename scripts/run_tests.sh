@@ -18,7 +18,7 @@ fi
 # torch is pinned in the same pip call so nothing resolves to a multi-GB CUDA build.
 python -m pip install -q torch==2.13.0 -e ".[dev]"
 
-# TRL 1.12.0, the last release with PPO, for the PPO cross-check in tests/test_trl_crosscheck.py: it conflicts with
+# TRL 1.12.0, the last release with PPO, for the PPO cross-check in tests/agents/test_trl_crosscheck.py: it conflicts with
 # the dev extra's TRL 1.16, so it goes into a directory of its own that only that test's child process puts on its path.
 trl_ppo_dir=${TEXTENVS_TRL_1_12_PATH:-${XDG_CACHE_HOME:-$HOME/.cache}/textenvs/trl-1.12.0}
 if [[ -f "$trl_ppo_dir/trl/experimental/ppo/ppo_trainer.py" ]] \

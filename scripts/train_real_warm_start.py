@@ -20,7 +20,7 @@ committed: ~90 MB), ``training.jsonl`` beside it, and ``benchmarks/learning/resu
 
 Whether the agents can train it: ``agents.models.load_pretrained`` loads it (seq2seq), the envs accept its tokenizer
 with ``observation_mode="seq2seq"``, but ``textenvs.decoding`` cannot decode an ``EncoderDecoderModel`` yet
-(``tests/test_learning_benchmark.py`` checks both; see ``benchmarks/learning/README.md``).
+(``tests/benchmarks/test_learning_benchmark.py`` checks both; see ``benchmarks/learning/README.md``).
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -16,6 +17,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# Tests live in folders by package (tests/envs, tests/agents, ...) and share tests/helpers.py as `tests.helpers`.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 SHARED_DATA = Path(os.environ.get("TEXTENVS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 

@@ -58,7 +58,7 @@ _V2_SPLIT_ORDER: tuple[str, ...] = ("test", "test_compositional", "validation", 
 # Splits are generated in this order; each skips the prompts of the splits generated before it.
 _SPLIT_ORDER: tuple[str, ...] = ("test", "validation", "train")
 
-# Fixed seeds: changing one changes the data (and the pinned content hashes in tests/test_builtin_data.py).
+# Fixed seeds: changing one changes the data (and the pinned content hashes in tests/envs/test_builtin_data.py).
 _SPLIT_SEEDS: dict[str, dict[str, int]] = {
     "synthetic-translation": {"test": 1101, "validation": 1102, "train": 1103},
     "synthetic-summarization": {"test": 2101, "validation": 2102, "train": 2103},

@@ -1,6 +1,6 @@
 """``synthetic-translation``: English from a small probabilistic grammar, and a generated source language →
 English (see ``textenvs/data/README.md``). Moved verbatim from ``textenvs/data/builtin.py``: the data is
-byte-identical (hashes pinned in ``tests/test_builtin_data.py``)."""
+byte-identical (hashes pinned in ``tests/envs/test_builtin_data.py``)."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import saved_model_and_data, toy_dataset, word_tokenizer
+from tests.helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.grpo import GRPOConfig, GRPOTrainer, group_advantages
 from agents.grpo.agent import DrGRPOAgent, GRPOAgent, RLOOAgent
@@ -57,7 +57,7 @@ def trainer(scorer=cat_share, **config) -> GRPOTrainer:
 ])
 def test_grpo_family_raises_a_trivially_learnable_reward(settings):
     """Smoke test: each GRPO-family setting learns a trivial reward ("last 5 > first 5 + 0.3") and logs its
-    statistics. Not a check of the loss formulas: tests/test_trl_crosscheck.py compares them with TRL's."""
+    statistics. Not a check of the loss formulas: tests/agents/test_trl_crosscheck.py compares them with TRL's."""
     history = trainer(**settings).train()  # well under a second each on one CPU thread
     rewards = [m["reward"] for m in history]
     assert np.mean(rewards[-5:]) > np.mean(rewards[:5]) + 0.3, rewards

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
-from helpers import saved_model_and_data
+from tests.helpers import saved_model_and_data
 
 from agents.distributed import Distributed, episode_seed, stratified_minibatches
 from agents.ppo.losses import masked_whiten
 from textenvs.decoding import sample_tokens
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -278,7 +278,7 @@ def test_grpo_dynamic_sampling_refill_on_two_processes_matches_one_process(tmp_p
     """DAPO's refill picks the informative groups from the global batch of every round (gathered from both
     processes, with their top-k supports), so the run is the one-process run."""
     model_dir, data = saved_model_and_data(tmp_path)
-    script = str(REPO_ROOT / "tests" / "refill_run.py")
+    script = str(REPO_ROOT / "tests" / "agents" / "refill_run.py")
     environment = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
                    "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     one, two = tmp_path / "one.pt", tmp_path / "two.pt"

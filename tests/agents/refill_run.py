@@ -1,5 +1,5 @@
 """A GRPO run with DAPO's dynamic-sampling refill on a scorer that only some prompts can score, for the distributed
-test: run as a script (``python tests/refill_run.py MODEL_DIR DATA OUT``, under ``accelerate launch`` or alone), it
+test: run as a script (``python tests/agents/refill_run.py MODEL_DIR DATA OUT``, under ``accelerate launch`` or alone), it
 writes the final parameters and the metrics to ``OUT``."""
 
 from __future__ import annotations

@@ -17,11 +17,11 @@ import pytest
 
 from tests.helpers import chat_tokenizer
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def python_blocks() -> list[str]:
-    """The Python blocks outside "Use with TRL / OpenEnv" (tests/test_readme_integrations.py runs those)."""
+    """The Python blocks outside "Use with TRL / OpenEnv" (tests/project/test_readme_integrations.py runs those)."""
     text = re.sub(r"\n## Use with TRL / OpenEnv\n.*?(?=\n## )", "\n", README.read_text(encoding="utf-8"), flags=re.S)
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 

@@ -20,7 +20,7 @@ from textenvs.data.builtin import (
 from textenvs.data.tokenizer import SPECIAL_TOKENS, load_builtin_tokenizer, train_tokenizer
 from textenvs.scorers.text import contains_span, normalize_tokens
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # Pinned: a change here means the generated data changed, and with it every result computed on it. If that is
 # intended, update the hashes, regenerate the tokenizer (scripts/train_builtin_tokenizer.py) and say so.

@@ -23,7 +23,7 @@ ENV = "textenvs/Dialogue-v0"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-STRESS_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "leaderboard" / "stress.py"
+STRESS_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "leaderboard" / "stress.py"
 
 
 def _stress_module():

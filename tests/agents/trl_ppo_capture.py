@@ -1,9 +1,9 @@
 """Run TRL 1.12's ``PPOTrainer.train()`` for one rollout on tiny models and save what its loss lines saw.
 
-Run by ``tests/test_trl_crosscheck.py`` in a child process whose ``PYTHONPATH`` starts with a TRL 1.12.0 install
+Run by ``tests/agents/test_trl_crosscheck.py`` in a child process whose ``PYTHONPATH`` starts with a TRL 1.12.0 install
 (TRL 1.12 is the last release with PPO, and it cannot share a process with the TRL 1.16 the GRPO checks import):
 
-    PYTHONPATH=/path/to/trl_1_12 python tests/trl_ppo_capture.py OUT.pt [--kl-estimator k1|k3]
+    PYTHONPATH=/path/to/trl_1_12 python tests/agents/trl_ppo_capture.py OUT.pt [--kl-estimator k1|k3]
 
 TRL writes its PPO loss inline in ``train()``, so nothing here re-implements it: the trainer's own
 ``accelerator.backward`` is wrapped to read ``train()``'s local variables at each micro-batch (the rollout's
@@ -55,7 +55,8 @@ def main() -> None:
     from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
     from trl.experimental.ppo import PPOConfig, PPOTrainer
 
-    from helpers import word_tokenizer
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the checkout root holds tests/
+    from tests.helpers import word_tokenizer
 
     if trl.__version__ != "1.12.0":
         sys.exit(f"expected TRL 1.12.0 first on the path, found {trl.__version__} at {trl.__file__}")

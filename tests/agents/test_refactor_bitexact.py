@@ -6,7 +6,7 @@ out).
 The golden values come from the commit named in the file. A change that moves code without changing what it computes
 keeps them; a change that is meant to alter the computation regenerates them, saying why in its commit:
 
-    OMP_NUM_THREADS=1 python tests/test_refactor_bitexact.py --regenerate
+    OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --regenerate
 
 The runs cover the paths a move could break: PPO with group (RLOO) normalization, top-k, gradient accumulation,
 warmup, entropy bonus, missing-EOS penalty and the adaptive KL controller; PPO with an env action mask, NLPO, a
@@ -28,10 +28,12 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 import torch
-from helpers import chatty_model, tiny_model, toy_dataset, word_tokenizer
+if __name__ == "__main__":  # run as a script (--regenerate): the checkout root holds the tests package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from tests.helpers import chatty_model, tiny_model, toy_dataset, word_tokenizer
 
-GOLDEN = Path(__file__).parent / "data" / "bitexact.json"
-REGENERATE = "OMP_NUM_THREADS=1 python tests/test_refactor_bitexact.py --regenerate"
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "bitexact.json"
+REGENERATE = "OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --regenerate"
 TRANSLATION = "textenvs/Translation-v0"
 MULTITURN = "textenvs/MultiTurnDialogue-v0"
 

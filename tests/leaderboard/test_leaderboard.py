@@ -17,7 +17,7 @@ from leaderboard.service import Leaderboard
 from leaderboard.store import Store, TokenRow
 from textenvs import load_env_dataset, load_env_scorer
 
-from helpers import leaderboard_client
+from tests.helpers import leaderboard_client
 
 ENV = "textenvs/Dialogue-v0"
 

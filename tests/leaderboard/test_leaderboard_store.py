@@ -25,7 +25,7 @@ from leaderboard.service import Leaderboard
 from leaderboard.store import Store
 
 ENV = "textenvs/Dialogue-v0"
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "start_postgres.sh"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "start_postgres.sh"
 
 
 @pytest.fixture(scope="module")

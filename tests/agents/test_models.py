@@ -11,7 +11,7 @@ import torch
 import textenvs
 from agents.models import (TASK_NAMES, build_causal_lm, build_seq2seq_lm, default_checkpoint, load_pretrained,
                            observation_mode)
-from helpers import toy_kwargs, word_tokenizer
+from tests.helpers import toy_kwargs, word_tokenizer
 from textenvs.data.tokenizer import load_builtin_tokenizer
 from textenvs.decoding import DecodingPolicy, causal_position_ids
 
@@ -148,7 +148,7 @@ their task's ceiling of 1.0: their demonstrations' flaws win greedy decoding, wh
 The multi-turn warm start states most slot values right (0.364 here: slot accuracy 0.73) but completes almost no
 booking under greedy decoding for the same reason (its demonstrations' partial confirmation wins the argmax); a goal
 score of 0.5 or more needs completed bookings. The v2 names load the default level's (medium) warm start, scored by
-the gold reward: well above every adversarial output (tests/test_synthetic_v2.py) and well below the ceiling."""
+the gold reward: well above every adversarial output (tests/envs/test_synthetic_v2.py) and well below the ceiling."""
 
 
 @pytest.mark.parametrize("task", TASK_NAMES)

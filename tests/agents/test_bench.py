@@ -404,7 +404,7 @@ def test_bench_modules_import_each_other_without_cycles():
     import subprocess
     import sys
 
-    package = Path(__file__).resolve().parents[1] / "agents" / "bench"
+    package = Path(__file__).resolve().parents[2] / "agents" / "bench"
     graph = {}
     for path in package.glob("*.py"):
         if path.stem == "__init__":

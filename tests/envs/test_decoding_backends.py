@@ -14,7 +14,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import rollout_env_kwargs, tiny_model, word_tokenizer
+from tests.helpers import rollout_env_kwargs, tiny_model, word_tokenizer
 
 from agents.ppo.rollout import collect_rollout
 from textenvs.decoding import CachedDecoder, sample_tokens_with_logprobs

@@ -13,7 +13,7 @@ from agents.models import build_causal_lm, build_seq2seq_lm, load_pretrained
 from agents.sft import SFTConfig, encode_pairs, make_batch, token_loss, train_sft
 from agents.sft.cli import main as sft_main
 from agents.sft.trainer import IGNORE_INDEX
-from helpers import TOY_PAIRS, toy_kwargs, word_tokenizer
+from tests.helpers import TOY_PAIRS, toy_kwargs, word_tokenizer
 from textenvs import GenerationTask
 from textenvs.tasks.translation import TRANSLATION
 

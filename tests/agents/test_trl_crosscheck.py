@@ -9,7 +9,7 @@ functions and into TRL's, and the losses, gradients and diagnostics must agree t
   model forward: that isolates TRL's loss formula, and everything after it is TRL's code.
 - PPO against TRL 1.12.0 (the last release with PPO; ``scripts/run_tests.sh`` installs it apart, into a cache
   directory named by ``TEXTENVS_TRL_1_12_PATH``, because it cannot share an environment with TRL 1.16):
-  ``tests/trl_ppo_capture.py`` runs TRL's real ``PPOTrainer.train()`` for one rollout in a child process and saves
+  ``tests/agents/trl_ppo_capture.py`` runs TRL's real ``PPOTrainer.train()`` for one rollout in a child process and saves
   what its inline loss lines saw; our KL, reward, GAE, whitening and loss functions then recompute it.
 """
 
@@ -63,7 +63,7 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     """A 2-layer GPT-2 over the word-level test tokenizer, saved (TRL loads its reference model from a path)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from helpers import word_tokenizer
+    from tests.helpers import word_tokenizer
 
     tokenizer = word_tokenizer()
     directory = tmp_path_factory.mktemp("tiny-gpt2")
@@ -137,7 +137,7 @@ def trl_grpo_trainer(config: GRPOConfig, model_dir: Path, output_dir: Path) -> A
     ``use_bias_correction_kl`` defaults to True, ours to False: mapped explicitly). The rollout/trainer correction
     needs vLLM in TRL: its mode and bounds are mapped, and :func:`trl_grpo_loss` turns it on."""
     trl = trl_grpo_module()
-    from helpers import word_tokenizer
+    from tests.helpers import word_tokenizer
 
     per_step = config.num_envs // config.num_minibatches
     args = trl.GRPOConfig(
@@ -300,7 +300,7 @@ def test_rloo_loss_and_gradient_equal_trl_rloo_trainer(scale, tiny_model_dir, tm
     trl = trl_grpo_module()
     import datasets
 
-    from helpers import word_tokenizer
+    from tests.helpers import word_tokenizer
 
     episodes, accumulation = len(LENGTHS), 2
     config = GRPOConfig(env=ENV, num_envs=episodes, num_generations=4, loss_type="rloo",
@@ -353,7 +353,7 @@ def trl_ppo_path() -> Path:
 
 @pytest.fixture(scope="module", params=["k1", "k3"])
 def trl_ppo_run(request, tmp_path_factory) -> dict[str, Any]:
-    """What TRL 1.12's ``PPOTrainer.train()`` saw and logged in one rollout (see ``tests/trl_ppo_capture.py``)."""
+    """What TRL 1.12's ``PPOTrainer.train()`` saw and logged in one rollout (see ``tests/agents/trl_ppo_capture.py``)."""
     path = trl_ppo_path()
     out = tmp_path_factory.mktemp("trl-ppo") / "capture.pt"
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(path), os.environ.get("PYTHONPATH")]))}
@@ -371,7 +371,7 @@ def test_ppo_rewards_gae_and_whitening_equal_trl(trl_ppo_run):
     and the whitened advantages, from TRL's rollout logprobs, values and scores, as our trainer computes them."""
     config, rollout = trl_ppo_run["config"], trl_ppo_run["rollout"]
     mask = (~rollout["padding_mask"]).float()
-    # Every response runs to the length limit (tests/trl_ppo_capture.py suppresses EOS and pad): see its note.
+    # Every response runs to the length limit (tests/agents/trl_ppo_capture.py suppresses EOS and pad): see its note.
     assert mask.all() and torch.equal(rollout["padding_mask"], rollout["padding_mask_p1"])
     kl = kl_estimate(rollout["logprobs"], rollout["ref_logprobs"], config["kl_estimator"]) * mask
     assert kl.abs().max() > 1e-2

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 SECTION = "Use with TRL / OpenEnv"
 
 
@@ -67,7 +67,7 @@ def test_environment_block_runs():
 
 def test_openenv_block_runs_against_the_server():
     pytest.importorskip("openenv", reason="OpenEnv is not installed (pip install 'textenvs[openenv]')")
-    from test_openenv_integration import running_server
+    from tests.integrations.test_openenv_integration import running_server
 
     code = section_blocks()[2]
     with running_server("textenvs/MultiTurnDialogue-v0", max_sessions=2) as url:

@@ -10,7 +10,7 @@ import pytest
 
 from agents.ppo.agent import PPOAgent
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "learning" / "ppo_vs_warm_start.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "learning" / "ppo_vs_warm_start.py"
 
 
 def load_script():
@@ -152,7 +152,7 @@ def test_beyond_reward_flags_and_the_generated_readme_tables(tmp_path) -> None:
 
 
 def load_warm_start_script():
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_real_warm_start.py"
+    path = Path(__file__).resolve().parents[2] / "scripts" / "train_real_warm_start.py"
     spec = importlib.util.spec_from_file_location("train_real_warm_start", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -182,7 +182,7 @@ def test_encoder_decoder_warm_start_loads_and_the_seq2seq_env_reads_its_tokenize
 
     model = load_pretrained(minilm_encoder_decoder)
     assert type(model).__name__ == "EncoderDecoderModel" and observation_mode(model) == "seq2seq"
-    samsum = Path(__file__).resolve().parents[2] / "shared" / "data" / "samsum"
+    samsum = Path(__file__).resolve().parents[3] / "shared" / "data" / "samsum"
     if not samsum.is_dir():
         pytest.skip(f"no SAMSum at {samsum}")
     env = gym.make("textenvs/Summarization-v0", dataset=str(samsum),

@@ -17,7 +17,7 @@ from leaderboard.store import NewSubmission, database_url
 from textenvs import load_env_dataset
 from textenvs.scorers import make_scorer
 
-from helpers import leaderboard_client
+from tests.helpers import leaderboard_client
 
 ENV = "textenvs/Dialogue-v0"
 OTHER_ENV = "textenvs/Translation-v0"

@@ -10,14 +10,14 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import rollout_env_kwargs, tiny_model, word_tokenizer
+from tests.helpers import rollout_env_kwargs, tiny_model, word_tokenizer
 
 from agents.ppo.rollout import collect_rollout
 from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, sampling_mask, token_hidden_states
 from textenvs.masks import TopPMask
 
 ENV = "textenvs/Translation-v0"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def make_env(tokenizer, kind: str, num_envs: int = 4, **overrides):

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import chatty_model, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
+from tests.helpers import chatty_model, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
 
 import textenvs  # noqa: F401  (registers the envs)
 from agents.grpo import GRPOConfig, GRPOTrainer

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from helpers import saved_model_and_data, toy_dataset, word_tokenizer
+from tests.helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.models import build_causal_lm
 from agents.ppo import PPOConfig, PPOTrainer
@@ -28,7 +28,7 @@ def cat_share(predictions, references):
 
 def test_ppo_raises_a_trivially_learnable_reward():
     """Smoke test: PPO learns a trivial reward ("last 5 > first 5 + 0.3") and logs its statistics. Many wrong loss
-    formulas would pass it too; the formulas are checked against TRL 1.12's PPO in tests/test_trl_crosscheck.py."""
+    formulas would pass it too; the formulas are checked against TRL 1.12's PPO in tests/agents/test_trl_crosscheck.py."""
     tokenizer = word_tokenizer()
     torch.manual_seed(0)
     model = build_causal_lm(tokenizer, "tiny", **TINY)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import saved_model_and_data, toy_dataset, word_tokenizer
+from tests.helpers import saved_model_and_data, toy_dataset, word_tokenizer
 
 from agents.grpo import GRPOConfig, GRPOTrainer
 from agents.models import build_causal_lm, load_pretrained

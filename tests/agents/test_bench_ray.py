@@ -6,7 +6,7 @@ import pytest
 
 from agents.bench.results import RunResult
 from agents.bench.runner import plan, run_benchmark
-from tests.test_bench import TRANSLATION, WORD_AGENT, write_toy_benchmark
+from tests.agents.test_bench import TRANSLATION, WORD_AGENT, write_toy_benchmark
 
 ray = pytest.importorskip("ray")
 

@@ -1,7 +1,7 @@
 """GPU correctness: bf16 rollouts and the PPO invariants on CUDA (the cached-decoding check runs on CUDA in
 test_ppo_rollout.py).
 
-Skipped where CUDA is absent (CI has no GPU); run on a GPU machine with ``pytest tests/test_gpu.py``.
+Skipped where CUDA is absent (CI has no GPU); run on a GPU machine with ``pytest tests/agents/test_gpu.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import rollout_env_kwargs, tiny_model, toy_dataset, word_tokenizer
+from tests.helpers import rollout_env_kwargs, tiny_model, toy_dataset, word_tokenizer
 
 from agents.models import build_causal_lm
 from agents.ppo import PPOConfig, PPOTrainer
@@ -46,7 +46,7 @@ def test_bf16_rollout_is_well_formed(kind):
                                          ("causal", {"value_model": "separate", "lora_r": 4})])
 def test_ppo_on_cuda_bf16_init_invariants(kind, config):
     """Smoke test on CUDA with bf16: finite statistics and a first ratio of 1 (``objective/kl == 0`` at the first
-    iteration holds for any KL formula; tests/test_trl_crosscheck.py checks the formulas)."""
+    iteration holds for any KL formula; tests/agents/test_trl_crosscheck.py checks the formulas)."""
     tokenizer = word_tokenizer()
     run = PPOTrainer(PPOConfig(env=ENV, env_kwargs=env_kwargs(tokenizer), model="in-memory", device="cuda",
                                num_envs=8, num_minibatches=2, iterations=1, progress=False, **config),

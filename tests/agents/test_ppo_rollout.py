@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from helpers import CountingChrF, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
+from tests.helpers import CountingChrF, rollout_env_kwargs, teacher_forced_logprobs, tiny_model, word_tokenizer
 
 from agents.ppo import PPOConfig, PPOTrainer
 from agents.ppo.agent import PPOAgent
