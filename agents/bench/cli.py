@@ -19,9 +19,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from agents.bench.execution import RunSpec
 
 QUICK_CONFIG = Path(__file__).resolve().with_name("quick_config.json")
 """The quick start benchmark's settings (``--quick``), shipped inside the package so an installed wheel has them;
@@ -182,17 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exit_:  # argparse has printed the usage error; report it as a status, like the rest
         return int(exit_.code or 0)
-    # Our bars replace the "Loading weights" bars of Hugging Face libraries (worker processes and a local Ray
-    # instance inherit the setting).
-    from agents.cli import quiet_library_progress_bars
-
-    quiet_library_progress_bars()
-    from agents.bench.execution import newer_versions, quiet_version_notices
-
-    quiet_version_notices()  # said once below, for the envs that have a newer version
-    console = Console()
-    if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
-        console = Console(width=max(console.width, 140))
+    console = _quiet_console()
     if args.list:
         list_choices(console)
         return 0
@@ -204,21 +197,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return 0
 
-    from agents.bench.runner import plan, run_benchmark, unavailable_agents
+    from agents.bench.runner import plan
 
     try:
-        options = resolve_options(args)
-        agents = options["agents"]
-        missing = unavailable_agents(agents)
-        if missing and not options["skip_unavailable"]:
-            lines = "\n".join(f"  {name}: {reason}" for name, reason in missing.items())
-            raise ValueError(f"These agents cannot be imported here:\n{lines}\n"
-                             "Install what they need, or pass --skip-unavailable to run the others.")
-        for name, reason in missing.items():
-            console.print(f"[yellow]skipping agent {name}[/yellow]: {reason}")
-        agents = [agent for agent in agents if agent not in missing]
-        if not agents:
-            raise ValueError(f"None of the agents {options['agents']} can be imported here.")
+        options, agents, missing = _options_and_agents(args, console)
         agent_config = _agent_config_for(agents, options["agent_config"], console)
         specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
                      options["eval_batch"], options["env_kwargs"], agent_config)
@@ -226,6 +208,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"textenvs bench: error: {message}", file=sys.stderr)
         return 2
+    return _run_and_report(specs, options, agents, missing, console)
+
+
+def _quiet_console() -> Console:
+    """The console the bench prints to, after silencing the libraries' own progress bars and version notices."""
+    # Our bars replace the "Loading weights" bars of Hugging Face libraries (worker processes and a local Ray
+    # instance inherit the setting).
+    from agents.cli import quiet_library_progress_bars
+
+    quiet_library_progress_bars()
+    from agents.bench.execution import quiet_version_notices
+
+    quiet_version_notices()  # said once in _run_and_report, for the envs that have a newer version
+    console = Console()
+    if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
+        console = Console(width=max(console.width, 140))
+    return console
+
+
+def _options_and_agents(args: argparse.Namespace,
+                        console: Console) -> tuple[dict[str, Any], list[str], dict[str, str]]:
+    """The resolved options, the agents that will run and the unavailable ones left out (name -> reason).
+
+    :raises ValueError: an agent cannot be imported and ``--skip-unavailable`` was not given, or none can be.
+    """
+    from agents.bench.runner import unavailable_agents
+
+    options = resolve_options(args)
+    missing = unavailable_agents(options["agents"])
+    if missing and not options["skip_unavailable"]:
+        lines = "\n".join(f"  {name}: {reason}" for name, reason in missing.items())
+        raise ValueError(f"These agents cannot be imported here:\n{lines}\n"
+                         "Install what they need, or pass --skip-unavailable to run the others.")
+    for name, reason in missing.items():
+        console.print(f"[yellow]skipping agent {name}[/yellow]: {reason}")
+    agents = [agent for agent in options["agents"] if agent not in missing]
+    if not agents:
+        raise ValueError(f"None of the agents {options['agents']} can be imported here.")
+    return options, agents, missing
+
+
+def _run_and_report(specs: Sequence[RunSpec], options: dict[str, Any], agents: list[str], missing: dict[str, str],
+                    console: Console) -> int:
+    """Record the config, run ``specs``, render the results and report skipped agents and failed runs; the exit
+    status (1 when a run failed)."""
+    from agents.bench.execution import newer_versions
+    from agents.bench.runner import run_benchmark
 
     out_dir = Path(options["out"])
     out_dir.mkdir(parents=True, exist_ok=True)
