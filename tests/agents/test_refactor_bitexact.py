@@ -3,23 +3,32 @@ thread, the toy data of ``helpers.py``) must end with exactly the parameters and
 ``tests/data/bitexact.json``, SHA-256 over the raw bytes of every parameter and over the metrics (the timings left
 out).
 
-The golden values come from the commit named in the file. A change that moves code without changing what it computes
+The golden values come from the commit named in the file, on the machine and library versions it records under
+``environment`` (float kernels differ across CPUs and versions: on another machine, regenerate at the commit before
+your change, in a worktree, then compare). A change that moves code without changing what it computes
 keeps them; a change that is meant to alter the computation regenerates them, saying why in its commit:
 
     OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --regenerate
+
+A run added to guard a coming change gets its golden values from the commit before that change, in a worktree of
+it (the file records that commit for the run under ``added_runs``):
+
+    OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --add RUN...
 
 The runs cover the paths a move could break: PPO with group (RLOO) normalization, top-k, gradient accumulation,
 warmup, entropy bonus, missing-EOS penalty and the adaptive KL controller; PPO with an env action mask, NLPO, a
 separate value model and ``target_kl`` (the interleaved env stepping); PPO and GRPO on the multi-turn env; GRPO with
 one step per rollout (the reused forward) and a reference; RLOO with its KL reward penalty; DAPO's dynamic sampling
 with top-p, the rollout/trainer importance-sampling correction and the bias-corrected KL; GSPO-level CISPO; BNPO with
-gradient accumulation.
+gradient accumulation; and the supervised warm start (``train_sft``: causal and seq2seq, shuffled epochs, warmup
+and cosine schedule, gradient clipping, the validation loss and greedy validation decoding).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -77,6 +86,29 @@ def trainer(algorithm: str, env: str, env_kwargs: dict[str, Any], model: torch.n
     return GRPOTrainer(GRPOConfig(**{**common, **settings}), model=model)
 
 
+class SFTRun:
+    """A fixed-seed supervised warm start run the way the RL trainers are: ``train()`` returns the log records and
+    leaves the trained model in ``lm``."""
+
+    def __init__(self, kind: str, **settings: Any) -> None:
+        self.kind, self.settings, self.lm = kind, settings, None
+
+    def train(self) -> list[dict[str, Any]]:
+        from agents.sft import SFTConfig, train_sft
+
+        env_kwargs = toy_env_kwargs()
+        tokenizer = env_kwargs.pop("tokenizer")
+        records: list[dict[str, Any]] = []
+        config = SFTConfig(seed=7, device="cpu", **self.settings)
+        self.lm = train_sft(tiny_model(self.kind, tokenizer), tokenizer, TRANSLATION, env_kwargs, config,
+                            callback=records.append)
+        return records
+
+
+def sft_run(kind: str, **settings: Any) -> Callable[[], Any]:
+    return lambda: SFTRun(kind, **settings)
+
+
 RUNS: dict[str, Callable[[], Any]] = {
     "ppo_group_topk_accumulation": translation_run(
         "ppo", num_envs=8, samples_per_prompt=2, reward_normalization="group", num_minibatches=2,
@@ -106,6 +138,12 @@ RUNS: dict[str, Callable[[], Any]] = {
         num_iterations=2, top_k=6),
     "grpo_multiturn": multiturn_run("grpo", num_envs=4, num_generations=2, num_minibatches=2, iterations=2,
                                     loss_type="dr_grpo", beta=0.05),
+    "sft_causal_epochs_validation": sft_run(
+        "causal", learning_rate=3e-3, batch_size=2, max_steps=7, warmup_steps=2, max_grad_norm=0.5, eval_every=3,
+        eval_examples=3, eval_batch_size=2, log_every=2),
+    "sft_seq2seq_first_reference": sft_run(
+        "seq2seq", learning_rate=3e-3, batch_size=3, epochs=2.0, warmup_steps=1, all_references=False,
+        eval_split=None, log_every=1),
 }
 
 
@@ -115,15 +153,21 @@ def parameters_of(run: Any) -> dict[str, torch.Tensor]:
     return dict(module.state_dict())
 
 
+def is_timing(metric: str) -> bool:
+    """Wall-clock measurements, which differ between runs of the same computation."""
+    return metric.startswith("time/") or metric.endswith("_per_second")
+
+
 def fingerprint(run: Any, history: list[dict[str, Any]]) -> dict[str, str]:
     """SHA-256 of every parameter's name, dtype, shape and bytes (in name order), and of the metrics history
-    (every value but the wall-clock timings, as JSON with sorted keys: floats keep every bit in their repr)."""
+    (every value but the wall-clock timings, :func:`is_timing`, as JSON with sorted keys: floats keep every bit in
+    their repr)."""
     parameters = hashlib.sha256()
     for name, tensor in sorted(parameters_of(run).items()):
         tensor = tensor.detach().cpu().contiguous()
         parameters.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
         parameters.update(tensor.numpy().tobytes())
-    metrics = [{key: value for key, value in entry.items() if not key.startswith("time/")} for entry in history]
+    metrics = [{key: value for key, value in entry.items() if not is_timing(key)} for entry in history]
     return {"parameters": parameters.hexdigest(),
             "metrics": hashlib.sha256(json.dumps(metrics, sort_keys=True).encode()).hexdigest()}
 
@@ -134,35 +178,79 @@ def run_fingerprint(name: str) -> dict[str, str]:
     try:
         run = RUNS[name]()
         history = run.train()
-        assert history and all(np.isfinite(entry["iteration"]) for entry in history)
+        assert history, f"{name} logged nothing"
         return fingerprint(run, history)
     finally:
         torch.set_num_threads(threads)
+
+
+def environment() -> dict[str, str]:
+    """What the bits depend on besides the code: library versions and the CPU (float kernels differ across both)."""
+    import transformers
+
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
+               platform.processor())
+    return {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "cpu": cpu}
 
 
 def golden() -> dict[str, Any]:
     return json.loads(GOLDEN.read_text())
 
 
+def golden_commit(name: str) -> str:
+    """The commit whose code recorded ``name``'s golden values (a run added later names its own)."""
+    return golden().get("added_runs", {}).get(name, golden()["commit"])
+
+
 @pytest.mark.parametrize("name", sorted(RUNS))
 def test_fixed_seed_run_is_bit_exact(name):
     expected = golden()["runs"][name]
+    recorded_under = golden().get("environment", {})
+    differs = {key: (value, recorded_under.get(key)) for key, value in environment().items()
+               if value != recorded_under.get(key)}
     assert run_fingerprint(name) == expected, (
         f"{name}: the fixed-seed run no longer ends with the recorded parameters / metrics (golden values from "
-        f"commit {golden()['commit']}). If the computation was meant to change, regenerate: {REGENERATE}")
+        f"commit {golden_commit(name)}). If the computation was meant to change, regenerate: {REGENERATE}"
+        + (f". This environment differs from the recorded one (now, recorded): {differs}; regenerate at the commit "
+           "before your change, in a worktree, to compare on this machine." if differs else ""))
+
+
+def head_commit() -> str:
+    return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout.strip()
+
+
+def add_runs(names: list[str]) -> None:
+    """Record the golden values of new runs only, from this checkout's code, naming its commit for them (run it in a
+    worktree of the commit before the change the new runs guard)."""
+    unknown = sorted(set(names) - set(RUNS))
+    if unknown:
+        sys.exit(f"unknown runs {unknown}; runs: {', '.join(sorted(RUNS))}")
+    recorded = golden()
+    commit = head_commit()
+    for name in names:
+        recorded["runs"][name] = run_fingerprint(name)
+        recorded.setdefault("added_runs", {})[name] = commit
+    GOLDEN.write_text(json.dumps(recorded, indent=2) + "\n")
+    print(f"added {', '.join(names)} to {GOLDEN} (commit {commit})")
 
 
 def regenerate() -> None:
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=Path(__file__).parent).stdout.strip()
+    commit = head_commit()
     runs = {name: run_fingerprint(name) for name in sorted(RUNS)}
     GOLDEN.parent.mkdir(exist_ok=True)
-    GOLDEN.write_text(json.dumps({"commit": commit, "regenerate": REGENERATE, "torch": torch.__version__,
+    GOLDEN.write_text(json.dumps({"commit": commit, "regenerate": REGENERATE, "environment": environment(),
                                   "runs": runs}, indent=2) + "\n")
     print(f"wrote {GOLDEN} ({len(runs)} runs, commit {commit})")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--regenerate"]:
-        sys.exit(f"usage: {REGENERATE}")
-    regenerate()
+    if sys.argv[1:2] == ["--add"] and sys.argv[2:]:
+        add_runs(sys.argv[2:])
+    elif sys.argv[1:] == ["--regenerate"]:
+        regenerate()
+    else:
+        sys.exit(f"usage: {REGENERATE}\n   or: {REGENERATE.replace('--regenerate', '--add RUN...')}")
