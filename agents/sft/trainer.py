@@ -215,13 +215,9 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
     config = config or SFTConfig()
     spec = env_class(env_id).task_spec
     model = float32_master_weights(load_pretrained(model))  # a bf16 checkpoint trains in float32 master weights
-    mode = observation_mode(model)
-    kwargs = _task_kwargs(env_id, env_kwargs, tokenizer, mode)
+    kwargs = _task_kwargs(env_id, env_kwargs, tokenizer, observation_mode(model))
     task = GenerationTask(spec, split="train", **kwargs)
-    model_vocab = model.get_output_embeddings().weight.shape[0]
-    if model_vocab < task.vocab_size:
-        raise ValueError(f"The model predicts {model_vocab} tokens but the tokenizer has {task.vocab_size}; build the "
-                         "model for this tokenizer or call model.resize_token_embeddings(len(tokenizer)).")
+    _check_vocabulary(model, task.vocab_size)
     train_indices = range(min(len(task.dataset), config.max_train_examples or len(task.dataset)))
     train = encode_pairs(task, train_indices, config.all_references) if train_pairs is None else train_pairs
     batch_size = min(config.batch_size, len(train))
@@ -230,11 +226,34 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
 
     device = resolve_device(config.device)
     model.to(device).train()
-    use_bf16 = config.bf16 and device.type == "cuda"
+    optimizer, scheduler = _optimizer_and_schedule(model, config, total_steps)
+    run = _SFTRun(model, train, batch_size, total_steps, config, device, optimizer, scheduler)
+    validation = _Validation.make(env_id, kwargs, config) if config.eval_split is not None else None
+    with _RunLog(config.output_dir, callback) as log:
+        log.emit({"step": 0, "total_steps": total_steps, "train_pairs": len(train), "batch_size": batch_size})
+        last_eval = run.train(log, validation)
+    if config.output_dir is not None:
+        save_checkpoint(model, task.tokenizer, config.output_dir, {
+            "algorithm": "sft", "env_id": env_id, "env_kwargs": _json_safe(env_kwargs or {}),
+            "task": task.config(), "model": {"class": type(model).__name__, "parameters": model.num_parameters()},
+            "sft": asdict(config), "train_pairs": len(train), "steps": total_steps, "final_eval": last_eval,
+            "versions": {"textenvs": textenvs.__version__, "torch": torch.__version__,
+                         "transformers": transformers.__version__},
+        })
+    return model
 
-    def autocast():
-        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16)
 
+def _check_vocabulary(model: PreTrainedModel, vocab_size: int) -> None:
+    """Refuse a model whose output layer predicts fewer tokens than the tokenizer has."""
+    model_vocab = model.get_output_embeddings().weight.shape[0]
+    if model_vocab < vocab_size:
+        raise ValueError(f"The model predicts {model_vocab} tokens but the tokenizer has {vocab_size}; build the "
+                         "model for this tokenizer or call model.resize_token_embeddings(len(tokenizer)).")
+
+
+def _optimizer_and_schedule(model: PreTrainedModel, config: SFTConfig, total_steps: int
+                            ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with weight decay on weight matrices only, and the warmup-then-cosine learning-rate schedule."""
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
@@ -246,69 +265,109 @@ def train_sft(model: PreTrainedModel | str | os.PathLike, tokenizer: Any, env_id
         warnings.warn(f"warmup_steps={config.warmup_steps} is not shorter than the run ({total_steps} steps), so "
                       f"the learning rate would never reach {config.learning_rate}; warming up for {warmup_steps} "
                       "steps (a tenth of the run) instead. Set warmup_steps below the number of steps to choose.",
-                      stacklevel=2)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(warmup_steps, total_steps))
+                      stacklevel=3)  # the caller of train_sft
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, _warmup_cosine(warmup_steps, total_steps))
 
-    env = eval_pairs = eval_indices = None
-    if config.eval_split is not None:
-        eval_kwargs = {**kwargs, "split": config.eval_split}
+
+@dataclass
+class _Validation:
+    """The validation split's batched env (greedy decoding), its first ``eval_examples`` indices and their pairs."""
+
+    env: Any
+    indices: list[int]
+    pairs: SupervisedPairs
+
+    @classmethod
+    def make(cls, env_id: str, task_kwargs: dict[str, Any], config: SFTConfig) -> "_Validation":
         num_envs = max(1, min(config.eval_batch_size, config.eval_examples))
         env = gym.make_vec(env_id, num_envs=num_envs, vectorization_mode="vector_entry_point",
-                           autoreset_mode=AutoresetMode.DISABLED, **eval_kwargs).unwrapped
-        eval_indices = list(range(min(config.eval_examples, len(env.task.dataset))))
-        eval_pairs = encode_pairs(env.task, eval_indices, config.all_references)
+                           autoreset_mode=AutoresetMode.DISABLED, **{**task_kwargs, "split": config.eval_split}
+                           ).unwrapped
+        indices = list(range(min(config.eval_examples, len(env.task.dataset))))
+        return cls(env, indices, encode_pairs(env.task, indices, config.all_references))
 
-    log_file = None
-    if config.output_dir is not None:
-        Path(config.output_dir).mkdir(parents=True, exist_ok=True)
-        log_file = open(Path(config.output_dir) / "log.jsonl", "w", encoding="utf-8")
 
-    def emit(record: dict[str, float]) -> None:
-        if log_file is not None:
-            log_file.write(json.dumps(record) + "\n")
-            log_file.flush()
-        if callback is not None:
-            callback(record)
+class _RunLog:
+    """Writes each record to ``log.jsonl`` in ``output_dir`` (when given) and hands it to the callback."""
 
-    emit({"step": 0, "total_steps": total_steps, "train_pairs": len(train), "batch_size": batch_size})
-    generator = torch.Generator().manual_seed(config.seed)
-    order, cursor = torch.randperm(len(train), generator=generator).numpy(), 0
-    window_loss, window_tokens, window_start, last_eval = 0.0, 0, time.perf_counter(), {}
-    for step in range(1, total_steps + 1):
-        if cursor + batch_size > len(train):  # a fresh shuffle each epoch; the incomplete last batch is skipped
-            order, cursor = torch.randperm(len(train), generator=generator).numpy(), 0
-        batch = make_batch(train, order[cursor:cursor + batch_size], model)
-        cursor += batch_size
-        with autocast():
-            loss_sum, tokens = token_loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
+    def __init__(self, output_dir: str | None, callback: LearningCallback | None) -> None:
+        self.callback, self.file = callback, None
+        if output_dir is not None:
+            Path(output_dir).mkdir(parents=True, exist_ok=True)
+            self.file = open(Path(output_dir) / "log.jsonl", "w", encoding="utf-8")
+
+    def emit(self, record: dict[str, float]) -> None:
+        if self.file is not None:
+            self.file.write(json.dumps(record) + "\n")
+            self.file.flush()
+        if self.callback is not None:
+            self.callback(record)
+
+    def __enter__(self) -> "_RunLog":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+@dataclass
+class _SFTRun:
+    """One supervised run's state: the model, its training pairs and schedule, the optimizer and the scheduler."""
+
+    model: PreTrainedModel
+    train_pairs: SupervisedPairs
+    batch_size: int
+    total_steps: int
+    config: SFTConfig
+    device: torch.device
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+
+    def autocast(self) -> Any:
+        """bf16 autocast on CUDA when ``config.bf16``; a no-op context elsewhere."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.config.bf16 and self.device.type == "cuda")
+
+    def train(self, log: _RunLog, validation: _Validation | None) -> dict[str, float]:
+        """Run every optimizer step, logging every ``log_every`` steps and validating every ``eval_every`` and
+        after the last; returns the last validation's values ({} without validation)."""
+        config, pairs, batch_size = self.config, self.train_pairs, self.batch_size
+        generator = torch.Generator().manual_seed(config.seed)
+        order, cursor = torch.randperm(len(pairs), generator=generator).numpy(), 0
+        window_loss, window_tokens, window_start, last_eval = 0.0, 0, time.perf_counter(), {}
+        for step in range(1, self.total_steps + 1):
+            if cursor + batch_size > len(pairs):  # a fresh shuffle each epoch; the incomplete last batch is skipped
+                order, cursor = torch.randperm(len(pairs), generator=generator).numpy(), 0
+            loss_sum, tokens, grad_norm = self.step(make_batch(pairs, order[cursor:cursor + batch_size], self.model))
+            cursor += batch_size
+            window_loss, window_tokens = window_loss + loss_sum, window_tokens + tokens
+            if step % config.log_every == 0 or step == self.total_steps:
+                elapsed = time.perf_counter() - window_start
+                log.emit({"step": step, "epoch": step * batch_size / len(pairs),
+                          "train/loss": window_loss / window_tokens,
+                          "train/learning_rate": self.scheduler.get_last_lr()[0], "train/grad_norm": grad_norm,
+                          "train/target_tokens_per_second": window_tokens / elapsed})
+                window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
+            if validation is not None and ((config.eval_every and step % config.eval_every == 0)
+                                           or step == self.total_steps):
+                last_eval = evaluate(self.model, validation.env, validation.pairs, validation.indices,
+                                     config.eval_batch_size, self.autocast)
+                log.emit({"step": step, **last_eval})
+                window_start = time.perf_counter()  # validation time is not training throughput
+        return last_eval
+
+    def step(self, batch: dict[str, torch.Tensor]) -> tuple[float, int, float]:
+        """One optimizer step on the mean token loss of ``batch``: its summed loss, its labelled tokens and the
+        gradient norm before clipping."""
+        with self.autocast():
+            loss_sum, tokens = token_loss(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
         (loss_sum / tokens).backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        window_loss, window_tokens = window_loss + loss_sum.item(), window_tokens + tokens
-
-        if step % config.log_every == 0 or step == total_steps:
-            elapsed = time.perf_counter() - window_start
-            emit({"step": step, "epoch": step * batch_size / len(train), "train/loss": window_loss / window_tokens,
-                  "train/learning_rate": scheduler.get_last_lr()[0], "train/grad_norm": float(grad_norm),
-                  "train/target_tokens_per_second": window_tokens / elapsed})
-            window_loss, window_tokens, window_start = 0.0, 0, time.perf_counter()
-        if env is not None and ((config.eval_every and step % config.eval_every == 0) or step == total_steps):
-            last_eval = evaluate(model, env, eval_pairs, eval_indices, config.eval_batch_size, autocast)
-            emit({"step": step, **last_eval})
-            window_start = time.perf_counter()  # validation time is not training throughput
-
-    if config.output_dir is not None:
-        log_file.close()
-        save_checkpoint(model, task.tokenizer, config.output_dir, {
-            "algorithm": "sft", "env_id": env_id, "env_kwargs": _json_safe(env_kwargs or {}),
-            "task": task.config(), "model": {"class": type(model).__name__, "parameters": model.num_parameters()},
-            "sft": asdict(config), "train_pairs": len(train), "steps": total_steps, "final_eval": last_eval,
-            "versions": {"textenvs": textenvs.__version__, "torch": torch.__version__,
-                         "transformers": transformers.__version__},
-        })
-    return model
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        return loss_sum.item(), tokens, float(grad_norm)
 
 
 def save_checkpoint(model: PreTrainedModel, tokenizer: Any, output_dir: str | os.PathLike,
