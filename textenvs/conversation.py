@@ -207,17 +207,11 @@ class ConversationBatch(EpisodeBatch):
         count = len(slots)
         rewards = np.zeros(count, dtype=np.float64)
         infos: list[dict] = [{} for _ in range(count)]
-        # Why each ending conversation ends. Limits are part of the task, as the token budget of the other envs: the
-        # conversation is final and fully scored, so every end is a termination (``truncated`` stays for wrappers).
-        reasons: dict[int, str] = {}
-
         turn_ended = actions == self.format.end_of_turn_token_id
-        turn_length = self.lengths[slots] - self.turn_start[slots]
-        for k in np.flatnonzero(~turn_ended & ((turn_length >= self.max_turn_tokens)
-                                               | (self.lengths[slots] >= self.task.max_new_tokens))):
-            reasons[k] = "max_turn_tokens" if turn_length[k] >= self.max_turn_tokens else "max_conversation_tokens"
-            self._close_agent_turn(int(slots[k]), ended=False)
-
+        # Why each ending conversation ends (keyed by row of ``slots``). Limits are part of the task, as the token
+        # budget of the other envs: the conversation is final and fully scored, so every end is a termination
+        # (``truncated`` stays for wrappers).
+        reasons = self._close_cut_turns(slots, turn_ended)
         ended = np.flatnonzero(turn_ended)
         texts = [self._close_agent_turn(int(slots[k]), ended=True) for k in ended]
         if self.turn_scorer is not None and len(ended):
@@ -227,26 +221,49 @@ class ConversationBatch(EpisodeBatch):
             rewards[ended] -= self.turn_penalty
         waiting = []
         for k, text in zip(ended, texts):
-            slot = int(slots[k])
-            metadata = self._metadata(slot)
-            if self.parsed_goal_check:
-                check = check_booking(text, metadata["intent"], metadata["goal"])
-                if check.affirmative and self.turn_reward:
-                    new = set(check.correct_slots) - self.confirmed[slot]
-                    self.confirmed[slot] |= new
-                    rewards[k] += self.turn_reward * len(new) / len(metadata["goal"])
-                if check.complete:
-                    reasons[k] = "goal_met"
-                elif self.turns[slot] >= self.max_turns:
-                    reasons[k] = "max_turns"
-                else:
-                    waiting.append(k)
-            elif "slots" in metadata and booking_slot_accuracy(text, metadata["slots"]) == (True, 1.0):
-                reasons[k] = "goal_met"
-            elif self.turns[slot] >= self.max_turns:
-                reasons[k] = "max_turns"
-            else:
+            reason = self._turn_outcome(int(slots[k]), text, rewards, k)
+            if reason is None:
                 waiting.append(k)
+            else:
+                reasons[k] = reason
+        self._append_user_replies(slots, waiting, rewards, infos, reasons)
+        terminated = np.zeros(count, dtype=bool)
+        terminated[list(reasons)] = True
+        self.finished[slots] = terminated
+        self._score_finished(slots, np.flatnonzero(terminated), reasons, rewards, infos)
+        return rewards, terminated, np.zeros(count, dtype=bool), infos
+
+    def _close_cut_turns(self, slots: np.ndarray, turn_ended: np.ndarray) -> dict[int, str]:
+        """Close the agent turns that reached a token limit without ending; their end reasons, by row."""
+        reasons: dict[int, str] = {}
+        turn_length = self.lengths[slots] - self.turn_start[slots]
+        for k in np.flatnonzero(~turn_ended & ((turn_length >= self.max_turn_tokens)
+                                               | (self.lengths[slots] >= self.task.max_new_tokens))):
+            reasons[k] = "max_turn_tokens" if turn_length[k] >= self.max_turn_tokens else "max_conversation_tokens"
+            self._close_agent_turn(int(slots[k]), ended=False)
+        return reasons
+
+    def _turn_outcome(self, slot: int, text: str, rewards: np.ndarray, row: int) -> str | None:
+        """Whether the agent's finished turn ``text`` ends the conversation (its end reason) or waits for the user
+        (None); v1's per-turn reward for newly booked goal slots is added to ``rewards[row]``."""
+        metadata = self._metadata(slot)
+        if self.parsed_goal_check:
+            check = check_booking(text, metadata["intent"], metadata["goal"])
+            if check.affirmative and self.turn_reward:
+                new = set(check.correct_slots) - self.confirmed[slot]
+                self.confirmed[slot] |= new
+                rewards[row] += self.turn_reward * len(new) / len(metadata["goal"])
+            goal_met = check.complete
+        else:
+            goal_met = "slots" in metadata and booking_slot_accuracy(text, metadata["slots"]) == (True, 1.0)
+        if goal_met:
+            return "goal_met"
+        return "max_turns" if self.turns[slot] >= self.max_turns else None
+
+    def _append_user_replies(self, slots: np.ndarray, waiting: list[int], rewards: np.ndarray, infos: list[dict],
+                             reasons: dict[int, str]) -> None:
+        """Ask the user for the conversations of rows ``waiting`` (one batched call) and append each reply, or end
+        the conversation when the user gives up or the reply does not fit."""
         for k, reply in zip(waiting, self._user_replies([int(slots[k]) for k in waiting])):
             slot = int(slots[k])
             infos[k]["user_reply"] = reply.text
@@ -267,29 +284,28 @@ class ConversationBatch(EpisodeBatch):
             self.lengths[slot] = self.turn_start[slot] = start + len(ids)
             self.messages[slot].append({"role": "user", "content": reply.text})
 
-        terminated = np.zeros(count, dtype=bool)
-        terminated[list(reasons)] = True
-        done = np.flatnonzero(terminated)
-        self.finished[slots] = terminated
-        if len(done):
-            # Every end follows an agent token, so the last message is the agent's final (possibly cut) turn.
-            predictions = [self.messages[int(slots[k])][-1]["content"] for k in done]
-            scores = self._score(self.task.scorer, slots[done], predictions)
-            rewards[done] += scores[self.task.scorer.primary]
-            for row, k in enumerate(done):
-                slot = int(slots[k])
-                example = self.task.dataset[int(self.example_index[slot])]
-                infos[k].update({
-                    "prediction": predictions[row], "conversation": [dict(m) for m in self.messages[slot]],
-                    "end_reason": reasons[k], "finish_reason": FINISH_REASONS[reasons[k]],
-                    "turns": int(self.turns[slot]), "prompt": example.prompt, "references": list(example.references), "example_id": example.id,
-                    "example_index": int(self.example_index[slot]),
-                    "metrics": {key: float(values[row]) for key, values in scores.items()},
-                })
-                if self.parsed_goal_check:
-                    infos[k]["metrics"].update({"turns": float(self.turns[slot]),
-                                                "format_violations": float(self.violations[slot])})
-        return rewards, terminated, np.zeros(count, dtype=bool), infos
+    def _score_finished(self, slots: np.ndarray, done: np.ndarray, reasons: dict[int, str], rewards: np.ndarray,
+                        infos: list[dict]) -> None:
+        """Score the agent's final turn of each finished conversation (rows ``done``) and fill its last-step info."""
+        if not len(done):
+            return
+        # Every end follows an agent token, so the last message is the agent's final (possibly cut) turn.
+        predictions = [self.messages[int(slots[k])][-1]["content"] for k in done]
+        scores = self._score(self.task.scorer, slots[done], predictions)
+        rewards[done] += scores[self.task.scorer.primary]
+        for row, k in enumerate(done):
+            slot = int(slots[k])
+            example = self.task.dataset[int(self.example_index[slot])]
+            infos[k].update({
+                "prediction": predictions[row], "conversation": [dict(m) for m in self.messages[slot]],
+                "end_reason": reasons[k], "finish_reason": FINISH_REASONS[reasons[k]],
+                "turns": int(self.turns[slot]), "prompt": example.prompt, "references": list(example.references),
+                "example_id": example.id, "example_index": int(self.example_index[slot]),
+                "metrics": {key: float(values[row]) for key, values in scores.items()},
+            })
+            if self.parsed_goal_check:
+                infos[k]["metrics"].update({"turns": float(self.turns[slot]),
+                                            "format_violations": float(self.violations[slot])})
 
     def render_text(self, slot: int) -> str:
         lines = [f"{m['role']}: {m['content']}" for m in self.messages[slot]]

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "envs": None, "agents": None, "seeds": "0", "budget": 0, "eval_examples": None, "eval_batch": 16,
     "out": "results/bench", "backend": "local", "workers": 1, "address": None, "cpus_per_run": 1.0,
     "gpus_per_run": 0.0, "agent_config": {}, "env_kwargs": {}, "skip_unavailable": False, "progress": True,
+    "eval_every": None, "eval_curve_examples": 100, "eval_curve_split": "validation",
+    "extra_scorers": [],
 }
 
 
@@ -73,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "instead of stopping")
     parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
                         help="no progress bars")
+    _add_measurement_options(parser)
     parser.add_argument("--config", type=Path, help="JSON file of options (keys are the long option names)")
     parser.add_argument("--quick", action="store_true",
                         help="the quick start benchmark (settings: agents/bench/quick_config.json, inside the "
@@ -89,6 +92,21 @@ def _json_object(text: str) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from error
     if not isinstance(value, dict):
+def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
+    """What is measured beside the final test metrics: the eval curve during learning and extra scorers."""
+    parser.add_argument("--eval-every", type=int, metavar="N",
+                        help="also evaluate each policy greedily every N env steps of learning, on held-out "
+                             "examples (and at step 0 and the end): the eval curve, from which the tables add the "
+                             "steps to half the warm-start-to-ceiling gap and the curve's AUC (default: off)")
+    parser.add_argument("--eval-curve-examples", type=int, metavar="N",
+                        help="the eval curve's examples: the first N of --eval-curve-split (default 100)")
+    parser.add_argument("--eval-curve-split", metavar="NAME",
+                        help="the eval curve's split (default validation; never train)")
+    parser.add_argument("--extra-scorers", metavar="NAMES",
+                        help="comma-separated registered scorers also computed on the test predictions, recorded "
+                             "as <scorer>/<metric> and shown in the tables, e.g. bleu,chrf (default: none)")
+
+
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}: {text!r}")
     return value
 
@@ -112,7 +130,7 @@ def resolve_options(args: argparse.Namespace) -> dict[str, Any]:
                 raise ValueError(f"Unknown option {key!r} in {path}; options: {', '.join(sorted(DEFAULTS))}.")
             options[name] = value
     options.update({key: value for key, value in vars(args).items() if key in DEFAULTS and value is not None})
-    for name in ("envs", "agents", "seeds"):
+    for name in ("envs", "agents", "seeds", "extra_scorers"):
         value = options[name]
         if isinstance(value, str):
             options[name] = [item.strip() for item in value.split(",") if item.strip()]
@@ -148,7 +166,7 @@ def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
     """Aggregate every run in ``out_dir``: print the ranked tables, write ``summary.md``, ``summary.csv`` and the
     plots; returns the paths written."""
     from agents.bench.aggregate import print_tables, summarize_runs, write_csv, write_markdown
-    from agents.bench.plots import plot_learning_curves, plot_primary_bars
+    from agents.bench.plots import plot_eval_curves, plot_learning_curves, plot_primary_bars
     from agents.bench.results import load_results
 
     out_dir = Path(out_dir)
@@ -165,6 +183,8 @@ def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
     return paths
 
 
+        **{f"eval curve {i}" if i else "eval curve": path
+           for i, path in enumerate(plot_eval_curves(summaries, out_dir / "plots"))},
 def list_choices(console: Console) -> None:
     from agents import registry
     from agents.bench.runner import unavailable_agents
@@ -197,17 +217,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return 0
 
-    from agents.bench.runner import plan
+    from agents.bench.runner import EvalCurveSettings, plan
 
     try:
         options, agents, missing = _options_and_agents(args, console)
         agent_config = _agent_config_for(agents, options["agent_config"], console)
         specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
-                     options["eval_batch"], options["env_kwargs"], agent_config)
+                     options["eval_batch"], options["env_kwargs"], agent_config, eval_curve,
+                     options["extra_scorers"] or [])
     except (KeyError, ValueError, TypeError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"textenvs bench: error: {message}", file=sys.stderr)
         return 2
+        eval_curve = EvalCurveSettings(options["eval_every"], options["eval_curve_examples"],
+                                       options["eval_curve_split"])
     return _run_and_report(specs, options, agents, missing, console)
 
 

@@ -9,12 +9,15 @@ worker processes and Ray workers unchanged; the backends (:mod:`agents.bench.bac
 from __future__ import annotations
 
 import math
+import random
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import gymnasium as gym
+import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from agents.bench.results import (
@@ -34,9 +37,10 @@ from agents.registry import agent_class
 from textenvs import load_env_dataset, summarize
 from textenvs.metrics import prediction_metrics
 
+from textenvs.scorers import make_scorer
 Report = Callable[[str, str, int, int], None]
-"""Progress events ``(run, phase, done, total)``; phases are ``start``, ``learn`` (env steps) and ``evaluate``
-(episodes)."""
+"""Progress events ``(run, phase, done, total)``; phases are ``start``, ``learn`` (env steps), ``eval curve``
+(episodes of an evaluation during learning, with ``eval_every``) and ``evaluate`` (episodes)."""
 OnDone = Callable[["RunSpec", "RunOutput | None", "str | None"], None]
 """Called in the driver when a run ends: ``(spec, output, None)`` or ``(spec, None, formatted traceback)``."""
 
@@ -55,6 +59,14 @@ class RunSpec:
         latter).
     :param agent_config: keyword arguments for the agent's constructor.
     """
+    :param eval_every: with a positive number of env steps, also evaluate the policy greedily during learning (the
+        *eval curve*, :class:`EvalCurve`): before learning (env step 0, the warm start), each time training crosses
+        a multiple of it, and at the end. None or 0: off (the default).
+    :param eval_curve_examples: the eval curve's examples: the first N of ``eval_curve_split``.
+    :param eval_curve_split: the split the eval curve is measured on (held out from training; ``"validation"``, so
+        the test split stays untouched until the final evaluation).
+    :param extra_scorers: registered scorer names also computed on the final test predictions against the test
+        split's references, recorded in the metrics as ``<scorer>/<metric>`` (a second measure beside the reward).
 
     env_id: str
     agent: str
@@ -67,6 +79,10 @@ class RunSpec:
 
     @property
     def name(self) -> str:
+    eval_every: int | None = None
+    eval_curve_examples: int = 100
+    eval_curve_split: str = "validation"
+    extra_scorers: list[str] = field(default_factory=list)
         return run_name(self.env_id, self.agent, self.seed)
 
 
@@ -117,20 +133,25 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
         report(spec.name, "learn", min(int(point.get("env_steps", 0)), spec.budget), spec.budget)
 
     returned = agent.learn(spec.budget, on_curve_point) if spec.budget > 0 else []
+    eval_curve = EvalCurve(spec, agent, report) if spec.eval_every else None
     curve = [_curve_point(point) for point in returned] if returned else reported
     learned = time.perf_counter()
 
+        if eval_curve is not None:
+            eval_curve.after_training_point(reported[-1])
     test_kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
     size = len(load_env_dataset(spec.env_id, "test", **test_kwargs))
     count = size if spec.eval_examples is None else min(spec.eval_examples, size)
     env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
+    eval_points = eval_curve.finish(curve) if eval_curve is not None else []
                        autoreset_mode=AutoresetMode.DISABLED, split="test", **test_kwargs)
+    eval_curve_seconds = eval_curve.seconds if eval_curve is not None else 0.0
     task = env.unwrapped.task
     records = agent.generate(env, list(range(count)), lambda done: report(spec.name, "evaluate", done, count))
     env.close()
     evaluated = time.perf_counter()
 
-    metrics = _metrics(task, records)
+    metrics = _metrics(task, records, spec.extra_scorers)
     task_config = to_json_value(task.config())
     result = RunResult(
         run=spec.name,
@@ -143,9 +164,11 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
         agent=AgentInfo(name=spec.agent, config=to_json_value(agent.config())),
         seed=spec.seed, budget_env_steps=spec.budget,
         env_steps=int(curve[-1].get("env_steps", 0)) if curve else 0,
-        primary_metric=task.scorer.primary, metrics=metrics, learning_curve=curve,
+        primary_metric=task.scorer.primary, metrics=metrics, learning_curve=curve, eval_curve=eval_points,
+        extra_scorers={name: make_scorer(name).primary for name in spec.extra_scorers},
         predictions_path=f"{PREDICTIONS_DIR}/{spec.name}.jsonl",
-        wall_time_s=WallTime(learn=learned - started, evaluate=evaluated - learned, total=evaluated - started),
+        wall_time_s=WallTime(learn=learned - started - eval_curve_seconds, evaluate=evaluated - learned,
+                             eval_curve=eval_curve_seconds, total=evaluated - started),
         hardware=current_hardware(), versions=package_versions(), backend=backend, date=utc_now())
     # Each record names the split it answers: the leaderboard refuses predictions for another env's split.
     return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction,
@@ -165,11 +188,17 @@ def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:
     return clean
 
 
-def _metrics(task: Any, records: Sequence[Any]) -> dict[str, float]:
-    """The predictions' metrics as the leaderboard computes them (:func:`textenvs.metrics.prediction_metrics`), and
-    the episodes' mean ``reward`` and ``length``."""
-    metrics = prediction_metrics(task.scorer, [task.dataset[record.example_index] for record in records],
-                                 [record.prediction for record in records])
+def _metrics(task: Any, records: Sequence[Any], extra_scorers: Sequence[str] = ()) -> dict[str, float]:
+    """The predictions' metrics as the leaderboard computes them (:func:`textenvs.metrics.prediction_metrics`), the
+    episodes' mean ``reward`` and ``length``, and each extra scorer's metrics as ``<scorer>/<metric>`` (scored the
+    same way, against the same references).
+
+    :raises ValueError: an extra scorer's name collides with a different value of the env's scorer (a composite
+        scorer records its parts as ``<part>/<metric>`` too; an equal value is the same measure and is kept once).
+    """
+    examples = [task.dataset[record.example_index] for record in records]
+    predictions = [record.prediction for record in records]
+    metrics = prediction_metrics(task.scorer, examples, predictions)
     episodes = summarize(records)
     metrics.update(reward=episodes["reward"], length=episodes["length"])
     return metrics
@@ -181,6 +210,118 @@ def execute_in_worker(spec: RunSpec, events: Any, threads: int, backend: str) ->
         import torch
 
         torch.set_num_threads(max(1, threads))
+    for name in extra_scorers:
+        for metric, value in prediction_metrics(make_scorer(name), examples, predictions).items():
+            key = f"{name}/{metric}"
+            if key in metrics and not math.isclose(metrics[key], value, rel_tol=1e-9, abs_tol=1e-12):
+                raise ValueError(f"Extra scorer {name!r} gives {key}={value!r}, but the env's scorer already "
+                                 f"records {key}={metrics[key]!r}; drop {name!r} from extra_scorers.")
+            metrics[key] = value
     except ImportError:
         pass
     return execute(spec, lambda *event: events.put(event), backend=backend)
+class EvalCurve:
+    """The eval curve of one run (:attr:`RunSpec.eval_every`): the policy evaluated greedily with
+    ``agent.generate`` and :func:`_metrics` (the final evaluation's path) on the first
+    :attr:`RunSpec.eval_curve_examples` examples of :attr:`RunSpec.eval_curve_split`, at env step 0 (the warm
+    start, when built), from the learn callback each time training crosses a multiple of ``eval_every``, and at the
+    end (:meth:`finish`).
+
+    The learn callback comes after each training iteration (LM agents) or each SB3 rollout + update, so points land
+    at the first callback at or past each multiple: agents whose updates are large get coarser curves. Evaluating
+    does not disturb training (:func:`undisturbed`). A point is ``env_steps``, every metric, and ``kl`` (the
+    policy's KL to its reference as the trainer reported it at that point; 0 at step 0, where the policy is the
+    reference, when any later point has one).
+    """
+
+    def __init__(self, spec: RunSpec, agent: Any, report: Report) -> None:
+        self.spec, self.agent, self.report = spec, agent, report
+        self.every = int(spec.eval_every or 0)
+        kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
+        size = len(load_env_dataset(spec.env_id, spec.eval_curve_split, **kwargs))
+        self.count = min(spec.eval_curve_examples, size)
+        self.env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, self.count),
+                                vectorization_mode="vector_entry_point", autoreset_mode=AutoresetMode.DISABLED,
+                                split=spec.eval_curve_split, **kwargs)
+        self.points: list[dict[str, float]] = []
+        self.seconds = 0.0
+        self.next_due = self.every
+        self.evaluate(0, {})
+
+    def evaluate(self, env_steps: float, training_point: Mapping[str, float]) -> None:
+        """Add the point of the policy as it is now, after ``env_steps`` of training."""
+        started = time.perf_counter()
+        with undisturbed(self.agent):
+            records = self.agent.generate(
+                self.env, list(range(self.count)),
+                lambda done: self.report(self.spec.name, "eval curve", done, self.count))
+        point = {"env_steps": float(env_steps), **_metrics(self.env.unwrapped.task, records)}
+        if "kl" in training_point:
+            point["kl"] = float(training_point["kl"])
+        self.points.append(point)
+        self.seconds += time.perf_counter() - started
+
+    def after_training_point(self, point: Mapping[str, float]) -> None:
+        """The learn callback's hook: evaluate when ``point`` is at or past the next multiple of ``eval_every``."""
+        steps = point.get("env_steps", 0.0)
+        if steps >= self.next_due:
+            self.evaluate(steps, point)
+            self.next_due = (int(steps) // self.every + 1) * self.every
+
+    def finish(self, training_curve: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
+        """Evaluate the final policy unless the last point already did, close the env and return the points."""
+        last = training_curve[-1] if training_curve else {}
+        if last.get("env_steps", 0.0) > self.points[-1]["env_steps"]:
+            self.evaluate(last["env_steps"], last)
+        self.env.close()
+        if any("kl" in point for point in self.points[1:]):
+            self.points[0]["kl"] = 0.0
+        return self.points
+
+
+@contextmanager
+def undisturbed(agent: Any) -> Iterator[None]:
+    """Run the body without changing what training does next: the python, numpy and torch (CPU and CUDA) global
+    random states and the train/eval mode of every module of the agent are restored afterwards. (The LM trainers'
+    own samplers are separate generators that greedy decoding never draws from.)"""
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    torch = _torch()
+    torch_state = torch.get_rng_state() if torch else None
+    cuda_states = torch.cuda.get_rng_state_all() if torch and torch.cuda.is_initialized() else None
+    modes = [(module, module.training) for model in _agent_modules(agent) for module in model.modules()]
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+        if torch_state is not None:
+            torch.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+        for module, training in modes:
+            module.training = training
+
+
+def _torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def _agent_modules(agent: Any) -> list[Any]:
+    """The torch modules an agent holds, as attributes or attributes of its attributes (``agent.trainer.lm``,
+    ``agent.algorithm.policy``)."""
+    torch = _torch()
+    if torch is None:
+        return []
+    found: dict[int, Any] = {}
+    holders = [agent, *vars(agent).values()]
+    for holder in holders:
+        for value in getattr(holder, "__dict__", {}).values():
+            if isinstance(value, torch.nn.Module):
+                found[id(value)] = value
+    return list(found.values())
+
+

@@ -73,12 +73,14 @@ class AgentInfo(BaseModel):
 
 
 class WallTime(BaseModel):
-    """Seconds spent building and training the agent, generating on the test split, and in total."""
+    """Seconds spent building and training the agent, generating on the test split, evaluating during learning (the
+    eval curve; 0 without one, and not counted in ``learn``), and in total."""
 
     learn: float
     evaluate: float
     total: float
 
+    eval_curve: float = 0.0
 
 class Hardware(BaseModel):
     """The machine a run executed on (a Ray worker's, with ``--backend ray``)."""
@@ -103,6 +105,11 @@ class RunResult(BaseModel):
     :ivar learning_curve: the points the agent reported during ``learn`` (``env_steps`` plus named values).
     :ivar predictions_path: the predictions JSONL, relative to the results directory.
     """
+    :ivar eval_curve: greedy evaluations on held-out examples during ``learn`` (``textenvs bench --eval-every``;
+        empty without): ``env_steps``, the metrics as in ``metrics`` and ``kl`` where the trainer reports one; the
+        first point is env step 0 (the warm start). See :class:`agents.bench.execution.EvalCurve`.
+    :ivar extra_scorers: each extra scorer's name and its primary metric; its metrics are in ``metrics`` as
+        ``<scorer>/<metric>``.
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
@@ -123,6 +130,8 @@ class RunResult(BaseModel):
     hardware: Hardware
     versions: dict[str, str]
     backend: str
+    eval_curve: list[dict[str, float]] = Field(default_factory=list)
+    extra_scorers: dict[str, str] = Field(default_factory=dict)
     date: datetime
 
     def submission_metadata(self) -> dict[str, Any]:

@@ -56,13 +56,16 @@ def unavailable_agents(agents: Sequence[str]) -> dict[str, str]:
 def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], budget: int,
          eval_examples: int | None = None, eval_batch: int = 16,
          env_kwargs: Mapping[str, Any] | None = None,
-         agent_config: Mapping[str, Mapping[str, Any]] | None = None) -> list[RunSpec]:
+         agent_config: Mapping[str, Mapping[str, Any]] | None = None, eval_curve: EvalCurveSettings | None = None,
+         extra_scorers: Sequence[str] = ()) -> list[RunSpec]:
     """Every (env, agent, seed) combination as a :class:`RunSpec`, envs outermost.
 
     :param env_kwargs: kwargs for every env; a key that is a registered env id instead holds kwargs for that env
         only, merged over the shared ones (``{"max_new_tokens": 16, "textenvs/Translation-v0": {"dataset": ...}}``).
     :param agent_config: constructor kwargs per agent name (``{"ppo": {"num_envs": 8}}``).
     """
+    :param eval_curve: evaluate during learning (:class:`EvalCurveSettings`; None: off).
+    :param extra_scorers: registered scorer names computed on the test predictions beside the env's scorer.
     from textenvs import ENV_ALIASES, ENV_IDS
 
     check_env_ids(env_ids)
@@ -77,6 +80,9 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     if eval_batch < 1:
         raise ValueError(f"eval_batch must be >= 1, got {eval_batch}.")
     for agent in agents:
+    eval_curve = eval_curve or EvalCurveSettings()
+    eval_curve.check()
+    check_extra_scorers(extra_scorers)
         agent_class(agent)  # unknown names fail here, before anything runs
     env_kwargs = dict(env_kwargs or {})
     shared = {key: value for key, value in env_kwargs.items() if key not in ENV_IDS and key not in ENV_ALIASES}
@@ -89,11 +95,56 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     check_run_settings(per_env, {agent: agent_config.get(agent, {}) for agent in agents})
     return [RunSpec(env_id=env_id, agent=agent, seed=int(seed), budget=int(budget), eval_examples=eval_examples,
                     eval_batch=eval_batch, env_kwargs=dict(per_env[env_id]),
-                    agent_config=dict(agent_config.get(agent, {})))
+                    agent_config=dict(agent_config.get(agent, {})), eval_every=eval_curve.every or None,
+                    eval_curve_examples=eval_curve.examples, eval_curve_split=eval_curve.split,
+                    extra_scorers=list(extra_scorers))
             for env_id in env_ids for agent in agents for seed in seeds]
 
 
 def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
+@dataclass
+class EvalCurveSettings:
+    """How runs evaluate during learning (:class:`agents.bench.execution.EvalCurve`).
+
+    :param every: env steps between evaluations; None or 0: no eval curve.
+    :param examples: evaluate on the first N examples of ``split``.
+    :param split: a held-out split of every env (``validation``; the synthetic tasks also have
+        ``test_compositional``).
+    """
+
+    every: int | None = None
+    examples: int = 100
+    split: str = "validation"
+
+    def check(self) -> None:
+        """:raises ValueError: naming the bad setting and what it may be."""
+        if self.every is not None and (isinstance(self.every, bool) or not isinstance(self.every, int)
+                                       or self.every < 0):
+            raise ValueError(f"eval_every must be a whole number of env steps >= 0 (0 or None: off), got "
+                             f"{self.every!r}.")
+        if isinstance(self.examples, bool) or not isinstance(self.examples, int) or self.examples < 1:
+            raise ValueError(f"eval_curve_examples must be a whole number >= 1, got {self.examples!r}.")
+        if not isinstance(self.split, str) or not self.split or self.split == "train":
+            raise ValueError(f"eval_curve_split must name a held-out split (e.g. 'validation', 'test', "
+                             f"'test_compositional'), got {self.split!r}; 'train' is what the agents learn on.")
+
+
+def check_extra_scorers(names: Sequence[str]) -> None:
+    """:raises ValueError: for a name that is not a registered scorer, with the closest names and all of them, or
+    a name given twice."""
+    from textenvs import scorers
+
+    available = scorers.available()
+    for name in names:
+        if name not in available:
+            close = close_matches(name, available, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"Unknown extra scorer {name!r}.{hint} Registered scorers: {', '.join(available)}.")
+    repeated = sorted({name for name in names if list(names).count(name) > 1})
+    if repeated:
+        raise ValueError(f"extra_scorers names {repeated} more than once.")
+
+
                        agent_config: Mapping[str, Mapping[str, Any]]) -> None:
     """Check every env's kwargs (argument names and types, the scorer's name and kwargs) and every agent's config
     (setting names and values) before any run starts, so one typo is one error naming the env or agent it belongs
