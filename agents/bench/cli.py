@@ -86,12 +86,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _json_object(text: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from error
-    if not isinstance(value, dict):
 def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     """What is measured beside the final test metrics: the eval curve during learning and extra scorers."""
     parser.add_argument("--eval-every", type=int, metavar="N",
@@ -107,6 +101,12 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
                              "as <scorer>/<metric> and shown in the tables, e.g. bleu,chrf (default: none)")
 
 
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({error}): {text!r}") from error
+    if not isinstance(value, dict):
         raise argparse.ArgumentTypeError(f"expected a JSON object, got {type(value).__name__}: {text!r}")
     return value
 
@@ -177,14 +177,14 @@ def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
         "csv": write_csv(summaries, out_dir / "summary.csv"),
         "learning curves": plot_learning_curves(summaries, out_dir / "plots" / "learning_curves.png"),
         "primary metric": plot_primary_bars(summaries, out_dir / "plots" / "primary_metric.png"),
+        **{f"eval curve {i}" if i else "eval curve": path
+           for i, path in enumerate(plot_eval_curves(summaries, out_dir / "plots"))},
     }
     for what, path in paths.items():
         console.print(f"{what:>16}: {path}")
     return paths
 
 
-        **{f"eval curve {i}" if i else "eval curve": path
-           for i, path in enumerate(plot_eval_curves(summaries, out_dir / "plots"))},
 def list_choices(console: Console) -> None:
     from agents import registry
     from agents.bench.runner import unavailable_agents
@@ -222,6 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options, agents, missing = _options_and_agents(args, console)
         agent_config = _agent_config_for(agents, options["agent_config"], console)
+        eval_curve = EvalCurveSettings(options["eval_every"], options["eval_curve_examples"],
+                                       options["eval_curve_split"])
         specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
                      options["eval_batch"], options["env_kwargs"], agent_config, eval_curve,
                      options["extra_scorers"] or [])
@@ -229,8 +231,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"textenvs bench: error: {message}", file=sys.stderr)
         return 2
-        eval_curve = EvalCurveSettings(options["eval_every"], options["eval_curve_examples"],
-                                       options["eval_curve_split"])
     return _run_and_report(specs, options, agents, missing, console)
 
 

@@ -36,8 +36,8 @@ from agents.bench.results import (
 from agents.registry import agent_class
 from textenvs import load_env_dataset, summarize
 from textenvs.metrics import prediction_metrics
-
 from textenvs.scorers import make_scorer
+
 Report = Callable[[str, str, int, int], None]
 """Progress events ``(run, phase, done, total)``; phases are ``start``, ``learn`` (env steps), ``eval curve``
 (episodes of an evaluation during learning, with ``eval_every``) and ``evaluate`` (episodes)."""
@@ -58,7 +58,6 @@ class RunSpec:
     :param env_kwargs: kwargs for the agent's env and the evaluation env (``split`` is set to ``"test"`` for the
         latter).
     :param agent_config: keyword arguments for the agent's constructor.
-    """
     :param eval_every: with a positive number of env steps, also evaluate the policy greedily during learning (the
         *eval curve*, :class:`EvalCurve`): before learning (env step 0, the warm start), each time training crosses
         a multiple of it, and at the end. None or 0: off (the default).
@@ -67,6 +66,7 @@ class RunSpec:
         the test split stays untouched until the final evaluation).
     :param extra_scorers: registered scorer names also computed on the final test predictions against the test
         split's references, recorded in the metrics as ``<scorer>/<metric>`` (a second measure beside the reward).
+    """
 
     env_id: str
     agent: str
@@ -76,13 +76,13 @@ class RunSpec:
     eval_batch: int = 16
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     agent_config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
     eval_every: int | None = None
     eval_curve_examples: int = 100
     eval_curve_split: str = "validation"
     extra_scorers: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
         return run_name(self.env_id, self.agent, self.seed)
 
 
@@ -127,25 +127,25 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     cls = agent_class(spec.agent)
     agent = cls(env_id=spec.env_id, env_kwargs=spec.env_kwargs, seed=spec.seed, **spec.agent_config)
     reported: list[dict[str, float]] = []
+    eval_curve = EvalCurve(spec, agent, report) if spec.eval_every else None
 
     def on_curve_point(point: Mapping[str, Any]) -> None:
         reported.append(_curve_point(point))
+        if eval_curve is not None:
+            eval_curve.after_training_point(reported[-1])
         report(spec.name, "learn", min(int(point.get("env_steps", 0)), spec.budget), spec.budget)
 
     returned = agent.learn(spec.budget, on_curve_point) if spec.budget > 0 else []
-    eval_curve = EvalCurve(spec, agent, report) if spec.eval_every else None
     curve = [_curve_point(point) for point in returned] if returned else reported
+    eval_points = eval_curve.finish(curve) if eval_curve is not None else []
     learned = time.perf_counter()
+    eval_curve_seconds = eval_curve.seconds if eval_curve is not None else 0.0
 
-        if eval_curve is not None:
-            eval_curve.after_training_point(reported[-1])
     test_kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
     size = len(load_env_dataset(spec.env_id, "test", **test_kwargs))
     count = size if spec.eval_examples is None else min(spec.eval_examples, size)
     env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
-    eval_points = eval_curve.finish(curve) if eval_curve is not None else []
                        autoreset_mode=AutoresetMode.DISABLED, split="test", **test_kwargs)
-    eval_curve_seconds = eval_curve.seconds if eval_curve is not None else 0.0
     task = env.unwrapped.task
     records = agent.generate(env, list(range(count)), lambda done: report(spec.name, "evaluate", done, count))
     env.close()
@@ -201,15 +201,6 @@ def _metrics(task: Any, records: Sequence[Any], extra_scorers: Sequence[str] = (
     metrics = prediction_metrics(task.scorer, examples, predictions)
     episodes = summarize(records)
     metrics.update(reward=episodes["reward"], length=episodes["length"])
-    return metrics
-
-
-def execute_in_worker(spec: RunSpec, events: Any, threads: int, backend: str) -> RunOutput:
-    """Entry point of a worker process or Ray task: limit torch's threads, run, and send progress to ``events``."""
-    try:
-        import torch
-
-        torch.set_num_threads(max(1, threads))
     for name in extra_scorers:
         for metric, value in prediction_metrics(make_scorer(name), examples, predictions).items():
             key = f"{name}/{metric}"
@@ -217,9 +208,9 @@ def execute_in_worker(spec: RunSpec, events: Any, threads: int, backend: str) ->
                 raise ValueError(f"Extra scorer {name!r} gives {key}={value!r}, but the env's scorer already "
                                  f"records {key}={metrics[key]!r}; drop {name!r} from extra_scorers.")
             metrics[key] = value
-    except ImportError:
-        pass
-    return execute(spec, lambda *event: events.put(event), backend=backend)
+    return metrics
+
+
 class EvalCurve:
     """The eval curve of one run (:attr:`RunSpec.eval_every`): the policy evaluated greedily with
     ``agent.generate`` and :func:`_metrics` (the final evaluation's path) on the first
@@ -325,3 +316,12 @@ def _agent_modules(agent: Any) -> list[Any]:
     return list(found.values())
 
 
+def execute_in_worker(spec: RunSpec, events: Any, threads: int, backend: str) -> RunOutput:
+    """Entry point of a worker process or Ray task: limit torch's threads, run, and send progress to ``events``."""
+    try:
+        import torch
+
+        torch.set_num_threads(max(1, threads))
+    except ImportError:
+        pass
+    return execute(spec, lambda *event: events.put(event), backend=backend)

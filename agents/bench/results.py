@@ -78,9 +78,9 @@ class WallTime(BaseModel):
 
     learn: float
     evaluate: float
+    eval_curve: float = 0.0
     total: float
 
-    eval_curve: float = 0.0
 
 class Hardware(BaseModel):
     """The machine a run executed on (a Ray worker's, with ``--backend ray``)."""
@@ -103,13 +103,13 @@ class RunResult(BaseModel):
     :ivar primary_metric: the scorer's primary score (the env's reward); tables rank agents by its mean.
     :ivar env_steps: environment steps the agent actually trained for (last curve point; 0 for non-learning agents).
     :ivar learning_curve: the points the agent reported during ``learn`` (``env_steps`` plus named values).
-    :ivar predictions_path: the predictions JSONL, relative to the results directory.
-    """
     :ivar eval_curve: greedy evaluations on held-out examples during ``learn`` (``textenvs bench --eval-every``;
         empty without): ``env_steps``, the metrics as in ``metrics`` and ``kl`` where the trainer reports one; the
         first point is env step 0 (the warm start). See :class:`agents.bench.execution.EvalCurve`.
     :ivar extra_scorers: each extra scorer's name and its primary metric; its metrics are in ``metrics`` as
         ``<scorer>/<metric>``.
+    :ivar predictions_path: the predictions JSONL, relative to the results directory.
+    """
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
 
@@ -125,13 +125,13 @@ class RunResult(BaseModel):
     primary_metric: str
     metrics: dict[str, float]
     learning_curve: list[dict[str, float]] = Field(default_factory=list)
+    eval_curve: list[dict[str, float]] = Field(default_factory=list)
+    extra_scorers: dict[str, str] = Field(default_factory=dict)
     predictions_path: str
     wall_time_s: WallTime
     hardware: Hardware
     versions: dict[str, str]
     backend: str
-    eval_curve: list[dict[str, float]] = Field(default_factory=list)
-    extra_scorers: dict[str, str] = Field(default_factory=dict)
     date: datetime
 
     def submission_metadata(self) -> dict[str, Any]:

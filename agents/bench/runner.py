@@ -63,9 +63,9 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     :param env_kwargs: kwargs for every env; a key that is a registered env id instead holds kwargs for that env
         only, merged over the shared ones (``{"max_new_tokens": 16, "textenvs/Translation-v0": {"dataset": ...}}``).
     :param agent_config: constructor kwargs per agent name (``{"ppo": {"num_envs": 8}}``).
-    """
     :param eval_curve: evaluate during learning (:class:`EvalCurveSettings`; None: off).
     :param extra_scorers: registered scorer names computed on the test predictions beside the env's scorer.
+    """
     from textenvs import ENV_ALIASES, ENV_IDS
 
     check_env_ids(env_ids)
@@ -79,10 +79,10 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
         raise ValueError(f"eval_examples must be >= 1 (or None for the whole test split), got {eval_examples}.")
     if eval_batch < 1:
         raise ValueError(f"eval_batch must be >= 1, got {eval_batch}.")
-    for agent in agents:
     eval_curve = eval_curve or EvalCurveSettings()
     eval_curve.check()
     check_extra_scorers(extra_scorers)
+    for agent in agents:
         agent_class(agent)  # unknown names fail here, before anything runs
     env_kwargs = dict(env_kwargs or {})
     shared = {key: value for key, value in env_kwargs.items() if key not in ENV_IDS and key not in ENV_ALIASES}
@@ -101,7 +101,6 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
             for env_id in env_ids for agent in agents for seed in seeds]
 
 
-def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
 @dataclass
 class EvalCurveSettings:
     """How runs evaluate during learning (:class:`agents.bench.execution.EvalCurve`).
@@ -145,6 +144,7 @@ def check_extra_scorers(names: Sequence[str]) -> None:
         raise ValueError(f"extra_scorers names {repeated} more than once.")
 
 
+def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
                        agent_config: Mapping[str, Mapping[str, Any]]) -> None:
     """Check every env's kwargs (argument names and types, the scorer's name and kwargs) and every agent's config
     (setting names and values) before any run starts, so one typo is one error naming the env or agent it belongs
