@@ -21,9 +21,9 @@ from gymnasium.error import InvalidAction, ResetNeeded
 
 from textenvs.chat import ChatFormat
 from textenvs.data.dataset import TextDataset
-from textenvs.data.loaders import DatasetSpec, resolve_dataset
+from textenvs.data.loaders import DatasetSpec
 from textenvs.masks import ActionMaskSpec, make_action_mask
-from textenvs.scorers import Scorer, ScorerSpec, make_scorer
+from textenvs.scorers import Scorer, ScorerSpec
 from textenvs.tasks.base import TaskSpec, TruncationSide
 from textenvs.validation import (example_index, positive_int, references_for_scorer, reset_options, task_arguments,
                                  unknown_keys)
@@ -140,22 +140,12 @@ class GenerationTask:
         self.vocab_size = len(self.tokenizer)
         self.eos_token_id = int(self.tokenizer.eos_token_id)
         self.pad_token_id = int(self.tokenizer.pad_token_id)
-        if observation_mode == "causal":
-            separator = self.tokenizer.sep_token_id
-            self._prompt_suffix = [int(separator if separator is not None else self.eos_token_id)]
-            num_special = 1
-        else:
-            self._prompt_suffix = []
-            num_special = self.tokenizer.num_special_tokens_to_add(pair=False)
-        self._prompt_budget = self.max_prompt_length - num_special
-        if self._prompt_budget < 1:
-            raise ValueError(f"max_prompt_length={self.max_prompt_length} leaves no room for the prompt after "
-                             f"{num_special} special token(s).")
+        self._prompt_suffix, self._prompt_budget = self._prompt_layout()
 
-        self.dataset: TextDataset = resolve_dataset(spec, dataset, split, dataset_fields, dataset_languages,
-                                                      dataset_options)
+        self.dataset: TextDataset = spec.resolve_dataset(dataset, split, dataset_fields, dataset_languages,
+                                                         dataset_options)
         self.split = split
-        self.scorer: Scorer = make_scorer(scorer if scorer is not None else spec.default_scorer, **(scorer_kwargs or {}))
+        self.scorer: Scorer = spec.resolve_scorer(scorer, scorer_kwargs)
         references_for_scorer(self.dataset, self.scorer)
         self.action_mask = make_action_mask(action_mask, self.vocab_size)
         self._encoded_prompts: dict[int, tuple[np.ndarray, np.ndarray]] = {}
@@ -168,6 +158,22 @@ class GenerationTask:
             "generated_mask": spaces.Box(0, 1, (self.max_new_tokens,), np.int8),
         })
         self.action_space = spaces.Discrete(self.vocab_size)
+
+    def _prompt_layout(self) -> tuple[list[int], int]:
+        """The ids that end every prompt (causal: the separator, else EOS; seq2seq: none, the tokenizer adds its
+        special tokens) and the tokens left for the prompt's text."""
+        if self.observation_mode == "causal":
+            separator = self.tokenizer.sep_token_id
+            suffix = [int(separator if separator is not None else self.eos_token_id)]
+            num_special = 1
+        else:
+            suffix = []
+            num_special = self.tokenizer.num_special_tokens_to_add(pair=False)
+        budget = self.max_prompt_length - num_special
+        if budget < 1:
+            raise ValueError(f"max_prompt_length={self.max_prompt_length} leaves no room for the prompt after "
+                             f"{num_special} special token(s).")
+        return suffix, budget
 
     def encode_prompt(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Fixed-length ids and mask of example ``index``'s prompt (cached: each prompt is tokenized once)."""

@@ -92,9 +92,7 @@ def check_env_arguments(env_id: str, env_kwargs: Mapping[str, Any] | None = None
     kwargs = _env_kwargs(env_id, dict(env_kwargs or {}))
     task_arguments(kwargs.get("split", "train"), kwargs.get("dataset_fields"), kwargs.get("dataset_languages"),
                    kwargs.get("scorer_kwargs"))
-    scorer = kwargs.get("scorer")
-    if scorer is None:
-        scorer = env_class(env_id).task_spec.default_scorer
+    scorer = env_class(env_id).task_spec.scorer_spec(kwargs.get("scorer"))
     if isinstance(scorer, str):  # Scorer objects and callables are checked when they score
         check_scorer(scorer, kwargs.get("scorer_kwargs") or {})
 
@@ -102,22 +100,15 @@ def check_env_arguments(env_id: str, env_kwargs: Mapping[str, Any] | None = None
 def load_env_dataset(env_id: str, split: str = "test", **env_kwargs: Any):
     """The :class:`~textenvs.data.dataset.TextDataset` an env made with ``env_kwargs`` would read for ``split``
     (no tokenizer is loaded). The leaderboard uses it to hold canonical test references."""
-    from textenvs.data.loaders import resolve_dataset
-
     kwargs = _env_kwargs(env_id, env_kwargs)
-    task = env_class(env_id).task_spec
-    return resolve_dataset(task, kwargs.get("dataset"), split, kwargs.get("dataset_fields"),
-                           kwargs.get("dataset_languages"), kwargs.get("dataset_options"))
+    return env_class(env_id).task_spec.resolve_dataset(kwargs.get("dataset"), split, kwargs.get("dataset_fields"),
+                                                       kwargs.get("dataset_languages"), kwargs.get("dataset_options"))
 
 
 def load_env_scorer(env_id: str, **env_kwargs: Any):
     """The :class:`~textenvs.scorers.Scorer` an env made with ``env_kwargs`` would use."""
-    from textenvs.scorers import make_scorer
-
     kwargs = _env_kwargs(env_id, env_kwargs)
-    task = env_class(env_id).task_spec
-    scorer = kwargs.get("scorer")
-    return make_scorer(scorer if scorer is not None else task.default_scorer, **(kwargs.get("scorer_kwargs") or {}))
+    return env_class(env_id).task_spec.resolve_scorer(kwargs.get("scorer"), kwargs.get("scorer_kwargs"))
 
 
 def env_reward_ceiling(env_id: str, **env_kwargs: Any) -> float | None:

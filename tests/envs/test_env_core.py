@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 
 import textenvs
 from textenvs.data.dataset import Example, TextDataset
-from tests.helpers import toy_kwargs, word_tokenizer
+from tests.helpers import toy_dataset, toy_kwargs, word_tokenizer
 
 ENV_IDS = list(textenvs.ENV_IDS)
 
@@ -285,3 +285,20 @@ def test_env_classes_show_their_real_keyword_arguments_and_expose_the_tokenizer(
     assert env.unwrapped.tokenizer is env.unwrapped.task.tokenizer
     envs = gym.make_vec("textenvs/Translation-v0", num_envs=2, **toy_kwargs())
     assert envs.unwrapped.tokenizer is envs.unwrapped.task.tokenizer
+
+
+def test_task_spec_resolves_the_defaults_for_the_env_and_the_helpers():
+    """One default resolution (``TaskSpec.resolve_dataset`` / ``resolve_scorer``): the env and
+    ``load_env_dataset`` / ``load_env_scorer`` read the same split and score with the same scorer."""
+    from textenvs.data.builtin import load_builtin
+    from textenvs.scorers import make_scorer
+
+    spec = textenvs.env_class("textenvs/Translation-v0").task_spec
+    assert spec.resolve_scorer().config() == make_scorer(spec.default_scorer).config()
+    assert spec.resolve_scorer("bleu").name == "bleu"
+    assert spec.resolve_dataset(split="test").content_hash == load_builtin(spec.default_dataset, "test").content_hash
+    for kwargs in ({}, {"scorer": "rouge1", "dataset": toy_dataset("test")}):
+        env = gym.make("textenvs/Translation-v0", split="test", **kwargs).unwrapped
+        assert textenvs.load_env_scorer("textenvs/Translation-v0", **kwargs).config() == env.task.scorer.config()
+        assert (textenvs.load_env_dataset("textenvs/Translation-v0", split="test", **kwargs).content_hash
+                == env.task.dataset.content_hash)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Mapping
+
+if TYPE_CHECKING:
+    from textenvs.data.dataset import TextDataset
+    from textenvs.data.loaders import DatasetSpec
+    from textenvs.scorers import Scorer, ScorerSpec
 
 TruncationSide = Literal["left", "right", "error"]
 
@@ -49,3 +54,25 @@ class TaskSpec:
             return self.turn_separator.join(value)
         raise TypeError(f"{self.name} prompt field {self.prompt_field!r} must be a string or a list of strings, "
                         f"got {type(value).__name__}.")
+
+    def scorer_spec(self, scorer: ScorerSpec | None = None) -> ScorerSpec:
+        """The scorer an env given ``scorer`` uses: ``scorer`` itself, or this task's ``default_scorer`` when None."""
+        return scorer if scorer is not None else self.default_scorer
+
+    def resolve_scorer(self, scorer: ScorerSpec | None = None,
+                       scorer_kwargs: Mapping[str, Any] | None = None) -> Scorer:
+        """The scorer an env made with ``scorer`` and ``scorer_kwargs`` uses (the task's default when ``scorer`` is
+        None); the one place both the envs and :func:`textenvs.load_env_scorer` resolve it."""
+        from textenvs.scorers import make_scorer
+
+        return make_scorer(self.scorer_spec(scorer), **(scorer_kwargs or {}))
+
+    def resolve_dataset(self, dataset: DatasetSpec | None = None, split: str = "test",
+                        fields: Mapping[str, str] | None = None, languages: tuple[str, str] | None = None,
+                        options: Mapping[str, Any] | None = None) -> TextDataset:
+        """The ``split`` of ``dataset`` as an env made with these dataset arguments reads it (the task's
+        ``default_dataset`` when ``dataset`` is None; arguments as :func:`textenvs.data.loaders.resolve_dataset`);
+        the one place both the envs and :func:`textenvs.load_env_dataset` resolve it."""
+        from textenvs.data.loaders import resolve_dataset
+
+        return resolve_dataset(self, dataset, split, fields, languages, options)
