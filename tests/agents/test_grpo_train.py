@@ -279,8 +279,11 @@ def test_one_step_per_rollout_reuses_the_update_forward_with_the_scoring_pass_re
         assert a["first_ratio_deviation"] < 1e-5 and b["first_ratio_deviation"] < 1e-5
         for key in ("loss", "entropy", "grad_norm", "reward", "approx_kl", *(("kl",) if "beta" in settings else ())):
             assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-6), key
+    # Equal up to float rounding: the two paths run the same math on differently shaped batches, and on AVX-512 CPUs
+    # the kernels for those shapes round differently (max |difference| 1.5e-6 after two Adam steps on an AMD EPYC;
+    # bit-identical under ATEN_CPU_CAPABILITY=avx2).
     for (name, a), b in zip(reusing.lm.named_parameters(), scoring.lm.parameters()):
-        assert torch.allclose(a, b, atol=1e-6), name
+        assert torch.allclose(a, b, atol=1e-5), (name, (a - b).abs().max().item())
 
 
 def test_one_step_per_rollout_with_no_informative_group_still_logs_the_entropy():
