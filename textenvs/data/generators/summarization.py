@@ -47,6 +47,57 @@ def _count(rng: random.Random, count: int) -> str:
     return str(count) if rng.random() < 0.5 else _COUNT_WORDS[count - 2]
 
 
+def _other(rng: random.Random, values, value):
+    """A random one of ``values`` other than ``value`` (a distractor's fact never repeats the main event's)."""
+    return rng.choice([v for v in values if v != value])
+
+
+def _main_event_units(layout: int, person: str, pronoun: str, verb: str, amount: str, city: str,
+                      day: str) -> list[list[str]]:
+    """The main event in one of seven layouts, as units of consecutive sentences; the first unit opens the
+    document."""
+    if layout == 0:
+        return [[f"on {day} , {person} {verb} {amount} in {city} ."]]
+    if layout == 1:
+        return [[f"{person} {verb} {amount} in {city} on {day} ."]]
+    if layout == 2:
+        return [[f"{person} went to {city} on {day} .", f"there , {pronoun} {verb} {amount} ."]]
+    if layout == 3:
+        return [
+            [f"on {day} , {person} traveled to {city} ."],
+            [f"{pronoun} {verb} {amount} at the market ."],
+        ]
+    if layout == 4:
+        return [[f"{person} arrived in {city} .", f"it was {day} ."], [f"{pronoun} {verb} {amount} ."]]
+    if layout == 5:
+        return [[f"{amount} were {verb} by {person} in {city} on {day} ."]]
+    return [[f"{person} {verb} {amount} on {day} ."], [f"{pronoun} was in {city} at the time ."]]
+
+
+def _distractor_candidates(rng: random.Random, person: str, pronoun: str, others: list[str], count: int, city: str,
+                           day: str) -> list[str]:
+    """Other people's events, the main person's non-event facts and background sentences."""
+    verbs = rng.sample(list(_EVENTS), 2)
+    return [
+        f"{others[0]} {verbs[0]} {_count(rng, _other(rng, range(2, 13), count))} {rng.choice(_EVENTS[verbs[0]])} "
+        f"in {_other(rng, _CITIES, city)} on {_other(rng, _DAYS, day)} .",
+        f"on {_other(rng, _DAYS, day)} , {others[1]} {verbs[1]} {_count(rng, rng.randint(2, 12))} "
+        f"{rng.choice(_EVENTS[verbs[1]])} .",
+        f"{others[2]} lives in {_other(rng, _CITIES, city)} .",
+        f"{others[1]} visited {_other(rng, _CITIES, city)} last year .",
+        f"{pronoun} saw {_count(rng, _other(rng, range(2, 13), count))} {rng.choice(_SEEN_THINGS)} on the way .",
+        f"{pronoun} had {_count(rng, _other(rng, range(2, 13), count))} {rng.choice(_OWNED_THINGS)} at home .",
+        f"{pronoun} was born in {_other(rng, _CITIES, city)} .",
+        f"{pronoun} came back home on {_other(rng, _DAYS, day)} .",
+        f"{person} met {others[0]} there .",
+        f"the weather was {rng.choice(_WEATHER)} .",
+        f"{city} is a {rng.choice(_CITY_ADJECTIVES)} city .",
+        f"{_other(rng, _CITIES, city)} is far from {city} .",
+        "the market was very busy .",
+        "everyone was happy .",
+    ]
+
+
 def _summarization_example(rng: random.Random) -> Generated:
     female = rng.random() < 0.5
     person = rng.choice(_FEMALE_NAMES if female else _MALE_NAMES)
@@ -56,51 +107,9 @@ def _summarization_example(rng: random.Random) -> Generated:
     verb = rng.choice(list(_EVENTS))
     thing = rng.choice(_EVENTS[verb])
     count, city, day = rng.randint(2, 12), rng.choice(_CITIES), rng.choice(_DAYS)
-
-    def other(values, value):
-        return rng.choice([v for v in values if v != value])
-
-    # The main event, as units of consecutive sentences; the first unit always opens the document.
     amount = f"{_count(rng, count)} {thing}"
-    layout = rng.randrange(7)
-    if layout == 0:
-        units = [[f"on {day} , {person} {verb} {amount} in {city} ."]]
-    elif layout == 1:
-        units = [[f"{person} {verb} {amount} in {city} on {day} ."]]
-    elif layout == 2:
-        units = [[f"{person} went to {city} on {day} .", f"there , {pronoun} {verb} {amount} ."]]
-    elif layout == 3:
-        units = [
-            [f"on {day} , {person} traveled to {city} ."],
-            [f"{pronoun} {verb} {amount} at the market ."],
-        ]
-    elif layout == 4:
-        units = [[f"{person} arrived in {city} .", f"it was {day} ."], [f"{pronoun} {verb} {amount} ."]]
-    elif layout == 5:
-        units = [[f"{amount} were {verb} by {person} in {city} on {day} ."]]
-    else:
-        units = [[f"{person} {verb} {amount} on {day} ."], [f"{pronoun} was in {city} at the time ."]]
-
-    # Distractors: other people's events, the main person's non-event facts, background.
-    verbs = rng.sample(list(_EVENTS), 2)
-    candidates = [
-        f"{others[0]} {verbs[0]} {_count(rng, other(range(2, 13), count))} {rng.choice(_EVENTS[verbs[0]])} "
-        f"in {other(_CITIES, city)} on {other(_DAYS, day)} .",
-        f"on {other(_DAYS, day)} , {others[1]} {verbs[1]} {_count(rng, rng.randint(2, 12))} "
-        f"{rng.choice(_EVENTS[verbs[1]])} .",
-        f"{others[2]} lives in {other(_CITIES, city)} .",
-        f"{others[1]} visited {other(_CITIES, city)} last year .",
-        f"{pronoun} saw {_count(rng, other(range(2, 13), count))} {rng.choice(_SEEN_THINGS)} on the way .",
-        f"{pronoun} had {_count(rng, other(range(2, 13), count))} {rng.choice(_OWNED_THINGS)} at home .",
-        f"{pronoun} was born in {other(_CITIES, city)} .",
-        f"{pronoun} came back home on {other(_DAYS, day)} .",
-        f"{person} met {others[0]} there .",
-        f"the weather was {rng.choice(_WEATHER)} .",
-        f"{city} is a {rng.choice(_CITY_ADJECTIVES)} city .",
-        f"{other(_CITIES, city)} is far from {city} .",
-        "the market was very busy .",
-        "everyone was happy .",
-    ]
+    units = _main_event_units(rng.randrange(7), person, pronoun, verb, amount, city, day)
+    candidates = _distractor_candidates(rng, person, pronoun, others, count, city, day)
     sentences_main = sum(len(unit) for unit in units)
     distractors = rng.sample(candidates, rng.randint(max(1, 5 - sentences_main), 9 - sentences_main))
     body = units[1:] + [[sentence] for sentence in distractors]
