@@ -245,8 +245,8 @@ def _quiet_console() -> Console:
 
     quiet_version_notices()  # said once in _run_and_report, for the envs that have a newer version
     console = Console()
-    if not console.is_terminal:  # logs and CI: wide enough for the tables instead of 80 columns
-        console = Console(width=max(console.width, 140))
+    if not console.is_terminal:  # logs and CI: wide enough for the tables (eval-curve columns too), not 80
+        console = Console(width=max(console.width, 200))
     return console
 
 

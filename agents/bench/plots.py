@@ -112,8 +112,8 @@ def plot_eval_curves(summaries: Sequence[GroupSummary], directory: str | Path) -
         if proxy:
             _eval_panel(axes[1], in_env, colors, GOLD_KEY)
             _gold_against_kl(axes[2], in_env, colors)
-        figure.suptitle(f"{env_id}: greedy evaluation on held-out examples during learning, mean over seeds ± "
-                        "standard error")
+        figure.suptitle(f"{env_id}\ngreedy evaluation on held-out examples during learning\n"
+                        "mean over seeds ± standard error", fontsize="medium")
         written.append(_save(figure, Path(directory) / f"eval_curve_{env_id.rsplit('/', 1)[-1]}.png"))
     return written
 
