@@ -5,11 +5,17 @@
     textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --server http://127.0.0.1:8000 \\
         --token <token> --dataset-hash <hash> --metadata '{"agent": "ppo", "seeds": [0]}'
     textenvs leaderboard submit predictions.jsonl --env textenvs/Translation-v0 --db sqlite:///leaderboard.db --agent ppo
+    textenvs leaderboard submit results/quick/predictions/<run>.jsonl --env <env id> --server URL --token TOKEN \\
+        --metadata @results/quick/predictions/<run>.metadata.json --model results/quick/policies/<run>
     textenvs leaderboard verify <submission id> path/to/checkpoint --db sqlite:///leaderboard.db
 
 A predictions file is JSONL (plain or gzip), one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
 so the records of :func:`textenvs.generate_split` can be written out as they are). A submission names the test split
 it answers by its content hash: ``--dataset-hash``, or a ``dataset_hash`` field in the records.
+
+``--model DIR`` sends the run's policy with the submission (the ``save_pretrained`` directory ``textenvs bench``
+keeps as ``<out>/policies/<run>``; safetensors weights only, see :mod:`leaderboard.policy`): the server regenerates
+the predictions from it and marks the entry verified when every one is identical to the submitted text.
 """
 
 from __future__ import annotations
@@ -76,7 +82,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from leaderboard.server import create_app
 
-    app = create_app(args.db, env_kwargs=_benchmarks(args).env_kwargs, max_body_bytes=args.max_body_mb << 20)
+    app = create_app(args.db, env_kwargs=_benchmarks(args).env_kwargs, max_body_bytes=args.max_body_mb << 20,
+                     policy_dir=None if args.policy_dir == "" else args.policy_dir,
+                     max_policy_bytes=args.max_policy_mb << 20)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
@@ -98,22 +106,50 @@ def _submit(args: argparse.Namespace) -> int:
                          "result, or the 'data' hash shown on the leaderboard page for the env.")
     body = json.dumps({"env_id": args.env, "dataset_hash": dataset_hash, "predictions": records,
                        "metadata": metadata}, ensure_ascii=True).encode("ascii")
+    policy = _packed_policy(args.model) if args.model else None
     if args.server:
-        return _submit_remote(args, body)
+        return _submit_remote(args, body, policy)
     from leaderboard.schema import LeaderboardError
     from leaderboard.service import Leaderboard
     from leaderboard.store import Store
 
+    leaderboard = Leaderboard(Store(args.db), _benchmarks(args))
     try:
-        receipt = Leaderboard(Store(args.db), _benchmarks(args)).submit(body, submitter=f"local:{getpass.getuser()}")
+        receipt = leaderboard.submit(body, submitter=f"local:{getpass.getuser()}")
     except LeaderboardError as error:
         print(f"rejected ({error.status}): {error.detail}", file=sys.stderr)
         return 1
     _print_receipt(receipt.model_dump(mode="json"), args.db)
-    return 0
+    if args.model is None:
+        return 0
+    from leaderboard.verify import verify_policy
+
+    verification = verify_policy(leaderboard, receipt.id, args.model.expanduser().resolve())
+    return _print_verification(receipt.id, verification.model_dump(mode="json"))
 
 
-def _submit_remote(args: argparse.Namespace, body: bytes) -> int:
+def _packed_policy(directory: Path) -> bytes:
+    """The policy directory as the upload's tar archive, checked here first so a refused file is named before
+    anything is sent."""
+    from leaderboard.policy import pack_policy
+    from leaderboard.schema import LeaderboardError
+
+    try:
+        return pack_policy(directory.expanduser().resolve())
+    except LeaderboardError as error:
+        raise UsageError(f"--model: {error.detail}") from None
+
+
+def _print_verification(submission_id: str, verification: dict[str, Any]) -> int:
+    """Print a verification's verdict; exit status 0 when verified, 3 when not."""
+    if verification["verified"]:
+        print(f"submission {submission_id}: VERIFIED from its policy (every prediction regenerated identically)")
+        return 0
+    print(f"submission {submission_id}: NOT verified: {verification['reason']}")
+    return 3
+
+
+def _submit_remote(args: argparse.Namespace, body: bytes, policy: bytes | None = None) -> int:
     import httpx
 
     token = args.token or os.environ.get(TOKEN_ENV)
@@ -134,7 +170,31 @@ def _submit_remote(args: argparse.Namespace, body: bytes) -> int:
         print(f"rejected ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
         return 1
     _print_receipt(answer, server)
-    return 0
+    if policy is None:
+        return 0
+    return _upload_policy(server, answer["id"], policy, token, args.timeout)
+
+
+def _upload_policy(server: str, submission_id: str, policy: bytes, token: str, timeout: float) -> int:
+    """PUT the packed policy to the stored submission; the server answers once it has verified it."""
+    import httpx
+
+    from leaderboard.policy import TAR_CONTENT_TYPE
+
+    try:
+        response = httpx.put(f"{server}/submissions/{submission_id}/policy", content=policy, timeout=timeout,
+                             headers={"Authorization": f"Bearer {token}", "Content-Type": TAR_CONTENT_TYPE})
+    except httpx.HTTPError as error:
+        print(f"policy upload to {server} failed: {error}", file=sys.stderr)
+        return 1
+    try:
+        answer = response.json()
+    except ValueError:
+        answer = {"detail": response.text[:500]}
+    if response.status_code != 200:
+        print(f"policy rejected ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
+        return 1
+    return _print_verification(submission_id, answer)
 
 
 def _print_receipt(receipt: dict[str, Any], where: str) -> None:
@@ -207,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1", help="interface to listen on (default loopback only)")
     serve.add_argument("--max-body-mb", type=int, default=16, help="largest accepted request body in MiB")
+    serve.add_argument("--policy-dir", default="leaderboard-policies",
+                       help="where policies submitted with runs are kept and verified from (default "
+                            "./leaderboard-policies; '' accepts none)")
+    serve.add_argument("--max-policy-mb", type=int, default=64,
+                       help="largest accepted policy in MiB (default 64; the quick start's take about 4.5 MB)")
     serve.add_argument("--log-level", default="info")
     database(serve)
     serve.set_defaults(run=_serve)
@@ -220,7 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                "env config 'dataset_hash'; needed unless the records carry it)")
     submit.add_argument("--server", help="server URL; without it the submission is written to --db directly")
     submit.add_argument("--token", help=f"API token for --server (default: ${TOKEN_ENV})")
-    submit.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the server")
+    submit.add_argument("--model", type=Path, metavar="DIR",
+                        help="the run's policy (save_pretrained directory, safetensors weights; textenvs bench keeps "
+                             "it as <out>/policies/<run>): sent with the submission, the server regenerates the "
+                             "predictions from it and marks the entry verified when all are identical")
+    submit.add_argument("--timeout", type=float, default=120.0,
+                        help="seconds to wait for the server (with --model: for the regeneration too)")
     database(submit)
     submit.set_defaults(run=_submit)
 

@@ -194,16 +194,24 @@ class Receipt(BaseModel):
 
 
 class Verification(BaseModel):
-    """Outcome of regenerating a submission's predictions from its policy checkpoint (see :mod:`leaderboard.verify`)."""
+    """Outcome of regenerating a submission's predictions from its policy checkpoint (see :mod:`leaderboard.verify`).
+
+    A policy that could not be loaded or run has no regenerated metrics: ``metrics`` is empty, the two comparisons
+    are None and ``reason`` says what failed."""
 
     verified: bool
     checkpoint: str
-    checkpoint_sha256: str
+    checkpoint_sha256: str | None
     tolerance: float
-    metrics: dict[str, float]
-    max_abs_difference: float
-    identical_predictions: float
+    metrics: dict[str, float] = Field(default_factory=dict)
+    max_abs_difference: float | None = None
+    identical_predictions: float | None = None
     """Fraction of examples whose regenerated text equals the submitted text exactly."""
+    exact: bool = False
+    """The criterion: every prediction identical (a policy submitted with the run), or every metric within
+    ``tolerance`` (an operator's check, which allows a near-tie to flip on other hardware)."""
+    reason: str | None = None
+    """Why the entry is not verified (None when it is)."""
     verified_at: datetime
 
 

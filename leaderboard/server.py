@@ -3,6 +3,7 @@
 | route | what |
 |---|---|
 | ``POST /submissions`` | token-authenticated :class:`~leaderboard.schema.Submission`; 201 new, 200 already stored |
+| ``PUT /submissions/{id}/policy`` | the submitter's token; the run's policy (tar, :mod:`leaderboard.policy`): verified from it |
 | ``GET /api/rankings/{env_id}`` | ranking of one env as JSON (``?limit=1..1000&offset=0..10**12``; ``total`` counts all) |
 | ``GET /api/submissions/{id}`` | one entry with metadata and verification (no predictions, no references) |
 | ``GET /`` | HTML: one ranking table per env (first 100 entries, sortable; ``?env=&offset=`` pages) |
@@ -17,6 +18,8 @@ shape or ids or an out-of-range query parameter 422.
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import quote, urlencode
@@ -29,9 +32,11 @@ from fastapi.templating import Jinja2Templates
 
 from leaderboard.auth import authenticate
 from leaderboard.plots import curve_series, curve_svg
-from leaderboard.schema import MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail
+from leaderboard.policy import MAX_POLICY_BYTES, TAR_CONTENT_TYPE, unpack_policy
+from leaderboard.schema import (MAX_BODY_BYTES, LeaderboardError, Rankings, Receipt, Submission, SubmissionDetail,
+                                Verification)
 from leaderboard.scoring import Benchmarks, display_order
-from leaderboard.service import MAX_OFFSET, MAX_RANKING_ROWS, Leaderboard
+from leaderboard.service import MAX_OFFSET, MAX_RANKING_ROWS, SUBMISSION_ID, Leaderboard
 from leaderboard.store import Store
 from textenvs.metrics import CORPUS_PREFIX
 
@@ -66,13 +71,17 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, policy_dir: str | Path | None = None,
+               max_policy_bytes: int = MAX_POLICY_BYTES) -> FastAPI:
     """Build the leaderboard app over the database at ``db_url``.
 
     :param db_url: database URL (``sqlite:///leaderboard.db``, ``postgresql://...``; see :class:`~leaderboard.store.Store`).
     :param env_kwargs: per env id, env kwargs defining its canonical test split and scorer (see
         :class:`~leaderboard.scoring.Benchmarks`); default: every env's built-in test split.
     :param max_body_bytes: largest accepted request body.
+    :param policy_dir: where submitted policies are kept (``<policy_dir>/<submission id>/``); None: the server
+        accepts no policies (``PUT /submissions/{id}/policy`` answers 404).
+    :param max_policy_bytes: largest accepted policy.
     """
     leaderboard = Leaderboard(Store(db_url), Benchmarks(env_kwargs))
     templates = Jinja2Templates(directory=str(TEMPLATES))
@@ -98,6 +107,8 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
         body = await read_body(request, max_body_bytes)
         receipt = await run_in_threadpool(leaderboard.submit, body, token.name)
         return JSONResponse(receipt.model_dump(mode="json"), status_code=201 if receipt.created else 200)
+
+    add_policy_route(app, leaderboard, policy_dir, max_policy_bytes)
 
     @app.exception_handler(RequestValidationError)
     async def _bad_query(_request: Request, error: RequestValidationError) -> JSONResponse:
@@ -158,3 +169,47 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
 
 def _page_link(env_id: str, offset: int) -> str:
     return f"/?{urlencode({'env': env_id, 'offset': offset})}#{quote(env_id)}"
+
+
+
+def add_policy_route(app: FastAPI, leaderboard: Leaderboard, policy_dir: str | Path | None,
+                     max_policy_bytes: int) -> None:
+    """``PUT /submissions/{id}/policy``: the submitter sends the run's policy (a tar archive, see
+    :mod:`leaderboard.policy`); the server keeps it as ``policy_dir/<id>/``, regenerates the predictions from it and
+    answers the stored :class:`~leaderboard.schema.Verification` (verified or not, with the reason)."""
+    verifying = threading.Lock()  # one regeneration at a time: each takes the CPU (or GPU) for a while
+
+    @app.put("/submissions/{submission_id}/policy", response_model=Verification,
+             openapi_extra={"requestBody": {"required": True, "content": {TAR_CONTENT_TYPE: {}}}})
+    async def submit_policy(submission_id: str, request: Request) -> Verification:
+        token = await run_in_threadpool(authenticate, leaderboard.store, request.headers.get("authorization"))
+        if policy_dir is None:
+            raise LeaderboardError(404, "This server keeps no policies (its operator starts it with --policy-dir); "
+                                        "the submission stays unverified.")
+        row = leaderboard.store.get(submission_id) if SUBMISSION_ID.match(submission_id) else None
+        if row is None:
+            raise LeaderboardError(404, f"No submission with id {submission_id!r:.100}.")
+        if row.submitter != token.name:
+            raise LeaderboardError(403, f"Submission {row.id} belongs to another token; only its submitter may "
+                                        "attach a policy to it.")
+        content_type = request.headers.get("content-type", "")
+        if content_type.lower() != TAR_CONTENT_TYPE:
+            raise LeaderboardError(415, f"Content-Type must be {TAR_CONTENT_TYPE}, got {content_type!r}.")
+        archive = await read_body(request, max_policy_bytes)
+        return await run_in_threadpool(_receive_policy, leaderboard, row.id, archive, Path(policy_dir),
+                                       max_policy_bytes, verifying)
+
+def _receive_policy(leaderboard: Leaderboard, submission_id: str, archive: bytes, policy_dir: Path, max_bytes: int,
+                    lock: threading.Lock) -> Verification:
+    """Keep the uploaded policy as ``policy_dir/<id>/`` and verify the submission from it; an archive that breaks
+    the policy rules is recorded as a failed verification with the reason, and no policy is kept for the entry."""
+    from leaderboard.verify import record_unverified, verify_policy
+
+    directory = (policy_dir / submission_id).resolve()
+    with lock:
+        try:
+            unpack_policy(archive, directory, max_bytes)
+        except LeaderboardError as error:
+            shutil.rmtree(directory, ignore_errors=True)
+            return record_unverified(leaderboard, submission_id, directory, error.detail)
+        return verify_policy(leaderboard, submission_id, directory, max_bytes=max_bytes)
