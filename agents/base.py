@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -50,3 +51,9 @@ class Agent(ABC):
     def config(self) -> dict[str, Any]:
         """JSON-serializable configuration recorded with results."""
         return {"name": self.name}
+
+    def save_policy(self, directory: Path) -> Path | None:
+        """Write the policy :meth:`generate` decodes with as a ``save_pretrained`` directory (safetensors weights,
+        config, tokenizer), from which the leaderboard regenerates the predictions; returns ``directory``. Agents
+        without such a policy (random tokens, SB3's own networks) write nothing and return None."""
+        return None

@@ -33,6 +33,7 @@ from agents.bench.results import (
     to_json_value,
     utc_now,
 )
+from agents.bench.policies import PolicyDestination, SavedPolicy, save_run_policy
 from agents.registry import agent_class
 from textenvs import load_env_dataset, summarize
 from textenvs.metrics import prediction_metrics
@@ -66,6 +67,8 @@ class RunSpec:
         the test split stays untouched until the final evaluation).
     :param extra_scorers: registered scorer names also computed on the final test predictions against the test
         split's references, recorded in the metrics as ``<scorer>/<metric>`` (a second measure beside the reward).
+    :param policy: where to save the trained policy after the final evaluation (:mod:`agents.bench.policies`);
+        None: not kept.
     """
 
     env_id: str
@@ -80,6 +83,7 @@ class RunSpec:
     eval_curve_examples: int = 100
     eval_curve_split: str = "validation"
     extra_scorers: list[str] = field(default_factory=list)
+    policy: PolicyDestination | None = None
 
     @property
     def name(self) -> str:
@@ -92,6 +96,8 @@ class RunOutput:
 
     result: RunResult
     predictions: list[dict[str, str]]
+    policy: SavedPolicy | None = None
+    """the saved policy; its files still to write when shipped back from a Ray worker"""
 
 
 OUT_OF_DATE_WARNING = r".*The environment \S+ is out of date\. You should consider upgrading to version"
@@ -170,9 +176,12 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
         wall_time_s=WallTime(learn=learned - started - eval_curve_seconds, evaluate=evaluated - learned,
                              eval_curve=eval_curve_seconds, total=evaluated - started),
         hardware=current_hardware(), versions=package_versions(), backend=backend, date=utc_now())
+    policy = save_run_policy(agent, spec.policy)  # the policy the predictions came from, for verification
+    if policy is not None:
+        result.policy_path, result.policy_bytes = policy.relative_path, policy.size_bytes
     # Each record names the split it answers: the leaderboard refuses predictions for another env's split.
     return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction,
-                               "dataset_hash": task.dataset.content_hash} for record in records])
+                               "dataset_hash": task.dataset.content_hash} for record in records], policy)
 
 
 def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:

@@ -6,6 +6,8 @@ Layout of a results directory (``textenvs bench --out DIR``)::
     DIR/runs/<run>.json                 a RunResult (this module's schema)
     DIR/predictions/<run>.jsonl         {"id", "prediction", "dataset_hash"} per line: what the leaderboard accepts
     DIR/predictions/<run>.metadata.json the run as leaderboard submission metadata (agent, config, seeds, ...)
+    DIR/policies/<run>/                 the trained policy (save_pretrained: safetensors, config, tokenizer) of an
+                                        agent that has one (PPO, GRPO family), for verified submissions
     DIR/summary.md, DIR/summary.csv     ranked tables over seeds (agents.bench.aggregate)
     DIR/plots/*.png                     learning curves and per-env bars (agents.bench.plots)
 
@@ -109,6 +111,9 @@ class RunResult(BaseModel):
     :ivar extra_scorers: each extra scorer's name and its primary metric; its metrics are in ``metrics`` as
         ``<scorer>/<metric>``.
     :ivar predictions_path: the predictions JSONL, relative to the results directory.
+    :ivar policy_path: the trained policy's ``save_pretrained`` directory, relative to the results directory
+        (:mod:`agents.bench.policies`); None when the agent has none or policies were not kept.
+    :ivar policy_bytes: the policy directory's size.
     """
 
     model_config = ConfigDict(extra="forbid", ser_json_inf_nan="constants")
@@ -128,6 +133,8 @@ class RunResult(BaseModel):
     eval_curve: list[dict[str, float]] = Field(default_factory=list)
     extra_scorers: dict[str, str] = Field(default_factory=dict)
     predictions_path: str
+    policy_path: str | None = None
+    policy_bytes: int | None = None
     wall_time_s: WallTime
     hardware: Hardware
     versions: dict[str, str]

@@ -5,7 +5,7 @@ JSON and one predictions file per run. What one run does is :mod:`agents.bench.e
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -14,7 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.bench.backends import run_local, run_pool
 from agents.bench.execution import RunOutput, RunSpec
-from agents.bench.results import write_run
+from agents.bench.policies import destination, megabytes, write_shipped_policy
+from agents.bench.results import RunResult, write_run
 from agents.registry import agent_class, check_agent_config
 from textenvs.validation import close_matches
 
@@ -197,9 +198,22 @@ class ProgressDisplay:
         self.progress.advance(self.overall)
 
 
+def finished_line(result: RunResult) -> str:
+    """The console line of a finished run: its primary metric, time, budget overshoot and kept policy's size."""
+    # Agents that learn in whole rollouts (PPO/GRPO batches, SB3's n_steps x num_envs) finish the one the budget
+    # ends in; the results JSON records both figures, and the run's line says so where it is watched.
+    overshoot = result.env_steps > result.budget_env_steps > 0
+    note = (f"; [yellow]{result.env_steps} env steps for a budget of {result.budget_env_steps}: whole "
+            "rollouts[/yellow]") if overshoot else ""
+    kept = f"; policy {megabytes(result.policy_bytes)}" if result.policy_bytes is not None else ""
+    return (f"[green]✓[/green] {result.run}: {result.primary_metric}="
+            f"{result.metrics[result.primary_metric]:.4f} ({result.wall_time_s.total:.1f}s{note}{kept})")
+
+
 def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = "local", workers: int = 1,
                   address: str | None = None, cpus_per_run: float = 1, gpus_per_run: float = 0,
-                  console: Console | None = None, progress: bool = True) -> BenchmarkOutcome:
+                  console: Console | None = None, progress: bool = True,
+                  save_policies: bool = True) -> BenchmarkOutcome:
     """Execute ``specs`` on ``backend`` and write each finished run under ``out_dir`` (see
     :mod:`agents.bench.results`); a failed run is reported and the others go on.
 
@@ -209,6 +223,9 @@ def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = 
         this process is already connected.
     :param cpus_per_run: CPUs reserved per Ray task, and torch threads per run in a pool or Ray worker.
     :param gpus_per_run: GPUs reserved per Ray task (fractions share a GPU).
+    :param save_policies: keep each trained policy under ``out_dir/policies/<run>/`` (agents that have one: PPO,
+        the GRPO family), so a submitted run can be verified; Ray tasks ship the files back to this process
+        (:mod:`agents.bench.policies`).
     """
     if backend not in BACKENDS:
         raise ValueError(f"Unknown backend {backend!r}; available: {', '.join(BACKENDS)}.")
@@ -221,6 +238,8 @@ def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = 
     console = console or Console()
     outcome = BenchmarkOutcome()
     out_dir = Path(out_dir)
+    if save_policies:
+        specs = [replace(spec, policy=destination(out_dir, spec.name, ship_bytes=backend == "ray")) for spec in specs]
 
     with ProgressDisplay(len(specs), console, enabled=progress) as display:
         def on_done(spec: RunSpec, output: RunOutput | None, error: str | None) -> None:
@@ -230,16 +249,10 @@ def run_benchmark(specs: Sequence[RunSpec], out_dir: str | Path, backend: str = 
                 last_line = (error or "").strip().splitlines()[-1:] or ["unknown error"]
                 console.print(f"[red]✗ {spec.name} failed:[/red] {last_line[0]}")
                 return
+            if output.policy is not None:
+                write_shipped_policy(out_dir, output.policy)
             outcome.written[spec.name] = write_run(out_dir, output.result, output.predictions)
-            result = output.result
-            # Agents that learn in whole rollouts (PPO/GRPO batches, SB3's n_steps x num_envs) finish the one the
-            # budget ends in; the results JSON records both figures, and the run's line says so where it is watched.
-            overshoot = result.env_steps - result.budget_env_steps if result.env_steps > result.budget_env_steps > 0 \
-                else 0
-            note = (f"; [yellow]{result.env_steps} env steps for a budget of {result.budget_env_steps}: whole "
-                    "rollouts[/yellow]") if overshoot else ""
-            console.print(f"[green]✓[/green] {spec.name}: {result.primary_metric}="
-                          f"{result.metrics[result.primary_metric]:.4f} ({result.wall_time_s.total:.1f}s{note})")
+            console.print(finished_line(output.result))
 
         if backend == "ray":
             from agents.bench.ray_backend import run_ray

@@ -4,6 +4,7 @@ greedy evaluation, the reported config); each declares its config and trainer cl
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -73,6 +74,13 @@ class LMAgent(Agent):
                              "(tokenizer=agent.trainer.tokenizer).")
         return generate_split(env, DecodingPolicy(self.model, vocab_size=self.trainer.task.vocab_size), indices,
                               progress)
+
+    def save_policy(self, directory: Path) -> Path:
+        """The trained policy as a plain Hugging Face checkpoint with its tokenizer (LoRA merged; the trainer's
+        :meth:`~agents.lm.trainer.LMTrainer.export_model`): what :meth:`generate` decodes with."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        return self.trainer.export_model(directory)
 
     def config(self) -> dict[str, Any]:
         settings = {key: value for key, value in self.run_config.to_dict().items() if key != "env_kwargs"}
