@@ -250,3 +250,57 @@ def test_bad_eval_curve_flag_stops_the_cli_before_any_run(tmp_path, capsys):
     assert not any(tmp_path.iterdir())
     specs = plan([TRANSLATION], ["random"], [0], 10)
     assert specs[0].eval_every is None and specs[0].extra_scorers == []  # off by default
+
+
+def test_sb3_with_an_eval_curve_ends_with_the_same_parameters():
+    """SB3 agents report a point after each rollout + update (``n_steps × num_envs`` env steps), so their eval
+    points land at those boundaries; their sampling draws from torch's global generator, which the evaluations must
+    leave as they found it."""
+    pytest.importorskip("stable_baselines3")
+    settings = {"model": "scratch", "model_overrides": {"n_layer": 1, "n_embd": 32, "n_head": 2}, "num_envs": 4,
+                "n_steps": 16}
+    env_kwargs = {"max_new_tokens": 6}
+
+    def trained(eval_every: int | None):
+        agent = agent_class("sb3-ppo")(TRANSLATION, env_kwargs, seed=0, **settings)
+        if not eval_every:
+            return agent, agent.learn(192), None
+        spec = RunSpec(TRANSLATION, "sb3-ppo", 0, 192, eval_batch=4, env_kwargs=env_kwargs, eval_every=eval_every,
+                       eval_curve_examples=4, eval_curve_split="test")
+        curve = EvalCurve(spec, agent, lambda *event: None)
+        history = agent.learn(192, curve.after_training_point)
+        return agent, history, curve.finish(history)
+
+    plain, plain_history, _ = trained(None)
+    watched, watched_history, points = trained(64)
+    for (name, expected), actual in zip(plain.algorithm.policy.state_dict().items(),
+                                        watched.algorithm.policy.state_dict().values()):
+        assert torch.equal(expected, actual), name
+    assert [p["reward"] for p in plain_history] == [p["reward"] for p in watched_history]
+    assert [point["env_steps"] for point in points] == [0, 64, 128, 192]
+
+
+def test_eval_curve_and_extra_scorer_options_come_from_a_config_file_or_the_command_line(tmp_path):
+    config = tmp_path / "bench.json"
+    config.write_text(json.dumps({"envs": [TRANSLATION], "agents": "random", "eval-every": 500,
+                                  "eval_curve_split": "test", "extra-scorers": ["bleu", "chrf"]}))
+    options = cli.resolve_options(cli.build_parser().parse_args(["--config", str(config), "--eval-curve-examples",
+                                                                 "20"]))
+    assert (options["eval_every"], options["eval_curve_examples"], options["eval_curve_split"]) == (500, 20, "test")
+    assert options["extra_scorers"] == ["bleu", "chrf"]
+    options = cli.resolve_options(cli.build_parser().parse_args(["--config", str(config), "--extra-scorers",
+                                                                 "rougeL"]))
+    assert options["extra_scorers"] == ["rougeL"]
+
+
+def test_an_extra_scorer_that_a_proxy_already_holds_is_recorded_once():
+    """``proxy_bleu`` records its BLEU part as ``bleu/bleu``, the name the extra scorer ``bleu`` gives its sentence
+    BLEU: the same measure on the same predictions, so it is kept once (a different value would be an error)."""
+    from agents.bench.execution import execute
+
+    output = execute(RunSpec(SYNTHETIC, ORACLE, seed=1, budget=0, eval_examples=4, eval_batch=4,
+                             env_kwargs={"scorer": "proxy_bleu"}, extra_scorers=["bleu"]))
+    metrics = output.result.metrics
+    assert {"proxy_bleu", "bleu/bleu", "corpus_bleu/bleu", "bleu/corpus_bleu",
+            "synthetic_gold/synthetic_gold"} <= set(metrics)
+    assert output.result.extra_scorers == {"bleu": "bleu"}
