@@ -251,3 +251,22 @@ def test_pickled_or_missing_policies_are_refused(bench, server, tmp_path, capsys
     answer = httpx.put(f"{url}/submissions/{submission_id}/policy", content=archive.getvalue(),
                        headers={**headers, "Authorization": f"Bearer {other}"})
     assert answer.status_code == 403 and "belongs to another token" in answer.json()["detail"]
+
+
+def test_a_server_without_a_policy_dir_accepts_no_policy(bench, tmp_path):
+    from fastapi.testclient import TestClient
+
+    out, env_kwargs, _ = bench
+    app = create_app(f"sqlite:///{tmp_path}/lb.db", env_kwargs={TRANSLATION: env_kwargs})
+    token = create_token(app.state.leaderboard.store, "submitter")
+    predictions = out / "predictions" / f"{RUNS['ppo']}.jsonl"
+    rows = [json.loads(line) for line in predictions.read_text().splitlines()]
+    body = {"env_id": TRANSLATION, "dataset_hash": rows[0]["dataset_hash"], "metadata": {"agent": "ppo"},
+            "predictions": [{"id": row["id"], "prediction": row["prediction"]} for row in rows]}
+    headers = {"Authorization": f"Bearer {token}"}
+    with TestClient(app) as client:
+        submission_id = client.post("/submissions", json=body, headers=headers).json()["id"]
+        answer = client.put(f"/submissions/{submission_id}/policy", content=b"",
+                            headers={**headers, "Content-Type": TAR_CONTENT_TYPE})
+        assert answer.status_code == 404 and "--policy-dir" in answer.json()["detail"]
+        assert client.get(f"/api/submissions/{submission_id}").json()["verification"] is None
