@@ -3,26 +3,47 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 import gymnasium as gym
 from gymnasium.envs.registration import load_env_creator
 
-ENV_IDS: dict[str, str] = {
-    "textenvs/Translation-v0": "textenvs.tasks.translation:Translation",
-    "textenvs/Summarization-v0": "textenvs.tasks.summarization:Summarization",
-    "textenvs/Dialogue-v0": "textenvs.tasks.dialogue:Dialogue",
-    "textenvs/MultiTurnDialogue-v0": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogue",
-    "textenvs/MultiTurnDialogue-v1": "textenvs.tasks.multiturn_dialogue:MultiTurnDialogueV1",
-    "textenvs/SyntheticTranslation-v1": "textenvs.tasks.translation:TranslationV1",
-    "textenvs/SyntheticSummarization-v1": "textenvs.tasks.summarization:SummarizationV1",
-    "textenvs/SyntheticDialogue-v1": "textenvs.tasks.dialogue:DialogueV1",
-    "textenvs/SyntheticTranslation-v2": "textenvs.tasks.translation:TranslationV2",
-    "textenvs/SyntheticSummarization-v2": "textenvs.tasks.summarization:SummarizationV2",
-    "textenvs/SyntheticDialogue-v2": "textenvs.tasks.dialogue:DialogueV2",
+
+class EntryPoints(NamedTuple):
+    """Where an env id's classes live, as ``"module:Class"`` strings (Gymnasium imports them on first use)."""
+
+    env: str
+    """The single env (``entry_point``)."""
+    vector_env: str
+    """The native batched env (``vector_entry_point``, ``vectorization_mode="vector_entry_point"``)."""
+
+
+ENV_IDS: dict[str, EntryPoints] = {
+    "textenvs/Translation-v0": EntryPoints("textenvs.tasks.translation:TranslationEnv",
+                                           "textenvs.tasks.translation:TranslationVectorEnv"),
+    "textenvs/Summarization-v0": EntryPoints("textenvs.tasks.summarization:SummarizationEnv",
+                                             "textenvs.tasks.summarization:SummarizationVectorEnv"),
+    "textenvs/Dialogue-v0": EntryPoints("textenvs.tasks.dialogue:DialogueEnv",
+                                        "textenvs.tasks.dialogue:DialogueVectorEnv"),
+    "textenvs/MultiTurnDialogue-v0": EntryPoints("textenvs.tasks.multiturn_dialogue:MultiTurnDialogueEnv",
+                                                 "textenvs.tasks.multiturn_dialogue:MultiTurnDialogueVectorEnv"),
+    "textenvs/MultiTurnDialogue-v1": EntryPoints("textenvs.tasks.multiturn_dialogue:MultiTurnDialogueV1Env",
+                                                 "textenvs.tasks.multiturn_dialogue:MultiTurnDialogueV1VectorEnv"),
+    "textenvs/SyntheticTranslation-v1": EntryPoints("textenvs.tasks.translation:TranslationV1Env",
+                                                    "textenvs.tasks.translation:TranslationV1VectorEnv"),
+    "textenvs/SyntheticSummarization-v1": EntryPoints("textenvs.tasks.summarization:SummarizationV1Env",
+                                                      "textenvs.tasks.summarization:SummarizationV1VectorEnv"),
+    "textenvs/SyntheticDialogue-v1": EntryPoints("textenvs.tasks.dialogue:DialogueV1Env",
+                                                 "textenvs.tasks.dialogue:DialogueV1VectorEnv"),
+    "textenvs/SyntheticTranslation-v2": EntryPoints("textenvs.tasks.translation:TranslationV2Env",
+                                                    "textenvs.tasks.translation:TranslationV2VectorEnv"),
+    "textenvs/SyntheticSummarization-v2": EntryPoints("textenvs.tasks.summarization:SummarizationV2Env",
+                                                      "textenvs.tasks.summarization:SummarizationV2VectorEnv"),
+    "textenvs/SyntheticDialogue-v2": EntryPoints("textenvs.tasks.dialogue:DialogueV2Env",
+                                                 "textenvs.tasks.dialogue:DialogueV2VectorEnv"),
 }
-"""Every env id with the module and class prefix of its single env (``<prefix>Env``) and vector env
-(``<prefix>VectorEnv``). Two kinds of families: ``Translation``, ``Summarization``, ``Dialogue`` and
+"""Every env id with the entry points of its single env and of its native vector env (``gymnasium.make`` and
+``gymnasium.make_vec``). Two kinds of families: ``Translation``, ``Summarization``, ``Dialogue`` and
 ``MultiTurnDialogue`` take any dataset of the task (real data included; built-in synthetic data by default), while
 the ``Synthetic*`` families are benchmark tasks on data textenvs generates, whose rewards read each example's
 metadata (a correct output known per example)."""
@@ -46,9 +67,9 @@ def register_envs() -> None:
     a spec of its own: Gymnasium counts a spec's own name and version when it looks for a newer version, so an
     ``Translation-v1`` spec would make ``gymnasium.make("textenvs/Translation-v0")`` warn that it is out of date.
     """
-    for env_id, prefix in ENV_IDS.items():
+    for env_id, entry_points in ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=f"{prefix}Env", vector_entry_point=f"{prefix}VectorEnv")
+            gym.register(id=env_id, entry_point=entry_points.env, vector_entry_point=entry_points.vector_env)
     for alias, target in ENV_ALIASES.items():
         gym.registry.setdefault(alias, gym.registry[target])
 

@@ -69,17 +69,13 @@ class TextGenerationVectorEnv(TaskEnvMixin, VectorEnv):
         self._autoreset = np.zeros(self.num_envs, dtype=bool)
         self._all_slots = np.arange(self.num_envs)
 
-    @classmethod
-    def for_env(cls, env_class: type) -> type[TextGenerationVectorEnv]:
-        """The native batched form of the single-env class ``env_class`` (``XEnv`` → ``XVectorEnv``): a subclass
-        with its ``task_spec``, named and placed in its module so that a registered
-        ``vector_entry_point="module:XVectorEnv"`` finds it and instances pickle. Task modules call it once per env
-        class whose vector form needs no code of its own."""
-        name = env_class.__name__.removesuffix("Env") + "VectorEnv"
-        return type(name, (cls,), {
-            "task_spec": env_class.task_spec, "__module__": env_class.__module__, "__qualname__": name,
-            "__doc__": f"Native batched :class:`{env_class.__name__}`: the same keyword arguments and episodes, "
-                       f"``num_envs`` at a time (see :class:`{cls.__name__}`)."})
+    def __init_subclass__(cls, single_env: type | None = None, **kwargs: Any) -> None:
+        """``class XVectorEnv(TextGenerationVectorEnv, single_env=XEnv)`` declares the native batched form of the
+        single-env class ``XEnv``: its ``task_spec``, so the same keyword arguments and episodes. A subclass with
+        code of its own (multi-turn) sets ``task_spec`` itself."""
+        super().__init_subclass__(**kwargs)
+        if single_env is not None:
+            cls.task_spec = single_env.task_spec
 
     def reset(self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None):
         """Start new episodes in every sub-env, or only in those of ``options["reset_mask"]`` (bool ``(num_envs,)``,

@@ -84,3 +84,27 @@ def test_unknown_ids_name_the_closest_registered_one():
     with pytest.raises(gym.error.NameNotFound, match="Did you mean 'textenvs/SyntheticDialogue-v1'"):
         resolve_env_id("textenvs/SyntheticDialog-v1")
     assert np.all([resolve_env_id(env_id) == env_id for env_id in ENV_IDS])
+
+
+@pytest.mark.parametrize("env_id", sorted(ENV_IDS))
+def test_every_class_an_id_names_is_found_by_searching_for_its_name(env_id):
+    """Registrations and classes are written out: the registry's entry points appear as literal strings in
+    ``registration.py``, and each names a class defined by a ``class <Name>(`` statement in its module, whose
+    ``task_spec`` the vector env shares with the single env."""
+    import importlib
+    import inspect
+
+    import textenvs.registration
+
+    spec = gym.spec(env_id)
+    registration_source = inspect.getsource(textenvs.registration)
+    classes = []
+    for entry_point in (spec.entry_point, spec.vector_entry_point):
+        assert f'"{entry_point}"' in registration_source
+        module_name, class_name = entry_point.split(":")
+        module = importlib.import_module(module_name)
+        assert f"\nclass {class_name}(" in inspect.getsource(module)
+        classes.append(getattr(module, class_name))
+    single, vector = classes
+    assert vector.__name__ == single.__name__.removesuffix("Env") + "VectorEnv"
+    assert vector.task_spec is single.task_spec

@@ -76,3 +76,24 @@ class TaskSpec:
         from textenvs.data.loaders import resolve_dataset
 
         return resolve_dataset(self, dataset, split, fields, languages, options)
+
+
+@dataclass(frozen=True)
+class TaskFamily:
+    """The data schema a family's versions share: how a row of any of the family's datasets becomes a prompt and
+    references (:class:`TaskSpec`'s fields of the same names). Each version adds its own defaults with
+    :meth:`version`; the table of every version is ``textenvs/tasks/specs.py``."""
+
+    prompt_field: str
+    reference_field: str
+    prompt_truncation: TruncationSide
+    turn_separator: str = "\n"
+
+    def version(self, name: str, default_dataset: str, default_scorer: str, max_prompt_length: int,
+                max_new_tokens: int, reward_ceiling: float | None = None) -> TaskSpec:
+        """The :class:`TaskSpec` of one version of the family (arguments as :class:`TaskSpec`'s)."""
+        return TaskSpec(name=name, default_dataset=default_dataset, default_scorer=default_scorer,
+                        prompt_field=self.prompt_field, reference_field=self.reference_field,
+                        max_prompt_length=max_prompt_length, max_new_tokens=max_new_tokens,
+                        prompt_truncation=self.prompt_truncation, turn_separator=self.turn_separator,
+                        reward_ceiling=reward_ceiling)

@@ -1,27 +1,9 @@
 """Dialogue: generate the next reply in a conversation."""
 
 from textenvs.core import TextGenerationEnv
-from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
+from textenvs.tasks.specs import DIALOGUE, DIALOGUE_V1, DIALOGUE_V2
 from textenvs.vector import TextGenerationVectorEnv
-
-# How a row of any dialogue dataset becomes a prompt and references: the family's data schema, the same for
-# every version (each version's tuning, below, stays its own).
-DIALOGUE_SCHEMA = dict(
-    prompt_field="context",
-    reference_field="response",
-    prompt_truncation="left",
-    turn_separator="\n",
-)
-
-DIALOGUE = TaskSpec(
-    name="dialogue",
-    default_dataset="synthetic-dialogue",
-    default_scorer="token_f1",
-    max_prompt_length=128,
-    max_new_tokens=40,
-    **DIALOGUE_SCHEMA,
-)
 
 
 class DialogueEnv(TextGenerationEnv):
@@ -39,15 +21,8 @@ class DialogueEnv(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
-DIALOGUE_V1 = TaskSpec(
-    name="dialogue-v1",
-    default_dataset="synthetic-dialogue-v1",
-    default_scorer="dialogue_slots",
-    max_prompt_length=32,
-    max_new_tokens=20,
-    reward_ceiling=1.0,
-    **DIALOGUE_SCHEMA,
-)
+class DialogueVectorEnv(TextGenerationVectorEnv, single_env=DialogueEnv):
+    """Native batched :class:`DialogueEnv`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class DialogueV1Env(TextGenerationEnv):
@@ -90,15 +65,8 @@ class DialogueV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
-DIALOGUE_V2 = TaskSpec(
-    name="dialogue-v2",
-    default_dataset="synthetic-dialogue-v2",
-    default_scorer="synthetic_gold",
-    max_prompt_length=48,
-    max_new_tokens=28,
-    reward_ceiling=1.0,
-    **DIALOGUE_SCHEMA,
-)
+class DialogueV1VectorEnv(TextGenerationVectorEnv, single_env=DialogueV1Env):
+    """Native batched :class:`DialogueV1Env`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class DialogueV2Env(TextGenerationEnv):
@@ -136,7 +104,5 @@ class DialogueV2Env(TextGenerationEnv):
     __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
 
 
-# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
-DialogueVectorEnv = TextGenerationVectorEnv.for_env(DialogueEnv)
-DialogueV1VectorEnv = TextGenerationVectorEnv.for_env(DialogueV1Env)
-DialogueV2VectorEnv = TextGenerationVectorEnv.for_env(DialogueV2Env)
+class DialogueV2VectorEnv(TextGenerationVectorEnv, single_env=DialogueV2Env):
+    """Native batched :class:`DialogueV2Env`: its keyword arguments and episodes, ``num_envs`` at a time."""

@@ -8,33 +8,9 @@ from textenvs.chat import Message
 from textenvs.conversation import ConversationBatch
 from textenvs.core import TextGenerationEnv
 from textenvs.scorers import ScorerSpec, make_scorer
-from textenvs.tasks.base import TaskSpec
+from textenvs.tasks.specs import MULTITURN_DIALOGUE, MULTITURN_DIALOGUE_V1
 from textenvs.users import BookingUserV1, UserSimulatorSpec, make_user_simulator
 from textenvs.vector import TextGenerationVectorEnv
-
-MULTITURN_DIALOGUE = TaskSpec(
-    name="multiturn_dialogue",
-    default_dataset="synthetic-booking-goals",
-    default_scorer="dialogue_goal",
-    prompt_field="prompt",
-    reference_field="references",
-    max_prompt_length=64,
-    max_new_tokens=256,
-    prompt_truncation="right",
-)
-
-
-MULTITURN_DIALOGUE_V1 = TaskSpec(
-    name="multiturn_dialogue-v1",
-    default_dataset="synthetic-booking-goals-v1",
-    default_scorer="booking_goal",
-    prompt_field="prompt",
-    reference_field="references",
-    max_prompt_length=64,
-    max_new_tokens=256,
-    prompt_truncation="right",
-    reward_ceiling=1.0,
-)
 
 
 def _conversation_builder(user_simulator: UserSimulatorSpec,

@@ -1,26 +1,9 @@
 """Summarization: generate a short summary of a document."""
 
 from textenvs.core import TextGenerationEnv
-from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
+from textenvs.tasks.specs import SUMMARIZATION, SUMMARIZATION_V1, SUMMARIZATION_V2
 from textenvs.vector import TextGenerationVectorEnv
-
-# How a row of any summarization dataset becomes a prompt and references: the family's data schema, the same for
-# every version (each version's tuning, below, stays its own).
-SUMMARIZATION_SCHEMA = dict(
-    prompt_field="document",
-    reference_field="summary",
-    prompt_truncation="right",
-)
-
-SUMMARIZATION = TaskSpec(
-    name="summarization",
-    default_dataset="synthetic-summarization",
-    default_scorer="rougeL",
-    max_prompt_length=192,
-    max_new_tokens=48,
-    **SUMMARIZATION_SCHEMA,
-)
 
 
 class SummarizationEnv(TextGenerationEnv):
@@ -37,15 +20,8 @@ class SummarizationEnv(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
-SUMMARIZATION_V1 = TaskSpec(
-    name="summarization-v1",
-    default_dataset="synthetic-summarization-v1",
-    default_scorer="summary_facts",
-    max_prompt_length=48,
-    max_new_tokens=16,
-    reward_ceiling=1.0,
-    **SUMMARIZATION_SCHEMA,
-)
+class SummarizationVectorEnv(TextGenerationVectorEnv, single_env=SummarizationEnv):
+    """Native batched :class:`SummarizationEnv`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class SummarizationV1Env(TextGenerationEnv):
@@ -89,15 +65,8 @@ class SummarizationV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
-SUMMARIZATION_V2 = TaskSpec(
-    name="summarization-v2",
-    default_dataset="synthetic-summarization-v2",
-    default_scorer="synthetic_gold",
-    max_prompt_length=64,
-    max_new_tokens=24,
-    reward_ceiling=1.0,
-    **SUMMARIZATION_SCHEMA,
-)
+class SummarizationV1VectorEnv(TextGenerationVectorEnv, single_env=SummarizationV1Env):
+    """Native batched :class:`SummarizationV1Env`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class SummarizationV2Env(TextGenerationEnv):
@@ -134,7 +103,5 @@ class SummarizationV2Env(TextGenerationEnv):
     __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
 
 
-# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
-SummarizationVectorEnv = TextGenerationVectorEnv.for_env(SummarizationEnv)
-SummarizationV1VectorEnv = TextGenerationVectorEnv.for_env(SummarizationV1Env)
-SummarizationV2VectorEnv = TextGenerationVectorEnv.for_env(SummarizationV2Env)
+class SummarizationV2VectorEnv(TextGenerationVectorEnv, single_env=SummarizationV2Env):
+    """Native batched :class:`SummarizationV2Env`: its keyword arguments and episodes, ``num_envs`` at a time."""

@@ -1,26 +1,9 @@
 """Translation: generate the target-language sentence for a source sentence."""
 
 from textenvs.core import TextGenerationEnv
-from textenvs.tasks.base import TaskSpec
 from textenvs.tasks.manual import V0_HISTORY, V1_HISTORY, V2_COMMON, V2_HISTORY, task_manual
+from textenvs.tasks.specs import TRANSLATION, TRANSLATION_V1, TRANSLATION_V2
 from textenvs.vector import TextGenerationVectorEnv
-
-# How a row of any translation dataset becomes a prompt and references: the family's data schema, the same for
-# every version (each version's tuning, below, stays its own).
-TRANSLATION_SCHEMA = dict(
-    prompt_field="source",
-    reference_field="target",
-    prompt_truncation="right",
-)
-
-TRANSLATION = TaskSpec(
-    name="translation",
-    default_dataset="synthetic-translation",
-    default_scorer="chrf",
-    max_prompt_length=64,
-    max_new_tokens=48,
-    **TRANSLATION_SCHEMA,
-)
 
 
 class TranslationEnv(TextGenerationEnv):
@@ -38,15 +21,8 @@ class TranslationEnv(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V0_HISTORY)
 
 
-TRANSLATION_V1 = TaskSpec(
-    name="translation-v1",
-    default_dataset="synthetic-translation-v1",
-    default_scorer="translation_agreement",
-    max_prompt_length=16,
-    max_new_tokens=16,
-    reward_ceiling=1.0,
-    **TRANSLATION_SCHEMA,
-)
+class TranslationVectorEnv(TextGenerationVectorEnv, single_env=TranslationEnv):
+    """Native batched :class:`TranslationEnv`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class TranslationV1Env(TextGenerationEnv):
@@ -89,15 +65,8 @@ class TranslationV1Env(TextGenerationEnv):
     __doc__ += task_manual(task_spec, V1_HISTORY)
 
 
-TRANSLATION_V2 = TaskSpec(
-    name="translation-v2",
-    default_dataset="synthetic-translation-v2",
-    default_scorer="synthetic_gold",
-    max_prompt_length=16,
-    max_new_tokens=20,
-    reward_ceiling=1.0,
-    **TRANSLATION_SCHEMA,
-)
+class TranslationV1VectorEnv(TextGenerationVectorEnv, single_env=TranslationV1Env):
+    """Native batched :class:`TranslationV1Env`: its keyword arguments and episodes, ``num_envs`` at a time."""
 
 
 class TranslationV2Env(TextGenerationEnv):
@@ -136,7 +105,5 @@ class TranslationV2Env(TextGenerationEnv):
     __doc__ += V2_COMMON + task_manual(task_spec, V2_HISTORY)
 
 
-# Their batched forms, registered as the ids' ``vector_entry_point`` (``gymnasium.make_vec``).
-TranslationVectorEnv = TextGenerationVectorEnv.for_env(TranslationEnv)
-TranslationV1VectorEnv = TextGenerationVectorEnv.for_env(TranslationV1Env)
-TranslationV2VectorEnv = TextGenerationVectorEnv.for_env(TranslationV2Env)
+class TranslationV2VectorEnv(TextGenerationVectorEnv, single_env=TranslationV2Env):
+    """Native batched :class:`TranslationV2Env`: its keyword arguments and episodes, ``num_envs`` at a time."""
