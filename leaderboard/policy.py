@@ -12,7 +12,10 @@ that cannot run code when read:
   templates), as plain files of a flat directory (no subfolders, links or odd names);
 - at most :data:`MAX_POLICY_BYTES` in all (``serve --max-policy-mb``) and :data:`MAX_POLICY_FILES` files;
 - models are built from their config by transformers' own classes; ``trust_remote_code`` is never passed, so a
-  config naming custom code (``auto_map``) cannot run it.
+  config naming custom code (``auto_map``) cannot run it;
+- the model the config declares is sized on the meta device (no memory) before it is built: at 2 bytes per
+  parameter it must fit the same limit, so a small file cannot declare a model whose randomly initialised
+  weights fill the server's memory (:func:`check_declared_size`).
 
 The upload travels as an uncompressed tar archive of those files (the archive's size is the policy's size, so the
 request-size limit is the policy-size limit, and no compressed bomb can unpack to more).
@@ -119,3 +122,24 @@ def unpack_policy(archive: bytes, destination: Path, max_bytes: int = MAX_POLICY
     shutil.rmtree(destination, ignore_errors=True)
     partial.rename(destination)
     return destination
+
+
+def check_declared_size(directory: Path, max_bytes: int = MAX_POLICY_BYTES) -> int:
+    """The parameter count of the model ``directory``'s config declares, built on the meta device (nothing is
+    allocated); refused when those parameters at 2 bytes each exceed ``max_bytes``, as no weights file within the
+    limit can hold them (the rest would be initialised at random, in memory).
+
+    :raises LeaderboardError: 413 naming the count and the limit.
+    """
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    config = AutoConfig.from_pretrained(directory)
+    model_class = AutoModelForSeq2SeqLM if config.is_encoder_decoder else AutoModelForCausalLM
+    with torch.device("meta"):
+        parameters = sum(parameter.numel() for parameter in model_class.from_config(config).parameters())
+    if 2 * parameters > max_bytes:
+        raise LeaderboardError(413, f"Policy {directory}'s config declares a model of {parameters} parameters "
+                                    f"({2 * parameters} bytes at 16 bits each); the policy limit is {max_bytes} bytes.",
+                               limit=max_bytes)
+    return parameters

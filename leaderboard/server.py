@@ -186,7 +186,8 @@ def add_policy_route(app: FastAPI, leaderboard: Leaderboard, policy_dir: str | P
         if policy_dir is None:
             raise LeaderboardError(404, "This server keeps no policies (its operator starts it with --policy-dir); "
                                         "the submission stays unverified.")
-        row = leaderboard.store.get(submission_id) if SUBMISSION_ID.match(submission_id) else None
+        row = await run_in_threadpool(leaderboard.store.get, submission_id) \
+            if SUBMISSION_ID.match(submission_id) else None
         if row is None:
             raise LeaderboardError(404, f"No submission with id {submission_id!r:.100}.")
         if row.submitter != token.name:

@@ -29,7 +29,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from agents.models import load_pretrained, observation_mode
-from leaderboard.policy import MAX_POLICY_BYTES, policy_files
+from leaderboard.policy import MAX_POLICY_BYTES, check_declared_size, policy_files
 from leaderboard.schema import DEFAULT_TOLERANCE, LeaderboardError, Verification
 from leaderboard.service import Leaderboard
 from textenvs.decoding import DecodingPolicy
@@ -101,6 +101,7 @@ def verify_policy(leaderboard: Leaderboard, submission_id: str, directory: Path,
     leaderboard.benchmark_of(row)
     try:
         policy_files(directory, max_bytes)
+        check_declared_size(directory, max_bytes)
         return verify_submission(leaderboard, submission_id, directory, tolerance=0.0, exact=True,
                                  batch_size=batch_size, device=device, progress=progress)
     except LeaderboardError as error:

@@ -270,3 +270,18 @@ def test_a_server_without_a_policy_dir_accepts_no_policy(bench, tmp_path):
                             headers={**headers, "Content-Type": TAR_CONTENT_TYPE})
         assert answer.status_code == 404 and "--policy-dir" in answer.json()["detail"]
         assert client.get(f"/api/submissions/{submission_id}").json()["verification"] is None
+
+
+def test_a_config_declaring_a_huge_model_is_refused_before_it_is_built(bench, server, tmp_path, capsys):
+    """A few bytes of config could declare billions of parameters that transformers would initialise at random in
+    the server's memory; the declared size is checked on the meta device first."""
+    out, _, _ = bench
+    url, token, _ = server
+    policy = _copy_policy(bench, tmp_path, "ppo")
+    config = json.loads((policy / "config.json").read_text())
+    config.update(n_embd=8192, n_head=8)
+    (policy / "config.json").write_text(json.dumps(config))
+    status, submission_id, printed = _submit(url, token, out / "predictions" / f"{RUNS['ppo']}.jsonl", policy, capsys)
+    assert status == 3, printed
+    reason = _detail(url, submission_id)["verification"]["reason"]
+    assert "config declares a model of" in reason and "the policy limit is 67108864 bytes" in reason
