@@ -412,7 +412,8 @@ class TaskEnvMixin:
 
 class TextGenerationEnv(TaskEnvMixin, gym.Env[dict, int]):
     """Base class of the text-generation environments; each task module subclasses it with its :class:`TaskSpec`
-    and documents the task in the subclass docstring.
+    and documents the task in the subclass docstring, which ends with the env contract
+    (:data:`textenvs.tasks.manual.COMMON_MANUAL`).
 
     :param tokenizer: a Hugging Face tokenizer object, or a path / id for ``AutoTokenizer.from_pretrained``;
         ``None`` uses the built-in tokenizer trained on the built-in data.

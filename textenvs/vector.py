@@ -1,17 +1,9 @@
 """Native batched vector environment: B episodes advance in one array operation per step.
 
 It reproduces ``gymnasium.vector.SyncVectorEnv`` over single envs exactly (same seeds → same prompts, observations,
-rewards and infos), in both autoreset modes it supports:
-
-- ``AutoresetMode.NEXT_STEP`` (default): after sub-env i ends, the following ``step`` resets it and ignores its action.
-- ``AutoresetMode.DISABLED``: nothing restarts by itself; ``reset(options={"reset_mask": mask})`` restarts the masked
-  sub-envs. A sub-env whose episode has ended (or never started) idles until then: its action is ignored (not
-  checked, not masked), its reward is 0, ``terminated``/``truncated`` are False, it adds no info and its observation
-  stays the last one. (``SyncVectorEnv`` refuses to step such a sub-env; idling lets episodes of different lengths run
-  in one batch until the last ends, which is how rollouts and evaluation use it.) Stepping when no episode is running
-  raises ``ResetNeeded``.
-
-Scoring of the episodes that end on a step is one batched scorer call.
+rewards and infos) in the two autoreset modes it supports, ``NEXT_STEP`` and ``DISABLED`` (where a finished sub-env
+idles). What they mean is part of the env contract, the "Vector Env" section of every env's manual
+(:data:`textenvs.tasks.manual.COMMON_MANUAL`).
 """
 
 from __future__ import annotations

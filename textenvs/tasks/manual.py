@@ -1,4 +1,9 @@
-"""The parts of every text environment's manual that are the same for all tasks (appended to each task docstring)."""
+"""The parts of every text environment's manual that are the same for all tasks (appended to each task docstring).
+
+:data:`COMMON_MANUAL` is the env contract, written once: what an action is, every observation key, rewards, resets,
+episode ends and their info, action masks and the vector env's autoreset modes. ``help()`` of any env shows it
+(e.g. ``help(textenvs.tasks.translation.TranslationEnv)``); the code's docstrings, ``docs/architecture.md`` and the
+README link here. The multi-turn env's manual (``multiturn_dialogue.py``) writes out where it differs."""
 
 from textenvs.tasks.base import TaskSpec
 
@@ -38,12 +43,26 @@ COMMON_MANUAL = """
     after the end raises ``ResetNeeded``.
 
     ## Vector Env
-    ``gymnasium.make_vec(id, num_envs=B)`` builds the native batched vector env with the same arguments, identical to
-    ``SyncVectorEnv`` over single envs. ``autoreset_mode=AutoresetMode.NEXT_STEP`` (default): a sub-env that ended is
-    reset by the next ``step`` and its action ignored. ``autoreset_mode=AutoresetMode.DISABLED``: nothing restarts by
-    itself; ``reset(options={"reset_mask": mask})`` restarts the masked sub-envs (bool ``(B,)``), and until then a
-    finished sub-env idles: its action is ignored (neither checked nor masked), its reward is 0, ``terminated`` and
-    ``truncated`` are False and it adds no info. Stepping with no episode running raises ``ResetNeeded``.
+    ``gymnasium.make_vec(id, num_envs=B, vectorization_mode="vector_entry_point")`` builds the native batched env
+    (:class:`textenvs.vector.TextGenerationVectorEnv`) with the same arguments; its episodes are those of
+    ``SyncVectorEnv`` over single envs (sub-env i seeded with ``seed + i``), and the episodes that end on a step are
+    scored in one batched scorer call. ``reset(options={"example_index": idx})`` takes one index or B;
+    ``action_masks()`` is ``(B, V)``.
+
+    - ``autoreset_mode=AutoresetMode.NEXT_STEP`` (default, as ``SyncVectorEnv``): a sub-env that ended is reset by
+      the next ``step`` and its action ignored.
+    - ``autoreset_mode=AutoresetMode.DISABLED`` (or ``"Disabled"``): nothing restarts by itself;
+      ``reset(options={"reset_mask": mask, "example_index": idx})`` restarts the masked sub-envs (bool ``(B,)``
+      numpy array; the ``idx`` entries of unmasked sub-envs are ignored). Until then a finished (or never started)
+      sub-env idles: its action is ignored (neither checked nor masked), its reward is 0, ``terminated`` and
+      ``truncated`` are False, it adds no info and its observation stays the last one; ``action_masks()`` runs the
+      mask provider for running episodes only (idle rows all True). ``SyncVectorEnv`` refuses to step such a
+      sub-env; idling lets episodes of different lengths run in one batch until the last ends. PPO rollouts need
+      this mode (one episode per sub-env, the scorer called once per finished episode); ``generate_split`` takes
+      either.
+
+    Stepping with no episode running raises ``ResetNeeded``. ``close()`` releases what the env holds (a
+    ``ParallelScorer``'s worker processes).
 
     ## Arguments
     See :class:`textenvs.core.TextGenerationEnv`: ``tokenizer``, ``dataset``, ``split``, ``dataset_fields``,
