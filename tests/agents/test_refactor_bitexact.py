@@ -3,9 +3,12 @@ thread, the toy data of ``helpers.py``) must end with exactly the parameters and
 ``tests/data/bitexact.json``, SHA-256 over the raw bytes of every parameter and over the metrics (the timings left
 out).
 
-The golden values come from the commit named in the file, on the machine and library versions it records under
-``environment`` (float kernels differ across CPUs and versions: on another machine, regenerate at the commit before
-your change, in a worktree, then compare). A change that moves code without changing what it computes
+The runs execute in a child process with ``ATEN_CPU_CAPABILITY=avx2``: PyTorch picks its vectorized CPU kernels by
+the CPU (AVX2, AVX-512, ...), and those round differently, so without the pin the bits depend on the machine (the
+same code gave other hashes on an AVX-512 AMD EPYC than on the machine that first recorded them, and the recorded
+ones again under the pin). A CPU without AVX2 skips. The golden values come from the commit named in the file, with
+the library versions it records under ``environment`` (a new torch or transformers may change them too: regenerate
+at the commit before your change, in a worktree, then compare). A change that moves code without changing what it computes
 keeps them; a change that is meant to alter the computation regenerates them, saying why in its commit:
 
     OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --regenerate
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -43,6 +47,8 @@ from tests.helpers import chatty_model, tiny_model, toy_dataset, word_tokenizer
 
 GOLDEN = Path(__file__).resolve().parents[1] / "data" / "bitexact.json"
 REGENERATE = "OMP_NUM_THREADS=1 python tests/agents/test_refactor_bitexact.py --regenerate"
+PINNED_KERNELS = {"ATEN_CPU_CAPABILITY": "avx2", "OMP_NUM_THREADS": "1"}
+"""The kernel choice every fingerprint is computed under (see the module docstring)."""
 TRANSLATION = "textenvs/Translation-v0"
 MULTITURN = "textenvs/MultiTurnDialogue-v0"
 
@@ -193,7 +199,7 @@ def environment() -> dict[str, str]:
     cpu = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")),
                platform.processor())
     return {"torch": torch.__version__, "transformers": transformers.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "cpu": cpu}
+            "python": platform.python_version(), "cpu": cpu, "kernels": torch.backends.cpu.get_cpu_capability()}
 
 
 def golden() -> dict[str, Any]:
@@ -205,17 +211,34 @@ def golden_commit(name: str) -> str:
     return golden().get("added_runs", {}).get(name, golden()["commit"])
 
 
+def pinned_fingerprints() -> dict[str, Any]:
+    """Every run's fingerprint, computed in a child process under :data:`PINNED_KERNELS`, with the kernel set torch
+    chose there (``capability``)."""
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--print"], capture_output=True, text=True,
+                            env={**os.environ, **PINNED_KERNELS}, cwd=Path(__file__).resolve().parents[2])
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def computed() -> dict[str, Any]:
+    fingerprints = pinned_fingerprints()
+    if fingerprints["capability"] != "AVX2":
+        pytest.skip(f"the bit-exact runs need AVX2 kernels; this CPU gives {fingerprints['capability']}")
+    return fingerprints
+
+
 @pytest.mark.parametrize("name", sorted(RUNS))
-def test_fixed_seed_run_is_bit_exact(name):
+def test_fixed_seed_run_is_bit_exact(name, computed):
     expected = golden()["runs"][name]
     recorded_under = golden().get("environment", {})
     differs = {key: (value, recorded_under.get(key)) for key, value in environment().items()
-               if value != recorded_under.get(key)}
-    assert run_fingerprint(name) == expected, (
+               if key not in ("cpu", "kernels") and value != recorded_under.get(key)}
+    assert computed["runs"][name] == expected, (
         f"{name}: the fixed-seed run no longer ends with the recorded parameters / metrics (golden values from "
         f"commit {golden_commit(name)}). If the computation was meant to change, regenerate: {REGENERATE}"
-        + (f". This environment differs from the recorded one (now, recorded): {differs}; regenerate at the commit "
-           "before your change, in a worktree, to compare on this machine." if differs else ""))
+        + (f". The libraries differ from the recorded ones (now, recorded): {differs}; regenerate at the commit "
+           "before your change, in a worktree, to compare here." if differs else ""))
 
 
 def head_commit() -> str:
@@ -247,8 +270,19 @@ def regenerate() -> None:
     print(f"wrote {GOLDEN} ({len(runs)} runs, commit {commit})")
 
 
+def print_fingerprints() -> None:
+    """The child process of :func:`pinned_fingerprints`: every run's fingerprint as one JSON line."""
+    print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(),
+                      "runs": {name: run_fingerprint(name) for name in sorted(RUNS)}}))
+
+
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--add"] and sys.argv[2:]:
+    if any(os.environ.get(key) != value for key, value in PINNED_KERNELS.items()):
+        # The kernels are chosen when torch loads: start again under the pin.
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **PINNED_KERNELS})
+    if sys.argv[1:] == ["--print"]:
+        print_fingerprints()
+    elif sys.argv[1:2] == ["--add"] and sys.argv[2:]:
         add_runs(sys.argv[2:])
     elif sys.argv[1:] == ["--regenerate"]:
         regenerate()
