@@ -209,3 +209,34 @@ def assert_vector_envs_agree(native, reference, choose_actions, seed: int, steps
         else:
             results = [native_step[::4], reference_step[::4]]
     return ended_episodes
+
+
+def say(env, text: str):
+    """The agent of a multi-turn env writes ``text`` as one turn, token by token; returns the last step's results."""
+    base = env.unwrapped
+    result = None
+    for token in base.encode_agent_turn(text) + [base.end_of_turn_token_id]:
+        result = env.step(token)
+        if result[2] or result[3]:
+            break
+    return result
+
+
+def good_agent_turns(example) -> list[str]:
+    """A booking agent that asks the built-in question for each slot the opening did not name, then confirms the
+    booking with the example's first (canonical) reference."""
+    from textenvs.data.generators.dialogue import _QUESTIONS
+
+    intent, goal = example.metadata["intent"], example.metadata["goal"]
+    return [_QUESTIONS[intent, slot][0] for slot in goal
+            if slot not in example.metadata["opening"] and (intent, slot) in _QUESTIONS] + [example.references[0]]
+
+
+def random_turn_actions(env, seed: int = 0):
+    """``choose_actions`` for :func:`assert_vector_envs_agree` on a multi-turn vector env: random tokens, each the
+    end-of-turn token with probability 0.3."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    end_of_turn = env.unwrapped.end_of_turn_token_id
+    return lambda: np.where(rng.random(env.num_envs) < 0.3, end_of_turn, rng.integers(5, 400, size=env.num_envs))

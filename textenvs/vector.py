@@ -114,9 +114,11 @@ class TextGenerationVectorEnv(TaskEnvMixin, VectorEnv):
         if len(stepping):
             step_rewards, step_terminated, step_truncated, step_infos = self._episodes.append(stepping, checked)
             rewards[stepping], terminated[stepping], truncated[stepping] = step_rewards, step_terminated, step_truncated
-            # Only the episodes that ended on this step have an info.
-            for position in np.flatnonzero(step_terminated | step_truncated):
-                infos = self._add_info(infos, step_infos[position], int(stepping[position]))
+            # Only the episodes that have something to say add an info: those that ended on this step, and a
+            # multi-turn conversation that got the user's reply (``user_reply``), as in ``SyncVectorEnv``.
+            for position, info in enumerate(step_infos):
+                if info:
+                    infos = self._add_info(infos, info, int(stepping[position]))
         for slot in resetting:
             infos = self._add_info(infos, self._episodes.start(int(slot), self._draw_example(int(slot))), int(slot))
         if self.autoreset_mode is AutoresetMode.NEXT_STEP:

@@ -10,36 +10,17 @@ from gymnasium.utils.env_checker import check_env
 import textenvs  # noqa: F401  (registers the envs)
 from textenvs import users
 from textenvs.data.booking_goals import load_booking_goals
-from textenvs.data.generators.dialogue import _QUESTIONS
 from textenvs.scorers import get
 from textenvs.wrappers import TextActionWrapper
-from tests.helpers import CHAT_SPECIAL_TOKENS, chat_tokenizer, tiny_model, word_tokenizer
+from tests.helpers import (CHAT_SPECIAL_TOKENS, assert_vector_envs_agree, chat_tokenizer, good_agent_turns,
+                           random_turn_actions, say, tiny_model, word_tokenizer)
 
 ENV_ID = "textenvs/MultiTurnDialogue-v0"
-
-
-def say(env, text: str):
-    """The agent writes ``text`` as one turn, token by token; returns the last step's results."""
-    base = env.unwrapped
-    result = None
-    for token in base.encode_agent_turn(text) + [base.end_of_turn_token_id]:
-        result = env.step(token)
-        if result[2] or result[3]:
-            break
-    return result
 
 
 def sequence(observation) -> list[int]:
     return (observation["prompt_ids"][observation["prompt_mask"] == 1].tolist()
             + observation["generated_ids"][observation["generated_mask"] == 1].tolist())
-
-
-def good_agent_turns(example) -> list[str]:
-    """Ask for each slot the opening did not name (the built-in questions), then confirm the booking."""
-    intent, goal = example.metadata["intent"], example.metadata["goal"]
-    asks = [_QUESTIONS[intent, slot][0] for slot in goal if slot not in example.metadata["opening"]
-            and (intent, slot) in _QUESTIONS]
-    return asks + [example.references[0]]
 
 
 def test_a_good_agent_meets_the_goal_and_gets_full_reward():
@@ -147,21 +128,7 @@ def test_seeding_and_vector_env_match_single_envs():
     native = gym.make_vec(ENV_ID, num_envs=3, max_turn_tokens=6, max_new_tokens=48)
     reference = gym.make_vec(ENV_ID, num_envs=3, vectorization_mode="sync", max_turn_tokens=6, max_new_tokens=48)
     assert native.single_observation_space == reference.single_observation_space
-    obs_n, _ = native.reset(seed=3)
-    obs_r, _ = reference.reset(seed=3)
-    eot = native.unwrapped.end_of_turn_token_id
-    rng = np.random.default_rng(0)
-    finished = 0
-    for _ in range(60):
-        for key in obs_n:
-            np.testing.assert_array_equal(obs_n[key], obs_r[key])
-        actions = np.where(rng.random(3) < 0.3, eot, rng.integers(5, 400, size=3))
-        obs_n, r_n, term_n, trunc_n, info_n = native.step(actions)
-        obs_r, r_r, term_r, trunc_r, info_r = reference.step(actions)
-        np.testing.assert_allclose(r_n, r_r)
-        np.testing.assert_array_equal(term_n | trunc_n, term_r | trunc_r)
-        finished += int((term_n | trunc_n).sum())
-    assert finished >= 3
+    assert assert_vector_envs_agree(native, reference, random_turn_actions(native), seed=3, steps=60) >= 3
 
 
 def test_model_user_decodes_all_sub_envs_in_one_batch(tmp_path):
