@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import json
 import random
-from functools import cache, lru_cache
-from typing import Any
+from functools import cache
+from typing import Any, Callable
 
 from textenvs.data.generators.dialogue import _DOMAINS, _canonical, _confirmations, _request, _sample_slot
 from textenvs.data.dataset import Example, TextDataset
@@ -57,17 +57,26 @@ def load_booking_goals(split: str) -> TextDataset:
 
 @cache
 def _generate(split: str) -> TextDataset:
+    return _unique_goals(NAME, split, _SPLIT_ORDER, _SPLIT_SEEDS, SPLIT_SIZES, _goal_example, _key, _generate)
+
+
+def _unique_goals(name: str, split: str, order: tuple[str, ...], seeds: dict[str, int], sizes: dict[str, int],
+                  make_example: Callable[[random.Random, str], Example], key: Callable[[Example], str],
+                  generate: Callable[[str], TextDataset],
+                  accept: Callable[[Example], bool] = lambda example: True) -> TextDataset:
+    """The ``split`` of the goal set ``name``: examples from ``make_example`` with the split's seed, keeping those
+    ``accept`` takes whose ``key`` no split earlier in ``order`` (made by ``generate``) nor this one has."""
     seen: set[str] = set()
-    for earlier in _SPLIT_ORDER[:_SPLIT_ORDER.index(split)]:
-        seen.update(_key(example) for example in _generate(earlier))
-    rng = random.Random(_SPLIT_SEEDS[split])
+    for earlier in order[:order.index(split)]:
+        seen.update(key(example) for example in generate(earlier))
+    rng = random.Random(seeds[split])
     examples: list[Example] = []
-    while len(examples) < SPLIT_SIZES[split]:
-        example = _goal_example(rng, f"{split}-{len(examples):05d}")
-        if _key(example) not in seen:
-            seen.add(_key(example))
+    while len(examples) < sizes[split]:
+        example = make_example(rng, f"{split}-{len(examples):05d}")
+        if key(example) not in seen and accept(example):
+            seen.add(key(example))
             examples.append(example)
-    return TextDataset(examples, NAME, split, source=f"textenvs.data.booking_goals generator ({NAME})")
+    return TextDataset(examples, name, split, source=f"textenvs.data.booking_goals generator ({name})")
 
 
 def _key(example: Example) -> str:
@@ -75,6 +84,14 @@ def _key(example: Example) -> str:
 
 
 def _goal_example(rng: random.Random, example_id: str) -> Example:
+    domain, goal = _sample_goal(rng)
+    opening = {slot: value for slot, value in goal.items()
+               if slot in domain.optional or rng.random() < OPENING_PROBABILITY}
+    return _booking_example(rng, example_id, domain, goal, opening)
+
+
+def _sample_goal(rng: random.Random) -> tuple[Any, dict[str, Any]]:
+    """A booking domain and a goal in it: every required slot, each optional one with probability 0.3."""
     domain = rng.choice(_DOMAINS)
     goal: dict[str, Any] = {}
     for slot in domain.required:
@@ -82,8 +99,13 @@ def _goal_example(rng: random.Random, example_id: str) -> Example:
     for slot in domain.optional:
         if rng.random() < 0.3:
             goal[slot] = _sample_slot(rng, domain.intent, slot, goal)
-    opening = {slot: value for slot, value in goal.items()
-               if slot in domain.optional or rng.random() < OPENING_PROBABILITY}
+    return domain, goal
+
+
+def _booking_example(rng: random.Random, example_id: str, domain: Any, goal: dict[str, Any],
+                     opening: dict[str, Any]) -> Example:
+    """The example of ``goal``: the opening request naming the ``opening`` slots, the confirmations as
+    references, the goal in the metadata."""
     slots = [_canonical(domain.intent, slot, goal[slot]) for slot in domain.required + domain.optional if slot in goal]
     as_json = {slot: list(value) if isinstance(value, tuple) else value for slot, value in goal.items()}
     metadata = {"intent": domain.intent, "goal": as_json, "slots": slots, "opening": list(opening)}
@@ -122,35 +144,16 @@ def goal_key(example: Example) -> str:
 
 @cache
 def _generate_v1(split: str) -> TextDataset:
-    seen: set[str] = set()
-    for earlier in _SPLIT_ORDER_V1[:_SPLIT_ORDER_V1.index(split)]:
-        seen.update(goal_key(example) for example in _generate_v1(earlier))
-    rng = random.Random(_SPLIT_SEEDS_V1[split])
     compositional = split == "test_compositional"
-    examples: list[Example] = []
-    while len(examples) < SPLIT_SIZES_V1[split]:
-        example = _goal_example_v1(rng, f"{split}-{len(examples):05d}")
-        key = goal_key(example)
-        if key not in seen and held_out_combination(example.metadata["intent"],
-                                                    example.metadata["goal"]) == compositional:
-            seen.add(key)
-            examples.append(example)
-    return TextDataset(examples, NAME_V1, split, source=f"textenvs.data.booking_goals generator ({NAME_V1})")
+    return _unique_goals(NAME_V1, split, _SPLIT_ORDER_V1, _SPLIT_SEEDS_V1, SPLIT_SIZES_V1, _goal_example_v1,
+                         goal_key, _generate_v1, accept=lambda example: held_out_combination(
+                             example.metadata["intent"], example.metadata["goal"]) == compositional)
 
 
 def _goal_example_v1(rng: random.Random, example_id: str) -> Example:
-    domain = rng.choice(_DOMAINS)
-    goal: dict[str, Any] = {}
-    for slot in domain.required:
-        goal[slot] = _sample_slot(rng, domain.intent, slot, goal)
-    for slot in domain.optional:
-        if rng.random() < 0.3:
-            goal[slot] = _sample_slot(rng, domain.intent, slot, goal)
+    domain, goal = _sample_goal(rng)
     named = [slot for slot in domain.required if rng.random() < OPENING_PROBABILITY]
     rng.shuffle(named)
     named = named[:len(domain.required) - 2]  # at least two slots are left for the conversation
     opening = {slot: value for slot, value in goal.items() if slot in domain.optional or slot in named}
-    slots = [_canonical(domain.intent, slot, goal[slot]) for slot in domain.required + domain.optional if slot in goal]
-    as_json = {slot: list(value) if isinstance(value, tuple) else value for slot, value in goal.items()}
-    metadata = {"intent": domain.intent, "goal": as_json, "slots": slots, "opening": list(opening)}
-    return Example(example_id, _request(rng, domain, opening), _confirmations(domain.intent, goal), metadata)
+    return _booking_example(rng, example_id, domain, goal, opening)
