@@ -31,7 +31,6 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,13 +43,8 @@ from typing import Any
 
 import httpx
 
-HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the checkout root holds benchmarks
+from benchmarks.loopback import HOST, free_port, stop, wait_until_healthy  # noqa: E402
 
 
 class ServerProcess:
@@ -68,17 +62,10 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "leaderboard.cli", "serve", "--host", HOST, "--port", str(self.port),
              "--db", self.db_url, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"leaderboard server exited with status {self.process.returncode} on startup"
-                                   + (f"; see {self.log_path}" if self.log_path else ""))
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
+        if wait_until_healthy(self.process, f"{self.url}/healthz", timeout, poll_seconds=0.1, exited=lambda: (
+                f"leaderboard server exited with status {self.process.returncode} on startup"
+                + (f"; see {self.log_path}" if self.log_path else ""))):
+            return
         self.stop()
         raise RuntimeError(f"leaderboard server did not answer on {self.url} within {timeout:.0f} s")
 
@@ -89,13 +76,8 @@ class ServerProcess:
         self.process.wait()
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        if self.process is not None:
+            stop(self.process, grace_seconds=10)
 
 
 def make_submissions(env_id: str, start: int, count: int) -> list[bytes]:

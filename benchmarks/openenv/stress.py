@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,18 +33,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: the checkout root holds benchmarks
+from benchmarks.loopback import HOST, free_port, stop, wait_until_healthy  # noqa: E402
+
 AGENT_TURNS = ["what time would you like ?", "what day would you like ?", "how many people ?",
                "where would you like to go ?"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 class ServerProcess:
@@ -60,28 +54,15 @@ class ServerProcess:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
 
     def wait_ready(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # bounded by timeout
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise TimeoutError(f"server not ready after {timeout} s")
+        if not wait_until_healthy(self.process, f"{self.url}/health", timeout, poll_seconds=0.2,
+                                  exited=lambda: f"server exited: {self.process.stderr.read().decode()[-2000:]}"):
+            raise TimeoutError(f"server not ready after {timeout} s")
 
     def rss(self) -> int:
         return psutil.Process(self.process.pid).memory_info().rss
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
+        stop(self.process, grace_seconds=15)
 
 
 def script(env_id: str, index: int, max_turns: int) -> list[str]:
