@@ -80,6 +80,20 @@ REPEATED = "you already said that ."
 UNCLEAR = "sorry , i do not understand . can you help me with my booking ?"
 
 
+def _booking_goal(example: Example, user: str) -> tuple[str, dict[str, Any], set[str]]:
+    """A ``synthetic-booking-goals`` example's intent, goal (times as tuples) and the slots its opening names.
+
+    :raises KeyError: the example lacks one of them (naming the ``user`` that needs it and the keys it has).
+    """
+    metadata = example.metadata
+    for key in ("intent", "goal", "opening"):
+        if key not in metadata:
+            raise KeyError(f"{user} needs metadata[{key!r}] (a synthetic-booking-goals example); example "
+                           f"{example.id!r} has {sorted(metadata)}.")
+    goal = {name: tuple(value) if isinstance(value, list) else value for name, value in metadata["goal"].items()}
+    return metadata["intent"], goal, set(metadata["opening"])
+
+
 @dataclass
 class _BookingState:
     example: Example
@@ -124,15 +138,8 @@ class BookingUser(UserSimulator):
         self._states: dict[int, _BookingState] = {}
 
     def start(self, slot: int, example: Example) -> None:
-        metadata = example.metadata
-        for key in ("intent", "goal", "opening"):
-            if key not in metadata:
-                raise KeyError(f"BookingUser needs metadata[{key!r}] (a synthetic-booking-goals example); example "
-                               f"{example.id!r} has {sorted(metadata)}.")
-        goal = {slot_name: tuple(value) if isinstance(value, list) else value
-                for slot_name, value in metadata["goal"].items()}
-        self._states[slot] = _BookingState(example, metadata["intent"], goal, set(metadata["opening"]),
-                                           random.Random(example.id))
+        intent, goal, opening = _booking_goal(example, type(self).__name__)
+        self._states[slot] = _BookingState(example, intent, goal, opening, random.Random(example.id))
 
     def respond(self, slots: Sequence[int], conversations: Sequence[list[Message]]) -> list[UserReply]:
         return [self._respond(self._states[slot], conversation[-1]["content"])
@@ -251,16 +258,10 @@ class BookingUserV1(UserSimulator):
         self._states: dict[int, _BookingStateV1] = {}
 
     def start(self, slot: int, example: Example) -> None:
-        metadata = example.metadata
-        for key in ("intent", "goal", "opening"):
-            if key not in metadata:
-                raise KeyError(f"BookingUserV1 needs metadata[{key!r}] (a synthetic-booking-goals example); example "
-                               f"{example.id!r} has {sorted(metadata)}.")
-        goal = {name: tuple(value) if isinstance(value, list) else value for name, value in metadata["goal"].items()}
+        intent, goal, opening = _booking_goal(example, type(self).__name__)
         rng = random.Random(example.id)
         changes_mind = rng.random() < self.change_of_mind
-        self._states[slot] = _BookingStateV1(example, metadata["intent"], goal, set(metadata["opening"]), rng,
-                                             changes_mind)
+        self._states[slot] = _BookingStateV1(example, intent, goal, opening, rng, changes_mind)
 
     def current_goal(self, slot: int) -> dict[str, Any] | None:
         state = self._states.get(slot)
