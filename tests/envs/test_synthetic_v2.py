@@ -141,9 +141,9 @@ WARM_START_EXAMPLES = 100
 first ones of the split; agents/checkpoints/README.md has its whole-split scores)."""
 
 
-SHIPPED_WARM_STARTS = [*((name, "medium") for name in V2_DATASETS), ("synthetic-translation-v2", "easy"),
-                       ("synthetic-translation-v2", "hard")]
-"""The (dataset, level) pairs whose warm start ships in agents/checkpoints/ (``<task>-v2-<level>``)."""
+SHIPPED_WARM_STARTS = [(name, level) for name in V2_DATASETS for level in ("easy", "medium", "hard")]
+"""The (dataset, level) pairs whose warm start ships in agents/checkpoints/ (``<task>-v2-<level>``): every level of
+every v2 task."""
 
 
 @pytest.mark.parametrize(("name", "level"), SHIPPED_WARM_STARTS)
@@ -173,7 +173,7 @@ def test_adversarial_outputs_score_below_the_warm_start(name, level):
 
 
 def test_v2_warm_starts_resolve_by_level():
-    from agents.models import default_checkpoint, resolve_model_source
+    from agents.models import CHECKPOINTS_DIR, default_checkpoint, resolve_model_source
 
     for name, env_id in ENVS.items():
         task = textenvs.env_class(env_id).task_spec.name
@@ -182,10 +182,25 @@ def test_v2_warm_starts_resolve_by_level():
         assert resolve_model_source(env_id, "default", {"dataset_options": {"swap_rate": 0.1}}) == \
             str(default_checkpoint(task))
         assert resolve_model_source(env_id, "some/dir", {"dataset_options": {"level": "hard"}}) == "some/dir"
+        for level in ("easy", "medium", "hard"):  # every level's warm start ships: no fallback to a random model
+            assert resolve_model_source(env_id, "default", {"dataset_options": {"level": level}}) == \
+                str(default_checkpoint(task, level)) == str(CHECKPOINTS_DIR / f"{task}-{level}")
         with pytest.raises(ValueError, match="levels: easy, medium, hard"):
             default_checkpoint(task, "expert")
     with pytest.raises(ValueError, match="has no difficulty levels"):
         default_checkpoint("translation-v1", "easy")
+
+
+def test_missing_v2_warm_start_falls_back_to_a_random_model(monkeypatch, tmp_path):
+    """Every level's warm start ships, so the fallback is checked against an empty checkpoint directory: the level's
+    missing checkpoint gives ``"scratch"`` with a warning that names the command that trains it."""
+    import agents.models
+    from agents.models import resolve_model_source
+
+    monkeypatch.setattr(agents.models, "CHECKPOINTS_DIR", tmp_path)
+    with pytest.warns(UserWarning, match=r"--task summarization-v2-hard`\. Falling back to a randomly initialized"):
+        assert resolve_model_source(ENVS["synthetic-summarization-v2"], "default",
+                                    {"dataset_options": {"level": "hard"}}) == "scratch"
 
 
 @pytest.mark.parametrize("name", V2_DATASETS)
