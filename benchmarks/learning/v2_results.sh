@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# v2 learning benchmark (issue 23), after run_v2.sh: the results files (results/v2-<level>-<task>-<agent>.json, the
+# proxy files results/v2-medium-proxy-<task>-ppo.json, SB3 with the LM agents at the same budget), the bench tables
+# and plots of every directory re-rendered (textenvs bench --aggregate), the key figures copied to figures/, and the
+# README's generated tables. Run from the repository root:
+#   bash benchmarks/learning/run_v2.sh && bash benchmarks/learning/v2_results.sh
+#   NOTE="..." bash benchmarks/learning/v2_results.sh     # the machine note recorded in every results file
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+here=benchmarks/learning
+configs=$here/configs
+NOTE=${NOTE:-"2 CPU cores shared with other jobs; bench --workers 2, 1 torch thread per run: wall times are loaded"}
+for level in easy hard; do
+  python $here/from_bench.py runs/v2-$level --prefix v2-$level --note "$NOTE" \
+    --config $configs/v2-$level-translation.json --config $configs/v2-$level-summarization-dialogue.json
+done
+python $here/from_bench.py runs/v2-medium --prefix v2-medium --config $configs/v2-medium.json --note "$NOTE"
+python $here/from_bench.py runs/v2-medium-proxy --prefix v2-medium-proxy --warm-start-dir runs/v2-medium \
+  --config $configs/v2-medium-proxy.json --note "$NOTE"
+python $here/from_bench.py runs/v2-medium-sb3 --prefix v2-medium --warm-start-dir runs/v2-medium \
+  --same-budget-dir runs/v2-medium --config $configs/v2-medium-sb3.json --note "$NOTE"
+mkdir -p $here/figures
+for dir in v2-easy v2-medium v2-hard v2-medium-proxy v2-medium-sb3; do
+  python -m textenvs bench --aggregate runs/$dir > /dev/null
+  for plot in runs/$dir/plots/eval_curve_*.png; do
+    task=$(basename "$plot" .png | sed -e 's/^eval_curve_Synthetic//' -e 's/-v2$//' | tr '[:upper:]' '[:lower:]')
+    cp "$plot" "$here/figures/$dir-eval-curve-$task.png"
+  done
+done
+python -m benchmarks.learning.summarize --update-readme > /dev/null
