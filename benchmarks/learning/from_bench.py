@@ -213,17 +213,22 @@ def v2_experiment(name: str, runs: Sequence[RunResult], warm_runs: Sequence[RunR
     }
 
 
-def proxy_point(run: RunResult, point: dict[str, float]) -> dict[str, float | None]:
-    """One eval point of a proxy-trained run: env steps, KL to the reference, the training reward (the proxy on the
-    train split against the flawed demonstrations, sampled: the last rollout at or before the point; at step 0 the
-    first rollout, drawn from the warm start before any update), the held-out proxy (against every valid output)
-    and the held-out gold score."""
+def proxy_curve(run: RunResult) -> list[dict[str, float | None]]:
+    """The eval points of a proxy-trained run: env steps, KL to the reference, the training reward (the proxy on the
+    train split against the flawed demonstrations, sampled: the mean of the rollouts since the previous point; at
+    step 0 the first rollout, drawn from the warm start before any update), the held-out proxy (against every valid
+    output) and the held-out gold score."""
     training = [entry for entry in run.learning_curve if "reward" in entry]
-    before = [entry for entry in training if entry["env_steps"] <= point["env_steps"]]
-    rollout = before[-1] if before else (training[0] if training else None)
-    return {"env_steps": point["env_steps"], "kl": point.get("kl"),
-            "train_proxy_reward": None if rollout is None else rollout["reward"],
-            "heldout_proxy": point[run.primary_metric], "gold": point[GOLD_KEY]}
+    points, previous = [], None
+    for point in run.eval_curve:
+        steps = point["env_steps"]
+        rollouts = ([entry["reward"] for entry in training[:1]] if previous is None else
+                    [entry["reward"] for entry in training if previous < entry["env_steps"] <= steps])
+        points.append({"env_steps": steps, "kl": point.get("kl"),
+                       "train_proxy_reward": sum(rollouts) / len(rollouts) if rollouts else None,
+                       "heldout_proxy": point[run.primary_metric], "gold": point[GOLD_KEY]})
+        previous = steps
+    return points
 
 
 def _curve_estimates(curves: Sequence[Sequence[dict[str, float | None]]]) -> list[dict[str, Any]]:
@@ -251,7 +256,7 @@ def proxy_experiment(name: str, runs: Sequence[RunResult], warm_runs: Sequence[R
     keys = reported_metrics(first)
     seeds = []
     for run in sorted(runs, key=lambda run: run.seed):
-        curve = [proxy_point(run, point) for point in run.eval_curve]
+        curve = proxy_curve(run)
         peak = max(curve, key=lambda point: point["gold"])
         seeds.append({"seed": run.seed, "test": {key: run.metrics[key] for key in keys},
                       "test_gold_change": run.metrics[GOLD_KEY] - warm_gold, "curve": curve, "peak_gold": peak,

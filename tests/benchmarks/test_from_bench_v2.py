@@ -176,11 +176,12 @@ def test_proxy_file_records_gold_against_steps_and_kl(tmp_path, warm_start_model
     assert result["kind"] == "v2_proxy" and result["proxy"] == "proxy_bleu" and result["gold"] == GOLD
     assert result["env_kwargs"]["scorer"] == "proxy_bleu" and result["level"] == "medium"
     seed0 = result["runs"][0]
-    # step 0: the first rollout's reward (drawn from the warm start); later points the last rollout at or before
+    # step 0: the first rollout's reward (drawn from the warm start); later points the mean of the rollouts since the
+    # previous point (at 1,250 and 2,500 steps: 0.35, 0.4; at 3,750 and 5,000: 0.45, 0.5)
     assert seed0["curve"] == pytest.approx([
         {"env_steps": 0.0, "kl": 0.0, "train_proxy_reward": 0.35, "heldout_proxy": 0.5, "gold": 0.5},
-        {"env_steps": 2500.0, "kl": 1.0, "train_proxy_reward": 0.4, "heldout_proxy": 0.6, "gold": 0.6},
-        {"env_steps": 5000.0, "kl": 2.0, "train_proxy_reward": 0.5, "heldout_proxy": 0.7, "gold": 0.4}])
+        {"env_steps": 2500.0, "kl": 1.0, "train_proxy_reward": 0.375, "heldout_proxy": 0.6, "gold": 0.6},
+        {"env_steps": 5000.0, "kl": 2.0, "train_proxy_reward": 0.475, "heldout_proxy": 0.7, "gold": 0.4}])
     assert seed0["peak_gold"]["env_steps"] == 2500.0 and seed0["peak_gold"]["kl"] == 1.0
     assert seed0["final_minus_peak_gold"] == pytest.approx(-0.2)
     assert seed0["test_gold_change"] == pytest.approx(-0.05)
@@ -193,12 +194,12 @@ def test_proxy_file_records_gold_against_steps_and_kl(tmp_path, warm_start_model
     assert summary["final_minus_peak_gold"]["mean"] == pytest.approx((-0.2 - 0.05 - 0.1) / 3)
     middle = summary["curve"][1]
     assert middle["env_steps"] == 2500.0 and middle["gold"]["mean"] == pytest.approx(0.6166666)
-    assert middle["kl"]["mean"] == pytest.approx(1.0) and middle["train_proxy_reward"]["mean"] == pytest.approx(0.4)
+    assert middle["kl"]["mean"] == pytest.approx(1.0) and middle["train_proxy_reward"]["mean"] == pytest.approx(0.375)
 
     markdown = summarize.v2_markdown([result])
     assert ("| translation | medium | ppo on proxy_bleu | 5,000 | 0.500 | 0.450 ± 0.124 (0.450, 0.500, 0.400) | "
             "-0.050 ± 0.124 (2/3) | 0.700 ± 0.000 | 0.617 ± 0.190 | -0.117 ± 0.190 |") in markdown
-    assert "| 2,500 | 1.000 ± 0.000 | 0.400 ± 0.000 | 0.600 ± 0.000 | 0.617 ± 0.190 |" in markdown
+    assert "| 2,500 | 1.000 ± 0.000 | 0.375 ± 0.000 | 0.600 ± 0.000 | 0.617 ± 0.190 |" in markdown
 
 
 def test_sb3_file_holds_the_lm_agents_at_the_same_budget(tmp_path, hard_dir) -> None:
