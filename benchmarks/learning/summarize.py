@@ -330,9 +330,9 @@ def v2_proxy_tables(results: Sequence[dict[str, Any]]) -> list[str]:
         lines += ["", f"{result['task']} ({result['level']}), {result['agent']} trained on {result['proxy']}: the "
                   f"eval curve ({result['data']['eval_curve']['examples']} {result['data']['eval_curve']['split']} "
                   "examples, greedy), mean ± 95% CI over seeds at each eval point", "",
-                  "| env steps | KL to the warm start (nats/episode, the trainer's on its rollout) | training reward (proxy vs demonstrations, train, sampled; rollouts "
-                  "since the previous point) | "
-                  "held-out proxy (vs valid outputs) | held-out gold |", "|---|---|---|---|---|"]
+                  "| env steps | KL to the warm start (nats/episode, the trainer's on its rollout) | training reward "
+                  "(proxy vs demonstrations, train, sampled; rollouts since the previous point) | held-out proxy "
+                  "(vs valid outputs) | held-out gold |", "|---|---|---|---|---|"]
         for row in result["summary"]["curve"]:
             lines.append(f"| {row['env_steps']:,.0f} | {ci_cell(row['kl'])} | {ci_cell(row['train_proxy_reward'])} | "
                          f"{ci_cell(row['heldout_proxy'])} | {ci_cell(row['gold'])} |")
