@@ -84,16 +84,39 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
     :param max_policy_bytes: largest accepted policy.
     """
     leaderboard = Leaderboard(Store(db_url), Benchmarks(env_kwargs))
-    templates = Jinja2Templates(directory=str(TEMPLATES))
-    templates.env.filters["score"] = lambda value: "—" if value is None else f"{value:.4f}"
     app = FastAPI(title="textenvs leaderboard", version="1",
                   description="Submit predictions for an env's canonical test split; the server re-scores them.")
     app.state.leaderboard = leaderboard
+    add_error_handlers(app)
+    # Routes in this order (it is also the order of the OpenAPI schema): submissions, policies, JSON API, pages.
+    add_submission_route(app, leaderboard, max_body_bytes)
+    add_policy_route(app, leaderboard, policy_dir, max_policy_bytes)
+    add_api_routes(app, leaderboard)
+    add_pages(app, leaderboard)
+    return app
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Every refusal as ``{"detail": "..."}`` with its status: :class:`~leaderboard.schema.LeaderboardError` (401
+    with ``WWW-Authenticate: Bearer``) and FastAPI's query validation errors (422, naming each parameter)."""
 
     @app.exception_handler(LeaderboardError)
     async def _refused(_request: Request, error: LeaderboardError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         return JSONResponse(error.body(), status_code=error.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _bad_query(_request: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer is a list without a sentence; name each parameter, its value and the legal range.
+        problems = [f"{e['loc'][-1]}={e.get('input')!r:.60}: {e['msg']}" for e in error.errors()]
+        return JSONResponse({"detail": "Invalid request: " + "; ".join(problems) + ".",
+                             "errors": [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]},
+                            status_code=422)
+
+
+def add_submission_route(app: FastAPI, leaderboard: Leaderboard, max_body_bytes: int) -> None:
+    """``POST /submissions``: a token-authenticated JSON :class:`~leaderboard.schema.Submission`, re-scored and
+    stored; 201 when new, 200 when the same content was already stored."""
 
     @app.post("/submissions", status_code=201, response_model=Receipt,
               responses={200: {"model": Receipt, "description": "the same content was already stored"}},
@@ -108,15 +131,9 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
         receipt = await run_in_threadpool(leaderboard.submit, body, token.name)
         return JSONResponse(receipt.model_dump(mode="json"), status_code=201 if receipt.created else 200)
 
-    add_policy_route(app, leaderboard, policy_dir, max_policy_bytes)
 
-    @app.exception_handler(RequestValidationError)
-    async def _bad_query(_request: Request, error: RequestValidationError) -> JSONResponse:
-        # FastAPI's own answer is a list without a sentence; name each parameter, its value and the legal range.
-        problems = [f"{e['loc'][-1]}={e.get('input')!r:.60}: {e['msg']}" for e in error.errors()]
-        return JSONResponse({"detail": "Invalid request: " + "; ".join(problems) + ".",
-                             "errors": [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in error.errors()]},
-                            status_code=422)
+def add_api_routes(app: FastAPI, leaderboard: Leaderboard) -> None:
+    """The read-only JSON routes: ``GET /api/rankings/{env_id}``, ``GET /api/submissions/{id}`` and ``GET /healthz``."""
 
     @app.get("/api/rankings/{env_id:path}", response_model=Rankings)
     def rankings(env_id: str, limit: int = Query(100, ge=1, le=MAX_RANKING_ROWS),
@@ -131,28 +148,20 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+
+def add_pages(app: FastAPI, leaderboard: Leaderboard) -> None:
+    """The HTML pages: ``GET /`` (the ranking tables) and ``GET /submissions/{id}`` (one entry)."""
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    templates.env.filters["score"] = lambda value: "—" if value is None else f"{value:.4f}"
+
     @app.get("/", response_class=HTMLResponse)
     def index(request: Request, env: str | None = Query(None, max_length=200),
               offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> HTMLResponse:
         """Every env's first page, or (``?env=<id>&offset=N``) one env's page starting at entry N + 1."""
         if env is not None and env not in leaderboard.benchmarks.env_ids:
             leaderboard.benchmarks.get(env)  # 404 naming the valid ids
-        boards = []
-        for env_id in [env] if env is not None else leaderboard.benchmarks.env_ids:
-            try:
-                ranked = leaderboard.rankings(env_id, limit=PAGE_SIZE, offset=offset if env is not None else 0)
-            except LeaderboardError as error:
-                boards.append({"env_id": env_id, "error": error.detail})
-                continue
-            # The table shows every per-example mean and the primary metric's corpus value; the entry page has all.
-            columns = [name for name in ranked.metric_names
-                       if not name.startswith(CORPUS_PREFIX) or name == CORPUS_PREFIX + ranked.primary_metric]
-            first = ranked.entries[0].rank if ranked.entries else 0
-            page = {"first": first, "last": first + len(ranked.entries) - 1 if ranked.entries else 0,
-                    "previous": _page_link(env_id, max(0, ranked.offset - PAGE_SIZE)) if ranked.offset > 0 else None,
-                    "next": _page_link(env_id, ranked.offset + PAGE_SIZE)
-                    if ranked.offset + PAGE_SIZE < ranked.total else None}
-            boards.append({"env_id": env_id, "rankings": ranked, "columns": columns, "page": page})
+        boards = [_board(leaderboard, env_id, offset if env is not None else 0)
+                  for env_id in ([env] if env is not None else leaderboard.benchmarks.env_ids)]
         return templates.TemplateResponse(request, "index.html", {"boards": boards, "page_size": PAGE_SIZE})
 
     @app.get("/submissions/{submission_id:path}", response_class=HTMLResponse)
@@ -164,12 +173,26 @@ def create_app(db_url: str, *, env_kwargs: Mapping[str, Mapping[str, Any]] | Non
             "s": detail, "metric_names": names, "curves": curves,
             "config_json": json.dumps(detail.metadata.config, indent=2, sort_keys=True, ensure_ascii=False)})
 
-    return app
+
+def _board(leaderboard: Leaderboard, env_id: str, offset: int) -> dict[str, Any]:
+    """One env's table on the index page: its entries from ``offset`` on (:data:`PAGE_SIZE` of them), the columns
+    shown and the links to the neighbouring pages; or the error that kept the env from being ranked."""
+    try:
+        ranked = leaderboard.rankings(env_id, limit=PAGE_SIZE, offset=offset)
+    except LeaderboardError as error:
+        return {"env_id": env_id, "error": error.detail}
+    # The table shows every per-example mean and the primary metric's corpus value; the entry page has all.
+    columns = [name for name in ranked.metric_names
+               if not name.startswith(CORPUS_PREFIX) or name == CORPUS_PREFIX + ranked.primary_metric]
+    first = ranked.entries[0].rank if ranked.entries else 0
+    page = {"first": first, "last": first + len(ranked.entries) - 1 if ranked.entries else 0,
+            "previous": _page_link(env_id, max(0, ranked.offset - PAGE_SIZE)) if ranked.offset > 0 else None,
+            "next": _page_link(env_id, ranked.offset + PAGE_SIZE) if ranked.offset + PAGE_SIZE < ranked.total else None}
+    return {"env_id": env_id, "rankings": ranked, "columns": columns, "page": page}
 
 
 def _page_link(env_id: str, offset: int) -> str:
     return f"/?{urlencode({'env': env_id, 'offset': offset})}#{quote(env_id)}"
-
 
 
 def add_policy_route(app: FastAPI, leaderboard: Leaderboard, policy_dir: str | Path | None,
@@ -199,6 +222,7 @@ def add_policy_route(app: FastAPI, leaderboard: Leaderboard, policy_dir: str | P
         archive = await read_body(request, max_policy_bytes)
         return await run_in_threadpool(_receive_policy, leaderboard, row.id, archive, Path(policy_dir),
                                        max_policy_bytes, verifying)
+
 
 def _receive_policy(leaderboard: Leaderboard, submission_id: str, archive: bytes, policy_dir: Path, max_bytes: int,
                     lock: threading.Lock) -> Verification:
