@@ -150,24 +150,13 @@ def _print_verification(submission_id: str, verification: dict[str, Any]) -> int
 
 
 def _submit_remote(args: argparse.Namespace, body: bytes, policy: bytes | None = None) -> int:
-    import httpx
-
     token = args.token or os.environ.get(TOKEN_ENV)
     if not token:
         raise UsageError(f"--server needs a token: pass --token or set {TOKEN_ENV}.")
     server = args.server.rstrip("/")
-    try:
-        response = httpx.post(f"{server}/submissions", content=body, timeout=args.timeout,
-                              headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    except httpx.HTTPError as error:
-        print(f"cannot reach {server}: {error}", file=sys.stderr)
-        return 1
-    try:
-        answer = response.json()
-    except ValueError:
-        answer = {"detail": response.text[:500]}
-    if response.status_code not in (200, 201):
-        print(f"rejected ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
+    answer = _send("POST", f"{server}/submissions", body, token, "application/json", args.timeout,
+                   unreachable=f"cannot reach {server}", refused="rejected", accepted=(200, 201))
+    if answer is None:
         return 1
     _print_receipt(answer, server)
     if policy is None:
@@ -177,24 +166,36 @@ def _submit_remote(args: argparse.Namespace, body: bytes, policy: bytes | None =
 
 def _upload_policy(server: str, submission_id: str, policy: bytes, token: str, timeout: float) -> int:
     """PUT the packed policy to the stored submission; the server answers once it has verified it."""
-    import httpx
-
     from leaderboard.policy import TAR_CONTENT_TYPE
 
-    try:
-        response = httpx.put(f"{server}/submissions/{submission_id}/policy", content=policy, timeout=timeout,
-                             headers={"Authorization": f"Bearer {token}", "Content-Type": TAR_CONTENT_TYPE})
-    except httpx.HTTPError as error:
-        print(f"policy upload to {server} failed: {error}", file=sys.stderr)
+    answer = _send("PUT", f"{server}/submissions/{submission_id}/policy", policy, token, TAR_CONTENT_TYPE, timeout,
+                   unreachable=f"policy upload to {server} failed", refused="policy rejected", accepted=(200,))
+    if answer is None:
         return 1
+    return _print_verification(submission_id, answer)
+
+
+def _send(method: str, url: str, content: bytes, token: str, content_type: str, timeout: float, *,
+          unreachable: str, refused: str, accepted: tuple[int, ...]) -> dict[str, Any] | None:
+    """Send ``content`` to the server with the bearer ``token``; its JSON answer when the status is one of
+    ``accepted``, else None after printing to stderr ``<unreachable>: <error>`` (no answer) or
+    ``<refused> (<status>): <detail>`` (a non-JSON answer's detail is its first 500 characters)."""
+    import httpx
+
+    try:
+        response = httpx.request(method, url, content=content, timeout=timeout,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": content_type})
+    except httpx.HTTPError as error:
+        print(f"{unreachable}: {error}", file=sys.stderr)
+        return None
     try:
         answer = response.json()
     except ValueError:
         answer = {"detail": response.text[:500]}
-    if response.status_code != 200:
-        print(f"policy rejected ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
-        return 1
-    return _print_verification(submission_id, answer)
+    if response.status_code not in accepted:
+        print(f"{refused} ({response.status_code}): {answer.get('detail', answer)}", file=sys.stderr)
+        return None
+    return answer
 
 
 def _print_receipt(receipt: dict[str, Any], where: str) -> None:

@@ -98,10 +98,10 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
                         help="also evaluate each policy greedily every N env steps of learning, on held-out "
                              "examples (and at step 0 and the end): the eval curve, from which the tables add the "
                              "steps to half the warm-start-to-ceiling gap and the curve's AUC (default: off)")
-    parser.add_argument("--eval-curve-examples", type=int, metavar="N",
-                        help="the eval curve's examples: the first N of --eval-curve-split (default 100)")
-    parser.add_argument("--eval-curve-split", metavar="NAME",
-                        help="the eval curve's split (default validation; never train)")
+    parser.add_argument("--eval-curve-examples", type=int, metavar="N", help="the eval curve's examples: the first "
+                        f"N of --eval-curve-split (default {DEFAULTS['eval_curve_examples']})")
+    parser.add_argument("--eval-curve-split", metavar="NAME", help="the eval curve's split "
+                        f"(default {DEFAULTS['eval_curve_split']}; never train)")
     parser.add_argument("--extra-scorers", metavar="NAMES",
                         help="comma-separated registered scorers also computed on the test predictions, recorded "
                              "as <scorer>/<metric> and shown in the tables, e.g. bleu,chrf (default: none)")

@@ -80,14 +80,8 @@ def plot_learning_curves(summaries: Sequence[GroupSummary], path: str | Path) ->
             _mean_with_band(axis, curves, colors[summary.agent], summary.agent)
             drawn = True
         axis.set_title(env_id)
-        axis.set_xlabel("env steps (tokens)")
-        axis.set_ylabel(f"training {CURVE_KEY}")
-        axis.grid(alpha=0.3)
-        if drawn:
-            axis.legend(fontsize="small")
-        else:
-            axis.text(0.5, 0.5, "no learning curves\n(non-learning agents only)", ha="center", va="center",
-                      transform=axis.transAxes, color="gray")
+        _label_panel(axis, "env steps (tokens)", f"training {CURVE_KEY}", drawn,
+                     empty="no learning curves\n(non-learning agents only)")
     figure.suptitle("Learning curves: mean over seeds ± standard error")
     return _save(figure, path)
 
@@ -123,10 +117,7 @@ def _eval_panel(axis, in_env: Sequence[GroupSummary], colors: dict[str, str], ke
         curves = [curve for run in summary.runs if (curve := _curve(run.eval_curve, key)) is not None]
         if curves:
             _mean_with_band(axis, curves, colors[summary.agent], summary.agent)
-    axis.set_xlabel("env steps (tokens)")
-    axis.set_ylabel(f"held-out {key}")
-    axis.grid(alpha=0.3)
-    axis.legend(fontsize="small")
+    _label_panel(axis, "env steps (tokens)", f"held-out {key}")
 
 
 def _gold_against_kl(axis, in_env: Sequence[GroupSummary], colors: dict[str, str]) -> None:
@@ -139,14 +130,8 @@ def _gold_against_kl(axis, in_env: Sequence[GroupSummary], colors: dict[str, str
                 axis.plot(kl, gold, marker="o", color=colors[summary.agent],
                           label=summary.agent if i == 0 else None)
                 drawn = True
-    axis.set_xlabel("KL to the reference (as the trainer reports it)")
-    axis.set_ylabel(f"held-out {GOLD_KEY}")
-    axis.grid(alpha=0.3)
-    if drawn:
-        axis.legend(fontsize="small")
-    else:
-        axis.text(0.5, 0.5, "no KL reported\nby these trainers", ha="center", va="center", transform=axis.transAxes,
-                  color="gray")
+    _label_panel(axis, "KL to the reference (as the trainer reports it)", f"held-out {GOLD_KEY}", drawn,
+                 empty="no KL reported\nby these trainers")
 
 
 def plot_primary_bars(summaries: Sequence[GroupSummary], path: str | Path) -> Path:
@@ -166,6 +151,17 @@ def plot_primary_bars(summaries: Sequence[GroupSummary], path: str | Path) -> Pa
         axis.grid(axis="y", alpha=0.3)
     figure.suptitle(f"Primary metric on the test split: mean over seeds, {CONFIDENCE:.0%} CI")
     return _save(figure, path)
+
+
+def _label_panel(axis, xlabel: str, ylabel: str, drawn: bool = True, empty: str = "") -> None:
+    """Label and grid a panel; then its legend when lines were drawn, else the ``empty`` note in its middle."""
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    if drawn:
+        axis.legend(fontsize="small")
+    else:
+        axis.text(0.5, 0.5, empty, ha="center", va="center", transform=axis.transAxes, color="gray")
 
 
 def _save(figure, path: str | Path) -> Path:

@@ -144,6 +144,27 @@ def test_results_written_before_eval_curves_still_load():
 # Evaluating during learning leaves training as it was.
 
 
+def learn_with_curve(agent: Agent, agent_name: str, budget: int, env_kwargs: dict[str, Any], eval_every: int | None,
+                     eval_batch: int, examples: int) -> tuple[list[dict[str, float]], list[dict[str, float]] | None]:
+    """``agent.learn(budget)``'s history and, with ``eval_every``, the eval curve (on the test split) taken on the
+    way from the learn callback, as the bench takes it; None without."""
+    if not eval_every:
+        return agent.learn(budget), None
+    spec = RunSpec(TRANSLATION, agent_name, 0, budget, eval_batch=eval_batch, env_kwargs=env_kwargs,
+                   eval_every=eval_every, eval_curve_examples=examples, eval_curve_split="test")
+    curve = EvalCurve(spec, agent, lambda *event: None)
+    history = agent.learn(budget, curve.after_training_point)
+    return history, curve.finish(history)
+
+
+def assert_trained_alike(plain: torch.nn.Module, plain_history: list[dict[str, float]], watched: torch.nn.Module,
+                         watched_history: list[dict[str, float]]) -> None:
+    """The same parameters, bit for bit, and the same training rewards with and without the evaluations."""
+    for (name, expected), actual in zip(plain.state_dict().items(), watched.state_dict().values()):
+        assert torch.equal(expected, actual), name
+    assert [p["reward"] for p in plain_history] == [p["reward"] for p in watched_history]
+
+
 def test_undisturbed_restores_random_states_and_module_modes():
     agent = GrowingOracle(TRANSLATION)
     agent.model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Dropout(0.5)).eval()
@@ -167,19 +188,11 @@ def test_grpo_with_an_eval_curve_ends_with_the_same_parameters(tmp_path):
         torch.manual_seed(0)
         agent = agent_class("grpo")(env_id=TRANSLATION, env_kwargs=env_kwargs, seed=0,
                                     model=tiny_model("causal", word_tokenizer()), **settings)
-        if not eval_every:
-            return agent, agent.learn(60), None
-        spec = RunSpec(TRANSLATION, "grpo", 0, 60, eval_batch=2, env_kwargs=env_kwargs, eval_every=eval_every,
-                       eval_curve_examples=3, eval_curve_split="test")
-        curve = EvalCurve(spec, agent, lambda *event: None)
-        history = agent.learn(60, curve.after_training_point)
-        return agent, history, curve.finish(history)
+        return agent, *learn_with_curve(agent, "grpo", 60, env_kwargs, eval_every, eval_batch=2, examples=3)
 
     plain, plain_history, _ = trained(None)
     watched, watched_history, points = trained(20)
-    for (name, expected), actual in zip(plain.model.state_dict().items(), watched.model.state_dict().values()):
-        assert torch.equal(expected, actual), name
-    assert [p["reward"] for p in plain_history] == [p["reward"] for p in watched_history]
+    assert_trained_alike(plain.model, plain_history, watched.model, watched_history)
     steps = [point["env_steps"] for point in points]
     assert steps[0] == 0 and len(steps) >= 3 and steps == sorted(steps)
     assert steps[-1] == watched_history[-1]["env_steps"]
@@ -263,20 +276,11 @@ def test_sb3_with_an_eval_curve_ends_with_the_same_parameters():
 
     def trained(eval_every: int | None):
         agent = agent_class("sb3-ppo")(TRANSLATION, env_kwargs, seed=0, **settings)
-        if not eval_every:
-            return agent, agent.learn(192), None
-        spec = RunSpec(TRANSLATION, "sb3-ppo", 0, 192, eval_batch=4, env_kwargs=env_kwargs, eval_every=eval_every,
-                       eval_curve_examples=4, eval_curve_split="test")
-        curve = EvalCurve(spec, agent, lambda *event: None)
-        history = agent.learn(192, curve.after_training_point)
-        return agent, history, curve.finish(history)
+        return agent, *learn_with_curve(agent, "sb3-ppo", 192, env_kwargs, eval_every, eval_batch=4, examples=4)
 
     plain, plain_history, _ = trained(None)
     watched, watched_history, points = trained(64)
-    for (name, expected), actual in zip(plain.algorithm.policy.state_dict().items(),
-                                        watched.algorithm.policy.state_dict().values()):
-        assert torch.equal(expected, actual), name
-    assert [p["reward"] for p in plain_history] == [p["reward"] for p in watched_history]
+    assert_trained_alike(plain.algorithm.policy, plain_history, watched.algorithm.policy, watched_history)
     assert [point["env_steps"] for point in points] == [0, 64, 128, 192]
 
 
