@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # v2 learning benchmark (issue 23), after run_v2.sh: the results files (results/v2-<level>-<task>-<agent>.json, the
-# proxy files results/v2-medium-proxy-<task>-ppo.json, SB3 with the LM agents at the same budget), the bench tables
+# proxy files results/v2-medium-proxy-<task>-ppo.json, SB3 at 20,000 env steps and at 2,048 beside the LM agents at
+# the same budget: results/v2-medium-sb3-2048-translation-sb3-maskable-ppo.json), the bench tables
 # and plots of every directory re-rendered (textenvs bench --aggregate), the key figures copied to figures/, and the
 # README's generated tables. Run from the repository root:
 #   bash benchmarks/learning/run_v2.sh && bash benchmarks/learning/v2_results.sh
@@ -18,10 +19,14 @@ done
 python $here/from_bench.py runs/v2-medium --prefix v2-medium --config $configs/v2-medium.json --note "$NOTE"
 python $here/from_bench.py runs/v2-medium-proxy --prefix v2-medium-proxy --warm-start-dir runs/v2-medium \
   --config $configs/v2-medium-proxy.json --note "$NOTE"
-python $here/from_bench.py runs/v2-medium-sb3 --prefix v2-medium --warm-start-dir runs/v2-medium \
+# SB3 MaskablePPO: at the LM agents' budget (20,000 env steps) in the main tables, and at 2,048 env steps beside the LM
+# agents' eval curves at the nearest env steps
+python $here/from_bench.py runs/v2-medium-sb3-20k --prefix v2-medium --warm-start-dir runs/v2-medium \
+  --config $configs/v2-medium-sb3-20k.json --note "$NOTE"
+python $here/from_bench.py runs/v2-medium-sb3 --prefix v2-medium-sb3-2048 --warm-start-dir runs/v2-medium \
   --same-budget-dir runs/v2-medium --config $configs/v2-medium-sb3.json --note "$NOTE"
 mkdir -p $here/figures
-for dir in v2-easy v2-medium v2-hard v2-medium-proxy v2-medium-sb3; do
+for dir in v2-easy v2-medium v2-hard v2-medium-proxy v2-medium-sb3 v2-medium-sb3-20k; do
   python -m textenvs bench --aggregate runs/$dir > /dev/null
   for plot in runs/$dir/plots/eval_curve_*.png; do
     task=$(basename "$plot" .png | sed -e 's/^eval_curve_Synthetic//' -e 's/-v2$//' | tr '[:upper:]' '[:lower:]')
