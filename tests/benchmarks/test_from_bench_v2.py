@@ -240,3 +240,21 @@ def test_update_readme_writes_each_marked_block(tmp_path, hard_dir) -> None:
     readme.write_text("no markers\n")
     with pytest.raises(SystemExit):
         summarize.main(["--results", str(results), "--update-readme", str(readme)])
+
+
+def test_runs_without_eval_curves_keep_the_v1_file(tmp_path) -> None:
+    # The v1 configs have no eval curve: their files keep the v1 format (summarize.py's ceiling table reads it).
+    runs = [run_json("greedy", 0, gold_metrics(0.4, 0.3, 0.5, 9.0), [{"env_steps": 0.0}])]
+    runs += [run_json("ppo", seed, gold_metrics(gold, 0.5, 0.6, 8.0), [{"env_steps": 5000.0}])
+             for seed, gold in enumerate([0.6, 0.7, 0.65])]
+    for run in runs:
+        run["eval_curve"] = []
+    bench = write(tmp_path / "v1", runs)
+    config = tmp_path / "v1.json"
+    config.write_text(json.dumps({"envs": [ENV]}))
+    from_bench.main([str(bench), "--config", str(config), "--results", str(tmp_path / "results")])
+    result = json.loads((tmp_path / "results" / "v1-translation-ppo.json").read_text())
+    assert "kind" not in result and result["metric"] == "corpus_synthetic_gold"
+    assert result["summary"]["mean"] == pytest.approx(0.65) and result["summary"]["gap_closed"] == pytest.approx(0.25 / 0.6)
+    assert result["command"] == (f"python -m textenvs bench --config {config.as_posix()} && python benchmarks/learning/"
+                                 f"from_bench.py {bench} --config {config} --results {tmp_path / 'results'}")
