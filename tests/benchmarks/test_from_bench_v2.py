@@ -206,7 +206,8 @@ def test_sb3_file_holds_the_lm_agents_at_the_same_budget(tmp_path, hard_dir) -> 
     steps = (0.0, 512.0, 1024.0, 1536.0, 2048.0)
     sb3 = write(tmp_path / "sb3", [
         run_json("sb3-maskable-ppo", seed, gold_metrics(0.42, 0.3, 0.5, 9.0),
-                 curve([0.4, 0.4, 0.41, 0.42, gold], steps), budget=2048) for seed, gold in enumerate([0.43, 0.44, 0.45])])
+                 curve([0.4, 0.4, 0.41, 0.42, gold], steps), budget=2048)
+        for seed, gold in enumerate([0.43, 0.44, 0.45])])
     config = tmp_path / "sb3.json"
     config.write_text(json.dumps({"envs": [ENV], "eval_every": 512, "eval_curve_examples": 100}))
     results = tmp_path / "results"
@@ -255,6 +256,7 @@ def test_runs_without_eval_curves_keep_the_v1_file(tmp_path) -> None:
     from_bench.main([str(bench), "--config", str(config), "--results", str(tmp_path / "results")])
     result = json.loads((tmp_path / "results" / "v1-translation-ppo.json").read_text())
     assert "kind" not in result and result["metric"] == "corpus_synthetic_gold"
-    assert result["summary"]["mean"] == pytest.approx(0.65) and result["summary"]["gap_closed"] == pytest.approx(0.25 / 0.6)
+    assert result["summary"]["mean"] == pytest.approx(0.65)
+    assert result["summary"]["gap_closed"] == pytest.approx(0.25 / 0.6)
     assert result["command"] == (f"python -m textenvs bench --config {config.as_posix()} && python benchmarks/learning/"
                                  f"from_bench.py {bench} --config {config} --results {tmp_path / 'results'}")
