@@ -183,11 +183,13 @@ def render_results(out_dir: str | Path, console: Console) -> dict[str, Path]:
         "csv": write_csv(summaries, out_dir / "summary.csv"),
         "learning curves": plot_learning_curves(summaries, out_dir / "plots" / "learning_curves.png"),
         "primary metric": plot_primary_bars(summaries, out_dir / "plots" / "primary_metric.png"),
-        **{f"eval curve {i}" if i else "eval curve": path
-           for i, path in enumerate(plot_eval_curves(summaries, out_dir / "plots"))},
+        # One figure per env: labelled by the env, so the lines say which is which.
+        **{f"eval curve {path.stem.removeprefix('eval_curve_')}": path
+           for path in plot_eval_curves(summaries, out_dir / "plots")},
     }
     for what, path in paths.items():
-        console.print(f"{what:>16}: {path}")
+        label = "eval curve" if what.startswith("eval curve ") else what
+        console.print(f"{label:>16}: {path}")
     return paths
 
 
