@@ -79,8 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="do not keep the trained policies (config key save_policies: false). By default each "
                              "PPO / GRPO-family run saves its policy (save_pretrained: safetensors, config, "
                              "tokenizer) under OUT/policies/<run>/ so a leaderboard can verify its predictions "
-                             "(submit --model); the quick start's tiny v2 models take 4.6 MB each, 166 MB "
-                             "for its 36 RL runs")
+                             "(submit --model); the quick start's tiny v2 models take 4.6 MB each, 124.5 MB "
+                             "for its 27 RL runs")
     _add_measurement_options(parser)
     parser.add_argument("--config", type=Path, help="JSON file of options (keys are the long option names)")
     parser.add_argument("--quick", action="store_true",
