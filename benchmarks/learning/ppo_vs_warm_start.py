@@ -28,6 +28,10 @@ Beyond the reward (issue 24, items 3 and 5), every evaluation also records, on t
   to match the trained policies' relative output length; both then evaluated on the evaluation split. A gain that a
   shorter or longer warm start also gets is a gain from length.
 
+With ``--eval-every N`` each policy is also evaluated the same way every N iterations during training (its
+``curve``: the gold metrics beside the reward, e.g. a learned reward model's score, as training goes; issue 24,
+item 4).
+
 The results file records the exact command, the data hashes (the env datasets' content hashes), the library
 versions and the machine's load, and a ``beyond_reward`` summary: each measure's change averaged over seeds and
 flags for a gain that exists only in the reward metric, shorter outputs and degenerate outputs.
@@ -103,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eval-batch", type=int, default=50, help="episodes decoded together at evaluation")
     parser.add_argument("--second-scorers", nargs="*", default=None,
                         help="scorers recorded beside the evaluation metric (default: SECOND_SCORERS of the task)")
+    parser.add_argument("--eval-every", type=int, default=0, metavar="N",
+                        help="also evaluate each policy every N iterations during training (the same evaluation, "
+                             "kept in its 'curve'; 0 = at the end only)")
     parser.add_argument("--no-kl", action="store_true", help="skip the sampled KL estimate (one more decode per seed)")
     parser.add_argument("--length-control", type=float, nargs="*", default=None, metavar="BIAS",
                         help="end-of-sequence logit biases tried for the length-controlled warm start (0 is added)")
@@ -302,6 +309,32 @@ def evaluate(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any], r
     return result
 
 
+def mid_run_evaluation(agent: Any, args: argparse.Namespace, env_kwargs: dict[str, Any],
+                       reference: torch.nn.Module, curve: list[dict[str, Any]]) -> Any:
+    """With ``--eval-every N``: a training callback that appends :func:`evaluate` of the policy (greedy, with the KL
+    to ``reference``) to ``curve`` after every N-th iteration but the last (the final evaluation is that one), as
+    ``{"iteration": i, **scores}``; None without it. The model is put in eval mode for it and back after; the
+    evaluation draws from its own generators, not the trainer's."""
+    if not args.eval_every:
+        return None
+
+    def callback(_metrics: dict[str, float]) -> None:
+        iteration = agent.trainer.iteration
+        if iteration % args.eval_every or iteration >= agent.trainer.config.iterations:
+            return
+        training = agent.model.training
+        agent.model.eval()
+        try:
+            point = evaluate(agent, args, env_kwargs, reference=reference)
+        finally:
+            agent.model.train(training)
+        curve.append({"iteration": iteration, **point})
+        print(f"iteration {iteration}:", json.dumps({key: value for key, value in point.items()
+                                                     if key not in ("measures", "sample")}), flush=True)
+
+    return callback
+
+
 def seed_summary(metric: str, warm_start: float, values: list[float]) -> dict[str, Any]:
     """Mean over seeds, its 95% Student-t half-width (sample std, n - 1 degrees of freedom; None for one seed or
     more than 11), the gain over the warm start and how many seeds beat it."""
@@ -481,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
         seed_started, seed_cpu_started = time.time(), time.process_time()
         agent = agent_type(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
                            **settings)
-        history = agent.trainer.train()
+        curve: list[dict[str, Any]] = []
+        history = agent.trainer.train(callback=mid_run_evaluation(agent, args, env_kwargs, reference, curve))
         train_seconds, train_cpu_seconds = time.time() - seed_started, time.process_time() - seed_cpu_started
         scores = evaluate(agent, args, env_kwargs, reference=reference)
         scores.update({"seed": seed, "train_reward_first": history[0][reward_key],
@@ -491,6 +525,9 @@ def main(argv: list[str] | None = None) -> int:
                        "cpu_seconds": round(time.process_time() - seed_cpu_started, 1),
                        "history": {key: [round(float(record[key]), 5) for record in history]
                                    for key in HISTORY_KEYS if all(key in record for record in history)}})
+        if args.eval_every:
+            scores["curve"] = curve + [{"iteration": len(history), **{
+                key: value for key, value in scores.items() if key not in ("history", "seed")}}]
         results["ppo"].append(scores)
         print(f"seed {seed}:", json.dumps({k: v for k, v in scores.items() if k != "history"}), flush=True)
         del agent
