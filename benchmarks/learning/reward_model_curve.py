@@ -69,7 +69,10 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+def plot(rows: list[dict[str, Any]], path: Path, title: str, reference_proxy: float | None = None,
+         extra: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """One panel per quantity, a line per seed; ``reference_proxy``: the reward model's mean score of the human
+    references, drawn in the proxy panel; ``extra``: further runs' rows by label, dashed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -78,11 +81,17 @@ def plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     panels = [("proxy", "reward-model score (proxy)"), ("bleu", "corpus BLEU (gold)"), ("chrf", "chrF (gold)"),
               ("tokens", "greedy length, tokens"), ("kl", "KL to warm start, nats/episode")]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
+    runs = [("", rows, "-")] + [(f"{label}, ", extra_rows, "--") for label, extra_rows in (extra or {}).items()]
     for axis, (key, label) in zip(axes, panels):
-        for seed in sorted({row["seed"] for row in rows}):
-            points = [(row["iteration"], row[key]) for row in rows if row["seed"] == seed and row[key] is not None]
-            scale = 100 if key in ("bleu", "chrf") else 1
-            axis.plot([x for x, _ in points], [scale * y for _, y in points], marker="o", label=f"seed {seed}")
+        for prefix, run_rows, style in runs:
+            for seed in sorted({row["seed"] for row in run_rows}):
+                points = [(row["iteration"], row[key]) for row in run_rows
+                          if row["seed"] == seed and row[key] is not None]
+                scale = 100 if key in ("bleu", "chrf") else 1
+                axis.plot([x for x, _ in points], [scale * y for _, y in points], style, marker="o", markersize=4,
+                          label=f"{prefix}seed {seed}")
+        if key == "proxy" and reference_proxy is not None:
+            axis.axhline(reference_proxy, color="gray", linestyle=":", label="human references")
         axis.set_xlabel("GRPO iteration")
         axis.set_title(label, fontsize=10)
         axis.grid(alpha=0.3)
@@ -97,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path)
     parser.add_argument("--figure", type=Path, default=None)
+    parser.add_argument("--reward-model-results", type=Path, default=None,
+                        help="the reward model's results file: its score of the test references is drawn")
+    parser.add_argument("--extra", nargs=2, action="append", default=[], metavar=("LABEL", "RESULTS"),
+                        help="another run's results drawn dashed in the figure and tabulated after (repeatable)")
     parser.add_argument("--merge", type=Path, nargs="*", default=[],
                         help="results files of further seeds run in parallel: appended to RESULTS, which is rewritten")
     args = parser.parse_args(argv)
@@ -106,9 +119,14 @@ def main(argv: list[str] | None = None) -> int:
         args.results.write_text(json.dumps(results, indent=2, default=repr) + "\n")
     rows = curve_rows(results)
     print(markdown(rows))
+    extra = {label: curve_rows(json.loads(Path(path).read_text())) for label, path in args.extra}
+    for label, extra_rows in extra.items():
+        print(f"\n{label}:\n" + markdown(extra_rows))
     if args.figure:
+        reference = (json.loads(args.reward_model_results.read_text())["test_scores"]["reference_mean"]
+                     if args.reward_model_results else None)
         plot(rows, args.figure, f"{results['name']}: test_2016_flickr ({results['eval']['examples']} sentences), "
-                                f"greedy; warm start at iteration 0")
+                                f"greedy; warm start at iteration 0", reference, extra)
     return 0
 
 
