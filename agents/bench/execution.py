@@ -147,11 +147,7 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     learned = time.perf_counter()
     eval_curve_seconds = eval_curve.seconds if eval_curve is not None else 0.0
 
-    test_kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
-    size = len(load_env_dataset(spec.env_id, "test", **test_kwargs))
-    count = size if spec.eval_examples is None else min(spec.eval_examples, size)
-    env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
-                       autoreset_mode=AutoresetMode.DISABLED, split="test", **test_kwargs)
+    env, size, count = evaluation_env(spec, "test", spec.eval_examples)
     task = env.unwrapped.task
     records = agent.generate(env, list(range(count)), lambda done: report(spec.name, "evaluate", done, count))
     env.close()
@@ -182,6 +178,17 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     # Each record names the split it answers: the leaderboard refuses predictions for another env's split.
     return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction,
                                "dataset_hash": task.dataset.content_hash} for record in records], policy)
+
+
+def evaluation_env(spec: RunSpec, split: str, limit: int | None) -> tuple[Any, int, int]:
+    """The greedy-evaluation vector env on ``split`` with the run's env kwargs (its own ``split`` dropped), the
+    split's size and how many of its first examples to evaluate (``limit``; None: all of them)."""
+    kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
+    size = len(load_env_dataset(spec.env_id, split, **kwargs))
+    count = size if limit is None else min(limit, size)
+    env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, count), vectorization_mode="vector_entry_point",
+                       autoreset_mode=AutoresetMode.DISABLED, split=split, **kwargs)
+    return env, size, count
 
 
 def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:
@@ -237,12 +244,7 @@ class EvalCurve:
     def __init__(self, spec: RunSpec, agent: Any, report: Report) -> None:
         self.spec, self.agent, self.report = spec, agent, report
         self.every = int(spec.eval_every or 0)
-        kwargs = {key: value for key, value in spec.env_kwargs.items() if key != "split"}
-        size = len(load_env_dataset(spec.env_id, spec.eval_curve_split, **kwargs))
-        self.count = min(spec.eval_curve_examples, size)
-        self.env = gym.make_vec(spec.env_id, num_envs=min(spec.eval_batch, self.count),
-                                vectorization_mode="vector_entry_point", autoreset_mode=AutoresetMode.DISABLED,
-                                split=spec.eval_curve_split, **kwargs)
+        self.env, _, self.count = evaluation_env(spec, spec.eval_curve_split, spec.eval_curve_examples)
         self.points: list[dict[str, float]] = []
         self.seconds = 0.0
         self.next_due = self.every
