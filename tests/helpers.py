@@ -240,3 +240,53 @@ def random_turn_actions(env, seed: int = 0):
     rng = np.random.default_rng(seed)
     end_of_turn = env.unwrapped.end_of_turn_token_id
     return lambda: np.where(rng.random(env.num_envs) < 0.3, end_of_turn, rng.integers(5, 400, size=env.num_envs))
+
+
+def tiny_encoder_decoder(vocab_size: int, decoder: str = "gpt2", decoder_width: int = 48, seed: int = 0,
+                         start_token_id: int = 0, pad_token_id: int = 0):
+    """A randomly initialized transformers ``EncoderDecoderModel``: a one-layer BERT encoder of width 32 and a
+    one-layer decoder with cross-attention, ``"gpt2"`` (``GPT2LMHeadModel``) or ``"bert"`` (``BertLMHeadModel``,
+    whose LM head transforms the state before its output embeddings). A ``decoder_width`` other than 32 makes the
+    model project the encoder's output (``enc_to_dec_proj``). Dropout off; built locally, nothing downloaded."""
+    import torch
+    from transformers import BertConfig, BertLMHeadModel, BertModel, EncoderDecoderModel, GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    bert = dict(vocab_size=vocab_size, num_hidden_layers=1, num_attention_heads=2, hidden_dropout_prob=0.0,
+                attention_probs_dropout_prob=0.0, pad_token_id=pad_token_id)
+    encoder = BertModel(BertConfig(hidden_size=32, intermediate_size=64, **bert), add_pooling_layer=False)
+    if decoder == "gpt2":
+        head = GPT2LMHeadModel(GPT2Config(vocab_size=vocab_size, n_embd=decoder_width, n_layer=1, n_head=2,
+                                          add_cross_attention=True, resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0,
+                                          bos_token_id=start_token_id, eos_token_id=pad_token_id))
+    else:
+        head = BertLMHeadModel(BertConfig(hidden_size=decoder_width, intermediate_size=2 * decoder_width,
+                                          is_decoder=True, add_cross_attention=True, **bert))
+    model = EncoderDecoderModel(encoder=encoder, decoder=head)
+    model.config.decoder_start_token_id, model.config.pad_token_id = start_token_id, pad_token_id
+    return model.eval()
+
+
+def seq2seq_decoding_errors(model, prompt_ids, prompt_mask, steps: int = 3) -> tuple[list[float], float]:
+    """How far ``textenvs.decoding`` is from a seq2seq model's own forward: the largest absolute difference of
+    :class:`CachedDecoder`'s logits after each of ``steps`` greedy steps, and of the teacher-forced
+    :func:`token_logits` of the greedy tokens, from ``model(...).logits`` on the same inputs."""
+    import torch
+
+    from textenvs.decoding import CachedDecoder, token_logits
+
+    start = torch.full((len(prompt_ids), 1), model.config.decoder_start_token_id)
+    cached, tokens = [], []
+    with torch.inference_mode():
+        decoder = CachedDecoder(model, prompt_ids, prompt_mask)
+        for _ in range(steps):
+            expected = model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                             decoder_input_ids=torch.cat([start, *tokens], dim=1)).logits[:, -1]
+            cached.append(float((decoder.logits - expected).abs().max()))
+            tokens.append(decoder.logits.argmax(-1)[:, None])
+            decoder.advance(tokens[-1][:, 0])
+        generated = torch.cat(tokens, dim=1)
+        forced = token_logits(model, prompt_ids, prompt_mask, generated, torch.ones_like(generated))
+        expected = model(input_ids=prompt_ids, attention_mask=prompt_mask,
+                         decoder_input_ids=torch.cat([start, generated[:, :-1]], dim=1)).logits
+    return cached, float((forced - expected).abs().max())

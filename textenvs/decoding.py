@@ -10,7 +10,9 @@ Layout conventions (what the envs' observations hold, and what every model here 
 - causal LM: the left-padded prompt (ending with the separator) followed by the right-padded generated tokens;
   position ids count real tokens only (:func:`causal_position_ids`), as ``generate()`` does with left padding;
 - seq2seq LM: the right-padded prompt is the encoder input; the decoder starts from
-  ``config.decoder_start_token_id`` and reads the generated tokens.
+  ``config.decoder_start_token_id`` and reads the generated tokens. T5 / BART-style models and transformers'
+  ``EncoderDecoderModel`` (any encoder with a GPT-2, BERT, ... decoder) alike: :func:`seq2seq_parts` finds the
+  decoder trunk, the projection of the encoder's output and the full output head.
 
 Precision: the transformer trunk runs in whatever autocast context the caller opens (bf16 on CUDA in PPO), and the
 output head always runs in float32 outside it (:func:`head_logits`), so logprobs, ratios and KL are computed from
@@ -64,25 +66,64 @@ def fuse_activations(model: nn.Module) -> int:
     return len(targets)
 
 
+def seq2seq_parts(model: nn.Module) -> tuple[nn.Module, nn.Module | None, nn.Module]:
+    """``(decoder, projection, head)``: what decoding runs of a seq2seq model (unwrapped, :func:`base_model`).
+
+    - ``decoder``: the decoder trunk, whose output's ``last_hidden_state`` is the final hidden state. A T5 or BART
+      decoder stack is that already; an ``EncoderDecoderModel``'s ``get_decoder()`` is a decoder *with* its LM head
+      (``GPT2LMHeadModel``, ``BertLMHeadModel``), whose base model (``transformer``, ``bert``) is the trunk;
+    - ``projection``: the layer the model applies to the encoder's output before cross-attention
+      (``EncoderDecoderModel``'s ``enc_to_dec_proj``, which exists when the two hidden sizes differ), else None;
+    - ``head``: the module that maps a final hidden state to logits: the output embeddings (T5, BART, a GPT-2
+      decoder's ``lm_head``), or the whole LM head of a decoder whose head transforms the state first
+      (``BertLMHeadModel``'s ``cls``: dense, GELU and LayerNorm before the output embeddings).
+    """
+    decoder = model.get_decoder()
+    trunk = decoder.base_model
+    head = model.get_output_embeddings()
+    if trunk is not decoder:  # the decoder's own LM head: its child that holds the output embeddings
+        head = next((child for child in decoder.children()
+                     if child is not trunk and any(module is head for module in child.modules())), head)
+    return trunk, getattr(model, "enc_to_dec_proj", None), head
+
+
+def encode_prompt(model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+    """A seq2seq model's encoder states ``(B, P, H)`` as its decoder's cross-attention reads them (projected to the
+    decoder's width where the model does so, :func:`seq2seq_parts`)."""
+    encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
+    projection = seq2seq_parts(model)[1]
+    return encoded if projection is None else projection(encoded)
+
+
+def float32_head(head: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
+    """``head(hidden)`` computed with float32 weights (``hidden`` is float32) whatever the head's stored dtype."""
+    weight = getattr(head, "weight", None)
+    if weight is None:  # a head with a transform before its output embeddings (a BERT decoder's)
+        cast = {name: parameter.float() for name, parameter in head.named_parameters()
+                if parameter.dtype != torch.float32}
+        return torch.func.functional_call(head, cast, (hidden,)) if cast else head(hidden)
+    if weight.dtype != torch.float32:
+        # A checkpoint kept in bf16 / fp16 (a frozen reference, reward or user model): its head's weights are
+        # cast for this product instead of the float32 hidden state being cast down.
+        bias = head.bias.float() if getattr(head, "bias", None) is not None else None
+        return torch.nn.functional.linear(hidden, weight.float(), bias)
+    return head(hidden)
+
+
 def head_logits(lm: nn.Module, hidden: torch.Tensor) -> torch.Tensor:
     """Float32 logits from final hidden states: the output head run in float32, outside any autocast context.
 
-    It reproduces the model's own head: T5's rescaling of the decoder output (``scale_decoder_outputs``) and
-    BART's ``final_logits_bias`` are applied when the model has them.
+    It reproduces the model's own head: T5's rescaling of the decoder output (``scale_decoder_outputs``), BART's
+    ``final_logits_bias`` and the transform of an ``EncoderDecoderModel``'s BERT decoder (:func:`seq2seq_parts`)
+    are applied when the model has them.
     """
     model = base_model(lm)
     with torch.autocast(hidden.device.type, enabled=False):
         hidden = hidden.float()
-        if is_encoder_decoder(model) and getattr(model.config, "scale_decoder_outputs", False):
+        seq2seq = is_encoder_decoder(model)
+        if seq2seq and getattr(model.config, "scale_decoder_outputs", False):
             hidden = hidden * model.config.d_model ** -0.5
-        head = model.get_output_embeddings()
-        if head.weight.dtype != torch.float32:
-            # A checkpoint kept in bf16 / fp16 (a frozen reference, reward or user model): its head's weights are
-            # cast for this product instead of the float32 hidden state being cast down.
-            bias = head.bias.float() if getattr(head, "bias", None) is not None else None
-            logits = torch.nn.functional.linear(hidden, head.weight.float(), bias)
-        else:
-            logits = head(hidden)
+        logits = float32_head(seq2seq_parts(model)[2] if seq2seq else model.get_output_embeddings(), hidden)
         bias = getattr(model, "final_logits_bias", None)
         return logits + bias.float() if bias is not None else logits
 
@@ -113,8 +154,8 @@ def token_hidden_states(lm: nn.Module, prompt_ids: torch.Tensor, prompt_mask: to
     if is_encoder_decoder(model):
         start = torch.full((len(generated_ids), 1), model.config.decoder_start_token_id, dtype=generated_ids.dtype,
                            device=generated_ids.device)
-        encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
-        return model.get_decoder()(
+        encoded = encode_prompt(model, prompt_ids, prompt_mask)
+        return seq2seq_parts(model)[0](
             input_ids=torch.cat([start, generated_ids], dim=1),
             attention_mask=torch.cat([torch.ones_like(start), generated_mask], dim=1),
             encoder_hidden_states=encoded, encoder_attention_mask=prompt_mask, use_cache=False).last_hidden_state
@@ -335,9 +376,9 @@ class CachedDecoder:
             if backend != "eager":
                 raise ValueError(f"decoding backend {backend!r} supports causal LMs only; {type(model).__name__} is "
                                  "an encoder-decoder model, use backend='eager'.")
-            self.decoder = model.get_decoder()
+            self.decoder = seq2seq_parts(model)[0]
             self.prompt_mask = prompt_mask
-            self.encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
+            self.encoded = encode_prompt(model, prompt_ids, prompt_mask)
             self.cache = EncoderDecoderCache(DynamicCache(config=model.config), DynamicCache(config=model.config))
             start = torch.full_like(prompt_ids[:, :1], model.config.decoder_start_token_id)
             self._step(start)

@@ -1,16 +1,18 @@
 """textenvs.decoding, the one decoding path: float32 heads reproduce the models' own logits, the uncached next-token
-logits agree with the KV-cached decoder, our PPO's NLPO masks are the env-side TopPMask's, and no other module runs
-a KV-cached loop."""
+logits agree with the KV-cached decoder, transformers' EncoderDecoderModel decodes like its own forward, our PPO's
+NLPO masks are the env-side TopPMask's, and no other module runs a KV-cached loop."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from tests.helpers import rollout_env_kwargs, tiny_model, word_tokenizer
+from tests.helpers import (rollout_env_kwargs, seq2seq_decoding_errors, tiny_encoder_decoder, tiny_model,
+                           word_tokenizer)
 
 from agents.ppo.rollout import collect_rollout
 from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, sampling_mask, token_hidden_states
@@ -66,6 +68,30 @@ def test_uncached_next_token_logits_match_the_cached_decoder(kind):
             actions = decoder.logits[:, 4:len(tokenizer)].argmax(-1) + 4  # no EOS: all three episodes go on
             decoder.advance(actions)
             observation, *_ = env.step(actions.numpy())
+
+
+@pytest.mark.parametrize("decoder,width", [("gpt2", 48), ("bert", 32), ("bert", 48)])
+def test_encoder_decoder_models_decode_like_their_own_forward(decoder, width):
+    """Issue 24, item 1: a transformers EncoderDecoderModel decodes (its get_decoder() is the decoder with its LM
+    head). The cached steps and the teacher-forced logits equal the model's own forward with a decoder wider than the
+    encoder (the encoder's output goes through enc_to_dec_proj) and with a BERT decoder (its LM head transforms the
+    state before the output embeddings)."""
+    model = tiny_encoder_decoder(60, decoder, width)
+    assert hasattr(model, "enc_to_dec_proj") == (width != 32)
+    prompt_ids = torch.tensor([[5, 7, 9, 2], [5, 8, 2, 0], [11, 3, 0, 0]])
+    cached, forced = seq2seq_decoding_errors(model, prompt_ids, (prompt_ids != 0).long())
+    assert max(cached) < 1e-4 and forced < 1e-4, (cached, forced)
+
+
+def test_a_bert_decoders_head_runs_in_float32_over_bf16_weights():
+    """A composite LM head kept in bf16 (a frozen reference) gives float32 logits from its weights cast up."""
+    model = tiny_encoder_decoder(60, "bert", 32)
+    hidden = torch.randn(2, 3, 32)
+    expected = copy.deepcopy(model.decoder.cls).to(torch.bfloat16).float()(hidden)
+    model.decoder.cls.to(torch.bfloat16)
+    with torch.no_grad():
+        logits = head_logits(model, hidden)
+    assert logits.dtype == torch.float32 and torch.allclose(logits, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("kind", ["causal", "seq2seq"])
