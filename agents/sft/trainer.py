@@ -61,6 +61,8 @@ class SFTConfig:
     """AdamW weight decay on weight matrices (biases and norm gains are not decayed)."""
     max_grad_norm: float = 1.0
     """Clip the global gradient norm to this value."""
+    label_smoothing: float = 0.0
+    """Label smoothing of the training cross-entropy (``F.cross_entropy``'s); the validation loss is never smoothed."""
     seed: int = 0
     """Seeds the order of the training pairs (seed the model's initialization before building it)."""
     device: str = "auto"
@@ -161,8 +163,10 @@ def make_batch(pairs: SupervisedPairs, rows: np.ndarray, model: PreTrainedModel)
     return {key: value.to(device) for key, value in batch.items()}
 
 
-def token_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed next-token cross-entropy over the labelled tokens of ``batch``, and their number."""
+def token_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor],
+               label_smoothing: float = 0.0) -> tuple[torch.Tensor, int]:
+    """Summed next-token cross-entropy (smoothed by ``label_smoothing``) over the labelled tokens of ``batch``, and
+    their number."""
     inputs = {key: value for key, value in batch.items() if key != "labels"}
     labels = batch["labels"]
     if model.config.is_encoder_decoder:
@@ -172,7 +176,8 @@ def token_loss(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> tuple[
         keep = labels.shape[1] - int((labels != IGNORE_INDEX).any(0).nonzero().min()) + 1
         logits = model(**inputs, use_cache=False, logits_to_keep=keep).logits[:, :-1]
         labels = labels[:, -logits.shape[1]:]
-    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum")
+    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE_INDEX, reduction="sum",
+                           label_smoothing=label_smoothing)
     return loss, int((labels != IGNORE_INDEX).sum())
 
 
@@ -361,7 +366,7 @@ class _SFTRun:
         """One optimizer step on the mean token loss of ``batch``: its summed loss, its labelled tokens and the
         gradient norm before clipping."""
         with self.autocast():
-            loss_sum, tokens = token_loss(self.model, batch)
+            loss_sum, tokens = token_loss(self.model, batch, self.config.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         (loss_sum / tokens).backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.max_grad_norm)

@@ -81,6 +81,23 @@ def test_token_loss_matches_the_models_own_loss(mode):
     torch.testing.assert_close(total / count, model(**hf_inputs).loss)
 
 
+def test_label_smoothing_mixes_the_uniform_target_into_the_training_loss():
+    torch.manual_seed(0)
+    task = _task("causal")
+    model = build_causal_lm(task.tokenizer, "tiny", n_layer=1)
+    batch = make_batch(encode_pairs(task), np.arange(len(TOY_PAIRS)), model)
+    plain, count = token_loss(model, batch)
+    smoothed, smoothed_count = token_loss(model, batch, label_smoothing=0.1)
+    # By hand: (1 - eps) * NLL + eps * mean over the vocabulary of -log p, on the labelled positions.
+    logits = model(**{key: value for key, value in batch.items() if key != "labels"}).logits[:, :-1]
+    labels = batch["labels"][:, 1:]
+    log_probs = torch.log_softmax(logits.float(), -1)[labels != IGNORE_INDEX]
+    uniform = -log_probs.mean(-1).sum()
+    assert smoothed_count == count
+    torch.testing.assert_close(smoothed, 0.9 * plain + 0.1 * uniform)
+    assert smoothed.item() != pytest.approx(plain.item())
+
+
 @pytest.mark.parametrize("mode", ["causal", "seq2seq"])
 def test_short_run_learns_the_toy_pairs_and_saves(tmp_path, mode):
     torch.manual_seed(0)
