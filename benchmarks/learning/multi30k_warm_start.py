@@ -154,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def system_label(args: argparse.Namespace) -> str:
+    """How the README's real-data table names the warm start, e.g. "GPT-2 4x256 + 8k BPE, 4,000 SFT steps ..."."""
+    layers, width = args.n_layer or 4, args.n_embd or 128
+    extras = ", ".join(text for value, text in ((args.dropout, f"dropout {args.dropout:g}"),
+                                                (args.label_smoothing, f"label smoothing {args.label_smoothing:g}"))
+                       if value)
+    return (f"GPT-2 {layers}x{width} + {args.vocab_size / 1000:g}k BPE, {args.steps:,} SFT steps"
+            f"{', ' + extras if extras else ''} (multi30k_warm_start.py)")
+
+
 def write_results(script: Any, args: argparse.Namespace, options: argparse.Namespace, env_kwargs: dict[str, Any],
                   model_dir: str, result: dict[str, Any], curve: list[dict[str, Any]],
                   seconds: dict[str, float], argv: list[str] | None) -> None:
@@ -172,7 +182,7 @@ def write_results(script: Any, args: argparse.Namespace, options: argparse.Names
                        "decoding": "greedy", "second_scorers": script.second_scorer_names(options)},
               "validation_curve": curve, **script.provenance(options, env_kwargs, ["train", options.eval_split,
                                                                                    "validation"]),
-              "warm_start": result, "kind": "warm_start", "metric": "corpus_bleu"}
+              "warm_start": result, "kind": "warm_start", "metric": "corpus_bleu", "system": system_label(args)}
     record["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(record, indent=2) + "\n")

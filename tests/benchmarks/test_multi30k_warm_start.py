@@ -49,6 +49,7 @@ def test_the_defaults_are_the_1600_step_recipe(script, ppo_script):
     assert (options.name, options.train_tokenizer, options.tokenizer_texts, options.model_size) == (
         "multi30k-sft1600", 3000, 29000, "tiny")
     assert (options.eval_split, options.eval_examples, options.eval_scorer) == ("test", 1000, "bleu")
+    assert script.system_label(args) == "GPT-2 4x128 + 3k BPE, 1,600 SFT steps (multi30k_warm_start.py)"
 
 
 def test_the_larger_recipe_reaches_the_model_and_the_sft_config(script, ppo_script):
@@ -64,3 +65,5 @@ def test_the_larger_recipe_reaches_the_model_and_the_sft_config(script, ppo_scri
     assert (sft.max_steps, sft.learning_rate, sft.warmup_steps, sft.eval_every, sft.label_smoothing) == (
         4000, 1.5e-3, 200, 500, 0.1)
     assert json.loads(json.dumps(options.sft)) == options.sft
+    assert script.system_label(args) == ("GPT-2 4x256 + 8k BPE, 4,000 SFT steps, dropout 0.1, label smoothing 0.1 "
+                                         "(multi30k_warm_start.py)")
