@@ -38,8 +38,8 @@ CHECKPOINTS_DIR = Path(__file__).parent / "checkpoints"
 """Shipped warm-start checkpoints, one directory per built-in task (``scripts/train_warm_starts.py``)."""
 
 TASK_NAMES: tuple[str, ...] = ("translation", "summarization", "dialogue", "translation-v1", "summarization-v1",
-                               "dialogue-v1", "multiturn_dialogue", "translation-v2", "summarization-v2",
-                               "dialogue-v2")
+                               "dialogue-v1", "multiturn_dialogue", "multiturn_dialogue-v1", "translation-v2",
+                               "summarization-v2", "dialogue-v2")
 
 LEVELED_TASK_NAMES: tuple[str, ...] = ("translation-v2", "summarization-v2", "dialogue-v2")
 """Tasks with one warm start per difficulty level (``dataset_options={"level": ...}``), in
@@ -134,7 +134,8 @@ def default_checkpoint(task_name: str, level: str | None = None) -> Path:
     the tokenizer saved beside it is the built-in one).
 
     :param task_name: a task's ``TaskSpec.name``: ``"translation"``, ``"summarization"``, ``"dialogue"`` (v0),
-        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"``, ``"multiturn_dialogue"``, or a v2 task
+        ``"translation-v1"``, ``"summarization-v1"``, ``"dialogue-v1"``, ``"multiturn_dialogue"``,
+        ``"multiturn_dialogue-v1"``, or a v2 task
         (``"translation-v2"``, ``"summarization-v2"``, ``"dialogue-v2"``), which has one warm start per level.
     :param level: the v2 difficulty level (``"easy"``, ``"medium"``, ``"hard"``); None = the level the env runs at
         by default (``medium``). Only v2 tasks take one.

@@ -34,11 +34,12 @@ from gymnasium.vector import AutoresetMode
 
 from agents.models import CHECKPOINTS_DIR, build_causal_lm
 from agents.sft import SFTConfig, train_sft
-from agents.sft.conversations import BookingDemonstrator, simulate_conversations
+from agents.sft.conversations import BookingDemonstrator, BookingDemonstratorV1, simulate_conversations
 from textenvs.data.tokenizer import load_builtin_tokenizer
 from textenvs.decoding import DecodingPolicy
 from textenvs.evaluation import generate_split, summarize
 from textenvs.registration import load_env_dataset
+from textenvs.tasks.multiturn_dialogue import BENCHMARK_USER_V1
 
 BASE = SFTConfig(learning_rate=3e-3, batch_size=64, warmup_steps=30, weight_decay=0.01, seed=0, device="cpu",
                  eval_every=100, eval_examples=200, log_every=25)
@@ -61,6 +62,8 @@ WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     # user had not given yet) guessed values and completed no booking even when sampled. No validation split: its
     # pairs are single replies.
     "multiturn_dialogue": ("textenvs/MultiTurnDialogue-v0", "tiny", replace(BASE, max_steps=1200, eval_split=None)),
+    # v1's own (issue 25): conversations of BookingDemonstratorV1 with the benchmark's user; half v0's steps (2.6 epochs).
+    "multiturn_dialogue-v1": ("textenvs/MultiTurnDialogue-v1", "tiny", replace(BASE, max_steps=600, eval_split=None)),
 }
 
 V2_STEPS = {"translation": 400, "summarization": 1000, "dialogue": 400}
@@ -83,7 +86,10 @@ for _task, _steps in V2_STEPS.items():
         WARM_STARTS[_name] = (f"textenvs/Synthetic{_task.capitalize()}-v2", "tiny", replace(BASE, max_steps=_steps))
         ENV_KWARGS[_name] = {"dataset_options": {"level": _level}}
 
-DEMONSTRATORS = {"multiturn_dialogue": BookingDemonstrator(generic_rate=0.1, partial_rate=0.6)}
+ENV_KWARGS["multiturn_dialogue-v1"] = {"user_simulator_kwargs": dict(BENCHMARK_USER_V1)}
+
+DEMONSTRATORS = {"multiturn_dialogue": BookingDemonstrator(generic_rate=0.1, partial_rate=0.6),
+                 "multiturn_dialogue-v1": BookingDemonstratorV1()}
 """Tasks trained on simulated conversations instead of the split's references: the demonstration agent of each
 (the generic turn on 10% of turns; 60% of the confirmations miss their last slot, so a fitted model's argmax is the
 partial confirmation while sampling keeps the full one 40% of the time)."""
@@ -107,9 +113,11 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     demonstrations = None
     if task in DEMONSTRATORS:
         train_goals = list(range(len(load_env_dataset(env_id, "train")))) * CONVERSATIONS_PER_GOAL
-        pairs, demonstrations = simulate_conversations(env_id, {"tokenizer": tokenizer, "split": "train"},
+        pairs, demonstrations = simulate_conversations(env_id, {**env_kwargs, "tokenizer": tokenizer, "split": "train"},
                                                        DEMONSTRATORS[task], train_goals, seed=config.seed)
-    model = train_sft(model, tokenizer, env_id, dict(env_kwargs), config,
+    # The conversations are the rows; the user's settings only shaped them (the SFT task is built from the dataset).
+    sft_kwargs = {} if demonstrations is not None else dict(env_kwargs)
+    model = train_sft(model, tokenizer, env_id, sft_kwargs, config,
                       callback=lambda record: print(json.dumps(record), flush=True),
                       train_pairs=pairs if demonstrations is not None else None)
     minutes, cpu_minutes = (time.perf_counter() - started) / 60, (time.process_time() - started_cpu) / 60
@@ -118,7 +126,7 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     env = gym.make_vec(env_id, num_envs=64, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", autoreset_mode=AutoresetMode.DISABLED, **env_kwargs).unwrapped
     test = summarize(generate_split(env, DecodingPolicy(model)))
-    v2_scores = _v2_scores(task, env_id, env_kwargs, tokenizer, model) if task in ENV_KWARGS else None
+    v2_scores = _v2_scores(task, env_id, env_kwargs, tokenizer, model) if "-v2-" in task else None
     record_path = output_dir / "training_config.json"
     record = json.loads(record_path.read_text(encoding="utf-8"))
     record["sft"]["output_dir"] = _display_path(output_dir)
@@ -126,11 +134,16 @@ def train_warm_start(task: str, output_root: Path) -> dict[str, float]:
     record["training_cpu_minutes"] = round(cpu_minutes, 1)  # summed over threads
     record["threads"] = torch.get_num_threads()
     record["test_greedy"] = test
+    if task == "multiturn_dialogue-v1":
+        env.close()
+        env = gym.make_vec(env_id, num_envs=64, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
+                           split="test_compositional", autoreset_mode=AutoresetMode.DISABLED, **env_kwargs).unwrapped
+        record["test_compositional_greedy"] = summarize(generate_split(env, DecodingPolicy(model)))
     if v2_scores is not None:
         record["level"] = env_kwargs["dataset_options"]["level"]
         record["greedy_scores"] = v2_scores
     if demonstrations is not None:
-        record["demonstrations"] = {**asdict(DEMONSTRATORS[task]), "seed": config.seed,
+        record["demonstrations"] = {**asdict(DEMONSTRATORS[task]), "seed": config.seed, "env_kwargs": env_kwargs,
                                     "conversations": len(pairs), "mean_metrics": demonstrations}
     record_path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return {"minutes": minutes, "cpu_minutes": cpu_minutes, "parameters": model.num_parameters(),

@@ -215,8 +215,10 @@ class BookingUserV1(UserSimulator):
     4. a booking confirmation (contains "booked") that does not book exactly the goal (the check of
        :func:`textenvs.scorers.booking_goal.check_booking`): corrects the first goal slot it misses or misstates,
        ``"no , i wanted it <slot> ."``, or, when every goal slot is right but the turn adds values, negates or
-       hedges, ``"no , please book exactly what i asked for ."`` (useless). A booking of exactly the goal ends the
-       conversation in the env before the user is asked;
+       hedges, ``"no , please book exactly what i asked for ."`` (useless). With ``tell_corrections=False`` every
+       wrong booking gets that vague refusal, which names no slot: the agent has to find its mistake in what the
+       user already said (or ask again). A booking of exactly the goal ends the conversation in the env before
+       the user is asked;
     5. a turn asking about more than one slot (slot keywords: "food", "people", "day", "time", "departing",
        "destination", "nights", ...) or with more than one question mark: ``"please ask me one thing at a time ."``
        (useless; ``several_questions``). This is what a list of questions gets: no answer at all;
@@ -242,10 +244,12 @@ class BookingUserV1(UserSimulator):
     :param volunteer_rate: probability that an answer also volunteers one more untold goal slot (0.2).
     :param change_of_mind: probability that a conversation's user changes one slot value once (0.0).
     :param max_turn_words: longest agent turn, in words, the user reads (25).
+    :param tell_corrections: whether a wrong booking is corrected with the goal value of the first slot it gets
+        wrong (True) or refused without naming one (False).
     """
 
     def __init__(self, patience: int = 3, volunteer_rate: float = 0.2, change_of_mind: float = 0.0,
-                 max_turn_words: int = 25) -> None:
+                 max_turn_words: int = 25, tell_corrections: bool = True) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}.")
         for name, value in (("volunteer_rate", volunteer_rate), ("change_of_mind", change_of_mind)):
@@ -254,7 +258,7 @@ class BookingUserV1(UserSimulator):
         if max_turn_words < 1:
             raise ValueError(f"max_turn_words must be >= 1, got {max_turn_words}.")
         self.patience, self.volunteer_rate, self.change_of_mind = patience, volunteer_rate, change_of_mind
-        self.max_turn_words = max_turn_words
+        self.max_turn_words, self.tell_corrections = max_turn_words, tell_corrections
         self._states: dict[int, _BookingStateV1] = {}
 
     def start(self, slot: int, example: Example) -> None:
@@ -298,7 +302,7 @@ class BookingUserV1(UserSimulator):
             check = check_booking(parsed, state.intent, state.goal)
             if check.complete:
                 return THANKS, True, None
-            if check.wrong_slots:
+            if check.wrong_slots and self.tell_corrections:
                 wrong = check.wrong_slots[0]
                 state.told.add(wrong)
                 return f"no , i wanted it {_fragment(state.rng, state.intent, wrong, state.goal[wrong])} .", False, None
@@ -349,7 +353,8 @@ class BookingUserV1(UserSimulator):
 
     def config(self) -> dict[str, Any]:
         return {"name": "builtin-v1", "patience": self.patience, "volunteer_rate": self.volunteer_rate,
-                "change_of_mind": self.change_of_mind, "max_turn_words": self.max_turn_words}
+                "change_of_mind": self.change_of_mind, "max_turn_words": self.max_turn_words,
+                "tell_corrections": self.tell_corrections}
 
 
 # --- model-backed and callable users ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from agents.sft.trainer import SupervisedPairs
 from textenvs.chat import Message
-from textenvs.data.generators.dialogue import _QUESTIONS
+from textenvs.data.generators.dialogue import _QUESTIONS, _confirmations
 from textenvs.data.dataset import Example
 
 GENERIC_TURN = "how can i help you ?"
@@ -76,6 +76,109 @@ class BookingDemonstrator:
         return confirmation
 
 
+VOLUNTEERED = " , and "
+"""How the v1 user's answer adds an unasked slot (:class:`textenvs.users.BookingUserV1`, ``volunteer_rate``)."""
+
+ROLE_BINDINGS = {"book_taxi": ("departure", "destination"), "book_hotel": ("people", "nights"),
+                 "book_restaurant": ("people", "time")}
+"""The two slots of each booking kind a v1 demonstrator can bind to each other's role: the taxi's two places, the
+hotel's two counts, the restaurant's party size and hour. The error fires only when the opening request named the
+second one, so the user told it before the first: the demonstrator fills the roles in the order it heard them."""
+
+
+@dataclass(frozen=True)
+class BookingDemonstratorV1:
+    """A booking agent for ``textenvs/MultiTurnDialogue-v1`` whose mistakes depend on the conversation, each drawn
+    afresh at every turn where it can happen (so a fitted model's greedy turn is wrong exactly where a rate
+    exceeds 1/2, and right elsewhere):
+
+    - the generic turn ``"how can i help you ?"`` (``generic_rate``, any turn);
+    - questions: the built-in question for the first goal slot the user has not told yet, in the domain's order.
+      When the user's last answer volunteered the next slot, it asks for it anyway with probability
+      ``missed_volunteer_rate`` (the user answers again, a useless turn);
+    - the confirmation, one of the two frames of the references, rendered from the goal *as the demonstrator
+      believes it*:
+
+      - **stale value** (``stale_rate``): after the user changed their mind (``change_of_mind``), the value told
+        first instead of the new one;
+      - **role binding** (``binding_rate``): the two slots of :data:`ROLE_BINDINGS` swapped, when the opening
+        request named the second one (the order of hearing, not the user's words, decides the roles);
+      - **time role** (``binding_rate``): a taxi the user wants to *arrive* by an hour booked as *leaving* at it;
+      - **omission** (``omission_rate``, per optional slot: area, stars, parking): the slot left out.
+
+    It reads the example's hidden goal and, through :func:`simulate_conversations`, the user's current goal
+    (``goal``), so it never states a value the user has not given. With ``tell_corrections=False`` users a wrong
+    booking is refused without a hint, and the next confirmation is drawn afresh, so a fitted model that binds
+    wrong repeats itself until the user gives up.
+    """
+
+    generic_rate: float = 0.05
+    missed_volunteer_rate: float = 0.3
+    stale_rate: float = 0.6
+    binding_rate: float = 0.6
+    omission_rate: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("generic_rate", "missed_volunteer_rate", "stale_rate", "binding_rate", "omission_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}.")
+
+    def __call__(self, example: Example, conversation: list[Message], rng: random.Random,
+                 goal: dict[str, Any] | None = None) -> str:
+        if rng.random() < self.generic_rate:
+            return GENERIC_TURN
+        intent, first_goal = example.metadata["intent"], example.metadata["goal"]
+        goal = dict(goal or first_goal)
+        questions = {slot: _QUESTIONS[intent, slot][0] for slot in goal if (intent, slot) in _QUESTIONS}
+        told, volunteered = _told_slots(example, conversation, questions)
+        for slot in questions:
+            if slot not in told or (slot in volunteered and rng.random() < self.missed_volunteer_rate):
+                return questions[slot]
+        return rng.choice(_confirmations(intent, self._believed_goal(example, goal, rng)))
+
+    def _believed_goal(self, example: Example, goal: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+        intent, first_goal, opening = (example.metadata[key] for key in ("intent", "goal", "opening"))
+        believed = dict(goal)
+        for slot, value in first_goal.items():
+            if value != goal[slot] and rng.random() < self.stale_rate:
+                believed[slot] = value
+        first, second = ROLE_BINDINGS[intent]
+        if second in opening and rng.random() < self.binding_rate:
+            believed[first], believed[second] = _swapped(believed[first], believed[second])
+        if intent == "book_taxi" and believed["time"][2] == "arrive" and rng.random() < self.binding_rate:
+            believed["time"] = [believed["time"][0], believed["time"][1], "leave"]
+        for slot in ("area", "stars", "parking"):
+            if slot in believed and rng.random() < self.omission_rate:
+                del believed[slot]
+        return believed
+
+
+def _swapped(first: Any, second: Any) -> tuple[Any, Any]:
+    """Two slot values exchanged; an hour takes the party size and keeps its half and role."""
+    if isinstance(second, (list, tuple)):
+        return second[0], [first, *second[1:]]
+    return second, first
+
+
+def _told_slots(example: Example, conversation: list[Message], questions: dict[str, str]) -> tuple[set[str], set[str]]:
+    """The goal slots the v1 user has told (opening, answers, volunteered ones), and those its last reply
+    volunteered."""
+    told, volunteered = set(example.metadata["opening"]), set()
+    order = list(questions)
+    for agent, user in zip(conversation[1::2], conversation[2::2]):
+        asked = next((slot for slot, question in questions.items() if agent["content"] == question), None)
+        if asked is None:
+            continue
+        told.add(asked)
+        volunteered = set()
+        if VOLUNTEERED in user["content"]:
+            extra = next((slot for slot in order if slot not in told), None)
+            if extra is not None:
+                told.add(extra)
+                volunteered.add(extra)
+    return told, volunteered
+
+
 def simulate_conversations(env_id: str, env_kwargs: dict[str, Any], demonstrator: Demonstrator,
                            indices: Sequence[int], seed: int = 0) -> tuple[SupervisedPairs, dict[str, float]]:
     """Play ``demonstrator`` against the env's user on examples ``indices`` of the env's split and record each
@@ -100,7 +203,11 @@ def simulate_conversations(env_id: str, env_kwargs: dict[str, Any], demonstrator
         example = env.task.dataset[int(index)]
         terminated = False
         while not terminated:
-            text = demonstrator(example, env.messages(), rng)
+            if isinstance(demonstrator, BookingDemonstratorV1):
+                current = env._episodes.user.current_goal(0)
+                text = demonstrator(example, env.messages(), rng, goal=current)
+            else:
+                text = demonstrator(example, env.messages(), rng)
             for token in env.encode_agent_turn(text) + [env.end_of_turn_token_id]:
                 observation, _, terminated, _, info = env.step(token)
                 if terminated:

@@ -51,6 +51,10 @@ PROXY_PREFIX = "proxy_"
 metrics as :data:`agents.bench.plots.GOLD_KEY`."""
 
 
+CONVERSATION_METRICS = ("goal_completion", "turns", "format_violations")
+"""What a multi-turn run's file records beside its primary score (``goal_score``), where the run has them."""
+
+
 def task_name(env_id: str) -> str:
     """``textenvs/SyntheticTranslation-v1`` (or its old id ``textenvs/Translation-v1``) → ``translation``: the
     results files of one task keep one name across the rename of the benchmark ids."""
@@ -104,6 +108,7 @@ def reported_metrics(run: RunResult) -> list[str]:
         keys.append(corpus if corpus in run.metrics else f"{name}/{metric}")
     if GOLD_KEY in run.metrics:
         keys.append(GOLD_KEY)
+    keys += list(CONVERSATION_METRICS)
     return [key for key in dict.fromkeys(keys + ["length"]) if key in run.metrics]
 
 

@@ -306,3 +306,61 @@ def test_the_trained_user_model_states_the_goal_values_the_rule_user_would():
     blind = users.ModelUser(model_user.model, tokenizer, persona=False)
     replies = blind.respond(list(range(len(examples))), conversations)
     assert np.mean([stated_values(r.text) == values for r, values in zip(replies, expected)]) < np.mean(agree) - 0.3
+
+
+def test_without_told_corrections_a_wrong_booking_is_refused_without_naming_the_slot():
+    kwargs = {"change_of_mind": 1.0, "volunteer_rate": 0.0}
+    told = gym.make(ENV_ID, split="test", user_simulator_kwargs=kwargs)
+    vague = gym.make(ENV_ID, split="test", user_simulator_kwargs={**kwargs, "tell_corrections": False})
+    for index in range(10):
+        example = told.unwrapped.task.dataset[index]
+        turns = good_agent_turns(example)
+        replies = {}
+        for name, env in (("told", told), ("vague", vague)):
+            env.reset(options={"example_index": index})
+            for text in turns[:-1]:
+                say(env, text)
+            _, _, terminated, _, info = say(env, turns[-1])  # the goal before the user changed it
+            assert not terminated
+            replies[name] = info["user_reply"]
+        assert replies["told"].startswith("no , i wanted it")
+        assert replies["vague"] == users.WRONG_BOOKING
+    assert vague.unwrapped._episodes.user.config()["tell_corrections"] is False
+
+
+def _demonstrated(demonstrator, indices, user_kwargs):
+    from agents.sft.conversations import simulate_conversations
+    from textenvs.data.tokenizer import load_builtin_tokenizer
+
+    kwargs = {"tokenizer": load_builtin_tokenizer(), "split": "test", "user_simulator_kwargs": user_kwargs}
+    env = gym.make(ENV_ID, **kwargs).unwrapped
+    completed = []
+    for index in indices:
+        _, metrics = simulate_conversations(ENV_ID, kwargs, demonstrator, [index], seed=index)
+        completed.append(metrics["goal_completion"] == 1.0)
+    return env.task.dataset, completed
+
+
+def test_the_v1_demonstrator_is_right_where_no_error_fires_and_wrong_where_one_must():
+    from agents.sft.conversations import ROLE_BINDINGS, BookingDemonstratorV1, _swapped
+    from textenvs.tasks.multiturn_dialogue import BENCHMARK_USER_V1
+
+    none = dict(generic_rate=0.0, missed_volunteer_rate=0.0, stale_rate=0.0, binding_rate=0.0, omission_rate=0.0)
+    indices = range(60)
+    dataset, completed = _demonstrated(BookingDemonstratorV1(**none), indices, BENCHMARK_USER_V1)
+    assert all(completed)  # a perfect demonstrator meets every goal, changes of mind included
+    # Role binding fires only where the opening named the second slot of the pair (the order of hearing).
+    dataset, completed = _demonstrated(BookingDemonstratorV1(**{**none, "binding_rate": 1.0}), indices,
+                                       {**BENCHMARK_USER_V1, "change_of_mind": 0.0})
+    for index, done in zip(indices, completed):
+        meta = dataset[index].metadata
+        first, second = ROLE_BINDINGS[meta["intent"]]
+        pair = meta["goal"][first], meta["goal"][second]
+        swaps = second in meta["opening"] and list(_swapped(*pair)) != list(pair)
+        arrives = meta["intent"] == "book_taxi" and meta["goal"]["time"][2] == "arrive"
+        assert done == (not swaps and not arrives), (index, meta)
+    # A stale value fails exactly the conversations whose user changed its mind.
+    dataset, completed = _demonstrated(BookingDemonstratorV1(**{**none, "stale_rate": 1.0}), indices,
+                                       BENCHMARK_USER_V1)
+    changes = [random.Random(dataset[index].id).random() < 0.5 for index in indices]
+    assert completed == [not change for change in changes] and 10 < sum(changes) < 50

@@ -220,8 +220,14 @@ _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; th
       time; a list of questions gets ``"please ask me one thing at a time ."`` and no answer; empty, repeated,
       overlong (> 25 words) and irrelevant turns get a refusal; a wrong value is corrected; answers volunteer the
       next untold slot at ``volunteer_rate`` (0.2); ``change_of_mind`` (0.0) is the per-conversation chance the
-      user changes one told value once (the goal check then uses the new goal). Every refused or corrected turn
-      is useless; the third useless turn makes the user give up. Its rules, in order, are in its docstring.
+      user changes one told value once (the goal check then uses the new goal); a wrong booking is corrected
+      with the value of the first slot it gets wrong, or, with ``tell_corrections=False``, refused without naming
+      one. Every refused or corrected turn is useless; the third useless turn makes the user give up. Its rules,
+      in order, are in its docstring.
+    - **Benchmark setting** (:data:`BENCHMARK_USER_V1`, ``user_simulator_kwargs={"change_of_mind": 0.5,
+      "tell_corrections": False}``): what ``benchmarks/learning`` runs and the warm start
+      ``agents/checkpoints/multiturn_dialogue-v1`` was trained for. Half the users change their mind once and no
+      wrong booking is corrected with its value, so the agent must track the conversation's state itself.
     - **Goal check** (:func:`textenvs.scorers.booking_goal.check_booking`): an agent turn meets the goal when it
       is a booking ("booked"), not negated ("not", "cancelled", "couldn't", ...), not hedged ("or", "maybe",
       ...), names the goal's booking kind only, and states every goal slot with its value *in its role*
@@ -273,7 +279,8 @@ _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; th
 
     ## Arguments
     Those of v0 (``user_simulator_kwargs`` of the built-in user: ``patience``, ``volunteer_rate``,
-    ``change_of_mind``, ``max_turn_words``; of a model user also ``persona`` (True) and ``history_turns``), and:
+    ``change_of_mind``, ``max_turn_words``, ``tell_corrections``; of a model user also ``persona`` (True) and
+    ``history_turns``), and:
 
     :param turn_reward: weight of the per-turn reward (0.0: terminal reward only).
     :param turn_penalty: cost of each agent turn (0.0).
@@ -287,6 +294,12 @@ _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; th
       a model user told its goal.
     * v0: initial release (:class:`MultiTurnDialogueEnv`), unchanged.
     """
+
+
+BENCHMARK_USER_V1: dict[str, Any] = {"change_of_mind": 0.5, "tell_corrections": False}
+"""The built-in user's settings in the multi-turn v1 benchmark (``user_simulator_kwargs``; the warm start
+``agents/checkpoints/multiturn_dialogue-v1`` is trained with them): half the users change one value once, and a wrong
+booking is refused without naming the slot, so an agent has to keep the conversation's state itself."""
 
 
 class MultiTurnDialogueV1Env(MultiTurnDialogueEnv):
