@@ -22,7 +22,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -80,8 +82,8 @@ def ppo_options(script: Any, args: argparse.Namespace, env_kwargs: dict[str, Any
 def train_warm_start(script: Any, args: argparse.Namespace, options: argparse.Namespace, env_kwargs: dict[str, Any],
                      run_dir: Path) -> tuple[str, list[dict[str, Any]], float]:
     """``ppo_vs_warm_start.warm_start`` with :func:`model_overrides`: the checkpoint directory, the validation curve
-    and the CPU seconds the curve took (with it ``run_dir/latest``, the model of the curve's last point). An existing checkpoint
-    is reused (no curve)."""
+    and the CPU seconds the curve took (during the run ``run_dir/latest`` holds the model of the curve's last
+    point; removed at the end). An existing checkpoint is reused (no curve)."""
     import torch
 
     from agents.models import build_causal_lm
@@ -117,6 +119,7 @@ def train_warm_start(script: Any, args: argparse.Namespace, options: argparse.Na
 
     config = SFTConfig(**{"output_dir": str(target), "eval_examples": 100, **options.sft})
     train_sft(model, tokenizer, ENV_ID, env_kwargs, config, callback=callback)
+    shutil.rmtree(run_dir / "latest", ignore_errors=True)  # the run finished: warm_start is its model
     if args.dropout:  # saved with dropout off, like every other warm start
         config_file = target / "config.json"
         saved = json.loads(config_file.read_text())
@@ -139,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(options.threads)
     run_dir = Path(options.runs) / options.name
     run_dir.mkdir(parents=True, exist_ok=True)
+    load_at_start = [round(value, 2) for value in os.getloadavg()]
     started = time.process_time()
     model_dir, curve, curve_seconds = train_warm_start(script, args, options, env_kwargs, run_dir)
     sft_seconds = time.process_time() - started - curve_seconds
@@ -150,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.results:
         seconds = {"tokenizer_and_sft": sft_seconds, "validation_curve": curve_seconds,
                    "final_evaluation": time.process_time() - started}
-        write_results(script, args, options, env_kwargs, model_dir, result, curve, seconds, argv)
+        write_results(script, args, options, env_kwargs, model_dir, result, curve, seconds, argv, load_at_start)
     return 0
 
 
@@ -166,10 +170,8 @@ def system_label(args: argparse.Namespace) -> str:
 
 def write_results(script: Any, args: argparse.Namespace, options: argparse.Namespace, env_kwargs: dict[str, Any],
                   model_dir: str, result: dict[str, Any], curve: list[dict[str, Any]],
-                  seconds: dict[str, float], argv: list[str] | None) -> None:
+                  seconds: dict[str, float], argv: list[str] | None, load_at_start: list[float]) -> None:
     """``--results``: the layout of results/multi30k-sft1600-warm-start.json, plus the shape, curve and CPU time."""
-    import os
-
     training = json.loads((Path(model_dir) / "training_config.json").read_text())
     record = {"name": args.name, "command": shlex.join(["python", "benchmarks/learning/multi30k_warm_start.py",
                                                         *(sys.argv[1:] if argv is None else argv)]),
@@ -183,6 +185,7 @@ def write_results(script: Any, args: argparse.Namespace, options: argparse.Names
               "validation_curve": curve, **script.provenance(options, env_kwargs, ["train", options.eval_split,
                                                                                    "validation"]),
               "warm_start": result, "kind": "warm_start", "metric": "corpus_bleu", "system": system_label(args)}
+    record["machine"]["load_average_at_start"] = load_at_start  # provenance() runs at the end
     record["machine"]["load_average_at_end"] = [round(value, 2) for value in os.getloadavg()]
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     Path(args.results).write_text(json.dumps(record, indent=2) + "\n")
