@@ -62,8 +62,10 @@ WARM_STARTS: dict[str, tuple[str, str, SFTConfig]] = {
     # user had not given yet) guessed values and completed no booking even when sampled. No validation split: its
     # pairs are single replies.
     "multiturn_dialogue": ("textenvs/MultiTurnDialogue-v0", "tiny", replace(BASE, max_steps=1200, eval_split=None)),
-    # v1's own (issue 25): conversations of BookingDemonstratorV1 with the benchmark's user; half v0's steps (2.6 epochs).
-    "multiturn_dialogue-v1": ("textenvs/MultiTurnDialogue-v1", "tiny", replace(BASE, max_steps=600, eval_split=None)),
+    # v1's own (issue 25): conversations of BookingDemonstratorV1 with the benchmark's user, 1600 steps of 32 (3.4 epochs;
+    # 600 of 64 left it under-fit: loss 0.17, sampled slot accuracy 0.51 against its demonstrations' 0.84).
+    "multiturn_dialogue-v1": ("textenvs/MultiTurnDialogue-v1", "tiny",
+                              replace(BASE, max_steps=1600, batch_size=32, eval_split=None)),
 }
 
 V2_STEPS = {"translation": 400, "summarization": 1000, "dialogue": 400}

@@ -140,15 +140,15 @@ def test_default_checkpoint_unknown_task():
 
 SCORE_RANGES = {"translation": (0.45, 1.0), "summarization": (0.5, 1.0), "dialogue": (0.6, 1.0),
                 "translation-v1": (0.3, 0.75), "summarization-v1": (0.45, 0.8), "dialogue-v1": (0.4, 0.8),
-                "multiturn_dialogue": (0.25, 0.5), "multiturn_dialogue-v1": (0.25, 0.6),
+                "multiturn_dialogue": (0.25, 0.5), "multiturn_dialogue-v1": (0.5, 0.9),
                 "translation-v2": (0.3, 0.85), "summarization-v2": (0.3, 0.85), "dialogue-v2": (0.3, 0.85)}
 """Greedy test score of each shipped warm start on the first 50 test examples (random policies score near 0;
 see agents/checkpoints/README.md for the full-split scores). The v1 warm starts must also stay clearly below
 their task's ceiling of 1.0: their demonstrations' flaws win greedy decoding, which is what RL is there to fix.
 The multi-turn warm start states most slot values right (0.364 here: slot accuracy 0.73) but completes almost no
 booking under greedy decoding for the same reason (its demonstrations' partial confirmation wins the argmax); a goal
-score of 0.5 or more needs completed bookings. The multi-turn v1 warm start, here with the env's default user (0.425
-on the whole test split; 0.331 in the benchmark setting it was trained for), completes the goals where none of its
+score of 0.5 or more needs completed bookings. The multi-turn v1 warm start, here with the env's default user (0.741
+on the whole test split; 0.584 in the benchmark setting it was trained for), completes the goals where none of its
 demonstrations' context-triggered errors fires. The v2 names load the default level's (medium) warm start, scored by
 the gold reward: well above every adversarial output (tests/envs/test_synthetic_v2.py) and well below the ceiling."""
 
