@@ -16,22 +16,21 @@ from tests.helpers import word_tokenizer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("multi30k_warm_start",
-                                                  ROOT / "benchmarks" / "learning" / "multi30k_warm_start.py")
+def load_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "learning" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def script():
+    return load_script("multi30k_warm_start")
 
 
 @pytest.fixture(scope="module")
 def ppo_script():
-    spec = importlib.util.spec_from_file_location("ppo_vs_warm_start",
-                                                  ROOT / "benchmarks" / "learning" / "ppo_vs_warm_start.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("ppo_vs_warm_start")
 
 
 LARGER = ["--name", "m30-large", "--steps", "4000", "--n-embd", "256", "--n-layer", "4", "--n-head", "4",
