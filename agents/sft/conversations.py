@@ -25,8 +25,9 @@ from textenvs.data.dataset import Example
 GENERIC_TURN = "how can i help you ?"
 """The flawed turn that moves nothing forward (the user answers that it does not understand)."""
 
-Demonstrator = Callable[[Example, list[Message], random.Random], str]
-"""``f(example, conversation so far, rng) -> the agent's next turn`` (it may read the example's hidden goal)."""
+Demonstrator = Callable[[Example, list[Message], random.Random, dict[str, Any]], str]
+"""``f(example, conversation so far, rng, goal) -> the agent's next turn``; ``goal`` is the one the episode is scored
+against now (the example's hidden goal, or the one a v1 user changed its mind to)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,9 @@ class BookingDemonstrator:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)!r}.")
 
-    def __call__(self, example: Example, conversation: list[Message], rng: random.Random) -> str:
+    def __call__(self, example: Example, conversation: list[Message], rng: random.Random,
+                 goal: dict[str, Any] | None = None) -> str:
+        # ``goal`` is not read: v0's users never change theirs, and the confirmation is the example's reference.
         if rng.random() < self.generic_rate:
             return GENERIC_TURN
         intent, goal = example.metadata["intent"], example.metadata["goal"]
@@ -203,11 +206,7 @@ def simulate_conversations(env_id: str, env_kwargs: dict[str, Any], demonstrator
         example = env.task.dataset[int(index)]
         terminated = False
         while not terminated:
-            if isinstance(demonstrator, BookingDemonstratorV1):
-                current = env._episodes.user.current_goal(0)
-                text = demonstrator(example, env.messages(), rng, goal=current)
-            else:
-                text = demonstrator(example, env.messages(), rng)
+            text = demonstrator(example, env.messages(), rng, env.current_goal())
             for token in env.encode_agent_turn(text) + [env.end_of_turn_token_id]:
                 observation, _, terminated, _, info = env.step(token)
                 if terminated:

@@ -167,6 +167,10 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
         """The conversation's finished turns as chat messages (roles ``system``/``user``/``assistant``)."""
         return [dict(message) for message in self._episodes.messages[0]]
 
+    def current_goal(self) -> dict[str, Any]:
+        """The goal the episode is scored against now: the example's, or the one a v1 user changed its mind to."""
+        return dict(self._episodes._metadata(0)["goal"])
+
     def encode_agent_turn(self, text: str) -> list[int]:
         """The ids of ``text`` as an agent turn in the rendered conversation (without the end-of-turn token)."""
         return self._episodes.format.agent_turn_ids(text)
