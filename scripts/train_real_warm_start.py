@@ -19,8 +19,8 @@ Outputs: the model and tokenizer in ``--out`` (default ``benchmarks/learning/run
 committed: ~90 MB), ``training.jsonl`` beside it, and ``benchmarks/learning/results/warm-start-encdec-<data>.json``.
 
 Whether the agents can train it: ``agents.models.load_pretrained`` loads it (seq2seq), the envs accept its tokenizer
-with ``observation_mode="seq2seq"``, but ``textenvs.decoding`` cannot decode an ``EncoderDecoderModel`` yet
-(``tests/benchmarks/test_learning_benchmark.py`` checks both; see ``benchmarks/learning/README.md``).
+with ``observation_mode="seq2seq"``, and ``textenvs.decoding`` decodes an ``EncoderDecoderModel`` (``seq2seq_parts``),
+so PPO and GRPO can train it (``tests/agents/test_encoder_decoder_rl.py``; see ``benchmarks/learning/README.md``).
 """
 
 from __future__ import annotations
