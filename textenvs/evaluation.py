@@ -21,7 +21,9 @@ class EpisodeRecord(dict):
     (``example_id`` is read as ``id``).
 
     Keys: ``example_id`` (str), ``example_index`` (int), ``prompt`` (str), ``prediction`` (str), ``references``
-    (list of str), ``reward`` (float), ``length`` (int, tokens generated), ``metrics`` (dict of str to float).
+    (list of str), ``reward`` (float), ``length`` (int, tokens generated), ``metrics`` (dict of str to float), and,
+    for a multi-turn episode only, ``agent_turns`` (list of str: the agent's turns in order, the last being
+    ``prediction``), from which the episode can be replayed and re-scored (:mod:`textenvs.rescoring`).
     """
 
     __slots__ = ()
@@ -29,10 +31,13 @@ class EpisodeRecord(dict):
                                          "reward", "length", "metrics")
 
     def __init__(self, example_id: str, example_index: int, prompt: str, prediction: str, references: list[str],
-                 reward: float, length: int, metrics: dict[str, float] | None = None) -> None:
+                 reward: float, length: int, metrics: dict[str, float] | None = None,
+                 agent_turns: list[str] | None = None) -> None:
         super().__init__(example_id=example_id, example_index=example_index, prompt=prompt, prediction=prediction,
                          references=references, reward=reward, length=length,
                          metrics={} if metrics is None else metrics)
+        if agent_turns is not None:  # single-turn records keep exactly the keys they always had
+            self["agent_turns"] = list(agent_turns)
 
     # Read-only attributes: a record is written once, by from_step.
     example_id = property(lambda self: self["example_id"])
@@ -43,6 +48,8 @@ class EpisodeRecord(dict):
     reward = property(lambda self: self["reward"])
     length = property(lambda self: self["length"])
     metrics = property(lambda self: self["metrics"])
+    agent_turns = property(lambda self: self.get("agent_turns"))
+    """The agent's turns of a multi-turn episode; None for a single-turn one."""
 
     def to_dict(self) -> dict[str, Any]:
         """A plain ``dict`` copy (the record itself already serializes as one)."""
@@ -55,12 +62,16 @@ class EpisodeRecord(dict):
     @classmethod
     def from_step(cls, info: dict[str, Any], slot: int, reward: float, length: int) -> "EpisodeRecord":
         """The record of sub-env ``slot``'s episode from the vector env's ``info`` at its last step (metrics whose
-        name starts with ``_`` are the scorer's internals and are left out)."""
+        name starts with ``_`` are the scorer's internals and are left out). A multi-turn episode's info holds its
+        ``conversation``; its agent turns are recorded."""
+        conversation = info["conversation"][slot] if "conversation" in info else None
         return cls(example_id=str(info["example_id"][slot]), example_index=int(info["example_index"][slot]),
                    prompt=str(info["prompt"][slot]), prediction=str(info["prediction"][slot]),
                    references=list(info["references"][slot]), reward=float(reward), length=int(length),
                    metrics={key: float(values[slot]) for key, values in info["metrics"].items()
-                            if not key.startswith("_")})
+                            if not key.startswith("_")},
+                   agent_turns=None if conversation is None else
+                   [str(message["content"]) for message in conversation if message["role"] == "assistant"])
 
 
 def generate_split(env: TextGenerationVectorEnv, policy: Policy, indices: Sequence[int] | None = None,

@@ -62,6 +62,18 @@ class UserSimulator(ABC):
         since the example's ``metadata["goal"]`` (a user that changes its mind); None: the example's goal."""
         return None
 
+    replayable: bool = False
+    """Whether the user's replies are a function of the example and the agent's turns alone (no model, no outside
+    state), so a conversation can be replayed from its agent turns to learn the goal it ended with
+    (:meth:`textenvs.tasks.multiturn_dialogue.MultiTurnDialogueEnv.replay`)."""
+
+    @property
+    def goal_can_change(self) -> bool:
+        """Whether :meth:`current_goal` can ever differ from the example's goal; then an episode's final turn can
+        only be scored against the goal it ended with, which a replay of the conversation gives. A subclass that
+        overrides :meth:`current_goal` is assumed to change its mind unless it says otherwise here."""
+        return type(self).current_goal is not UserSimulator.current_goal
+
 
 # --- the built-in task-oriented user ------------------------------------------------------------------------------
 
@@ -130,6 +142,8 @@ class BookingUser(UserSimulator):
 
     :param patience: useless agent turns the user tolerates; the ``patience``-th one makes it give up.
     """
+
+    replayable = True
 
     def __init__(self, patience: int = 3) -> None:
         if patience < 1:
@@ -248,6 +262,8 @@ class BookingUserV1(UserSimulator):
         wrong (True) or refused without naming one (False).
     """
 
+    replayable = True
+
     def __init__(self, patience: int = 3, volunteer_rate: float = 0.2, change_of_mind: float = 0.0,
                  max_turn_words: int = 25, tell_corrections: bool = True) -> None:
         if patience < 1:
@@ -266,6 +282,10 @@ class BookingUserV1(UserSimulator):
         rng = random.Random(example.id)
         changes_mind = rng.random() < self.change_of_mind
         self._states[slot] = _BookingStateV1(example, intent, goal, opening, rng, changes_mind)
+
+    @property
+    def goal_can_change(self) -> bool:
+        return self.change_of_mind > 0
 
     def current_goal(self, slot: int) -> dict[str, Any] | None:
         state = self._states.get(slot)

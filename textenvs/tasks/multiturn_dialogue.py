@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 from textenvs.chat import Message
 from textenvs.conversation import ConversationBatch
 from textenvs.core import TextGenerationEnv
 from textenvs.scorers import ScorerSpec, make_scorer
 from textenvs.tasks.specs import MULTITURN_DIALOGUE, MULTITURN_DIALOGUE_V1
-from textenvs.users import BookingUserV1, UserSimulatorSpec, make_user_simulator
+from textenvs.users import BookingUser, BookingUserV1, UserSimulator, UserSimulatorSpec, make_user_simulator
 from textenvs.vector import TextGenerationVectorEnv
 
 
@@ -28,6 +28,10 @@ def _conversation_builder(user_simulator: UserSimulatorSpec,
                                  turn_reward=turn_reward, turn_penalty=turn_penalty)
 
     return build
+
+
+class ReplayMismatch(ValueError):
+    """A conversation's agent turns do not replay to the episode they claim (:meth:`MultiTurnDialogueEnv.replay`)."""
 
 
 class MultiTurnDialogueEnv(TextGenerationEnv):
@@ -113,6 +117,9 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
     The last step's info: ``prediction`` (the agent's final turn, cut short if truncated mid-turn),
     ``conversation`` (messages), ``end_reason``, ``finish_reason``, ``turns``, ``metrics``, ``prompt``, ``references``,
     ``example_id``, ``example_index``. A step that appends a user reply has ``info["user_reply"]``.
+    :func:`textenvs.generate_split` records the agent's turns as ``agent_turns``; :meth:`replay` plays them again
+    (the built-in users are deterministic), which is how ``textenvs bench`` and the leaderboard re-score an episode
+    whose user may have changed its goal (:mod:`textenvs.rescoring`).
 
     An empty agent turn (end-of-turn right away) is a turn like any other: the built-in user answers
     ``"hello ? are you still there ?"`` and counts it useless. A user simulator that raises stops the step with a
@@ -143,6 +150,8 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
     """
 
     task_spec = MULTITURN_DIALOGUE
+    builtin_user: ClassVar[type[UserSimulator]] = BookingUser
+    """The user ``user_simulator=None`` makes."""
 
     def __init__(self, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
                  user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 6, max_turn_tokens: int = 32,
@@ -153,6 +162,18 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
         super().__init__(render_mode=render_mode, **task_kwargs)
         self._episodes = build(self.task, 1)
         self.observation_space = self._episodes.observation_space
+
+    @classmethod
+    def user_goal_can_change(cls, user_simulator: UserSimulatorSpec = None,
+                             user_simulator_kwargs: Mapping[str, Any] | None = None) -> bool:
+        """Whether the user these env arguments make can change its goal during a conversation
+        (:attr:`~textenvs.users.UserSimulator.goal_can_change`), without loading a model user: a model
+        (:class:`~textenvs.users.ModelUser`) or a function (:class:`~textenvs.users.CallableUser`) never does."""
+        if user_simulator is None or user_simulator == "builtin":
+            return cls.builtin_user(**(user_simulator_kwargs or {})).goal_can_change
+        if isinstance(user_simulator, UserSimulator):
+            return user_simulator.goal_can_change
+        return False
 
     @property
     def end_of_turn_token_id(self) -> int:
@@ -170,6 +191,51 @@ class MultiTurnDialogueEnv(TextGenerationEnv):
     def current_goal(self) -> dict[str, Any]:
         """The goal the episode is scored against now: the example's, or the one a v1 user changed its mind to."""
         return dict(self._episodes._metadata(0)["goal"])
+
+    def scored_metadata(self) -> dict[str, Any]:
+        """The metadata the scorer reads for the episode now: the example's, with :meth:`current_goal` (and its
+        slot phrases) where the user changed its mind."""
+        return dict(self._episodes._metadata(0))
+
+    @property
+    def user_simulator(self) -> UserSimulator:
+        """Who plays the user (its :attr:`~textenvs.users.UserSimulator.goal_can_change` and
+        :attr:`~textenvs.users.UserSimulator.replayable` say how a finished episode can be re-scored)."""
+        return self._episodes.user
+
+    def replay(self, example_index: int, agent_turns: Sequence[str]) -> dict[str, Any]:
+        """Play the conversation on example ``example_index`` whose agent turns are ``agent_turns`` (each fed as
+        :meth:`encode_agent_turn` + the end-of-turn token; a turn cut by a token limit ends the episode before its
+        end token), the user answering as it does; returns the last step's info (``prediction``, ``conversation``,
+        ``metrics``, ...) with ``scored_metadata`` (:meth:`scored_metadata` at the end) added. Only meaningful
+        with a :attr:`~textenvs.users.UserSimulator.replayable` user.
+
+        :raises ReplayMismatch: the env ends the conversation before the last turn, has not ended it after the last
+            one, or records a turn with another text than the one given (a text whose tokens decode differently).
+        """
+        if not agent_turns:
+            raise ReplayMismatch("no agent turns were given; a conversation has at least one")
+        self.reset(options={"example_index": int(example_index)})
+        info: dict[str, Any] = {}
+        terminated, number = False, 0
+        while not terminated and number < len(agent_turns):
+            for token in self.encode_agent_turn(agent_turns[number]) + [self.end_of_turn_token_id]:
+                _, _, terminated, _, info = self.step(token)
+                if terminated:
+                    break
+            number += 1
+        recorded = [message["content"] for message in self.messages() if message["role"] == "assistant"]
+        differing = next((k for k, (mine, given) in enumerate(zip(recorded, agent_turns)) if mine != given), None)
+        if differing is not None:
+            raise ReplayMismatch(f"agent turn {differing + 1} is recorded as {recorded[differing]!r:.120}, not as the "
+                                 f"given {agent_turns[differing]!r:.120} (its tokens decode to another text)")
+        if number < len(agent_turns):
+            raise ReplayMismatch(f"the conversation ends after agent turn {number} of {len(agent_turns)} "
+                                 f"({info['end_reason']}); the later turns were never asked for")
+        if not terminated:
+            raise ReplayMismatch(f"the conversation has not ended after the last of the {len(agent_turns)} agent "
+                                 f"turns (the user replied {info.get('user_reply', '')!r:.120})")
+        return {**info, "scored_metadata": self.scored_metadata()}
 
     def encode_agent_turn(self, text: str) -> list[int]:
         """The ids of ``text`` as an agent turn in the rendered conversation (without the end-of-turn token)."""
@@ -207,6 +273,10 @@ class MultiTurnDialogueVectorEnv(TextGenerationVectorEnv):
     def messages(self, index: int) -> list[Message]:
         """Sub-env ``index``'s finished turns as chat messages."""
         return [dict(message) for message in self._episodes.messages[index]]
+
+    def current_goal(self, index: int) -> dict[str, Any]:
+        """The goal sub-env ``index``'s episode is scored against now (see :meth:`MultiTurnDialogueEnv.current_goal`)."""
+        return dict(self._episodes._metadata(index)["goal"])
 
 
 _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; the goal check reads the booking.
@@ -270,6 +340,13 @@ _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; th
     ``turns`` (agent turns) and ``format_violations`` (agent turns the user refused as empty, repeated, overlong,
     several questions, not a question or irrelevant; :data:`textenvs.users.VIOLATIONS`).
 
+    Re-scored (``textenvs bench``, the leaderboard: :mod:`textenvs.rescoring`), an episode gets exactly its env
+    score: its final agent turn is scored against the goal the conversation ended with. With ``change_of_mind >
+    0`` that goal is not in the dataset, so the conversation is replayed from its recorded ``agent_turns``
+    through the env and its deterministic user; records without them, or whose turns do not replay, are refused.
+    Otherwise (``change_of_mind=0``, a model or a function as the user, which never change the goal) the final turn
+    is scored against the example's goal, without a replay.
+
     ## LM user
     ``user_simulator=<causal LM>`` plays the user with ``persona=True`` by default: it is told the goal
     (:func:`textenvs.users.persona_prompt`) as the system message of its chat template, or the first line of the
@@ -309,6 +386,7 @@ booking is refused without naming the slot, so an agent has to keep the conversa
 class MultiTurnDialogueV1Env(MultiTurnDialogueEnv):
     __doc__ = _V1_MANUAL
     task_spec = MULTITURN_DIALOGUE_V1
+    builtin_user = BookingUserV1
 
     def __init__(self, render_mode: str | None = None, user_simulator: UserSimulatorSpec = None,
                  user_simulator_kwargs: Mapping[str, Any] | None = None, max_turns: int = 8, max_turn_tokens: int = 32,
