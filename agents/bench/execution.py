@@ -37,6 +37,7 @@ from agents.bench.policies import PolicyDestination, SavedPolicy, save_run_polic
 from agents.registry import agent_class
 from textenvs import load_env_dataset, summarize
 from textenvs.metrics import prediction_metrics
+from textenvs.rescoring import AGENT_TURNS, scored_answers
 from textenvs.scorers import make_scorer
 
 Report = Callable[[str, str, int, int], None]
@@ -95,7 +96,7 @@ class RunOutput:
     """What :func:`execute` hands back to the driver: the result and the predictions to write beside it."""
 
     result: RunResult
-    predictions: list[dict[str, str]]
+    predictions: list[dict[str, Any]]
     policy: SavedPolicy | None = None
     """the saved policy; its files still to write when shipped back from a Ray worker"""
 
@@ -153,7 +154,7 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     env.close()
     evaluated = time.perf_counter()
 
-    metrics = _metrics(task, records, spec.extra_scorers)
+    metrics = _metrics(spec, task, records, spec.extra_scorers)
     task_config = to_json_value(task.config())
     result = RunResult(
         run=spec.name,
@@ -175,9 +176,17 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     policy = save_run_policy(agent, spec.policy)  # the policy the predictions came from, for verification
     if policy is not None:
         result.policy_path, result.policy_bytes = policy.relative_path, policy.size_bytes
-    # Each record names the split it answers: the leaderboard refuses predictions for another env's split.
-    return RunOutput(result, [{"id": record.example_id, "prediction": record.prediction,
-                               "dataset_hash": task.dataset.content_hash} for record in records], policy)
+    return RunOutput(result, [prediction_row(record, task.dataset.content_hash) for record in records], policy)
+
+
+def prediction_row(record: Any, dataset_hash: str) -> dict[str, Any]:
+    """A line of the predictions file, the leaderboard's record format: the example id, the text and the split it
+    answers (``dataset_hash``: the leaderboard refuses predictions for another env's split), and a multi-turn
+    episode's ``agent_turns``, from which its score is replayed (:mod:`textenvs.rescoring`)."""
+    row: dict[str, Any] = {"id": record.example_id, "prediction": record.prediction, "dataset_hash": dataset_hash}
+    if record.get(AGENT_TURNS) is not None:
+        row[AGENT_TURNS] = list(record[AGENT_TURNS])
+    return row
 
 
 def evaluation_env(spec: RunSpec, split: str, limit: int | None) -> tuple[Any, int, int]:
@@ -204,16 +213,20 @@ def _curve_point(point: Mapping[str, Any]) -> dict[str, float]:
     return clean
 
 
-def _metrics(task: Any, records: Sequence[Any], extra_scorers: Sequence[str] = ()) -> dict[str, float]:
-    """The predictions' metrics as the leaderboard computes them (:func:`textenvs.metrics.prediction_metrics`), the
-    episodes' mean ``reward`` and ``length``, and each extra scorer's metrics as ``<scorer>/<metric>`` (scored the
-    same way, against the same references).
+def _metrics(spec: RunSpec, task: Any, records: Sequence[Any], extra_scorers: Sequence[str] = ()) -> dict[str, float]:
+    """The predictions' metrics as the leaderboard computes them (:func:`textenvs.metrics.prediction_metrics` of
+    :func:`textenvs.rescoring.scored_answers`: a multi-turn episode whose user can change its goal is replayed from
+    its agent turns and scored against the goal it ended with, as the env scored it), the episodes' mean ``reward``
+    and ``length``, and each extra scorer's metrics as ``<scorer>/<metric>`` (scored the same way, against the same
+    references).
 
     :raises ValueError: an extra scorer's name collides with a different value of the env's scorer (a composite
         scorer records its parts as ``<part>/<metric>`` too; an equal value is the same measure and is kept once).
     """
-    examples = [task.dataset[record.example_index] for record in records]
-    predictions = [record.prediction for record in records]
+    examples, predictions = scored_answers(spec.env_id, spec.env_kwargs, task.split, task.dataset,
+                                           [record.example_index for record in records],
+                                           [record.prediction for record in records],
+                                           [record.get(AGENT_TURNS) for record in records])
     metrics = prediction_metrics(task.scorer, examples, predictions)
     episodes = summarize(records)
     metrics.update(reward=episodes["reward"], length=episodes["length"])
@@ -257,7 +270,7 @@ class EvalCurve:
             records = self.agent.generate(
                 self.env, list(range(self.count)),
                 lambda done: self.report(self.spec.name, "eval curve", done, self.count))
-        point = {"env_steps": float(env_steps), **_metrics(self.env.unwrapped.task, records)}
+        point = {"env_steps": float(env_steps), **_metrics(self.spec, self.env.unwrapped.task, records)}
         if "kl" in training_point:
             point["kl"] = float(training_point["kl"])
         self.points.append(point)
