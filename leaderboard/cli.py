@@ -10,7 +10,9 @@
     textenvs leaderboard verify <submission id> path/to/checkpoint --db sqlite:///leaderboard.db
 
 A predictions file is JSONL (plain or gzip), one ``{"id": ..., "prediction": ...}`` per line (``example_id`` is accepted for ``id``,
-so the records of :func:`textenvs.generate_split` can be written out as they are). A submission names the test split
+so the records of :func:`textenvs.generate_split` can be written out as they are); a multi-turn episode's record may
+add ``agent_turns`` (its agent turns, the last being the prediction; ``textenvs bench`` writes them), which the
+server needs to replay and score a conversation whose user can change its goal. A submission names the test split
 it answers by its content hash: ``--dataset-hash``, or a ``dataset_hash`` field in the records.
 
 ``--model DIR`` sends the run's policy with the submission (the ``save_pretrained`` directory ``textenvs bench``
@@ -47,9 +49,9 @@ def _json_argument(value: str, what: str) -> Any:
         raise UsageError(f"--{what}: {error}") from None
 
 
-def read_predictions(path: Path) -> tuple[list[dict[str, str]], set[str]]:
-    """``[{"id", "prediction"}, ...]`` from a JSONL predictions file (see module docstring), and the set of
-    ``dataset_hash`` values its records carry (records may name the split they answer)."""
+def read_predictions(path: Path) -> tuple[list[dict[str, Any]], set[str]]:
+    """``[{"id", "prediction"[, "agent_turns"]}, ...]`` from a JSONL predictions file (see module docstring), and the
+    set of ``dataset_hash`` values its records carry (records may name the split they answer)."""
     records = []
     hashes: set[str] = set()
     try:
@@ -59,6 +61,8 @@ def read_predictions(path: Path) -> tuple[list[dict[str, str]], set[str]]:
                 raise UsageError(f"{path}, line {number}: expected an object with 'id' (or 'example_id') and "
                                  f"'prediction'.")
             records.append({"id": str(example_id), "prediction": row["prediction"]})
+            if row.get("agent_turns") is not None:  # checked by the server's schema like every other field
+                records[-1]["agent_turns"] = row["agent_turns"]
             if row.get("dataset_hash") is not None:
                 hashes.add(str(row["dataset_hash"]))
     except (OSError, ValueError) as error:

@@ -11,6 +11,10 @@ Example body of ``POST /submissions``::
      "metadata": {"agent": "ppo-small", "config": {"lr": 1e-4}, "seeds": [0, 1, 2],
                   "versions": {"textenvs": "0.1.0"}, "curve": [{"env_steps": 4096, "reward": 0.41}]}}
 
+A multi-turn env's records may also carry ``agent_turns`` (the agent's turns of the conversation, the last being
+``prediction``); where the deployment's user can change its goal mid-conversation they are required and the
+conversation is replayed to find the goal the final turn is scored against (:class:`PredictionRecord`).
+
 Predictions are a list of records rather than an object keyed by id, so a repeated id is reported instead of being
 silently dropped by the JSON parser.
 """
@@ -32,6 +36,8 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 MAX_PREDICTIONS = 100_000
 MAX_ID_CHARS = 200
 MAX_PREDICTION_CHARS = 10_000
+MAX_AGENT_TURNS = 100
+"""Most agent turns one multi-turn prediction record may carry (the v1 env's default limit is 8)."""
 MAX_CONFIG_BYTES = 64 * 1024
 MAX_SEEDS = 1_000
 MAX_CURVE_POINTS = 10_000
@@ -86,12 +92,20 @@ PredictionText = Annotated[str, StringConstraints(max_length=MAX_PREDICTION_CHAR
 
 
 class PredictionRecord(BaseModel):
-    """The text an agent generated for one test example."""
+    """The text an agent generated for one test example.
+
+    :ivar agent_turns: a multi-turn episode's agent turns in order, the last being ``prediction`` (optional; absent
+        for single-turn envs, where it is refused). Where the deployment's user can change its goal during a
+        conversation (``MultiTurnDialogue-v1`` with ``change_of_mind > 0``) they are required: the server replays
+        the conversation through the env and scores the final turn against the goal the replay ends with
+        (:mod:`textenvs.rescoring`); a conversation that does not replay is refused.
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
     id: ExampleId
     prediction: PredictionText
+    agent_turns: list[PredictionText] | None = Field(default=None, min_length=1, max_length=MAX_AGENT_TURNS)
 
 
 class CurvePoint(BaseModel):
@@ -172,7 +186,10 @@ class Submission(BaseModel):
         same entry, owned by the first)."""
         canonical = {
             "env_id": self.env_id, "dataset_hash": dataset_hash,
-            "predictions": sorted((record.id, record.prediction) for record in self.predictions),
+            # Records without agent turns hash as they always did.
+            "predictions": sorted((record.id, record.prediction) if record.agent_turns is None
+                                  else (record.id, record.prediction, record.agent_turns)
+                                  for record in self.predictions),
             "metadata": self.metadata.model_dump(mode="json"),
         }
         text = json.dumps(canonical, sort_keys=True, ensure_ascii=True, separators=(",", ":"))

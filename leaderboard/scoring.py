@@ -17,6 +17,7 @@ from leaderboard.schema import LeaderboardError, Submission, listed
 from textenvs import ENV_ALIASES, ENV_IDS, load_env_dataset, load_env_scorer
 from textenvs.data.dataset import TextDataset
 from textenvs.metrics import CORPUS_PREFIX, prediction_metrics
+from textenvs.rescoring import RescoringError, scored_answers
 from textenvs.scorers import Scorer
 from textenvs.validation import references_for_scorer
 
@@ -114,12 +115,30 @@ class Benchmark:
                 repeated=sorted(set(repeated))[:100], repeated_count=len(set(repeated)))
         return [seen[example.id] for example in self.dataset]
 
-    def score(self, predictions: list[str]) -> dict[str, float]:
+    def ordered_agent_turns(self, submission: Submission) -> list[list[str] | None] | None:
+        """The records' agent turns in split order (call after :meth:`ordered_predictions` has checked the ids);
+        None when no record has any."""
+        if all(record.agent_turns is None for record in submission.predictions):
+            return None
+        turns = {record.id: record.agent_turns for record in submission.predictions}
+        return [turns[example.id] for example in self.dataset]
+
+    def score(self, predictions: list[str], agent_turns: list[list[str] | None] | None = None) -> dict[str, float]:
         """Scores of the predictions (given in split order) against the held references
-        (:func:`textenvs.metrics.prediction_metrics`, as the benchmark runner reports them), scored in chunks that
-        take turns with other submissions' chunks on this env's scorer."""
-        return prediction_metrics(self.scorer, self.dataset.examples, predictions, chunk_chars=self.chunk_chars,
-                                  turn=self._turn)
+        (:func:`textenvs.metrics.prediction_metrics` of :func:`textenvs.rescoring.scored_answers`, as the benchmark
+        runner reports them: a multi-turn conversation whose user can change its goal is replayed from
+        ``agent_turns`` and its final turn scored against the goal it ended with), scored in chunks that take turns
+        with other submissions' chunks on this env's scorer.
+
+        :raises LeaderboardError: 422 when the predictions cannot be scored as the env scores them (agent turns for
+            a single-turn env, turns missing where a replay is needed, or turns that do not replay).
+        """
+        try:
+            examples, texts = scored_answers(self.env_id, self.env_kwargs, "test", self.dataset,
+                                             range(len(self.dataset)), predictions, agent_turns)
+        except RescoringError as error:
+            raise LeaderboardError(422, f"{self.env_id}: {error}") from None
+        return prediction_metrics(self.scorer, examples, texts, chunk_chars=self.chunk_chars, turn=self._turn)
 
     @contextmanager
     def _turn(self, piece: slice) -> Iterator[None]:

@@ -57,7 +57,7 @@ class Leaderboard:
         created = False
         if row is None:
             predictions = benchmark.ordered_predictions(submission)
-            metrics = benchmark.score(predictions)
+            metrics = benchmark.score(predictions, benchmark.ordered_agent_turns(submission))
             row, created = self.store.insert(NewSubmission(
                 id=content_hash[:16], content_hash=content_hash, env_id=benchmark.env_id,  # an alias's target
                 dataset_name=benchmark.dataset.name, dataset_hash=benchmark.dataset.content_hash,

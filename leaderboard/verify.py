@@ -81,8 +81,8 @@ def verify_submission(leaderboard: Leaderboard, submission_id: str, checkpoint: 
     benchmark = leaderboard.benchmark_of(row)
     directory = Path(checkpoint).expanduser().resolve()
     model, tokenizer = load_checkpoint(directory, device)
-    predictions = regenerate(row.env_id, benchmark, model, tokenizer, batch_size, progress)
-    verification = compare(row, benchmark, predictions, directory, tolerance, exact)
+    predictions, agent_turns = regenerate_episodes(row.env_id, benchmark, model, tokenizer, batch_size, progress)
+    verification = compare(row, benchmark, predictions, directory, tolerance, exact, agent_turns)
     leaderboard.store.set_verification(row.id, verification.verified, verification.model_dump(mode="json"))
     return verification
 
@@ -132,6 +132,13 @@ def regenerate(env_id: str, benchmark: Any, model: Any, tokenizer: Any, batch_si
     """The policy's greedy predictions for every example of the benchmark's split, in the split's order: the env on
     the canonical split's kwargs with the policy's tokenizer, decoded by :class:`~textenvs.decoding.DecodingPolicy`
     (float32) through :func:`~textenvs.evaluation.generate_split`, the code every agent evaluates with."""
+    return regenerate_episodes(env_id, benchmark, model, tokenizer, batch_size, progress)[0]
+
+
+def regenerate_episodes(env_id: str, benchmark: Any, model: Any, tokenizer: Any, batch_size: int = 32,
+                        progress: Callable[[int], None] | None = None) -> tuple[list[str], list[Any] | None]:
+    """:func:`regenerate`'s predictions and the episodes' agent turns in the same order (None for single-turn
+    envs), which score a multi-turn conversation as the env did (:mod:`textenvs.rescoring`)."""
     # The policy's tokenizer and observation layout replace whatever the deployment's kwargs name.
     env_kwargs = {**benchmark.env_kwargs, "tokenizer": tokenizer, "observation_mode": observation_mode(model),
                   "split": "test"}
@@ -143,13 +150,15 @@ def regenerate(env_id: str, benchmark: Any, model: Any, tokenizer: Any, batch_si
         env.close()
     if [record.example_id for record in records] != [example.id for example in benchmark.dataset]:
         raise RuntimeError("The regenerated episodes do not follow the canonical split's order.")
-    return [record.prediction for record in records]
+    turns = [record.agent_turns for record in records]
+    return [record.prediction for record in records], None if all(t is None for t in turns) else turns
 
 
 def compare(row: Any, benchmark: Any, predictions: list[str], directory: Path, tolerance: float,
-            exact: bool) -> Verification:
-    """Score the regenerated ``predictions`` and compare them with the stored submission ``row``."""
-    metrics = benchmark.score(predictions)
+            exact: bool, agent_turns: list[Any] | None = None) -> Verification:
+    """Score the regenerated ``predictions`` (multi-turn: with their ``agent_turns``) and compare them with the
+    stored submission ``row``."""
+    metrics = benchmark.score(predictions, agent_turns)
     scored = row.metrics
     if set(metrics) != set(scored):
         raise LeaderboardError(409, f"The scorer of {row.env_id} now returns {sorted(metrics)}, but submission "
