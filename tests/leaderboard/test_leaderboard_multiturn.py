@@ -78,3 +78,18 @@ def test_without_a_change_of_mind_old_submissions_score_as_before(tmp_path, runs
     with_turns = leaderboard.submit(submission(output, "with turns"), "tester")
     assert plain.metrics == with_turns.metrics and plain.id != with_turns.id
     assert plain.metrics["goal_completion"] > 0.5  # its stale bookings meet the original goals
+
+
+def test_a_bench_predictions_file_submits_its_agent_turns(tmp_path, runs):
+    from leaderboard.cli import read_predictions
+
+    output = runs["CurrentGoalAgent"]
+    path = tmp_path / "run.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in output.predictions), encoding="utf-8")
+    records, hashes = read_predictions(path)
+    assert hashes == {output.predictions[0]["dataset_hash"]}
+    assert [record["agent_turns"] for record in records] == [row["agent_turns"] for row in output.predictions]
+    body = json.dumps({"env_id": ENV, "dataset_hash": hashes.pop(), "predictions": records,
+                       "metadata": {"agent": "from file"}}).encode()
+    receipt = board(tmp_path, SETTING).submit(body, "tester")
+    assert receipt.primary_score == pytest.approx(output.result.metrics["reward"], abs=1e-12)
