@@ -4,6 +4,7 @@ greedy evaluation, the reported config); each declares its config and trainer cl
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
@@ -26,6 +27,8 @@ class LMAgent(Agent):
     :param seed: seeds training.
     :param model: a local model directory, ``"default"`` (the task's shipped warm start) or an in-memory model.
     :param config: any other field of ``config_class`` (``num_envs``, ``learning_rate``, ``iterations``, ``out``, ...).
+        Without an explicit ``iterations``, :meth:`learn`'s env-step budget alone ends training (the config's
+        default of 100 iterations would otherwise end a long bench run early, silently).
     """
 
     config_class: ClassVar[type[RunConfig]]
@@ -36,6 +39,7 @@ class LMAgent(Agent):
     def __init__(self, env_id: str, env_kwargs: dict[str, Any] | None = None, seed: int = 0,
                  model: str | nn.Module = "default", **config: Any) -> None:
         super().__init__(env_id, env_kwargs, seed)
+        self.iterations_set = "iterations" in config or "iterations" in self.defaults
         in_memory = isinstance(model, nn.Module)
         self.run_config = self.config_class(env=env_id, env_kwargs=self.env_kwargs, seed=seed,
                                             model="in-memory" if in_memory else str(model),
@@ -48,15 +52,22 @@ class LMAgent(Agent):
         return self.trainer.policy_lm
 
     def learn(self, total_env_steps: int, callback: LearningCallback | None = None) -> list[dict[str, float]]:
-        """Training iterations until ``total_env_steps`` generated tokens (or ``config.iterations``, whichever
-        first)."""
+        """Training iterations until ``total_env_steps`` generated tokens; when ``iterations`` was set explicitly,
+        until that many iterations if they come first (with a warning that the budget was not spent)."""
         curve: list[dict[str, float]] = []
+        if not self.iterations_set:
+            # Every iteration generates at least one token, so this cap never ends training before the budget does.
+            self.run_config.iterations = max(self.run_config.iterations, int(total_env_steps))
 
         def record(point: dict[str, float]) -> None:
             curve.append(point)
             if callback is not None:
                 callback(point)
         self.trainer.train(max_env_steps=total_env_steps, callback=record)
+        if self.trainer.env_steps < total_env_steps:
+            warnings.warn(f"{self.name} stopped at iterations={self.run_config.iterations} after "
+                          f"{self.trainer.env_steps} of its {total_env_steps} env steps; drop `iterations` from the "
+                          "agent config to let the env-step budget end training.", stacklevel=2)
         return curve
 
     def act(self, observation: dict[str, np.ndarray]) -> np.ndarray:

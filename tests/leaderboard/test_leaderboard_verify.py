@@ -153,7 +153,8 @@ def test_ppo_checkpoint_predictions_regenerate_identically(tmp_path, checkpoint,
     model, tokenizer = load_checkpoint(checkpoint)
     agent = PPOAgent(ENV, {"dataset": split}, seed=0, model=model, num_envs=4, num_minibatches=1, update_epochs=1,
                      iterations=1, learning_rate=1e-2, progress=False, tensorboard=False, out=str(tmp_path / "run"))
-    agent.learn(total_env_steps=10_000)
+    with pytest.warns(UserWarning, match="stopped at iterations=1"):  # one iteration is all this test needs
+        agent.learn(total_env_steps=10_000)
     env = gym.make_vec(ENV, num_envs=16, vectorization_mode="vector_entry_point", tokenizer=tokenizer,
                        split="test", dataset=split)
     predictions = {r.example_id: r.prediction for r in agent.generate(env)}
