@@ -342,7 +342,8 @@ def v2_proxy_tables(results: Sequence[dict[str, Any]]) -> list[str]:
 def v2_markdown(results: Sequence[dict[str, Any]]) -> str:
     """The README's v2 tables (issue 23) from the v2 results files (from_bench.py): results per task, level and
     agent; the levels side by side; which agents are apart; SB3 at the same budget; the proxy-trained runs."""
-    main = [r for r in results if r.get("kind") == "v2"]
+    # The multi-turn benchmark's files share the eval-curve format but have no level: they have their own section.
+    main = [r for r in results if r.get("kind") == "v2" and r.get("level")]
     proxy = [r for r in results if r.get("kind") == "v2_proxy"]
     lines: list[str] = []
     if main:
