@@ -290,3 +290,25 @@ def seq2seq_decoding_errors(model, prompt_ids, prompt_mask, steps: int = 3) -> t
         expected = model(input_ids=prompt_ids, attention_mask=prompt_mask,
                          decoder_input_ids=torch.cat([start, generated[:, :-1]], dim=1)).logits
     return cached, float((forced - expected).abs().max())
+
+
+BENCH_RUN_PROVENANCE = {
+    "wall_time_s": {"learn": 1.0, "evaluate": 1.0, "total": 2.0},
+    "hardware": {"hostname": "h", "platform": "p", "cpu": "c", "cpu_cores": 2, "memory_gb": 1.0, "gpus": [],
+                 "torch_threads": 1},
+    "versions": {"textenvs": "0"}, "backend": "local", "date": "2026-12-07T16:00:00Z"}
+"""The provenance fields of a hand-made ``textenvs bench`` run file (none of the results scripts reads them)."""
+
+
+def write_bench_runs(directory, runs: list[dict]):
+    """Hand-made run files written as ``textenvs bench`` writes them (``<directory>/runs/<run>.json``), each checked
+    to be a valid :class:`~agents.bench.results.RunResult` first; returns ``directory``."""
+    import json
+
+    from agents.bench.results import RunResult
+
+    (directory / "runs").mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        RunResult.model_validate(run)
+        (directory / "runs" / f"{run['run']}.json").write_text(json.dumps(run))
+    return directory

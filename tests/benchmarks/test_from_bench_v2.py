@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.helpers import BENCH_RUN_PROVENANCE, write_bench_runs as write
 
-from agents.bench.results import RunResult
 from benchmarks.learning import from_bench, summarize
 
 ENV = "textenvs/SyntheticTranslation-v2"
@@ -36,18 +36,8 @@ def run_json(agent: str, seed: int, metrics: dict[str, float], curve: list[dict[
         "metrics": metrics, "learning_curve": learning or [], "eval_curve": curve,
         "extra_scorers": {"bleu": "bleu", "chrf": "chrf"},
         "predictions_path": f"predictions/{agent}{seed}.jsonl",
-        "wall_time_s": {"learn": 1.0, "evaluate": 1.0, "total": 2.0},
-        "hardware": {"hostname": "h", "platform": "p", "cpu": "c", "cpu_cores": 2, "memory_gb": 1.0, "gpus": [],
-                     "torch_threads": 1},
-        "versions": {"textenvs": "0"}, "backend": "local", "date": "2026-12-07T16:00:00Z"}
+        **BENCH_RUN_PROVENANCE}
 
-
-def write(directory: Path, runs: list[dict]) -> Path:
-    (directory / "runs").mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        RunResult.model_validate(run)  # the hand-made files are valid results
-        (directory / "runs" / f"{run['run']}.json").write_text(json.dumps(run))
-    return directory
 
 
 def curve(values: list[float], steps: tuple[float, ...] = (0.0, 2500.0, 5000.0)) -> list[dict[str, float]]:

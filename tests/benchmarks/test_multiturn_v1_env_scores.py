@@ -5,13 +5,12 @@ and curve AUC over seeds."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from tests.helpers import BENCH_RUN_PROVENANCE, write_bench_runs as write
 
 from agents.bench.execution import RunSpec, evaluation_env
-from agents.bench.results import RunResult
 from benchmarks.learning import multiturn_v1_env_scores as env_scores
 from benchmarks.learning.turn_credit import TurnCreditPPOAgent
 
@@ -47,18 +46,8 @@ def run_json(agent: str, seed: int, reward: float, curve: list[tuple[float, floa
         "primary_metric": "goal_score", "metrics": {"reward": reward, "goal_score": reward + 0.03},
         "learning_curve": [], "eval_curve": points, "extra_scorers": {},
         "predictions_path": f"predictions/{agent}{seed}.jsonl",
-        "wall_time_s": {"learn": 1.0, "evaluate": 1.0, "total": 2.0},
-        "hardware": {"hostname": "h", "platform": "p", "cpu": "c", "cpu_cores": 2, "memory_gb": 1.0, "gpus": [],
-                     "torch_threads": 1},
-        "versions": {"textenvs": "0"}, "backend": "local", "date": "2026-12-07T16:00:00Z"}
+        **BENCH_RUN_PROVENANCE}
 
-
-def write(directory: Path, runs: list[dict]) -> Path:
-    (directory / "runs").mkdir(parents=True, exist_ok=True)
-    for run in runs:
-        RunResult.model_validate(run)
-        (directory / "runs" / f"{run['run']}.json").write_text(json.dumps(run))
-    return directory
 
 
 def test_env_scores_read_the_reward_per_seed_and_over_seeds(tmp_path: Path) -> None:
