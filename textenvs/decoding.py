@@ -87,9 +87,18 @@ def seq2seq_parts(model: nn.Module) -> tuple[nn.Module, nn.Module | None, nn.Mod
     return trunk, getattr(model, "enc_to_dec_proj", None), head
 
 
-def encode_prompt(model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor) -> torch.Tensor:
+def encode_prompt(model: nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                  share_prompts: bool = True) -> torch.Tensor:
     """A seq2seq model's encoder states ``(B, P, H)`` as its decoder's cross-attention reads them (projected to the
-    decoder's width where the model does so, :func:`seq2seq_parts`)."""
+    decoder's width where the model does so, :func:`seq2seq_parts`).
+
+    With ``share_prompts`` rows that repeat a prompt (a GRPO group) are encoded once and each row gets a copy of its
+    prompt's states: the same function and, through the copies, the same gradients, for a fraction of the encoder's
+    compute (which dominates for long sources and a small decoder)."""
+    shared = shared_prompts(prompt_ids, prompt_mask) if share_prompts else None
+    if shared is not None:
+        unique_ids, unique_mask, inverse = shared
+        return encode_prompt(model, unique_ids, unique_mask, share_prompts=False)[inverse]
     encoded = model.get_encoder()(input_ids=prompt_ids, attention_mask=prompt_mask).last_hidden_state
     projection = seq2seq_parts(model)[1]
     return encoded if projection is None else projection(encoded)

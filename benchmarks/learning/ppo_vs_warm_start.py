@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="append --seeds to results/<name>.json of an earlier run (same config and warm start): "
                              "its warm-start evaluation and length-control grid are reused, the summary recomputed")
     parser.add_argument("--label", default=None, help="how the tables name the warm start (with --seeds and none)")
+    parser.add_argument("--freeze-encoder", action="store_true",
+                        help="seq2seq warm starts: RL trains the decoder only (the encoder stays the warm start's)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--runs", default=str(HERE / "runs"), help="where models and logs go (not committed)")
     parser.add_argument("--results", default=str(HERE / "results"), help="where <name>.json goes")
@@ -208,6 +210,20 @@ class EvalPolicy:
         log pi - log pi_reference over the episode's tokens (its end-of-sequence token included)."""
         return np.asarray([sum(float(step[index % batch]) for step in self.chunks[index // batch][:record.length])
                            for index, record in enumerate(records)])
+
+
+def freeze_encoder(model: torch.nn.Module) -> int:
+    """Stop training an encoder-decoder model's encoder (``--freeze-encoder``), as the MiniLM warm start's recipe
+    trained it; returns the number of parameters frozen. Applied after the trainer built its optimizer: AdamW skips
+    parameters without a gradient, so they neither move nor decay, and no backward pass runs through the encoder
+    (most of a step's cost for long sources). Parameters the decoder shares with the encoder stay trainable."""
+    if not model.config.is_encoder_decoder:
+        raise ValueError(f"--freeze-encoder needs an encoder-decoder model, got {type(model).__name__}.")
+    decoder = {id(parameter) for parameter in model.get_decoder().parameters()}
+    frozen = [parameter for parameter in model.get_encoder().parameters() if id(parameter) not in decoder]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    return sum(parameter.numel() for parameter in frozen)
 
 
 def task_family(env_id: str) -> str | None:
@@ -514,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
         seed_started, seed_cpu_started = time.time(), time.process_time()
         agent = agent_type(args.env, env_kwargs, seed=seed, model=model_dir, out=str(run_dir / f"ppo_seed{seed}"),
                            **settings)
+        if args.freeze_encoder:
+            results["frozen_parameters"] = freeze_encoder(agent.model)
         curve: list[dict[str, Any]] = []
         history = agent.trainer.train(callback=mid_run_evaluation(agent, args, env_kwargs, reference, curve))
         train_seconds, train_cpu_seconds = time.time() - seed_started, time.process_time() - seed_cpu_started

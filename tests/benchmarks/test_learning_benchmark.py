@@ -208,3 +208,33 @@ def test_textenvs_decoding_decodes_the_encoder_decoder_warm_start(minilm_encoder
     ids = torch.tensor([[101, 7592, 2045, 102], [101, 1037, 102, 0]])
     cached, forced = seq2seq_decoding_errors(model, ids, (ids != 0).long())
     assert max(cached) < 1e-4 and forced < 1e-4, (cached, forced)
+
+
+def test_grpo_from_the_encoder_decoder_warm_start_end_to_end_with_a_frozen_encoder(minilm_encoder_decoder,
+                                                                                   tmp_path) -> None:
+    # Issue 24: ppo_vs_warm_start.py runs a seq2seq warm start end to end (evaluation, GRPO, KL, results) with the
+    # env in observation_mode "seq2seq"; --freeze-encoder trains the decoder only, as the warm start's recipe did.
+    import torch
+
+    from agents.models import load_pretrained
+
+    script = load_script()
+    env_kwargs = {"observation_mode": "seq2seq", "tokenizer": str(minilm_encoder_decoder), "max_prompt_length": 32,
+                  "max_new_tokens": 6}
+    assert script.main(["--name", "encdec", "--agent", "grpo", "--env", "textenvs/Translation-v0",
+                        "--env-kwargs", json.dumps(env_kwargs), "--warm-start", str(minilm_encoder_decoder),
+                        "--ppo", '{"num_envs": 8, "num_generations": 4, "learning_rate": 1e-3, "beta": 0.04}',
+                        "--iterations", "1", "--seeds", "0", "--eval-examples", "4", "--eval-batch", "4",
+                        "--freeze-encoder", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path)]) == 0
+    results = json.loads((tmp_path / "encdec.json").read_text())
+    warm = load_pretrained(minilm_encoder_decoder)
+    trained = load_pretrained(tmp_path / "runs" / "encdec" / "ppo_seed0" / "model")
+    assert results["frozen_parameters"] == sum(parameter.numel() for parameter in warm.encoder.parameters())
+    # (the pooler, which the checkpoint lacks, is initialized afresh at each load and unused)
+    changed = [name for name, parameter in warm.encoder.state_dict().items()
+               if not torch.equal(parameter, trained.encoder.state_dict()[name])]
+    assert all(name.startswith("pooler.") for name in changed)
+    assert not all(torch.equal(parameter, trained.decoder.state_dict()[name])
+                   for name, parameter in warm.decoder.state_dict().items())
+    run = results["ppo"][0]
+    assert run["examples"] == 4 and run["kl_to_warm_start"]["samples"] == 4 and "semantic_similarity" in run["measures"]

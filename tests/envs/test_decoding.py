@@ -15,7 +15,8 @@ from tests.helpers import (rollout_env_kwargs, seq2seq_decoding_errors, tiny_enc
                            word_tokenizer)
 
 from agents.ppo.rollout import collect_rollout
-from textenvs.decoding import CachedDecoder, head_logits, next_token_logits, sampling_mask, token_hidden_states
+from textenvs.decoding import (CachedDecoder, encode_prompt, head_logits, next_token_logits, sampling_mask,
+                               token_hidden_states)
 from textenvs.masks import TopPMask
 
 ENV = "textenvs/Translation-v0"
@@ -81,6 +82,27 @@ def test_encoder_decoder_models_decode_like_their_own_forward(decoder, width):
     prompt_ids = torch.tensor([[5, 7, 9, 2], [5, 8, 2, 0], [11, 3, 0, 0]])
     cached, forced = seq2seq_decoding_errors(model, prompt_ids, (prompt_ids != 0).long())
     assert max(cached) < 1e-4 and forced < 1e-4, (cached, forced)
+
+
+def test_an_encoder_runs_once_per_distinct_prompt_with_the_same_states_and_gradients():
+    """A GRPO group repeats its prompt: the encoder reads each distinct prompt once (it dominates a step's cost for
+    long sources), and the states and the encoder's gradients are those of encoding every row."""
+    model = tiny_encoder_decoder(60, "gpt2", 48)
+    prompt_ids = torch.tensor([[5, 7, 9, 2], [11, 3, 0, 0], [5, 7, 9, 2], [11, 3, 0, 0], [5, 7, 9, 2]])
+    prompt_mask = (prompt_ids != 0).long()
+    rows = []
+    hook = model.get_encoder().register_forward_hook(lambda _module, args, kwargs, _output: rows.append(
+        len(kwargs["input_ids"])), with_kwargs=True)
+    gradients = []
+    for share in (True, False):
+        model.zero_grad()
+        encoded = encode_prompt(model, prompt_ids, prompt_mask, share_prompts=share)
+        (encoded * torch.linspace(-1, 1, encoded.numel()).view_as(encoded)).sum().backward()
+        gradients.append((encoded.detach(), model.get_encoder().embeddings.word_embeddings.weight.grad.clone()))
+    hook.remove()
+    assert rows == [2, 5]
+    assert torch.allclose(gradients[0][0], gradients[1][0], atol=1e-6)
+    assert torch.allclose(gradients[0][1], gradients[1][1], atol=1e-5) and gradients[0][1].abs().sum() > 0
 
 
 def test_a_bert_decoders_head_runs_in_float32_over_bf16_weights():
