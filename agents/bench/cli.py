@@ -33,7 +33,8 @@ documented in ``benchmarks/quick/README.md``."""
 DEFAULTS: dict[str, Any] = {
     "envs": None, "agents": None, "seeds": "0", "budget": 0, "eval_examples": None, "eval_batch": 16,
     "out": "results/bench", "backend": "local", "workers": 1, "address": None, "cpus_per_run": 1.0,
-    "gpus_per_run": 0.0, "agent_config": {}, "env_kwargs": {}, "skip_unavailable": False, "progress": True,
+    "gpus_per_run": 0.0, "agent_config": {}, "env_kwargs": {}, "train_env_kwargs": {},
+    "skip_unavailable": False, "progress": True,
     "save_policies": True, "eval_every": None, "eval_curve_examples": 100, "eval_curve_split": "validation",
     "extra_scorers": [],
 }
@@ -70,6 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="JSON object of env kwargs for every env; a key that is an env id holds kwargs for "
                              "that env only, e.g. '{\"max_new_tokens\": 24, \"textenvs/Translation-v0\": "
                              "{\"dataset\": \"data/multi30k\"}}'")
+    parser.add_argument("--train-env-kwargs", type=_json_object,
+                        help="JSON object of env kwargs for the agents' training envs only, merged over "
+                             "--env-kwargs (same form); evaluation never gets them, e.g. a shaping reward: "
+                             "'{\"turn_reward\": 0.1}'")
     parser.add_argument("--skip-unavailable", action="store_true", default=None,
                         help="leave out agents whose code or dependencies cannot be imported (and say why) "
                              "instead of stopping")
@@ -234,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                        options["eval_curve_split"])
         specs = plan(options["envs"], agents, options["seeds"], options["budget"], options["eval_examples"],
                      options["eval_batch"], options["env_kwargs"], agent_config, eval_curve,
-                     options["extra_scorers"] or [])
+                     options["extra_scorers"] or [], options["train_env_kwargs"])
     except (KeyError, ValueError, TypeError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"textenvs bench: error: {message}", file=sys.stderr)

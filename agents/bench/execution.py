@@ -59,6 +59,9 @@ class RunSpec:
     :param eval_batch: sub-envs of the evaluation vector env (episodes generated together).
     :param env_kwargs: kwargs for the agent's env and the evaluation env (``split`` is set to ``"test"`` for the
         latter).
+    :param train_env_kwargs: kwargs for the agent's (training) env only, merged over ``env_kwargs``: training-only
+        settings such as a shaping reward, which the evaluation envs (final test, eval curve) never get, so the
+        run is scored like a run without them.
     :param agent_config: keyword arguments for the agent's constructor.
     :param eval_every: with a positive number of env steps, also evaluate the policy greedily during learning (the
         *eval curve*, :class:`EvalCurve`): before learning (env step 0, the warm start), each time training crosses
@@ -80,6 +83,7 @@ class RunSpec:
     eval_batch: int = 16
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     agent_config: dict[str, Any] = field(default_factory=dict)
+    train_env_kwargs: dict[str, Any] = field(default_factory=dict)
     eval_every: int | None = None
     eval_curve_examples: int = 100
     eval_curve_split: str = "validation"
@@ -132,7 +136,8 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     report(spec.name, "start", 0, 1)
 
     cls = agent_class(spec.agent)
-    agent = cls(env_id=spec.env_id, env_kwargs=spec.env_kwargs, seed=spec.seed, **spec.agent_config)
+    agent = cls(env_id=spec.env_id, env_kwargs={**spec.env_kwargs, **spec.train_env_kwargs}, seed=spec.seed,
+                **spec.agent_config)
     reported: list[dict[str, float]] = []
     eval_curve = EvalCurve(spec, agent, report) if spec.eval_every else None
 
@@ -159,6 +164,7 @@ def execute(spec: RunSpec, report: Report | None = None, backend: str = "local")
     result = RunResult(
         run=spec.name,
         env=EnvInfo(id=spec.env_id, version=gym.spec(spec.env_id).version, kwargs=to_json_value(spec.env_kwargs),
+                    train_kwargs=to_json_value(spec.train_env_kwargs),
                     task={key: value for key, value in task_config.items()
                           if key not in ("dataset", "split", "dataset_hash", "dataset_size", "scorer")}),
         dataset=DatasetInfo(name=task.dataset.name, split=task.split, content_hash=task.dataset.content_hash,

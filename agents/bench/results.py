@@ -44,6 +44,8 @@ class EnvInfo(BaseModel):
     :ivar id: registered id, e.g. ``textenvs/Translation-v0``.
     :ivar version: the id's version number (``-v0`` → 0); bumped whenever results would change.
     :ivar kwargs: the env kwargs given to the agent and the evaluation env (JSON as passed on the command line).
+    :ivar train_kwargs: the kwargs the agent's training env got on top of ``kwargs`` (the bench's
+        ``train_env_kwargs``, e.g. a shaping reward); the evaluation env did not get them. Empty: none.
     :ivar task: the evaluation env's ``task.config()`` (tokenizer, lengths, observation and reward modes).
     """
 
@@ -51,6 +53,7 @@ class EnvInfo(BaseModel):
     version: int | None
     kwargs: dict[str, JsonValue]
     task: dict[str, JsonValue]
+    train_kwargs: dict[str, JsonValue] = Field(default_factory=dict)
 
 
 class DatasetInfo(BaseModel):
@@ -146,7 +149,8 @@ class RunResult(BaseModel):
         --metadata @<run>.metadata.json``); the server re-scores the predictions, the metrics here are only claimed."""
         return {
             "agent": self.agent.name,
-            "config": {**self.agent.config, "budget_env_steps": self.budget_env_steps, "env_kwargs": self.env.kwargs},
+            "config": {**self.agent.config, "budget_env_steps": self.budget_env_steps, "env_kwargs": self.env.kwargs,
+                       **({"train_env_kwargs": self.env.train_kwargs} if self.env.train_kwargs else {})},
             "seeds": [self.seed],
             "versions": {name: version for name, version in self.versions.items() if len(version) <= 100},
             "curve": [{**point, "env_steps": int(point.get("env_steps", 0))} for point in self.learning_curve],

@@ -58,7 +58,7 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
          eval_examples: int | None = None, eval_batch: int = 16,
          env_kwargs: Mapping[str, Any] | None = None,
          agent_config: Mapping[str, Mapping[str, Any]] | None = None, eval_curve: EvalCurveSettings | None = None,
-         extra_scorers: Sequence[str] = ()) -> list[RunSpec]:
+         extra_scorers: Sequence[str] = (), train_env_kwargs: Mapping[str, Any] | None = None) -> list[RunSpec]:
     """Every (env, agent, seed) combination as a :class:`RunSpec`, envs outermost.
 
     :param env_kwargs: kwargs for every env; a key that is a registered env id instead holds kwargs for that env
@@ -66,9 +66,11 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     :param agent_config: constructor kwargs per agent name (``{"ppo": {"num_envs": 8}}``).
     :param eval_curve: evaluate during learning (:class:`EvalCurveSettings`; None: off).
     :param extra_scorers: registered scorer names computed on the test predictions beside the env's scorer.
+    :param train_env_kwargs: kwargs for the agents' training envs only, merged over ``env_kwargs`` (same form: a
+        key that is an env id holds kwargs for that env only); the evaluation envs never get them. For training-only
+        reward shaping, e.g. ``{"turn_reward": 0.1}`` on ``textenvs/MultiTurnDialogue-v1``, whose test score stays
+        the env's goal score.
     """
-    from textenvs import ENV_ALIASES, ENV_IDS
-
     check_env_ids(env_ids)
     if not agents:
         raise ValueError("No agents to run.")
@@ -85,21 +87,33 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     check_extra_scorers(extra_scorers)
     for agent in agents:
         agent_class(agent)  # unknown names fail here, before anything runs
-    env_kwargs = dict(env_kwargs or {})
-    shared = {key: value for key, value in env_kwargs.items() if key not in ENV_IDS and key not in ENV_ALIASES}
+    per_env = per_env_kwargs(env_ids, env_kwargs)
+    per_env_train = per_env_kwargs(env_ids, train_env_kwargs)
     agent_config = dict(agent_config or {})
     stray = sorted(set(agent_config) - set(agents))
     if stray:
         raise ValueError(f"agent_config names agent(s) {stray} that are not benchmarked ({', '.join(agents)}); "
                          "it maps agent names to their constructor kwargs.")
-    per_env = {env_id: {**shared, **(env_kwargs.get(env_id) or {})} for env_id in env_ids}
     check_run_settings(per_env, {agent: agent_config.get(agent, {}) for agent in agents})
+    check_run_settings({env_id: {**per_env[env_id], **per_env_train[env_id]} for env_id in env_ids if
+                        per_env_train[env_id]}, {}, label="train_env_kwargs")
     return [RunSpec(env_id=env_id, agent=agent, seed=int(seed), budget=int(budget), eval_examples=eval_examples,
                     eval_batch=eval_batch, env_kwargs=dict(per_env[env_id]),
+                    train_env_kwargs=dict(per_env_train[env_id]),
                     agent_config=dict(agent_config.get(agent, {})), eval_every=eval_curve.every or None,
                     eval_curve_examples=eval_curve.examples, eval_curve_split=eval_curve.split,
                     extra_scorers=list(extra_scorers))
             for env_id in env_ids for agent in agents for seed in seeds]
+
+
+def per_env_kwargs(env_ids: Sequence[str], kwargs: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each env's kwargs from the bench's form: shared keys, and keys that are env ids holding that env's own
+    (merged over the shared ones)."""
+    from textenvs import ENV_ALIASES, ENV_IDS
+
+    kwargs = dict(kwargs or {})
+    shared = {key: value for key, value in kwargs.items() if key not in ENV_IDS and key not in ENV_ALIASES}
+    return {env_id: {**shared, **(kwargs.get(env_id) or {})} for env_id in env_ids}
 
 
 @dataclass
@@ -146,7 +160,7 @@ def check_extra_scorers(names: Sequence[str]) -> None:
 
 
 def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
-                       agent_config: Mapping[str, Mapping[str, Any]]) -> None:
+                       agent_config: Mapping[str, Mapping[str, Any]], label: str = "env_kwargs") -> None:
     """Check every env's kwargs (argument names and types, the scorer's name and kwargs) and every agent's config
     (setting names and values) before any run starts, so one typo is one error naming the env or agent it belongs
     to, not one failed run per seed. Loads no data or model.
@@ -159,7 +173,7 @@ def check_run_settings(env_kwargs: Mapping[str, Mapping[str, Any]],
         try:
             check_env_arguments(env_id, kwargs)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"env_kwargs of {env_id}: {error}") from error
+            raise ValueError(f"{label} of {env_id}: {error}") from error
     for agent, config in agent_config.items():
         try:
             check_agent_config(agent, config)

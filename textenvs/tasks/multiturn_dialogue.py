@@ -324,6 +324,8 @@ _V1_MANUAL = """Hold a booking conversation with a user who behaves like one; th
       computed by the env for any user. Measured (``benchmarks/learning/README.md``, PPO, 10k env steps, 3
       seeds): ``turn_reward=0.5`` made learning worse than the terminal reward alone (goal completion 0.975 / 0.455
       / 0.235 against 0.990 / 0.985 / 0.990), since a partial booking already collects the per-slot credit;
+      In ``textenvs bench``, pass it as ``train_env_kwargs`` (``--train-env-kwargs '{"turn_reward": 0.1}'``): the
+      agents train with it while the test and eval-curve scores stay the goal score;
     - ``turn_penalty=c``: ``-c`` for every agent turn (a turn cut by a limit too);
     - ``turn_scorer``: as in v0.
 
