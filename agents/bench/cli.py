@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--envs", help="comma-separated env ids, e.g. textenvs/Translation-v0,textenvs/Dialogue-v0")
     parser.add_argument("--agents", help="comma-separated agent names (see --list) or module:Class paths")
     parser.add_argument("--seeds", help="comma-separated seeds (default 0)")
-    parser.add_argument("--budget", type=int, help="training budget per run in env steps (tokens); 0 evaluates "
-                                                   "the agents as built (default 0)")
+    parser.add_argument("--budget", type=_budget, help="training budget per run in env steps (tokens); 0 evaluates "
+                                                       "the agents as built (default 0); or a JSON object of one "
+                                                       "budget per env id, naming every env")
     parser.add_argument("--eval-examples", type=int, help="evaluate on the first N test examples "
                                                           "(default: the whole test split)")
     parser.add_argument("--eval-batch", type=int, help="episodes generated together during evaluation (default 16)")
@@ -110,6 +111,19 @@ def _add_measurement_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--extra-scorers", metavar="NAMES",
                         help="comma-separated registered scorers also computed on the test predictions, recorded "
                              "as <scorer>/<metric> and shown in the tables, e.g. bleu,chrf (default: none)")
+
+
+def _budget(text: str) -> int | dict[str, Any]:
+    """``--budget``: a whole number of env steps, or a JSON object of env id -> env steps."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return _json_object(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of env steps or a JSON object of env id -> env "
+                                         f"steps, got {text!r}") from None
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -247,6 +261,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run_and_report(specs, options, agents, missing, console)
 
 
+def _budget_text(budget: int | dict[str, int]) -> str:
+    if isinstance(budget, dict):
+        return "budget " + ", ".join(f"{env_id.rsplit('/', 1)[-1]} {steps}" for env_id, steps in budget.items()) + \
+            " env steps"
+    return f"budget {budget} env steps"
+
+
 def _quiet_console() -> Console:
     """The console the bench prints to, after silencing the libraries' own progress bars and version notices."""
     # Our bars replace the "Loading weights" bars of Hugging Face libraries (worker processes and a local Ray
@@ -297,7 +318,7 @@ def _run_and_report(specs: Sequence[RunSpec], options: dict[str, Any], agents: l
     recorded = {**options, "agents": agents, "skipped_agents": missing}
     (out_dir / "bench_config.json").write_text(json.dumps(recorded, indent=2, default=str) + "\n", encoding="utf-8")
     console.print(f"[bold]textenvs bench[/bold]: {len(options['envs'])} env(s) × {len(agents)} agent(s) × "
-                  f"{len(options['seeds'])} seed(s) = {len(specs)} runs, budget {options['budget']} env steps, "
+                  f"{len(options['seeds'])} seed(s) = {len(specs)} runs, {_budget_text(options['budget'])}, "
                   f"backend {options['backend']} → {out_dir}")
     for env_id, newest in newer_versions(options["envs"]).items():
         console.print(f"[dim]note: {env_id} has a newer version, {newest}; these runs use the one named.[/dim]")

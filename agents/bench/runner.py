@@ -54,13 +54,15 @@ def unavailable_agents(agents: Sequence[str]) -> dict[str, str]:
     return reasons
 
 
-def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], budget: int,
+def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], budget: int | Mapping[str, int],
          eval_examples: int | None = None, eval_batch: int = 16,
          env_kwargs: Mapping[str, Any] | None = None,
          agent_config: Mapping[str, Mapping[str, Any]] | None = None, eval_curve: EvalCurveSettings | None = None,
          extra_scorers: Sequence[str] = (), train_env_kwargs: Mapping[str, Any] | None = None) -> list[RunSpec]:
     """Every (env, agent, seed) combination as a :class:`RunSpec`, envs outermost.
 
+    :param budget: env steps each run learns for; or one budget per env id (every benchmarked env named), for a
+        benchmark whose tasks learn at different speeds.
     :param env_kwargs: kwargs for every env; a key that is a registered env id instead holds kwargs for that env
         only, merged over the shared ones (``{"max_new_tokens": 16, "textenvs/Translation-v0": {"dataset": ...}}``).
     :param agent_config: constructor kwargs per agent name (``{"ppo": {"num_envs": 8}}``).
@@ -76,8 +78,7 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
         raise ValueError("No agents to run.")
     if not seeds:
         raise ValueError("No seeds to run.")
-    if budget < 0:
-        raise ValueError(f"budget must be >= 0 env steps, got {budget}.")
+    budgets = per_env_budget(env_ids, budget)
     if eval_examples is not None and eval_examples < 1:
         raise ValueError(f"eval_examples must be >= 1 (or None for the whole test split), got {eval_examples}.")
     if eval_batch < 1:
@@ -97,13 +98,30 @@ def plan(env_ids: Sequence[str], agents: Sequence[str], seeds: Sequence[int], bu
     check_run_settings(per_env, {agent: agent_config.get(agent, {}) for agent in agents})
     check_run_settings({env_id: {**per_env[env_id], **per_env_train[env_id]} for env_id in env_ids if
                         per_env_train[env_id]}, {}, label="train_env_kwargs")
-    return [RunSpec(env_id=env_id, agent=agent, seed=int(seed), budget=int(budget), eval_examples=eval_examples,
+    return [RunSpec(env_id=env_id, agent=agent, seed=int(seed), budget=budgets[env_id], eval_examples=eval_examples,
                     eval_batch=eval_batch, env_kwargs=dict(per_env[env_id]),
                     train_env_kwargs=dict(per_env_train[env_id]),
                     agent_config=dict(agent_config.get(agent, {})), eval_every=eval_curve.every or None,
                     eval_curve_examples=eval_curve.examples, eval_curve_split=eval_curve.split,
                     extra_scorers=list(extra_scorers))
             for env_id in env_ids for agent in agents for seed in seeds]
+
+
+def per_env_budget(env_ids: Sequence[str], budget: int | Mapping[str, int]) -> dict[str, int]:
+    """Each env's budget from one budget for all, or from a mapping that names every env id and nothing else.
+
+    :raises ValueError: a negative or non-integer budget, an env without one, or one for an env not benchmarked.
+    """
+    budgets = dict(budget) if isinstance(budget, Mapping) else {env_id: budget for env_id in env_ids}
+    missing = [env_id for env_id in env_ids if env_id not in budgets]
+    stray = sorted(set(budgets) - set(env_ids))
+    if missing or stray:
+        raise ValueError(f"A budget per env must name every benchmarked env and only those: "
+                         f"missing {missing}, not benchmarked {stray}.")
+    for env_id, steps in budgets.items():
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"budget must be >= 0 env steps (a whole number), got {steps!r} for {env_id}.")
+    return budgets
 
 
 def per_env_kwargs(env_ids: Sequence[str], kwargs: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
