@@ -1,16 +1,14 @@
 """The env's own goal score of ``textenvs bench`` runs on ``textenvs/MultiTurnDialogue-v1``, per seed and as mean ±
 95% Student-t half-width: the final test score, the gap closed, the eval curve, steps to half the gap and the curve
 AUC, all read from the runs' ``reward`` (the mean episode reward, which is the env's goal score when the evaluation
-env has no per-turn reward).
+env has no per-turn reward), grouped by directory, agent and training-only ``turn_reward``.
 
-The bench's ``goal_score`` / ``goal_completion`` columns re-score the last agent turn against the example's original
-goal, so with a user who changes its mind (``change_of_mind > 0``) they are not the env's score; this reads
-``reward`` instead. With :class:`benchmarks.learning.turn_credit.TurnCreditPPOAgent` the turn rewards are in the
-training env only, so its runs' ``reward`` is the goal score too (a run whose bench ``env_kwargs`` hold a
-``turn_reward`` is refused)::
+Runs with per-turn credit get ``turn_reward`` in their training env only (the bench's ``train_env_kwargs``), so
+their ``reward`` is the goal score too; a run whose evaluation ``env_kwargs`` hold a ``turn_reward`` is refused::
 
-    python benchmarks/learning/multiturn_v1_env_scores.py runs/multiturn-v1-rule runs/multiturn-v1-rule-turn0.5 \\
-        --warm-start-dir runs/multiturn-v1-rule --out benchmarks/learning/results/multiturn-v1-rule-turn-credit.json
+    python benchmarks/learning/multiturn_v1_env_scores.py runs/multiturn-v1-rule \\
+        runs/multiturn-v1-rule-turn0.5-train-kwargs --warm-start-dir runs/multiturn-v1-rule \\
+        --out benchmarks/learning/results/multiturn-v1-rule-env-scores.json
 """
 
 from __future__ import annotations
@@ -73,7 +71,7 @@ def collect(run_dirs: Sequence[Path], warm_start_dir: Path) -> dict[str, Any]:
 
 
 def _turn_suffix(run: RunResult) -> str:
-    weight = run.agent.config.get("turn_reward")
+    weight = run.env.train_kwargs.get("turn_reward")
     return f" turn_reward={weight}" if weight is not None else ""
 
 

@@ -1,7 +1,6 @@
-"""benchmarks/learning/turn_credit.py and multiturn_v1_env_scores.py (issue 25): PPO with per-turn credit gets the
-turn reward in its training env only, so the bench's evaluations stay the env's goal score; the env scores of bench
-runs are read from ``reward`` (not the bench's re-scored ``goal_score``), with gap closed, steps to half the gap
-and curve AUC over seeds."""
+"""benchmarks/learning/multiturn_v1_env_scores.py (issue 25): the env scores of bench runs are read from ``reward``,
+with gap closed, steps to half the gap and curve AUC over seeds, grouped by the training-only ``turn_reward`` (the
+bench's ``train_env_kwargs``; tests/agents/test_bench_train_env_kwargs.py checks evaluations never get it)."""
 
 from __future__ import annotations
 
@@ -10,38 +9,24 @@ from pathlib import Path
 import pytest
 from tests.helpers import BENCH_RUN_PROVENANCE, write_bench_runs as write
 
-from agents.bench.execution import RunSpec, evaluation_env
 from benchmarks.learning import multiturn_v1_env_scores as env_scores
-from benchmarks.learning.turn_credit import TurnCreditPPOAgent
 
 ENV = "textenvs/MultiTurnDialogue-v1"
 SETTING = {"user_simulator_kwargs": {"change_of_mind": 0.5, "tell_corrections": False}}
-AGENT = "benchmarks.learning.turn_credit:TurnCreditPPOAgent"
-
-
-def test_turn_credit_reaches_the_training_env_and_not_the_bench_evaluation() -> None:
-    agent = TurnCreditPPOAgent(ENV, dict(SETTING), seed=0, turn_reward=0.5,
-                               model="agents/checkpoints/multiturn_dialogue-v1", num_envs=4, samples_per_prompt=4,
-                               progress=False, tensorboard=False)
-    spec = RunSpec(env_id=ENV, agent=AGENT, seed=0, budget=0, env_kwargs=dict(SETTING))
-    evaluation, _, _ = evaluation_env(spec, "validation", 4)
-    assert agent.trainer.env.unwrapped._episodes.turn_reward == 0.5
-    assert evaluation.unwrapped._episodes.turn_reward == 0.0
-    assert agent.config()["turn_reward"] == 0.5 and agent.config()["name"] == "ppo"
-    evaluation.close()
 
 
 def run_json(agent: str, seed: int, reward: float, curve: list[tuple[float, float]], kwargs: dict | None = None,
-             config: dict | None = None) -> dict:
+             train_kwargs: dict | None = None) -> dict:
     """A RunResult as textenvs bench writes it; ``goal_score`` deliberately differs from ``reward``."""
     points = [{"env_steps": step, "reward": value, "goal_score": value - 0.05} for step, value in curve]
     return {
         "run": f"MultiTurnDialogue-v1__{agent}__seed{seed}",
-        "env": {"id": ENV, "version": 1, "kwargs": SETTING if kwargs is None else kwargs, "task": {}},
+        "env": {"id": ENV, "version": 1, "kwargs": SETTING if kwargs is None else kwargs, "task": {},
+                "train_kwargs": train_kwargs or {}},
         "dataset": {"name": "multiturn", "split": "test", "content_hash": "abc", "size": 200, "evaluated": 200,
                     "complete": True},
         "scorer": {"name": "booking_goal", "primary": "goal_score"},
-        "agent": {"name": agent, "config": config or {"name": agent}},
+        "agent": {"name": agent, "config": {"name": agent}},
         "seed": seed, "budget_env_steps": int(curve[-1][0]), "env_steps": int(curve[-1][0]),
         "primary_metric": "goal_score", "metrics": {"reward": reward, "goal_score": reward + 0.03},
         "learning_curve": [], "eval_curve": points, "extra_scorers": {},
@@ -49,13 +34,12 @@ def run_json(agent: str, seed: int, reward: float, curve: list[tuple[float, floa
         **BENCH_RUN_PROVENANCE}
 
 
-
 def test_env_scores_read_the_reward_per_seed_and_over_seeds(tmp_path: Path) -> None:
     warm = write(tmp_path / "warm", [run_json("greedy", 0, 0.6, [(0.0, 0.6)])])
-    turn = {"name": "ppo", "turn_reward": 0.5}
+    turn = {"turn_reward": 0.5}
     runs = write(tmp_path / "turn", [
-        run_json(AGENT, 0, 0.8, [(0.0, 0.6), (1000.0, 0.7), (2000.0, 0.9)], config=turn),
-        run_json(AGENT, 1, 0.7, [(0.0, 0.6), (1000.0, 0.7), (2000.0, 0.75)], config=turn)])
+        run_json("ppo", 0, 0.8, [(0.0, 0.6), (1000.0, 0.7), (2000.0, 0.9)], train_kwargs=turn),
+        run_json("ppo", 1, 0.7, [(0.0, 0.6), (1000.0, 0.7), (2000.0, 0.75)], train_kwargs=turn)])
     collected = env_scores.collect([runs], warm)
     group = collected["groups"][f"{runs}/ppo turn_reward=0.5"]
     assert collected["warm_start_test_score"] == pytest.approx(0.6)
