@@ -59,7 +59,7 @@ def print_run_figures(metrics_path: Path) -> None:
 
 def print_ceiling_table(results: list[dict]) -> None:
     """Experiments with a known ceiling (the v1 tasks), one row per task and agent."""
-    print("| task | agent | budget (env steps) | metric (split, examples) | warm start | mean ± 95% CI (seeds 0, 1, 2) | "
+    print("| task | agent | budget (env steps) | metric (split, examples) | warm start | mean ± 95% CI (per seed) | "
           "seeds won | mean gain | gap closed |")
     print("|---|---|---|---|---|---|---|---|---|")
     order = {agent: position for position, agent in enumerate(AGENT_ORDER)}
@@ -210,11 +210,16 @@ def apart(estimates: dict[str, dict[str, Any] | None]) -> tuple[list[str], list[
     return separated, overlapping
 
 
+def seed_count(result: dict[str, Any]) -> int:
+    """How many seeds a v2 results file holds: its intervals' n (t(0.975, n - 1) = 4.30 at 3 seeds, 2.26 at 10)."""
+    return len(result["runs"])
+
+
 def _v2_order(result: dict[str, Any]) -> tuple:
     agents = {agent: position for position, agent in enumerate(AGENT_ORDER)}
     return (V2_TASKS.index(result["task"]) if result["task"] in V2_TASKS else len(V2_TASKS), result["task"],
             LEVELS.index(result["level"]) if result["level"] in LEVELS else len(LEVELS),
-            agents.get(result["agent"], len(agents)), result["name"])
+            agents.get(result["agent"], len(agents)), seed_count(result), result["name"])
 
 
 def _half_gap_cell(summary: dict[str, Any]) -> str:
@@ -231,15 +236,15 @@ def _extra_cell(summary: dict[str, Any], prefix: str) -> str:
 
 def v2_main_table(results: Sequence[dict[str, Any]]) -> list[str]:
     """One row per task, level and agent: test gold, gap closed, steps to half the gap, curve AUC, BLEU, chrF."""
-    lines = ["| task | level | agent | env steps | warm start gold (test) | gold, test: mean ± 95% CI (per seed) | "
-             "gap closed | steps to ½ gap (validation curve) | curve AUC | BLEU | chrF | length |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| task | level | agent | env steps | seeds | warm start gold (test) | "
+             "gold, test: mean ± 95% CI (per seed) | gap closed | steps to ½ gap (validation curve) | curve AUC | BLEU | chrF | length |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for result in sorted(results, key=_v2_order):
         summary, metric = result["summary"], result["metric"]
         per_seed = ", ".join(f"{run['test'][metric]:.3f}" for run in result["runs"])
         lines.append(
             f"| {result['task']} | {result['level']} | {result['agent']} | {result['budget_env_steps']:,} | "
-            f"{summary['warm_start']:.3f} | {ci_cell(summary[metric])} ({per_seed}) | "
+            f"{seed_count(result)} | {summary['warm_start']:.3f} | {ci_cell(summary[metric])} ({per_seed}) | "
             f"{ci_cell(summary.get('gap_closed'), 1, percent=True)} | {_half_gap_cell(summary)} | "
             f"{ci_cell(summary.get('curve_auc'))} | {_extra_cell(summary, 'bleu')} | {_extra_cell(summary, 'chrf')} | "
             f"{ci_cell(summary.get('length'), 1)} |")
@@ -254,38 +259,97 @@ def v2_level_table(results: Sequence[dict[str, Any]]) -> list[str]:
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for result in sorted(results, key=_v2_order):
         cells[result["task"], "warm start (greedy)"][result["level"]] = f"{result['summary']['warm_start']:.3f}"
-        label = f"{result['agent']} ({result['budget_env_steps']:,})"
+        label = f"{result['agent']} ({result['budget_env_steps']:,}, {seed_count(result)} seeds)"
         cells[result["task"], label][result["level"]] = ci_cell(result["summary"][result["metric"]])
     for (task, label), row in cells.items():
         lines.append(f"| {task} | {label} | " + " | ".join(row.get(level, "—") for level in levels) + " |")
     return lines
 
 
+SEPARATION_MEASURES = {"gold, test": None, "curve AUC": "curve_auc", "steps to ½ gap": "steps_to_half_gap"}
+"""The measures the separation table compares, with their key in a v2 file's summary and runs (None: the file's
+primary metric, the test gold); fewer steps to half the gap is better."""
+WELCH_ALPHA = 0.05
+
+
+def seed_values(result: dict[str, Any], key: str | None) -> list[float] | None:
+    """A v2 file's per-seed values of a measure (``key`` as in :data:`SEPARATION_MEASURES`); None when a seed has
+    none (its curve never reached half the gap), as its summary has no interval then either."""
+    values = [run["test"][result["metric"]] if key is None else run.get(key) for run in result["runs"]]
+    return None if any(value is None for value in values) else values
+
+
+def welch_p(first: Sequence[float], second: Sequence[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test (unequal variances) for a difference of means; None where it is undefined
+    (both samples without any spread, or fewer than two values in one)."""
+    import numpy as np
+    from scipy import stats
+
+    a, b = np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64)
+    if a.size < 2 or b.size < 2:
+        return None
+    # Computed here rather than by scipy.stats.ttest_ind, which warns (precision loss) on constant samples.
+    # A sample of equal values has no spread; numpy's variance of it can be a rounding residue of its mean instead.
+    va, vb = ((x.var(ddof=1) if np.ptp(x) > 0 else 0.0) / x.size for x in (a, b))
+    if va + vb == 0:
+        return None
+    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va ** 2 / (a.size - 1) + vb ** 2 / (b.size - 1))
+    return float(2 * stats.t.sf(abs(t), df))
+
+
+def welch_apart(values: dict[str, list[float] | None], fewer_is_better: bool = False,
+                alpha: float = WELCH_ALPHA) -> list[str]:
+    """Pairs of agents whose per-seed values differ by Welch's two-sided t-test at ``p < alpha`` (a second view
+    beside the interval overlap, which is stricter): ``a > b (p = ...)``, or ``a < b`` where fewer is better;
+    agents with no values or one seed are left out, and a pair whose p is undefined (:func:`welch_p`) is not apart."""
+    usable = {agent: seeds for agent, seeds in values.items() if seeds is not None and len(seeds) > 1}
+    means = {agent: sum(seeds) / len(seeds) for agent, seeds in usable.items()}
+    names = sorted(usable, key=lambda agent: means[agent], reverse=not fewer_is_better)
+    pairs = []
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            p_value = welch_p(usable[first], usable[second])
+            if p_value is not None and p_value < alpha:
+                pairs.append(f"{first} {'<' if fewer_is_better else '>'} {second} (p = {p_value:.2g})")
+    return pairs
+
+
+def interval_pairs(estimates: dict[str, dict[str, Any] | None], fewer_is_better: bool) -> tuple[list[str], list[str]]:
+    """:func:`apart` on estimates, with ``a < b`` (a's interval wholly below b's) where fewer is better, and the
+    agents without an interval named among the overlapping ones."""
+    if not fewer_is_better:
+        return apart(estimates)
+    flipped = {agent: None if value is None else {**value, "mean": -value["mean"], "low": -value["high"],
+                                                  "high": -value["low"]} for agent, value in estimates.items()}
+    separated, overlapping = apart(flipped)
+    missing = sorted(agent for agent, value in estimates.items() if value is None)
+    if missing:
+        overlapping.append("no interval: " + ", ".join(missing))
+    return [pair.replace(" > ", " < ") for pair in separated], overlapping
+
+
 def v2_separation_table(results: Sequence[dict[str, Any]]) -> list[str]:
-    """Per task and level (agents at the same budget), which agents' 95% intervals do not overlap, for the test
-    gold, the curve AUC and the steps to half the gap (fewer is better: shown as ``a < b``)."""
-    lines = ["| task | level | measure | apart (95% CIs do not overlap) | overlapping |", "|---|---|---|---|---|"]
+    """Per task, level, budget and seed count (agents run alike), which agents' 95% intervals do not overlap, for
+    the test gold, the curve AUC and the steps to half the gap (fewer is better: shown as ``a < b``), and which
+    differ by Welch's t-test on the per-seed values."""
+    lines = ["| task | level | measure | apart (95% CIs do not overlap) | overlapping | "
+             f"apart by Welch's t-test (p < {WELCH_ALPHA}) |", "|---|---|---|---|---|---|"]
     cells: dict[tuple, dict[str, dict[str, Any]]] = defaultdict(dict)
     for result in sorted(results, key=_v2_order):
-        key = (result["task"], result["level"], result["budget_env_steps"])
-        cells[key + ("gold, test",)][result["agent"]] = result["summary"][result["metric"]]
-        cells[key + ("curve AUC",)][result["agent"]] = result["summary"].get("curve_auc")
-        cells[key + ("steps to ½ gap",)][result["agent"]] = result["summary"].get("steps_to_half_gap")
-    for (task, level, budget, measure), estimates in cells.items():
-        if len(estimates) < 2:
+        for measure in SEPARATION_MEASURES:
+            key = (result["task"], result["level"], result["budget_env_steps"], seed_count(result), measure)
+            cells[key][result["agent"]] = result
+    for (task, level, budget, seeds, measure), by_agent in cells.items():
+        if len(by_agent) < 2:
             continue
-        if measure == "steps to ½ gap":
-            flipped = {agent: None if value is None else {**value, "mean": -value["mean"], "low": -value["high"],
-                                                          "high": -value["low"]} for agent, value in estimates.items()}
-            separated, overlapping = apart(flipped)
-            separated = [pair.replace(" > ", " < ") for pair in separated]
-            missing = sorted(agent for agent, value in estimates.items() if value is None)
-            if missing:
-                overlapping.append("no interval: " + ", ".join(missing))
-        else:
-            separated, overlapping = apart(estimates)
-        lines.append(f"| {task} | {level} ({budget:,} env steps) | {measure} | {'; '.join(separated) or 'none'} | "
-                     f"{'; '.join(overlapping) or 'none'} |")
+        key, fewer = SEPARATION_MEASURES[measure], measure == "steps to ½ gap"
+        separated, overlapping = interval_pairs(
+            {agent: result["summary"].get(key or result["metric"]) for agent, result in by_agent.items()}, fewer)
+        welch = welch_apart({agent: seed_values(result, key) for agent, result in by_agent.items()}, fewer)
+        lines.append(f"| {task} | {level} ({budget:,} env steps, {seeds} seeds) | {measure} | "
+                     f"{'; '.join(separated) or 'none'} | {'; '.join(overlapping) or 'none'} | "
+                     f"{'; '.join(welch) or 'none'} |")
     return lines
 
 

@@ -25,6 +25,12 @@ python $here/from_bench.py runs/v2-medium-sb3-20k --prefix v2-medium --warm-star
   --config $configs/v2-medium-sb3-20k.json --note "$NOTE"
 python $here/from_bench.py runs/v2-medium-sb3 --prefix v2-medium-sb3-2048 --warm-start-dir runs/v2-medium \
   --same-budget-dir runs/v2-medium --config $configs/v2-medium-sb3.json --note "$NOTE"
+# Translation medium with 10 seeds (STEPS=translation-10seeds run_v2.sh), where it ran: rows of their own
+if [ -d runs/v2-medium-translation-10seeds ]; then
+  python $here/from_bench.py runs/v2-medium-translation-10seeds --prefix v2-medium-10seeds \
+    --config $configs/v2-medium-translation-10seeds.json \
+    --note "${NOTE_10SEEDS:-2 CPU cores shared with other jobs; bench --workers 1, 1 torch thread: wall times are loaded}"
+fi
 mkdir -p $here/figures
 for dir in v2-easy v2-medium v2-hard v2-medium-proxy v2-medium-sb3 v2-medium-sb3-20k; do
   python -m textenvs bench --aggregate runs/$dir > /dev/null

@@ -121,12 +121,19 @@ def test_v2_file_records_per_seed_and_interval_measures(hard_dir, tmp_path, warm
     assert rloo["summary"]["steps_to_half_gap"]["ci95"] == pytest.approx(0.0)
 
     markdown = summarize.v2_markdown(summarize.load_results(results))
-    assert ("| translation | hard | ppo | 5,000 | 0.400 | 0.650 ± 0.124 (0.600, 0.700, 0.650) | 41.7% ± 20.7 | "
+    assert ("| translation | hard | ppo | 5,000 | 3 | 0.400 | 0.650 ± 0.124 (0.600, 0.700, 0.650) | 41.7% ± 20.7 | "
             "not reached (2/3) | 0.333 ± 0.414 | 0.550 ± 0.124 | 0.600 ± 0.000 | 9.0 ± 2.5 |") in markdown
-    assert "| translation | hard | rloo | 5,000 | 0.400 | 0.910 ± 0.025 (0.900, 0.910, 0.920) |" in markdown
+    assert "| translation | hard | rloo | 5,000 | 3 | 0.400 | 0.910 ± 0.025 (0.900, 0.910, 0.920) |" in markdown
     assert "| translation | warm start (greedy) | 0.400 |" in markdown
-    assert "| translation | hard (5,000 env steps) | gold, test | rloo > ppo | none |" in markdown
-    assert "| translation | hard (5,000 env steps) | steps to ½ gap | none | no interval: ppo |" in markdown
+    assert "| translation | ppo (5,000, 3 seeds) | 0.650 ± 0.124 |" in markdown
+    # Welch's t-test on the per-seed golds (0.9, 0.91, 0.92) vs (0.6, 0.7, 0.65): t = 8.83 on 2.16 df
+    assert ("| translation | hard (5,000 env steps, 3 seeds) | gold, test | rloo > ppo | none | "
+            "rloo > ppo (p = 0.0099) |") in markdown
+    # rloo's AUC is the same on every seed: Welch's test on ppo's spread alone, t = 3.25 on 2 df, p = 0.083
+    assert "| hard (5,000 env steps, 3 seeds) | curve AUC | none | rloo ~ ppo | none |" in markdown
+    # ppo's seed 2 never reached half the gap: no interval, no test
+    assert ("| translation | hard (5,000 env steps, 3 seeds) | steps to ½ gap | none | no interval: ppo | none |"
+            in markdown)
 
 
 def test_apart_reports_pairs_whose_intervals_do_not_overlap() -> None:
@@ -136,6 +143,49 @@ def test_apart_reports_pairs_whose_intervals_do_not_overlap() -> None:
     separated, overlapping = summarize.apart({"a": value(0.9, 0.05), "b": value(0.8, 0.06), "c": value(0.5, 0.1),
                                               "d": value(0.7, None)})
     assert separated == ["a > c", "b > c"] and overlapping == ["a ~ b"]
+
+
+def test_more_seeds_are_rows_of_their_own_with_their_own_t(hard_dir, tmp_path) -> None:
+    # 10 seeds of the same task, level and budget beside the 3-seed files: their own rows, labelled with the seed
+    # count, the interval with t(0.975, 9) (not 3 seeds' 4.30), and their own separation rows (the 3-seed agents'
+    # estimates must not be overwritten by the 10-seed ones).
+    golds = {"ppo": [0.6 + 0.01 * seed for seed in range(10)], "rloo": [0.63 + 0.01 * seed for seed in range(10)]}
+    curves = {"ppo": [0.4, 0.6, 0.8], "rloo": [0.4, 0.9, 0.95]}
+    runs = [run_json("greedy", seed, gold_metrics(0.4, 0.3, 0.5, 9.0), curve([0.4])) for seed in range(10)]
+    runs += [run_json(agent, seed, gold_metrics(gold, 0.5, 0.6, 8.0), curve(curves[agent]))
+             for agent, values in golds.items() for seed, gold in enumerate(values)]
+    ten = write(tmp_path / "bench-hard-10", runs)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"envs": [ENV]}))
+    results = tmp_path / "results"
+    for directory, prefix in ((hard_dir, "v2-hard"), (ten, "v2-hard-10seeds")):
+        from_bench.main([str(directory), "--prefix", prefix, "--config", str(config), "--results", str(results)])
+    ppo = json.loads((results / "v2-hard-10seeds-translation-ppo.json").read_text())["summary"]["synthetic_gold"]
+    std = (sum((gold - 0.645) ** 2 for gold in golds["ppo"]) / 9) ** 0.5
+    assert ppo["n"] == 10 and ppo["ci95"] == pytest.approx(2.2621571627409915 * std / 10 ** 0.5)
+    markdown = summarize.v2_markdown(summarize.load_results(results))
+    assert "| translation | hard | ppo | 5,000 | 3 | 0.400 | 0.650 ± 0.124 (0.600, 0.700, 0.650) |" in markdown
+    assert "| translation | hard | ppo | 5,000 | 10 | 0.400 | 0.645 ± 0.022 (0.600, 0.610, 0.620, " in markdown
+    assert "| translation | ppo (5,000, 3 seeds) | 0.650 ± 0.124 |" in markdown
+    assert "| translation | ppo (5,000, 10 seeds) | 0.645 ± 0.022 |" in markdown
+    assert "| translation | hard (5,000 env steps, 3 seeds) | gold, test | rloo > ppo | none |" in markdown
+    # 10 seeds, means 0.03 apart: the intervals (0.623-0.667, 0.653-0.697) overlap, Welch's t = 2.22 on 18 df
+    # does not; both curves are the same on every seed: AUC intervals of no width apart, Welch undefined
+    assert ("| translation | hard (5,000 env steps, 10 seeds) | gold, test | none | rloo ~ ppo | "
+            "rloo > ppo (p = 0.04) |") in markdown
+    assert "| translation | hard (5,000 env steps, 10 seeds) | curve AUC | rloo > ppo | none | none |" in markdown
+    assert ("| translation | hard (5,000 env steps, 10 seeds) | steps to ½ gap | rloo < ppo | none | none |"
+            in markdown)
+
+
+def test_welch_p_is_scipys_welch_test_and_undefined_without_spread() -> None:
+    from scipy import stats
+
+    first, second = [0.9, 0.91, 0.93, 0.9], [0.6, 0.7, 0.65]
+    assert summarize.welch_p(first, second) == pytest.approx(
+        stats.ttest_ind(first, second, equal_var=False).pvalue)
+    assert summarize.welch_p([0.5, 0.5], [0.5, 0.5]) is None and summarize.welch_p([0.5], [0.4, 0.6]) is None
+    assert summarize.welch_apart({"a": [0.5, 0.5], "b": [0.4, 0.4], "c": None}) == []
 
 
 def proxy_run(seed: int, golds: list[float], test_gold: float) -> dict:
