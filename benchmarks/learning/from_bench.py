@@ -332,6 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", default="v1", help="results/<prefix>-<task>-<agent>.json")
     parser.add_argument("--ceiling", type=float, default=1.0, help="the task reward's maximum (v1 tasks: 1.0)")
     parser.add_argument("--note", default="", help="recorded with the results, e.g. the machine's load")
+    parser.add_argument("--variant", default=None,
+                        help="names a configuration of an agent benchmarked beside its usual one (e.g. 'critic' "
+                             "for PPO with a value baseline): recorded as the file's variant, a row of its own in "
+                             "summarize.py's tables; add it to --prefix too, so the file names differ")
     parser.add_argument("--results", type=Path, default=HERE / "results", help="where the results files go")
     args = parser.parse_args(argv)
 
@@ -376,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
             line = (f"warm start {summary['warm_start']:.4f}, mean {summary['mean']:.4f} ± "
                     f"{summary['ci95'] or 0:.4f}, gap closed {summary['gap_closed']:.0%}, "
                     f"seeds won {summary['seeds_won']}/{summary['seeds']}")
+        if args.variant:
+            result["variant"] = args.variant
         path = args.results / f"{name}.json"
         path.write_text(json.dumps(result, indent=2) + "\n")
         print(f"{path.name}: {line}")

@@ -215,11 +215,16 @@ def seed_count(result: dict[str, Any]) -> int:
     return len(result["runs"])
 
 
+def agent_label(result: dict[str, Any]) -> str:
+    """The agent's name, with the file's variant where it has one (``ppo (critic)``): one row per configuration."""
+    return f"{result['agent']} ({result['variant']})" if result.get("variant") else result["agent"]
+
+
 def _v2_order(result: dict[str, Any]) -> tuple:
     agents = {agent: position for position, agent in enumerate(AGENT_ORDER)}
     return (V2_TASKS.index(result["task"]) if result["task"] in V2_TASKS else len(V2_TASKS), result["task"],
             LEVELS.index(result["level"]) if result["level"] in LEVELS else len(LEVELS),
-            agents.get(result["agent"], len(agents)), seed_count(result), result["name"])
+            agents.get(result["agent"], len(agents)), result.get("variant") or "", seed_count(result), result["name"])
 
 
 def _half_gap_cell(summary: dict[str, Any]) -> str:
@@ -243,7 +248,7 @@ def v2_main_table(results: Sequence[dict[str, Any]]) -> list[str]:
         summary, metric = result["summary"], result["metric"]
         per_seed = ", ".join(f"{run['test'][metric]:.3f}" for run in result["runs"])
         lines.append(
-            f"| {result['task']} | {result['level']} | {result['agent']} | {result['budget_env_steps']:,} | "
+            f"| {result['task']} | {result['level']} | {agent_label(result)} | {result['budget_env_steps']:,} | "
             f"{seed_count(result)} | {summary['warm_start']:.3f} | {ci_cell(summary[metric])} ({per_seed}) | "
             f"{ci_cell(summary.get('gap_closed'), 1, percent=True)} | {_half_gap_cell(summary)} | "
             f"{ci_cell(summary.get('curve_auc'))} | {_extra_cell(summary, 'bleu')} | {_extra_cell(summary, 'chrf')} | "
@@ -259,7 +264,7 @@ def v2_level_table(results: Sequence[dict[str, Any]]) -> list[str]:
     cells: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
     for result in sorted(results, key=_v2_order):
         cells[result["task"], "warm start (greedy)"][result["level"]] = f"{result['summary']['warm_start']:.3f}"
-        label = f"{result['agent']} ({result['budget_env_steps']:,}, {seed_count(result)} seeds)"
+        label = f"{agent_label(result)} ({result['budget_env_steps']:,}, {seed_count(result)} seeds)"
         cells[result["task"], label][result["level"]] = ci_cell(result["summary"][result["metric"]])
     for (task, label), row in cells.items():
         lines.append(f"| {task} | {label} | " + " | ".join(row.get(level, "—") for level in levels) + " |")
@@ -339,7 +344,7 @@ def v2_separation_table(results: Sequence[dict[str, Any]]) -> list[str]:
     for result in sorted(results, key=_v2_order):
         for measure in SEPARATION_MEASURES:
             key = (result["task"], result["level"], result["budget_env_steps"], seed_count(result), measure)
-            cells[key][result["agent"]] = result
+            cells[key][agent_label(result)] = result
     for (task, level, budget, seeds, measure), by_agent in cells.items():
         if len(by_agent) < 2:
             continue

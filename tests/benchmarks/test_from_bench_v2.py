@@ -178,6 +178,30 @@ def test_more_seeds_are_rows_of_their_own_with_their_own_t(hard_dir, tmp_path) -
             in markdown)
 
 
+def test_a_variant_of_an_agent_is_a_row_of_its_own(hard_dir, tmp_path) -> None:
+    # PPO in another configuration (e.g. with a value baseline), same task, level, budget and seeds: from_bench
+    # --variant records it, and every table shows it as "ppo (critic)" beside the usual "ppo", never in its place.
+    critic = [run_json("ppo", seed, gold_metrics(gold, 0.5, 0.6, 8.0), curve([0.4, 0.5, 0.55]))
+              for seed, gold in enumerate([0.5, 0.52, 0.51])]
+    critic_dir = write(tmp_path / "bench-hard-critic", critic)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"envs": [ENV]}))
+    results = tmp_path / "results"
+    from_bench.main([str(hard_dir), "--prefix", "v2-hard", "--config", str(config), "--results", str(results)])
+    from_bench.main([str(critic_dir), "--prefix", "v2-hard-critic", "--variant", "critic", "--warm-start-dir",
+                     str(hard_dir), "--config", str(config), "--results", str(results)])
+    assert json.loads((results / "v2-hard-critic-translation-ppo.json").read_text())["variant"] == "critic"
+    assert "variant" not in json.loads((results / "v2-hard-translation-ppo.json").read_text())
+    markdown = summarize.v2_markdown(summarize.load_results(results))
+    assert "| translation | hard | ppo | 5,000 | 3 | 0.400 | 0.650 ± 0.124 (0.600, 0.700, 0.650) |" in markdown
+    assert "| translation | hard | ppo (critic) | 5,000 | 3 | 0.400 | 0.510 ± 0.025 (0.500, 0.520, 0.510) |" in markdown
+    assert "| translation | ppo (critic) (5,000, 3 seeds) | 0.510 ± 0.025 |" in markdown
+    # PPO 0.650 ± 0.124 and its variant 0.510 ± 0.025 overlap; Welch's test tells them apart.
+    assert ("| translation | hard (5,000 env steps, 3 seeds) | gold, test | rloo > ppo; rloo > ppo (critic) | "
+            "ppo ~ ppo (critic) | rloo > ppo (p = 0.0099); rloo > ppo (critic) (p = 1e-06); "
+            "ppo > ppo (critic) (p = 0.036) |") in markdown
+
+
 def test_welch_p_is_scipys_welch_test_and_undefined_without_spread() -> None:
     from scipy import stats
 
