@@ -3,7 +3,7 @@
 # from it, 3 seeds, 20,000 env steps (agent tokens), greedy goal score on the 200 test goals, and on 100 validation
 # goals during training (steps to half the gap, curve AUC). With the rule user in the benchmark setting
 # (change_of_mind 0.5, tell_corrections false; PPO and GRPO, an eval point every 5,000 env steps:
-# configs/multiturn-v1-rule.json) and with the LM user agents/checkpoints/multiturn_user-v1 (PPO, every 10,000:
+# configs/multiturn-v1-rule.json) and with the LM user agents/checkpoints/multiturn_user-v1 (PPO and GRPO, every 10,000:
 # configs/multiturn-v1-lm-user.json). Then the results files, and turns,
 # format violations and the compositional split of every kept policy. Run from the repository root:
 #   nohup bash benchmarks/learning/run_multiturn_v1_benchmark.sh > runs/multiturn-v1.log 2>&1 &
